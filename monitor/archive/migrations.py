@@ -1,0 +1,82 @@
+"""Versioned schema migrations for the SQLite archive, applied in order on open.
+
+The version lives in ``PRAGMA user_version``; each step runs in its own
+transaction, so an interrupted upgrade leaves the previous version intact.
+Times are stored as Unix seconds (REAL, UTC).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: feeds with their poll state, stories with sources, dedupe keys and full-text search.
+    """
+    CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        fetch_url TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        gone INTEGER NOT NULL DEFAULT 0,
+        etag TEXT,
+        last_modified TEXT,
+        content_hash TEXT,
+        next_poll REAL,
+        last_polled REAL,
+        last_success REAL,
+        error_count INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        failing_since REAL,
+        lease_owner TEXT,
+        lease_until REAL
+    );
+    CREATE TABLE stories (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        headline TEXT NOT NULL,
+        body TEXT NOT NULL,
+        published REAL NOT NULL,
+        first_seen REAL NOT NULL,
+        updated REAL NOT NULL,
+        author TEXT,
+        text_hash TEXT NOT NULL,
+        sketch BLOB,
+        content_source TEXT NOT NULL DEFAULT 'feed'
+    );
+    CREATE INDEX stories_published ON stories (published);
+    CREATE INDEX stories_text_hash ON stories (text_hash);
+    CREATE TABLE story_keys (
+        key TEXT PRIMARY KEY,
+        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE TABLE story_sources (
+        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE,
+        feed_id INTEGER NOT NULL REFERENCES feeds (id),
+        link TEXT NOT NULL,
+        first_seen REAL NOT NULL,
+        PRIMARY KEY (story_seq, feed_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX story_sources_feed ON story_sources (feed_id);
+    CREATE TABLE story_minhash (
+        hash INTEGER NOT NULL,
+        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE,
+        PRIMARY KEY (hash, story_seq)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE stories_fts USING fts5 (
+        headline, body, content='stories', content_rowid='seq',
+        tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER stories_fts_insert AFTER INSERT ON stories BEGIN
+        INSERT INTO stories_fts (rowid, headline, body) VALUES (new.seq, new.headline, new.body);
+    END;
+    CREATE TRIGGER stories_fts_delete AFTER DELETE ON stories BEGIN
+        INSERT INTO stories_fts (stories_fts, rowid, headline, body)
+        VALUES ('delete', old.seq, old.headline, old.body);
+    END;
+    CREATE TRIGGER stories_fts_update AFTER UPDATE OF headline, body ON stories BEGIN
+        INSERT INTO stories_fts (stories_fts, rowid, headline, body)
+        VALUES ('delete', old.seq, old.headline, old.body);
+        INSERT INTO stories_fts (rowid, headline, body) VALUES (new.seq, new.headline, new.body);
+    END;
+    """,
+)

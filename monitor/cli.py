@@ -1,0 +1,232 @@
+"""The ``monitor`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from monitor import __version__
+from monitor.archive import Archive, open_archive
+from monitor.config import Config, load_config
+from monitor.errors import MonitorError
+from monitor.export import export_stories
+from monitor.ingest import Poller
+from monitor.normalize import format_story
+from monitor.opml import add_feeds_to_config, read_opml, write_opml
+from monitor.types import FeedOutcome, FeedState, Story
+from monitor.units import parse_duration
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path("config.toml"),
+        show_default=True,
+        envvar="MONITOR_CONFIG",
+        help="The configuration file.",
+    )(func)
+
+
+def _load(config_path: Path) -> Config:
+    try:
+        return load_config(config_path)
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _archive(config: Config) -> Iterator[Archive]:
+    try:
+        archive = open_archive(config.archive_url)
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        yield archive
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        archive.close()
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@click.group()
+@click.version_option(__version__, prog_name="monitor")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """News monitor: polls feeds, archives stories, matches topics, sends alerts."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@config_option
+def check(config_path: Path) -> None:
+    """Validate the configuration; exit non-zero on any error."""
+    config = _load(config_path)
+    click.echo(f"{config.path}: OK ({len(config.feeds)} feeds, {len(config.notifiers)} notifiers)")
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, required=True, help="Poll every feed once now and exit.")
+def poll(config_path: Path, once: bool) -> None:
+    """Poll every configured feed once and archive new stories."""
+    config = _load(config_path)
+    with _archive(config) as archive:
+        poller = Poller(config, archive)
+        try:
+            summary = asyncio.run(_poll_with_progress(poller, len(config.feeds)))
+        finally:
+            poller.close()
+    for outcome in summary.outcomes:
+        if outcome.error:
+            click.echo(f"{outcome.status}: {outcome.url}: {outcome.error}", err=True)
+    click.echo(
+        f"polled {len(summary.outcomes)} feeds: {summary.count('updated')} updated, "
+        f"{summary.count('unchanged')} unchanged, {summary.count('failed')} failed, "
+        f"{summary.count('gone')} gone; {summary.new_stories} new stories, "
+        f"{summary.changed_stories} changed"
+    )
+
+
+async def _poll_with_progress(poller: Poller, total: int) -> Any:
+    if not sys.stderr.isatty():
+        return await poller.poll(all_feeds=True)
+    with click.progressbar(length=total, label="polling", file=sys.stderr) as bar:
+
+        def advance(_: FeedOutcome) -> None:
+            bar.update(1)
+
+        return await poller.poll(all_feeds=True, progress=advance)
+
+
+def _health(state: FeedState) -> str:
+    if state.gone:
+        return "gone"
+    if state.error_count:
+        return f"failing x{state.error_count}"
+    return "ok" if state.last_success else "new"
+
+
+@main.group(invoke_without_command=True)
+@config_option
+@click.pass_context
+def feeds(ctx: click.Context, config_path: Path) -> None:
+    """List feeds with their health (or import/export them as OPML)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    config = _load(config_path)
+    with _archive(config) as archive:
+        archive.sync_feeds(config.feeds, datetime.now(UTC))
+        states = archive.feed_states()
+    for s in states:
+        click.echo(
+            f"{_health(s):<12} {s.story_count:>6} stories  last ok {_when(s.last_success)}  "
+            f"next {_when(s.next_poll)}  {s.name}  <{s.url}>"
+        )
+        if s.fetch_url != s.url:
+            click.echo(f"{'':<12} moved permanently to {s.fetch_url}")
+        if s.last_error:
+            click.echo(f"{'':<12} last error: {s.last_error}")
+
+
+@feeds.command("import")
+@config_option
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def feeds_import(config_path: Path, opml_file: Path) -> None:
+    """Add the feeds of an OPML export to the configuration."""
+    try:
+        found = read_opml(opml_file.read_bytes(), source=str(opml_file))
+        added = add_feeds_to_config(config_path, found)
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{len(found)} feeds in {opml_file}, {len(added)} added to {config_path}")
+
+
+@feeds.command("export")
+@config_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
+def feeds_export(config_path: Path, output: Path | None) -> None:
+    """Write the configured feeds as OPML (to standard output by default)."""
+    config = _load(config_path)
+    data = write_opml(config.feeds, title="news monitor feeds", now=datetime.now(UTC))
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+    else:
+        output.write_bytes(data)
+
+
+def _story_line(story: Story) -> str:
+    also = f" (+{len(story.sources) - 1} more)" if len(story.sources) > 1 else ""
+    source = story.sources[0] if story.sources else "-"
+    return f"{story.id}  {_when(story.published)}  {source}{also}  {story.headline}"
+
+
+@main.command()
+@config_option
+@click.option("-n", "--limit", default=20, show_default=True)
+@click.option("--since", help='Only stories first seen within this time, e.g. "7d".')
+def stories(config_path: Path, limit: int, since: str | None) -> None:
+    """List recent stories."""
+    config = _load(config_path)
+    start = None
+    if since:
+        try:
+            start = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
+        except ValueError:
+            raise click.BadParameter(f'expected a duration like "7d", got {since!r}') from None
+    with _archive(config) as archive:
+        for story in archive.recent_stories(limit=limit, since=start):
+            click.echo(_story_line(story))
+
+
+@main.command()
+@config_option
+@click.argument("story_id")
+def show(config_path: Path, story_id: str) -> None:
+    """Print one story in story format (an id prefix is enough)."""
+    config = _load(config_path)
+    with _archive(config) as archive:
+        story = archive.get_story(story_id)
+    click.echo(format_story(story.headline, story.paragraphs), nl=False)
+
+
+@main.command()
+@config_option
+@click.argument("query")
+@click.option("-n", "--limit", default=20, show_default=True)
+def search(config_path: Path, query: str, limit: int) -> None:
+    """Full-text search of the archive (SQLite FTS5 query syntax)."""
+    config = _load(config_path)
+    with _archive(config) as archive:
+        found = archive.search(query, limit=limit)
+    for story in found:
+        click.echo(_story_line(story))
+    if not found:
+        click.echo("no stories found", err=True)
+
+
+@main.command()
+@config_option
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def export(config_path: Path, directory: Path) -> None:
+    """Write every story as NNN_<id>.txt in story format."""
+    config = _load(config_path)
+    with _archive(config) as archive:
+        count = export_stories(archive.iter_stories(), directory, total=archive.count_stories())
+    click.echo(f"wrote {count} stories to {directory}")

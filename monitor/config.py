@@ -1,0 +1,378 @@
+"""Loading and validating ``config.toml``.
+
+The whole file is checked on load; the first mistake is reported with the file,
+the key path and what was expected, e.g.
+``config.toml: feeds[3].interval: expected a duration like "15m", got "soon"``.
+Secrets never live in the file: notifiers name environment variables instead.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from monitor import __version__
+from monitor.errors import ConfigError
+from monitor.types import Feed, FullArticle
+from monitor.units import parse_duration, parse_size
+
+DEFAULT_USER_AGENT = (
+    f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor; feed poller)"
+)
+NOTIFIER_TYPES = ("email", "webhook", "apprise")
+# Keys that would hold a secret in clear text; the *_env form is required instead.
+_SECRET_KEYS = ("password", "secret", "token", "api_key")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FetchSettings:
+    timeout: float = 30.0  # total deadline per request, whatever the server trickles
+    connect_timeout: float = 10.0
+    read_timeout: float = 15.0
+    max_bytes: int = 10 * 1024 * 1024
+    concurrency: int = 16
+    per_host: int = 4
+    max_redirects: int = 5
+    user_agent: str = DEFAULT_USER_AGENT
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleSettings:
+    default_interval: float = 900.0
+    min_interval: float = 60.0
+    max_interval: float = 86400.0
+    max_backoff: float = 6 * 3600.0
+    workers: int = 0  # parse processes; 0 means one per CPU
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NotifierConfig:
+    name: str
+    type: str
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Config:
+    path: Path
+    archive_url: str
+    rules_path: Path
+    feeds: tuple[Feed, ...] = ()
+    notifiers: Mapping[str, NotifierConfig] = field(default_factory=lambda: MappingProxyType({}))
+    fetch: FetchSettings = FetchSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+class _Checker:
+    """Reads typed values out of the parsed TOML, naming the key path on error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, path=str(self.path), key=key)
+
+    def table(self, data: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        value = data.get(key.rsplit(".", 1)[-1], {})
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table, got {_show(value)}")
+        self.only(value, key, allowed)
+        return value
+
+    def only(self, value: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> None:
+        for name in value:
+            if name not in allowed:
+                prefix = f"{key}." if key else ""
+                hint = ", ".join(allowed)
+                raise self.fail(f"{prefix}{name}", f"unknown key (expected one of: {hint})")
+
+    def get(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        name: str,
+        convert: Callable[[Any], T],
+        expected: str,
+        default: T,
+    ) -> T:
+        if name not in data:
+            return default
+        raw = data[name]
+        try:
+            return convert(raw)
+        except (TypeError, ValueError):
+            raise self.fail(_join(key, name), f"expected {expected}, got {_show(raw)}") from None
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+def _duration(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise TypeError
+    if isinstance(raw, int | float):
+        seconds = float(raw)
+    elif isinstance(raw, str):
+        seconds = parse_duration(raw)
+    else:
+        raise TypeError
+    if seconds <= 0:
+        raise ValueError
+    return seconds
+
+
+def _size(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise TypeError
+    if isinstance(raw, int) and raw > 0:
+        return raw
+    if isinstance(raw, str):
+        size = parse_size(raw)
+        if size > 0:
+            return size
+    raise ValueError
+
+
+def _positive_int(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ValueError
+    return raw
+
+
+def _string(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError
+    return raw
+
+
+def _tags(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(t, str) and t for t in raw):
+        raise ValueError
+    return tuple(raw)
+
+
+def _full_article(raw: Any) -> FullArticle:
+    if raw is True:
+        return "always"
+    if raw is False:
+        return "never"
+    if raw == "auto":
+        return "auto"
+    raise ValueError
+
+
+def resolve_feed_url(url: str, base_dir: Path) -> str:
+    """http(s) and file URLs pass through; a local path becomes a file:// URL."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https", "file"):
+        return url
+    if scheme and len(scheme) > 1:
+        raise ValueError(url)
+    return (base_dir / url).resolve().as_uri()
+
+
+def _archive_url(raw: Any, base_dir: Path) -> str:
+    url = _string(raw)
+    if url.startswith("sqlite:///"):
+        target = Path(url.removeprefix("sqlite:///"))
+        return "sqlite:///" + str(target if target.is_absolute() else (base_dir / target))
+    if url.startswith(("postgresql://", "postgres://")):
+        return url
+    raise ValueError
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; raise ConfigError naming the key on any mistake."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", path=str(path)) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from exc
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], path: Path) -> Config:
+    path = path.resolve()
+    base = path.parent
+    c = _Checker(path)
+    c.only(data, "", ("archive", "rules", "feeds", "notifiers", "fetch", "schedule"))
+
+    archive = c.table(data, "archive", ("url",))
+    archive_url = c.get(
+        archive,
+        "archive",
+        "url",
+        lambda v: _archive_url(v, base),
+        'a URL like "sqlite:///archive/monitor.db" or "postgresql://..."',
+        _archive_url("sqlite:///archive/monitor.db", base),
+    )
+    rules = c.table(data, "rules", ("path",))
+    rules_path = base / c.get(rules, "rules", "path", _string, "a folder path", "rules")
+
+    fetch_t = c.table(
+        data,
+        "fetch",
+        (
+            "timeout",
+            "connect_timeout",
+            "read_timeout",
+            "max_bytes",
+            "concurrency",
+            "per_host",
+            "max_redirects",
+            "user_agent",
+        ),
+    )
+    d = FetchSettings()
+    dur = 'a duration like "30s"'
+    fetch = FetchSettings(
+        timeout=c.get(fetch_t, "fetch", "timeout", _duration, dur, d.timeout),
+        connect_timeout=c.get(
+            fetch_t, "fetch", "connect_timeout", _duration, dur, d.connect_timeout
+        ),
+        read_timeout=c.get(fetch_t, "fetch", "read_timeout", _duration, dur, d.read_timeout),
+        max_bytes=c.get(fetch_t, "fetch", "max_bytes", _size, 'a size like "10MB"', d.max_bytes),
+        concurrency=c.get(
+            fetch_t, "fetch", "concurrency", _positive_int, "a positive integer", d.concurrency
+        ),
+        per_host=c.get(
+            fetch_t, "fetch", "per_host", _positive_int, "a positive integer", d.per_host
+        ),
+        max_redirects=c.get(
+            fetch_t, "fetch", "max_redirects", _positive_int, "an integer", d.max_redirects
+        ),
+        user_agent=c.get(fetch_t, "fetch", "user_agent", _string, "a string", d.user_agent),
+    )
+    for name in ("concurrency", "per_host"):
+        if getattr(fetch, name) < 1:
+            raise c.fail(f"fetch.{name}", "expected a positive integer, got 0")
+
+    sched_t = c.table(
+        data,
+        "schedule",
+        ("default_interval", "min_interval", "max_interval", "max_backoff", "workers"),
+    )
+    s = ScheduleSettings()
+    dur = 'a duration like "15m"'
+    schedule = ScheduleSettings(
+        default_interval=c.get(
+            sched_t, "schedule", "default_interval", _duration, dur, s.default_interval
+        ),
+        min_interval=c.get(sched_t, "schedule", "min_interval", _duration, dur, s.min_interval),
+        max_interval=c.get(sched_t, "schedule", "max_interval", _duration, dur, s.max_interval),
+        max_backoff=c.get(sched_t, "schedule", "max_backoff", _duration, dur, s.max_backoff),
+        workers=c.get(sched_t, "schedule", "workers", _positive_int, "an integer", s.workers),
+    )
+    if schedule.min_interval > schedule.max_interval:
+        raise c.fail("schedule.min_interval", "must not be larger than schedule.max_interval")
+
+    return Config(
+        path=path,
+        archive_url=archive_url,
+        rules_path=rules_path,
+        feeds=_feeds(c, data.get("feeds", []), base),
+        notifiers=MappingProxyType(_notifiers(c, data.get("notifiers", {}))),
+        fetch=fetch,
+        schedule=schedule,
+    )
+
+
+def _feeds(c: _Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
+    if not isinstance(raw, list):
+        raise c.fail("feeds", "expected an array of [[feeds]] tables")
+    feeds: list[Feed] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        key = f"feeds[{i}]"
+        if not isinstance(item, dict):
+            raise c.fail(key, f"expected a table, got {_show(item)}")
+        c.only(item, key, ("url", "name", "tags", "interval", "full_article"))
+        if "url" not in item:
+            raise c.fail(f"{key}.url", "missing (every feed needs a url)")
+        url = c.get(
+            item,
+            key,
+            "url",
+            lambda v: resolve_feed_url(_string(v), base),
+            "an http(s) or file URL, or a local path",
+            "",
+        )
+        if url in seen:
+            raise c.fail(f"{key}.url", f"duplicate of feeds[{seen[url]}].url")
+        seen[url] = i
+        feeds.append(
+            Feed(
+                url=url,
+                name=c.get(item, key, "name", _string, "a non-empty string", _default_name(url)),
+                tags=c.get(item, key, "tags", _tags, "an array of strings", ()),
+                interval=c.get(item, key, "interval", _duration, 'a duration like "15m"', None),
+                full_article=c.get(
+                    item, key, "full_article", _full_article, 'true, false or "auto"', "never"
+                ),
+            )
+        )
+    return tuple(feeds)
+
+
+def _default_name(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.hostname or Path(parts.path).stem or url
+
+
+def _notifiers(c: _Checker, raw: Any) -> dict[str, NotifierConfig]:
+    if not isinstance(raw, dict):
+        raise c.fail("notifiers", "expected a table of named notifiers")
+    out: dict[str, NotifierConfig] = {}
+    for name, table in raw.items():
+        key = f"notifiers.{name}"
+        if not isinstance(table, dict):
+            raise c.fail(key, f"expected a table, got {_show(table)}")
+        kind = table.get("type")
+        if kind not in NOTIFIER_TYPES:
+            raise c.fail(
+                f"{key}.type", f"expected one of {', '.join(NOTIFIER_TYPES)}, got {_show(kind)}"
+            )
+        for option in table:
+            if option in _SECRET_KEYS:
+                # Never echo the value: it is a secret put in the wrong place.
+                raise c.fail(
+                    f"{key}.{option}",
+                    f"secrets are not read from the config file; "
+                    f"set {option}_env to the name of an environment variable",
+                )
+        out[name] = NotifierConfig(
+            name=name,
+            type=kind,
+            options=MappingProxyType({k: v for k, v in table.items() if k != "type"}),
+        )
+    return out

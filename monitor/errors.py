@@ -1,0 +1,67 @@
+"""One exception root with a branch per subsystem.
+
+Identifying data (file, key, URL) is kept as attributes so callers can report or
+record it; third-party exceptions are translated at the boundary with ``from``.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Root of every error the monitor raises on purpose."""
+
+
+class ConfigError(MonitorError):
+    """The configuration file is missing, malformed or invalid."""
+
+    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
+        self.path = path
+        self.key = key
+        self.detail = message
+        where = ": ".join(p for p in (path, key) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class FetchError(MonitorError):
+    """A feed or page could not be fetched."""
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        self.status = status
+        super().__init__(f"{url}: {reason}")
+
+
+class BodyTooLarge(FetchError):
+    """The response body (after decoding) exceeded the configured cap."""
+
+
+class RetryLater(FetchError):
+    """The server asked us to come back later (429/503 with Retry-After)."""
+
+    def __init__(self, url: str, reason: str, *, status: int, retry_after: float | None) -> None:
+        super().__init__(url, reason, status=status)
+        self.retry_after = retry_after
+
+
+class FeedGone(FetchError):
+    """410 Gone: the publisher retired the feed."""
+
+
+class FeedParseError(MonitorError):
+    """Fetched bytes could not be parsed as a feed."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+
+class ArchiveError(MonitorError):
+    """The archive database failed or is of an unknown version."""
+
+
+class StoryNotFound(ArchiveError):
+    def __init__(self, story_id: str) -> None:
+        self.story_id = story_id
+        super().__init__(f"no story with id {story_id!r}")

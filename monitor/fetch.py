@@ -1,0 +1,276 @@
+"""Fetching feeds over HTTP(S) with httpx, and from file:// URLs.
+
+Outbound HTTP is explicit: a User-Agent, connect/read timeouts plus a total
+deadline per request (httpx's timeouts are per operation, so a server trickling
+a byte every 200 ms would otherwise never time out), redirects followed by hand
+(to record permanent moves and refuse loops and non-HTTP targets), proxies from
+the environment ignored, and a cap on the body counted after decompression. The
+body is decoded here from the raw stream, one Content-Encoding at most, because
+httpx does not bound decompression.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+from monitor.config import FetchSettings
+from monitor.errors import BodyTooLarge, FeedGone, FetchError, RetryLater
+
+_PERMANENT = frozenset({301, 308})
+_REDIRECT = frozenset({301, 302, 303, 307, 308})
+# Headers later stages use: validators, caching hints, and the type for decoding.
+_KEPT_HEADERS = (
+    "content-type",
+    "etag",
+    "last-modified",
+    "cache-control",
+    "expires",
+    "retry-after",
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FetchResult:
+    url: str  # where the body came from, after redirects
+    status: int  # 200 or 304
+    body: bytes | None  # None when not modified
+    headers: Mapping[str, str] = field(default_factory=dict)
+    permanent_url: str | None = None  # set when every redirect hop was permanent
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class _Decoder:
+    """Decodes one Content-Encoding incrementally, never producing more than ``limit`` bytes."""
+
+    def __init__(self, encoding: str, url: str, limit: int) -> None:
+        self.url = url
+        self.limit = limit
+        self.size = 0
+        self.chunks: list[bytes] = []
+        self.encoding = encoding
+        self._zlib: zlib._Decompress | None = None
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+        elif encoding not in ("", "identity"):
+            raise FetchError(url, f"unsupported Content-Encoding {encoding!r}")
+
+    def feed(self, data: bytes) -> None:
+        if self._zlib is None:
+            self._add(data)
+            return
+        try:
+            while data:
+                room = self.limit - self.size + 1
+                self._add(self._zlib.decompress(data, room))
+                data = self._zlib.unconsumed_tail
+        except zlib.error as exc:
+            if self.encoding == "deflate" and self.size == 0 and not self.chunks:
+                # Some servers send raw deflate without the zlib header.
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                self.encoding = "raw-deflate"
+                self.feed(data)
+                return
+            raise FetchError(self.url, f"corrupt {self.encoding} body: {exc}") from exc
+
+    def _add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise BodyTooLarge(self.url, f"body larger than {self.limit} bytes (cap)")
+        if data:
+            self.chunks.append(data)
+
+    def result(self) -> bytes:
+        if self._zlib is not None:
+            self._add(self._zlib.flush(self.limit - self.size + 1))
+        return b"".join(self.chunks)
+
+
+class Fetcher:
+    """Fetches URLs with bounded concurrency overall and per host. Use as an async context."""
+
+    def __init__(
+        self, settings: FetchSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._overall: asyncio.Semaphore | None = None
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        s = self.settings
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout, pool=s.timeout
+            ),
+            limits=httpx.Limits(
+                max_connections=s.concurrency, max_keepalive_connections=s.concurrency
+            ),
+            headers={"User-Agent": s.user_agent, "Accept-Encoding": "gzip, deflate"},
+            follow_redirects=False,
+            trust_env=False,  # no proxies or certificates picked up from the environment
+            transport=self._transport,
+        )
+        self._overall = asyncio.Semaphore(s.concurrency)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """Fetch ``url``, sending back the validators exactly as the server gave them."""
+        scheme = urlsplit(url).scheme.lower()
+        if scheme == "file":
+            return await asyncio.to_thread(self._read_file, url, last_modified)
+        if scheme not in ("http", "https"):
+            raise FetchError(url, f"unsupported URL scheme {scheme!r}")
+        assert self._overall is not None, "use Fetcher as an async context manager"
+        host = urlsplit(url).netloc.lower()
+        per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host))
+        async with per_host, self._overall:  # host first, so one busy host cannot hog slots
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(self.settings.timeout):
+                    result = await self._follow(url, etag, last_modified)
+            except TimeoutError:
+                raise FetchError(
+                    url, f"timed out: no complete response within {self.settings.timeout:g}s"
+                ) from None
+            return FetchResult(
+                url=result.url,
+                status=result.status,
+                body=result.body,
+                headers=result.headers,
+                permanent_url=result.permanent_url,
+                elapsed=time.monotonic() - started,
+            )
+
+    async def _follow(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+        assert self._client is not None
+        seen = {url}
+        current = url
+        permanent = True
+        for _ in range(self.settings.max_redirects + 1):
+            headers: dict[str, str] = {}
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+            try:
+                async with self._client.stream("GET", current, headers=headers) as response:
+                    if response.status_code not in _REDIRECT:
+                        return await self._finish(url, current, response, permanent)
+                    location = response.headers.get("location")
+            except httpx.TimeoutException as exc:
+                raise FetchError(current, f"timed out ({type(exc).__name__})") from exc
+            except httpx.HTTPError as exc:
+                raise FetchError(current, f"{type(exc).__name__}: {exc}") from exc
+            if not location:
+                raise FetchError(current, f"redirect {response.status_code} without Location")
+            target = urljoin(current, location)
+            if urlsplit(target).scheme.lower() not in ("http", "https"):
+                raise FetchError(current, f"refusing redirect to non-HTTP URL {target!r}")
+            if target in seen:
+                raise FetchError(url, f"redirect loop at {target}")
+            seen.add(target)
+            permanent = permanent and response.status_code in _PERMANENT
+            current = target
+        raise FetchError(url, f"more than {self.settings.max_redirects} redirects")
+
+    async def _finish(
+        self, url: str, current: str, response: httpx.Response, permanent: bool
+    ) -> FetchResult:
+        status = response.status_code
+        kept = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
+        moved = current if permanent and current != url else None
+        if status == 304:
+            return FetchResult(
+                url=current, status=304, body=None, headers=kept, permanent_url=moved
+            )
+        if status == 410:
+            raise FeedGone(current, "410 Gone: the server says the feed was removed", status=410)
+        if status in (429, 503):
+            delay = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+            hint = f", Retry-After {delay:g}s" if delay is not None else ""
+            raise RetryLater(current, f"HTTP {status}{hint}", status=status, retry_after=delay)
+        if not 200 <= status < 300:
+            raise FetchError(current, f"HTTP {status} {response.reason_phrase}", status=status)
+        declared = response.headers.get("content-length", "")
+        if (
+            declared.isdigit()
+            and int(declared) > self.settings.max_bytes
+            and not (response.headers.get("content-encoding"))
+        ):
+            raise BodyTooLarge(current, f"Content-Length {declared} exceeds the cap")
+        codings = [
+            c.strip().lower()
+            for c in response.headers.get("content-encoding", "").split(",")
+            if c.strip() and c.strip().lower() != "identity"
+        ]
+        if len(codings) > 1:
+            raise FetchError(current, f"refusing stacked Content-Encoding {', '.join(codings)}")
+        decoder = _Decoder(codings[0] if codings else "", current, self.settings.max_bytes)
+        async for chunk in response.aiter_raw():
+            decoder.feed(chunk)
+        return FetchResult(
+            url=current, status=status, body=decoder.result(), headers=kept, permanent_url=moved
+        )
+
+    def _read_file(self, url: str, last_modified: str | None) -> FetchResult:
+        path = Path(unquote(urlsplit(url).path))
+        try:
+            stat = path.stat()
+            stamp = str(stat.st_mtime_ns)
+            if last_modified == stamp:
+                return FetchResult(url=url, status=304, body=None, headers={"last-modified": stamp})
+            if stat.st_size > self.settings.max_bytes:
+                raise BodyTooLarge(url, f"file larger than {self.settings.max_bytes} bytes (cap)")
+            with path.open("rb") as handle:
+                body = handle.read(self.settings.max_bytes + 1)
+        except OSError as exc:
+            raise FetchError(url, f"cannot read file: {exc.strerror or exc}") from exc
+        if len(body) > self.settings.max_bytes:
+            raise BodyTooLarge(url, f"file larger than {self.settings.max_bytes} bytes (cap)")
+        return FetchResult(url=url, status=200, body=body, headers={"last-modified": stamp})

@@ -1,0 +1,170 @@
+"""Parsing fetched feed bytes with feedparser and normalizing each item into an Entry.
+
+Pure: the bytes, headers, base URL and ``now`` come in as arguments. feedparser
+only ever sees an in-memory stream, so it can neither open a file nor fetch a URL
+that a feed body names; internal DTD entity declarations are removed first, so
+an entity-expansion feed cannot blow up its loose fallback parser.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+
+from monitor.dedupe import sketch, text_hash
+from monitor.errors import FeedParseError
+from monitor.normalize import (
+    clean_text,
+    html_to_text,
+    split_paragraphs,
+    story_paragraphs,
+)
+from monitor.tokens import tokenize
+from monitor.types import Entry
+from monitor.urls import canonical_url
+
+_QUOTED = rb"(?:\"[^\"]*\"|'[^']*')"
+# <!DOCTYPE name [ ...internal subset... ]> -> <!DOCTYPE name>; quote-aware, linear time.
+_DOCTYPE_SUBSET = re.compile(
+    rb"(<!DOCTYPE\s+[^\s\[>]+(?:\s+(?:PUBLIC|SYSTEM)(?:\s+" + _QUOTED + rb"){1,2})?)\s*"
+    rb"\[(?:" + _QUOTED + rb"|<!--.*?-->|[^\]\"'])*\]\s*>",
+    re.DOTALL | re.IGNORECASE,
+)
+_ENTITY_DECL = re.compile(rb"<!ENTITY(?:" + _QUOTED + rb"|[^>\"'])*>", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"(<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2")
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+# Dates before this or more than a day ahead of "now" are not believed.
+_EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+_FUTURE_SLACK = timedelta(days=1)
+HEADLINE_FALLBACK_CHARS = 120
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParsedFeed:
+    title: str
+    entries: tuple[Entry, ...]
+    ttl: float | None = None  # seconds, from RSS <ttl>
+    warning: str | None = None  # feedparser's complaint about a feed it still read
+
+
+def strip_dtd(data: bytes) -> bytes:
+    """The document with its internal DTD subset and any entity declaration removed."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            # Re-encode wide encodings as UTF-8 so the byte patterns below can see them.
+            text = data[len(bom) :].decode(encoding, errors="replace").encode("utf-8")
+            data = _XML_ENCODING.sub(rb"\1\2utf-8\2", text, count=1)
+            break
+    if b"<!DOCTYPE" not in data.upper() and b"<!ENTITY" not in data.upper():
+        return data
+    data = _DOCTYPE_SUBSET.sub(rb"\1>", data, count=1)
+    return _ENTITY_DECL.sub(b"", data)
+
+
+def _believable(value: Any, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        stamp = datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, TypeError, OSError):
+        return None
+    return stamp if _EARLIEST <= stamp <= now + _FUTURE_SLACK else None
+
+
+def _text_of(detail: Mapping[str, Any] | None, fallback: str) -> tuple[str, str]:
+    if not detail:
+        return fallback, "text/html"
+    return str(detail.get("value") or ""), str(detail.get("type") or "text/html")
+
+
+def _body(entry: Mapping[str, Any], headline: str) -> list[str]:
+    # The longest of content:encoded / atom:content / summary is the fullest text.
+    candidates = [_text_of(c, "") for c in entry.get("content") or []]
+    candidates.append(_text_of(entry.get("summary_detail"), str(entry.get("summary") or "")))
+    value, kind = max(candidates, key=lambda c: len(c[0]))
+    if "html" in kind or "xml" in kind:
+        return story_paragraphs(value, headline)
+    return split_paragraphs(value)
+
+
+def _headline(entry: Mapping[str, Any], body: list[str]) -> str:
+    value, kind = _text_of(entry.get("title_detail"), str(entry.get("title") or ""))
+    headline = html_to_text(value) if "html" in kind else clean_text(value)
+    if headline or not body:
+        return headline
+    # No title: the start of the text, cut at a word boundary.
+    first = body[0]
+    if len(first) <= HEADLINE_FALLBACK_CHARS:
+        return first
+    return first[:HEADLINE_FALLBACK_CHARS].rsplit(" ", 1)[0] + "\u2026"
+
+
+def _entry(raw: Mapping[str, Any], base_url: str, now: datetime) -> Entry | None:
+    link = str(raw.get("link") or "").strip()
+    if link:
+        link = urljoin(base_url, link)
+    guid = str(raw.get("id") or "").strip() or None
+    provisional = _text_of(raw.get("title_detail"), str(raw.get("title") or ""))[0]
+    body = _body(raw, clean_text(provisional))
+    headline = _headline(raw, body)
+    if not headline and not body:
+        return None
+    tokens = tokenize(" ".join([headline, *body]))
+    published = _believable(raw.get("published_parsed"), now) or _believable(
+        raw.get("updated_parsed"), now
+    )
+    author = clean_text(str(raw.get("author") or "")) or None
+    return Entry(
+        guid=guid,
+        url=canonical_url(link) if link else "",
+        link=link,
+        headline=headline,
+        paragraphs=tuple(body),
+        published=published,
+        author=author,
+        sketch=sketch(tokens),
+        text_hash=text_hash(tokens),
+    )
+
+
+def parse_feed(
+    data: bytes, *, url: str, headers: Mapping[str, str] | None = None, now: datetime
+) -> ParsedFeed:
+    """Parse a fetched feed body; raise FeedParseError when it is not a feed at all."""
+    response_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    response_headers["content-location"] = url  # base for relative links
+    try:
+        result = feedparser.parse(
+            io.BytesIO(strip_dtd(data)),
+            response_headers=response_headers,
+            sanitize_html=False,  # text is rebuilt from parsed HTML, never served as HTML
+            resolve_relative_uris=False,
+        )
+    except Exception as exc:  # feedparser has no error root of its own
+        raise FeedParseError(url, f"parser failed: {exc!r}") from exc
+    warning = None
+    if result.get("bozo"):
+        warning = str(result.get("bozo_exception") or "ill-formed feed")
+    if not result.get("version") and not result.entries:
+        raise FeedParseError(url, f"not a feed: {warning or 'no RSS or Atom content'}")
+    entries = [_entry(e, url, now) for e in result.entries]
+    ttl = result.feed.get("ttl")
+    return ParsedFeed(
+        title=html_to_text(str(result.feed.get("title") or "")),
+        entries=tuple(e for e in entries if e is not None),
+        ttl=float(ttl) * 60 if isinstance(ttl, str) and ttl.strip().isdigit() else None,
+        warning=warning,
+    )

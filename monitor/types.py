@@ -1,0 +1,103 @@
+"""Domain values: frozen, keyword-only dataclasses shared by every stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+FullArticle = Literal["auto", "always", "never"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Feed:
+    """A feed as the user configured it. ``url`` is its identity."""
+
+    url: str
+    name: str
+    tags: tuple[str, ...] = ()
+    interval: float | None = None  # seconds; None means the schedule default
+    full_article: FullArticle = "never"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FeedState:
+    """What the archive remembers about a feed between polls."""
+
+    url: str
+    name: str
+    fetch_url: str  # differs from url after a permanent redirect
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None  # of the last body parsed, to skip unchanged ones
+    next_poll: datetime | None = None
+    last_polled: datetime | None = None
+    last_success: datetime | None = None
+    error_count: int = 0
+    last_error: str | None = None
+    failing_since: datetime | None = None
+    gone: bool = False
+    active: bool = True  # still in the configuration
+    story_count: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Entry:
+    """One feed item after parsing and normalizing; not yet deduplicated."""
+
+    guid: str | None
+    url: str  # canonical URL, "" when the item has no link
+    link: str  # the link as the feed gave it
+    headline: str
+    paragraphs: tuple[str, ...]
+    published: datetime | None  # as stated by the feed, timezone-aware
+    author: str | None = None
+    sketch: tuple[int, ...] = ()  # bottom-k shingle hashes, for near-duplicates
+    text_hash: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Story:
+    """A deduplicated story as archived."""
+
+    id: str  # 16 lowercase hex digits
+    seq: int  # archive order
+    url: str
+    headline: str
+    paragraphs: tuple[str, ...]
+    published: datetime
+    first_seen: datetime
+    updated: datetime
+    sources: tuple[str, ...] = ()  # feed names, first one first ("also reported by")
+    content_source: Literal["feed", "article"] = "feed"
+
+    @property
+    def body(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FeedOutcome:
+    """What one poll did to one feed."""
+
+    url: str
+    status: Literal["updated", "unchanged", "failed", "gone"]
+    new: int = 0
+    changed: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PollSummary:
+    outcomes: tuple[FeedOutcome, ...] = field(default_factory=tuple)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def new_stories(self) -> int:
+        return sum(o.new for o in self.outcomes)
+
+    @property
+    def changed_stories(self) -> int:
+        return sum(o.changed for o in self.outcomes)

@@ -1,0 +1,44 @@
+"""Parsing of human-written durations and sizes ("15m", "10MB")."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?", re.IGNORECASE)
+_BYTES = {
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text`` such as "90s", "15m", "1h30m" or "2d"; ValueError otherwise."""
+    compact = text.strip().replace(" ", "")
+    parts = _DURATION_PART.findall(compact)
+    if not compact or "".join(n + u for n, u in parts).lower() != compact.lower():
+        raise ValueError(text)
+    return sum(float(n) * _SECONDS[u.lower()] for n, u in parts)
+
+
+def parse_size(text: str) -> int:
+    """Bytes in ``text`` such as "512KB" or "10MiB"; ValueError otherwise."""
+    m = _SIZE.fullmatch(text.strip())
+    if not m:
+        raise ValueError(text)
+    return int(float(m.group(1)) * _BYTES[(m.group(2) or "b").lower()])
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s" if seconds < 60 else f"{seconds / 60:.1f}m"
