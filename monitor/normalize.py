@@ -118,7 +118,7 @@ def _cut_glued_tail(paragraph: str) -> str:
 
 def body_span(paragraphs: list[str]) -> tuple[int, int] | None:
     """Indexes of the first and last prose paragraph, or None when there is no prose."""
-    prose = [i for i, p in enumerate(paragraphs) if is_prose(p)]
+    prose = [i for i, p in enumerate(paragraphs) if is_prose(_cut_glued_tail(p))]
     return (prose[0], prose[-1]) if prose else None
 
 

@@ -239,9 +239,7 @@ class SQLiteArchive:
                 keys = _keys(entry, feed_id)
                 seq, own = self._find(db, entry, keys, feed_id)
                 if seq is None:
-                    seq = self._insert(db, entry, t)
-                    if seq is None:  # id taken by a story reached another way
-                        continue
+                    seq = self._insert(db, entry, feed_id, t)
                     new.append(seq)
                 elif own:
                     if self._update_text(db, seq, entry, t):
@@ -310,31 +308,40 @@ class SQLiteArchive:
         return None if row is None else int(row[0])
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, entry: Entry, t: float) -> int | None:
-        identity = entry.url or (f"guid:{entry.guid}" if entry.guid else f"text:{entry.text_hash}")
+    def _insert(db: sqlite3.Connection, entry: Entry, feed_id: int, t: float) -> int:
+        # GUIDs without a link are only unique within their feed.
+        identity = entry.url or (
+            f"guid:{feed_id}:{entry.guid}" if entry.guid else f"text:{entry.text_hash}"
+        )
         published = entry.published.timestamp() if entry.published else t
-        row = db.execute(
-            """
-            INSERT INTO stories (id, url, headline, body, published, first_seen, updated, author,
-                                 text_hash, sketch)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO NOTHING RETURNING seq
-            """,
-            (
-                story_id(identity),
-                entry.url or entry.link,
-                entry.headline,
-                "\n\n".join(entry.paragraphs),
-                published,
-                t,
-                t,
-                entry.author,
-                entry.text_hash,
-                _pack(entry.sketch),
-            ),
-        ).fetchone()
-        if row is None:
-            return None
+        for attempt in range(100):
+            # An id already taken (a 64-bit prefix collision, or a story that changed its
+            # URL) must not drop this story: derive another one.
+            key = identity if attempt == 0 else f"{identity}#{attempt}"
+            row = db.execute(
+                """
+                INSERT INTO stories (id, url, headline, body, published, first_seen, updated,
+                                     author, text_hash, sketch)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO NOTHING RETURNING seq
+                """,
+                (
+                    story_id(key),
+                    entry.url or entry.link,
+                    entry.headline,
+                    "\n\n".join(entry.paragraphs),
+                    published,
+                    t,
+                    t,
+                    entry.author,
+                    entry.text_hash,
+                    _pack(entry.sketch),
+                ),
+            ).fetchone()
+            if row is not None:
+                break
+        else:
+            raise ArchiveError(f"no free story id for {identity!r}")
         seq = int(row[0])
         db.executemany(
             "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",

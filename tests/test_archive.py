@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.archive import PollRecord
+from monitor.archive.migrations import MIGRATIONS
+from monitor.archive.sqlite import SQLiteArchive
+from monitor.dedupe import sketch, text_hash
+from monitor.errors import ArchiveError, StoryNotFound
+from monitor.normalize import read_story
+from monitor.tokens import tokenize
+from monitor.types import Entry, Feed
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+SEEDS = Path(__file__).parent / "fixtures" / "seeds"
+FEEDS = [Feed(url=f"https://feeds.example/{n}", name=n) for n in ("alpha", "beta", "gamma")]
+
+
+def entry(
+    *,
+    url: str = "",
+    guid: str | None = None,
+    headline: str = "Talks resume",
+    body: tuple[str, ...] = (),
+) -> Entry:
+    body = body or (f"Officials said on Tuesday that talks about {headline.lower()} would resume.",)
+    tokens = tokenize(" ".join([headline, *body]))
+    return Entry(
+        guid=guid,
+        url=url,
+        link=url,
+        headline=headline,
+        paragraphs=body,
+        published=NOW - timedelta(hours=1),
+        sketch=sketch(tokens),
+        text_hash=text_hash(tokens),
+    )
+
+
+def seed_entry(url: str) -> Entry:
+    headline, body = read_story(next(SEEDS.glob("003_*.txt")).read_text(encoding="utf-8"))
+    return entry(url=url, headline=headline, body=tuple(body))
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> SQLiteArchive:
+    db = SQLiteArchive(tmp_path / "archive" / "monitor.db")
+    db.sync_feeds(FEEDS, NOW)
+    return db
+
+
+def test_new_schema_is_at_the_latest_version_and_in_wal_mode(archive: SQLiteArchive) -> None:
+    conn = sqlite3.connect(archive.path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_refuses_an_archive_from_the_future(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(ArchiveError, match="newer than this program"):
+        SQLiteArchive(path)
+
+
+def test_same_guid_or_url_again_is_not_new(archive: SQLiteArchive) -> None:
+    first = archive.store_entries(FEEDS[0].url, [entry(url="https://n.example/a", guid="1")], NOW)
+    assert len(first.new) == 1
+    again = archive.store_entries(FEEDS[0].url, [entry(url="https://n.example/a", guid="1")], NOW)
+    assert (again.new, again.changed) == ((), ())
+    by_guid = archive.store_entries(
+        FEEDS[0].url, [entry(url="https://n.example/moved", guid="1")], NOW
+    )
+    assert by_guid.new == ()
+    assert archive.count_stories() == 1
+
+
+def test_changed_text_updates_the_story(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(url="https://n.example/a")], NOW)
+    later = NOW + timedelta(hours=1)
+    result = archive.store_entries(
+        FEEDS[0].url, [entry(url="https://n.example/a", headline="Talks resume (updated)")], later
+    )
+    assert [s.headline for s in result.changed] == ["Talks resume (updated)"]
+    story = archive.get_story(result.changed[0].id)
+    assert story.updated == later and story.first_seen == NOW
+    assert archive.search('"updated"', limit=5)[0].id == story.id
+
+
+def test_guids_are_scoped_to_their_feed(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(guid="1", headline="First story")], NOW)
+    result = archive.store_entries(FEEDS[1].url, [entry(guid="1", headline="Other story")], NOW)
+    assert len(result.new) == 1
+
+
+def test_same_url_from_two_feeds_is_one_story_with_two_sources(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(url="https://n.example/a", guid="x")], NOW)
+    result = archive.store_entries(
+        FEEDS[1].url, [entry(url="https://n.example/a", guid="y", headline="Other")], NOW
+    )
+    assert (result.new, result.merged) == ((), 1)
+    (story,) = archive.recent_stories(limit=10)
+    assert story.sources == ("alpha", "beta")
+    assert story.headline == "Talks resume"  # the other feed's text does not overwrite it
+
+
+def test_near_identical_wire_copy_under_different_urls_is_one_story(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [seed_entry("https://a.example/1")], NOW)
+    copy = seed_entry("https://b.example/other-path")
+    edited = (*copy.paragraphs[:-1], copy.paragraphs[-1] + " (Reporting by a wire service)")
+    tokens = tokenize(" ".join([copy.headline, *edited]))
+    copy = Entry(
+        guid="b-1",
+        url=copy.url,
+        link=copy.url,
+        headline=copy.headline,
+        paragraphs=edited,
+        published=copy.published,
+        sketch=sketch(tokens),
+        text_hash=text_hash(tokens),
+    )
+    result = archive.store_entries(FEEDS[2].url, [copy], NOW)
+    assert result.new == () and result.merged == 1
+    (story,) = archive.recent_stories(limit=10)
+    assert story.sources == ("alpha", "gamma")
+    # ...and the copy is now known by its own URL too.
+    assert archive.store_entries(FEEDS[2].url, [copy], NOW).merged == 0
+
+
+def test_different_stories_stay_apart(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [seed_entry("https://a.example/1")], NOW)
+    other = entry(url="https://a.example/2", headline="Harbour closed by storm")
+    assert len(archive.store_entries(FEEDS[1].url, [other], NOW).new) == 1
+
+
+def test_story_lookup_by_prefix_and_search(archive: SQLiteArchive) -> None:
+    (story,) = archive.store_entries(FEEDS[0].url, [seed_entry("https://a.example/1")], NOW).new
+    assert archive.get_story(story.id[:6]).id == story.id
+    with pytest.raises(StoryNotFound):
+        archive.get_story("ffffffffffffffff" if story.id[0] != "f" else "0000000000000000")
+    with pytest.raises(StoryNotFound):
+        archive.get_story("not-hex")
+    assert [s.id for s in archive.search("NEAR(asean forum, 2)", limit=5)] == [story.id]
+    assert archive.search("uighurs", limit=5)[0].id == story.id  # diacritics and case folded
+    with pytest.raises(ArchiveError, match="bad search query"):
+        archive.search('"unbalanced', limit=5)
+
+
+def test_poll_state_round_trip_and_claims(archive: SQLiteArchive) -> None:
+    claimed = archive.claim_due(NOW, owner="w1", lease_seconds=60, limit=10)
+    assert len(claimed) == 3
+    # Leased feeds are not handed to another worker.
+    assert archive.claim_due(NOW, owner="w2", lease_seconds=60, limit=10) == []
+    archive.record_poll(
+        PollRecord(
+            url=FEEDS[0].url,
+            polled=NOW,
+            next_poll=NOW + timedelta(minutes=15),
+            ok=True,
+            etag='W/"abc def"',
+            last_modified="Tue, 10 Jun 2003 04:00:00 GMT",
+            content_hash="h1",
+        ),
+        owner="w1",
+    )
+    archive.record_poll(
+        PollRecord(url=FEEDS[1].url, polled=NOW, next_poll=NOW, ok=False, error="HTTP 500"),
+        owner="w1",
+    )
+    states = {s.url: s for s in archive.feed_states()}
+    ok = states[FEEDS[0].url]
+    assert (ok.etag, ok.last_modified, ok.content_hash) == (
+        'W/"abc def"',
+        "Tue, 10 Jun 2003 04:00:00 GMT",
+        "h1",
+    )
+    bad = states[FEEDS[1].url]
+    assert (bad.error_count, bad.last_error, bad.failing_since) == (1, "HTTP 500", NOW)
+    # Released feeds that are due can be claimed again; the one polled later is not due.
+    due = archive.claim_due(NOW + timedelta(seconds=30), owner="w2", lease_seconds=60, limit=10)
+    assert {s.url for s in due} == {FEEDS[1].url}
+    # A lease that expired (crashed worker) is claimable.
+    later = NOW + timedelta(minutes=2)
+    assert {s.url for s in archive.claim_due(later, owner="w3", lease_seconds=60, limit=10)} == {
+        FEEDS[1].url,
+        FEEDS[2].url,
+    }
+
+
+def test_feeds_removed_from_config_become_inactive(archive: SQLiteArchive) -> None:
+    archive.sync_feeds(FEEDS[:1], NOW)
+    assert [s.url for s in archive.feed_states()] == [FEEDS[0].url]
+    assert len(archive.feed_states(include_inactive=True)) == 3

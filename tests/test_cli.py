@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from monitor.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the shipped config and sample feeds, with its own archive."""
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    return tmp_path / "config.toml"
+
+
+def run(config: Path, *args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(main, [*args, "--config", str(config)], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_poll_list_show_search_export(project: Path, tmp_path: Path) -> None:
+    out = run(project, "poll", "--once")
+    assert "polled 2 feeds: 2 updated, 0 unchanged, 0 failed, 0 gone; 5 new stories" in out
+    assert "0 new stories" in run(project, "poll", "--once")
+    assert (tmp_path / "archive" / "monitor.db").exists()
+
+    listing = run(project, "stories").splitlines()
+    assert len(listing) == 5
+    assert listing[0].endswith("U.S., China To Resume Rights Talks")
+    story_id = listing[-1].split()[0]
+    assert len(story_id) == 16
+
+    shown = run(project, "show", story_id[:8])
+    assert shown.startswith("China Ready to Resume Talks on Human Rights\n\nBEIJING -- ")
+    assert "Share" not in shown and "Get the app" not in shown
+    assert "\n\n\n" not in shown
+
+    found = run(project, "search", '"most favored nation"')
+    assert len(found.splitlines()) == 2
+
+    feeds = run(project, "feeds")
+    assert [line.split()[0] for line in feeds.splitlines()] == ["ok", "ok"]
+
+    out_dir = tmp_path / "export"
+    assert "wrote 5 stories" in run(project, "export", str(out_dir))
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert len(names) == 5
+    assert all(n[:3].isdigit() and n[3] == "_" and len(n) == 3 + 1 + 16 + 4 for n in names)
+    assert names[0].startswith("000_")
+
+
+def test_show_unknown_story_fails_clearly(project: Path) -> None:
+    out = run(project, "show", "0123456789abcdef", code=1)
+    assert "no story with id" in out
+
+
+def test_check_reports_config_errors(project: Path) -> None:
+    assert "OK (2 feeds" in run(project, "check")
+    project.write_text(project.read_text() + '\n[[feeds]]\nurl = "x"\ninterval = "soon"\n')
+    out = run(project, "check", code=1)
+    assert 'feeds[2].interval: expected a duration like "15m", got "soon"' in out
+
+
+def test_opml_import_and_export(project: Path, tmp_path: Path) -> None:
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        """<?xml version="1.0"?>
+        <opml version="2.0"><head><title>My feeds</title></head><body>
+          <outline text="World">
+            <outline type="rss" text="Wire" xmlUrl="https://wire.example/rss"/>
+            <outline type="rss" text="Dup" xmlUrl="https://wire.example/rss"/>
+          </outline>
+          <outline type="rss" title="Loose &amp; Co" xmlUrl="https://loose.example/atom"
+                   category="trade,asia"/>
+        </body></opml>""",
+        encoding="utf-8",
+    )
+    before = project.read_text()
+    assert "2 feeds in" in run(project, "feeds", "import", str(opml))
+    assert project.read_text().startswith(before.rstrip("\n"))  # appended; comments kept
+    feeds = {f.url: f for f in load_config(project).feeds}
+    assert feeds["https://wire.example/rss"].tags == ("World",)
+    assert feeds["https://loose.example/atom"].name == "Loose & Co"
+    assert feeds["https://loose.example/atom"].tags == ("trade", "asia")
+    assert "0 added" in run(project, "feeds", "import", str(opml))
+
+    exported = run(project, "feeds", "export")
+    assert exported.count("<outline") == 4 and 'xmlUrl="https://loose.example/atom"' in exported
+
+
+def test_opml_import_rejects_garbage(project: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.opml"
+    bad.write_text("<html><body>nope</body></html>")
+    assert "not an OPML document" in run(project, "feeds", "import", str(bad), code=1)
+
+
+def test_python_dash_m_works() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True, check=True
+    )
+    assert "monitor" in result.stdout
