@@ -49,7 +49,8 @@ def test_the_chrome_rule_is_general() -> None:
         "Posted 3:45 pm\n\n"
         "Storm Closes Harbour for Second Day\n\n"
         "High winds kept the harbour closed on Friday, the port authority said in a statement.\n\n"
-        "Ferries will resume when the wind drops below gale force, officials said.Download Our App\n\n"
+        "Ferries will resume when the wind drops below gale force, officials said."
+        "Download Our App\n\n"
         "Privacy Terms Contact\n\n"
         "Follow us"
     )
@@ -101,7 +102,8 @@ def test_html_paragraphs_without_markup_or_furniture() -> None:
 
 def test_repeated_headline_and_trailing_furniture_are_dropped() -> None:
     html = (
-        "<p>Storm closes harbour</p><p>High winds kept the harbour closed on Friday, officials said.</p>"
+        "<p>Storm closes harbour</p>"
+        "<p>High winds kept the harbour closed on Friday, officials said.</p>"
         "<p>Read more</p>"
     )
     assert story_paragraphs(html, "Storm closes harbour") == [
