@@ -112,7 +112,7 @@ def _headline(entry: Mapping[str, Any], body: list[str]) -> str:
     return first[:HEADLINE_FALLBACK_CHARS].rsplit(" ", 1)[0] + "\u2026"
 
 
-def _entry(raw: Mapping[str, Any], base_url: str, now: datetime) -> Entry | None:
+def _entry(raw: dict[str, Any], base_url: str, now: datetime) -> Entry | None:
     link = str(raw.get("link") or "").strip()
     if link:
         link = urljoin(base_url, link)
@@ -123,8 +123,9 @@ def _entry(raw: Mapping[str, Any], base_url: str, now: datetime) -> Entry | None
     if not headline and not body:
         return None
     tokens = tokenize(" ".join([headline, *body]))
-    published = _believable(raw.get("published_parsed"), now) or _believable(
-        raw.get("updated_parsed"), now
+    # dict.get: FeedParserDict.get maps a missing published to updated with a warning.
+    published = _believable(dict.get(raw, "published_parsed"), now) or _believable(
+        dict.get(raw, "updated_parsed"), now
     )
     author = clean_text(str(raw.get("author") or "")) or None
     return Entry(
@@ -145,7 +146,9 @@ def parse_feed(
 ) -> ParsedFeed:
     """Parse a fetched feed body; raise FeedParseError when it is not a feed at all."""
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
-    response_headers["content-location"] = url  # base for relative links
+    # No content-location: feedparser would "resolve" GUIDs that look relative against it,
+    # and a GUID must not change when the feed moves. Links are resolved below instead.
+    response_headers.pop("content-location", None)
     try:
         result = feedparser.parse(
             io.BytesIO(strip_dtd(data)),
