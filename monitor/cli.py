@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from monitor import __version__
-from monitor.archive import Archive, open_archive
-from monitor.config import Config, load_config
+from monitor.cli_common import archive_of, config_option, load, when
+from monitor.cli_rules import match, rule_set, rules
 from monitor.errors import MonitorError
 from monitor.export import export_stories
 from monitor.ingest import Poller
@@ -23,45 +21,6 @@ from monitor.normalize import format_story
 from monitor.opml import add_feeds_to_config, read_opml, write_opml
 from monitor.types import FeedOutcome, FeedState, Story
 from monitor.units import parse_duration
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def config_option(func: F) -> F:
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=Path("config.toml"),
-        show_default=True,
-        envvar="MONITOR_CONFIG",
-        help="The configuration file.",
-    )(func)
-
-
-def _load(config_path: Path) -> Config:
-    try:
-        return load_config(config_path)
-    except MonitorError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@contextmanager
-def _archive(config: Config) -> Iterator[Archive]:
-    try:
-        archive = open_archive(config.archive_url)
-    except MonitorError as exc:
-        raise click.ClickException(str(exc)) from exc
-    try:
-        yield archive
-    except MonitorError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        archive.close()
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 @click.group()
@@ -76,9 +35,11 @@ def main(verbose: int) -> None:
 @main.command()
 @config_option
 def check(config_path: Path) -> None:
-    """Validate the configuration; exit non-zero on any error."""
-    config = _load(config_path)
+    """Validate the configuration and the rule files; exit non-zero on any error."""
+    config = load(config_path)
+    compiled = rule_set(config)
     click.echo(f"{config.path}: OK ({len(config.feeds)} feeds, {len(config.notifiers)} notifiers)")
+    click.echo(f"{config.rules_path}: OK ({len(compiled.topics)} topics)")
 
 
 @main.command()
@@ -86,8 +47,8 @@ def check(config_path: Path) -> None:
 @click.option("--once", is_flag=True, required=True, help="Poll every feed once now and exit.")
 def poll(config_path: Path, once: bool) -> None:
     """Poll every configured feed once and archive new stories."""
-    config = _load(config_path)
-    with _archive(config) as archive:
+    config = load(config_path)
+    with archive_of(config) as archive:
         poller = Poller(config, archive)
         try:
             summary = asyncio.run(_poll_with_progress(poller, len(config.feeds)))
@@ -130,14 +91,14 @@ def feeds(ctx: click.Context, config_path: Path) -> None:
     """List feeds with their health (or import/export them as OPML)."""
     if ctx.invoked_subcommand is not None:
         return
-    config = _load(config_path)
-    with _archive(config) as archive:
+    config = load(config_path)
+    with archive_of(config) as archive:
         archive.sync_feeds(config.feeds, datetime.now(UTC))
         states = archive.feed_states()
     for s in states:
         click.echo(
-            f"{_health(s):<12} {s.story_count:>6} stories  last ok {_when(s.last_success)}  "
-            f"next {_when(s.next_poll)}  {s.name}  <{s.url}>"
+            f"{_health(s):<12} {s.story_count:>6} stories  last ok {when(s.last_success)}  "
+            f"next {when(s.next_poll)}  {s.name}  <{s.url}>"
         )
         if s.fetch_url != s.url:
             click.echo(f"{'':<12} moved permanently to {s.fetch_url}")
@@ -163,7 +124,7 @@ def feeds_import(config_path: Path, opml_file: Path) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
 def feeds_export(config_path: Path, output: Path | None) -> None:
     """Write the configured feeds as OPML (to standard output by default)."""
-    config = _load(config_path)
+    config = load(config_path)
     data = write_opml(config.feeds, title="news monitor feeds", now=datetime.now(UTC))
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
@@ -174,7 +135,7 @@ def feeds_export(config_path: Path, output: Path | None) -> None:
 def _story_line(story: Story) -> str:
     also = f" (+{len(story.sources) - 1} more)" if len(story.sources) > 1 else ""
     source = story.sources[0] if story.sources else "-"
-    return f"{story.id}  {_when(story.published)}  {source}{also}  {story.headline}"
+    return f"{story.id}  {when(story.published)}  {source}{also}  {story.headline}"
 
 
 @main.command()
@@ -183,14 +144,14 @@ def _story_line(story: Story) -> str:
 @click.option("--since", help='Only stories first seen within this time, e.g. "7d".')
 def stories(config_path: Path, limit: int, since: str | None) -> None:
     """List recent stories."""
-    config = _load(config_path)
+    config = load(config_path)
     start = None
     if since:
         try:
             start = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
         except ValueError:
             raise click.BadParameter(f'expected a duration like "7d", got {since!r}') from None
-    with _archive(config) as archive:
+    with archive_of(config) as archive:
         for story in archive.recent_stories(limit=limit, since=start):
             click.echo(_story_line(story))
 
@@ -200,8 +161,8 @@ def stories(config_path: Path, limit: int, since: str | None) -> None:
 @click.argument("story_id")
 def show(config_path: Path, story_id: str) -> None:
     """Print one story in story format (an id prefix is enough)."""
-    config = _load(config_path)
-    with _archive(config) as archive:
+    config = load(config_path)
+    with archive_of(config) as archive:
         story = archive.get_story(story_id)
     click.echo(format_story(story.headline, story.paragraphs), nl=False)
 
@@ -212,8 +173,8 @@ def show(config_path: Path, story_id: str) -> None:
 @click.option("-n", "--limit", default=20, show_default=True)
 def search(config_path: Path, query: str, limit: int) -> None:
     """Full-text search of the archive (SQLite FTS5 query syntax)."""
-    config = _load(config_path)
-    with _archive(config) as archive:
+    config = load(config_path)
+    with archive_of(config) as archive:
         found = archive.search(query, limit=limit)
     for story in found:
         click.echo(_story_line(story))
@@ -226,7 +187,11 @@ def search(config_path: Path, query: str, limit: int) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def export(config_path: Path, directory: Path) -> None:
     """Write every story as NNN_<id>.txt in story format."""
-    config = _load(config_path)
-    with _archive(config) as archive:
+    config = load(config_path)
+    with archive_of(config) as archive:
         count = export_stories(archive.iter_stories(), directory, total=archive.count_stories())
     click.echo(f"wrote {count} stories to {directory}")
+
+
+main.add_command(rules)
+main.add_command(match)

@@ -101,3 +101,43 @@ class PollSummary:
     @property
     def changed_stories(self) -> int:
         return sum(o.changed for o in self.outcomes)
+
+
+Delivery = Literal["immediate", "digest"]
+Scope = Literal["all", "title", "body"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Topic:
+    """A watched topic, as written in a rule file."""
+
+    name: str
+    query: str
+    exclude: str | None = None
+    scope: Scope = "all"
+    feeds: tuple[str, ...] = ()  # only stories from these feeds (names or URLs)
+    tags: tuple[str, ...] = ()  # only stories from feeds with one of these tags
+    notify: tuple[str, ...] | None = None  # notifier names; None means all
+    delivery: Delivery = "immediate"
+    digest: str | None = None  # schedule of a digest topic, e.g. "daily 08:00"
+    max_per_hour: int | None = None
+    source: str = ""  # rule file
+    line: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TermHit:
+    """One matched query term: which term, in which field, at which characters."""
+
+    term: str
+    field: Literal["title", "body"]
+    span: tuple[int, int]  # character offsets in the headline or in the body text
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Match:
+    """Why a story matched a topic, for highlighting and for the alert's "why" line."""
+
+    topic: str
+    terms: tuple[TermHit, ...]
+    snippet: str = ""

@@ -17,6 +17,7 @@ def project(tmp_path: Path) -> Path:
     """A copy of the shipped config and sample feeds, with its own archive."""
     shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
     shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
     return tmp_path / "config.toml"
 
 

@@ -68,10 +68,10 @@ class Archive(Protocol):
 
     def search(self, query: str, *, limit: int) -> list[Story]: ...
 
-    def count_stories(self) -> int: ...
+    def count_stories(self, *, since: datetime | None = None) -> int: ...
 
-    def iter_stories(self) -> Iterator[Story]:
-        """Every story in archive order."""
+    def iter_stories(self, *, since: datetime | None = None) -> Iterator[Story]:
+        """Every story (first seen since ``since``) in archive order."""
 
     def close(self) -> None: ...
 

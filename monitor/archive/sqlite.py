@@ -428,15 +428,22 @@ class SQLiteArchive:
             raise ArchiveError(f"bad search query {query!r}: {exc}") from exc
         return [_story(r) for r in rows]
 
-    def count_stories(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM stories").fetchone()[0])
+    def count_stories(self, *, since: datetime | None = None) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM stories WHERE first_seen >= ?", (_ts(since) if since else 0.0,)
+        ).fetchone()
+        return int(row[0])
 
-    def iter_stories(self) -> Iterator[Story]:
+    def iter_stories(self, *, since: datetime | None = None) -> Iterator[Story]:
         last = 0
+        start = _ts(since) if since else 0.0
         while True:
             rows = self._db.execute(
-                f"SELECT {_STORY_COLUMNS} FROM stories s WHERE s.seq > ? ORDER BY s.seq LIMIT 500",
-                (last,),
+                f"""
+                SELECT {_STORY_COLUMNS} FROM stories s WHERE s.seq > ? AND s.first_seen >= ?
+                ORDER BY s.seq LIMIT 500
+                """,
+                (last, start),
             ).fetchall()
             if not rows:
                 return

@@ -1,0 +1,179 @@
+"""Commands about topics: ``monitor rules check|test`` and ``monitor match``."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from monitor.cli_common import archive_of, config_option, load
+from monitor.config import Config
+from monitor.normalize import html_to_paragraphs, read_story
+from monitor.rules import Document, RuleSet, load_rules
+from monitor.types import Match, Story, TermHit
+from monitor.units import parse_duration
+
+SAMPLES = 3
+
+
+def rule_set(config: Config, *, strict: bool = True) -> RuleSet:
+    """The compiled rules; with ``strict``, any rule error ends the command (exit 1)."""
+    rules, errors = load_rules(config.rules_path)
+    for error in errors:
+        click.echo(str(error), err=True)
+    if errors and strict:
+        raise click.ClickException(f"{len(errors)} error(s) in the rule files")
+    return rules
+
+
+@click.group()
+def rules() -> None:
+    """Check topic rule files, or backtest them against the archive."""
+
+
+@rules.command("check")
+@config_option
+def rules_check(config_path: Path) -> None:
+    """List every error in the rule files; exit non-zero if there is any."""
+    config = load(config_path)
+    compiled = rule_set(config)
+    click.echo(f"{config.rules_path}: OK ({len(compiled.topics)} topics)")
+
+
+def story_document(story: Story, config: Config) -> Document:
+    names = set(story.sources)
+    tags = {t for f in config.feeds if f.name in names for t in f.tags}
+    urls = {f.url for f in config.feeds if f.name in names}
+    return Document.of(story.headline, story.body, feeds=names | urls, tags=tags)
+
+
+@rules.command("test")
+@config_option
+@click.argument("topic", required=False)
+@click.option("--since", default="30d", show_default=True, help="How far back to look.")
+def rules_test(config_path: Path, topic: str | None, since: str) -> None:
+    """Backtest the rules: per topic, hits in the archive and sample headlines."""
+    config = load(config_path)
+    compiled = rule_set(config)
+    if topic is not None and compiled.topic(topic) is None:
+        raise click.ClickException(f"no topic named {topic!r}")
+    try:
+        start = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
+    except ValueError:
+        raise click.BadParameter(f'expected a duration like "30d", got {since!r}') from None
+    hits: Counter[str] = Counter()
+    samples: dict[str, list[str]] = defaultdict(list)
+    with archive_of(config) as archive:
+        total = archive.count_stories(since=start)
+        with click.progressbar(
+            archive.iter_stories(since=start),
+            length=total,
+            label="matching",
+            file=sys.stderr if sys.stderr.isatty() else io.StringIO(),
+        ) as bar:
+            for story in bar:
+                for m in compiled.match(story_document(story, config), explain_matches=False):
+                    if topic is None or m.topic == topic:
+                        hits[m.topic] += 1
+                        if len(samples[m.topic]) < SAMPLES:
+                            samples[m.topic].append(story.headline)
+    click.echo(f"{total} stories first seen since {start:%Y-%m-%d}")
+    for compiled_topic in compiled.topics:
+        name = compiled_topic.topic.name
+        if topic is not None and name != topic:
+            continue
+        click.echo(f"{name}: {hits[name]} hits")
+        for headline in samples[name]:
+            click.echo(f"    {headline}")
+
+
+def read_story_file(path: Path) -> tuple[str, str]:
+    """Headline and body of a story-format .txt file or an .html page."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix.lower() in (".html", ".htm"):
+        text = "\n\n".join(html_to_paragraphs(text))
+    headline, body = read_story(text)
+    return headline, "\n\n".join(body)
+
+
+def highlight(text: str, spans: list[tuple[int, int]], *, color: bool) -> str:
+    out = []
+    last = 0
+    for start, end in sorted(spans):
+        if start < last:
+            continue
+        term = text[start:end]
+        out.append(text[last:start])
+        out.append(click.style(term, fg="yellow", bold=True) if color else f"[{term}]")
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _windows(body: str, hits: list[TermHit], width: int = 80) -> list[tuple[int, int]]:
+    """Stretches of body text around each hit, merging hits that are close together."""
+    lines: list[tuple[int, int]] = []
+    for hit in hits:
+        start = max(0, hit.span[0] - width // 2)
+        end = min(len(body), hit.span[1] + width // 2)
+        if lines and start <= lines[-1][1]:
+            lines[-1] = (lines[-1][0], max(end, lines[-1][1]))
+        else:
+            lines.append((start, end))
+    return lines
+
+
+def _print_match(headline: str, body: str, m: Match, *, color: bool) -> None:
+    click.echo(f"  {click.style(m.topic, bold=True) if color else m.topic}")
+    title_spans = [h.span for h in m.terms if h.field == "title"]
+    if title_spans:
+        click.echo(f"    title: {highlight(headline, title_spans, color=color)}")
+    body_hits = [h for h in m.terms if h.field == "body"]
+    for a, b in _windows(body, body_hits):
+        spans = [(h.span[0] - a, h.span[1] - a) for h in body_hits if a <= h.span[0] < b]
+        excerpt = highlight(body[a:b].replace("\n", " "), spans, color=color)
+        click.echo(f"    body:  {'… ' if a else ''}{excerpt}{' …' if b < len(body) else ''}")
+
+
+@click.command()
+@config_option
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line.")
+def match(config_path: Path, files: tuple[Path, ...], as_json: bool) -> None:
+    """Show which topics story files (.txt in story format, or .html) match, and why."""
+    config = load(config_path)
+    compiled = rule_set(config)
+    color = sys.stdout.isatty() and not as_json
+    for path in files:
+        headline, body = read_story_file(path)
+        matches = compiled.match(Document.of(headline, body))
+        if as_json:
+            record = {
+                "path": str(path),
+                "headline": headline,
+                "body": body,  # spans of "body" terms index into this text
+                "topics": [
+                    {
+                        "name": m.topic,
+                        "terms": [
+                            {"term": h.term, "field": h.field, "span": list(h.span)}
+                            for h in m.terms
+                        ],
+                        "snippet": m.snippet,
+                    }
+                    for m in matches
+                ],
+            }
+            click.echo(json.dumps(record, ensure_ascii=False))
+            continue
+        names = ", ".join(m.topic for m in matches) or "no topics"
+        click.echo(f"{path}: {headline!r}: {names}")
+        for m in matches:
+            _print_match(headline, body, m, color=color)

@@ -1,0 +1,369 @@
+"""Reading topic rule files (``rules/*.toml``) and compiling their queries.
+
+A rule file holds ``[[topic]]`` tables and optionally an ``[aliases]`` table;
+aliases are shared by all files. Every problem is reported as
+``FILE:LINE:COL: message`` pointing into the file itself, and all problems are
+collected, not just the first. Rule files are data: nothing in them is expanded
+(no environment variables, no templates).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import MonitorError
+from monitor.rules.ast import AliasRef, And, Near, Node, Not, Or, Phrase, Scoped
+from monitor.rules.locate import key_start, line_col, table_span, value_position
+from monitor.rules.parser import QueryError, parse_query
+from monitor.types import Topic
+
+TOPIC_KEYS = (
+    "name", "query", "exclude", "scope", "feeds", "tags", "notify", "delivery", "digest",
+    "max_per_hour",
+)  # fmt: skip
+_ALIAS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+class RuleError(MonitorError):
+    """A problem in a rule file, located like a compiler error."""
+
+    def __init__(self, file: str, line: int, column: int, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+        super().__init__(f"{file}:{line}:{column}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFile:
+    path: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParsedTopic:
+    """A topic with its queries parsed and aliases resolved."""
+
+    topic: Topic
+    query: Node
+    exclude: Node | None
+
+
+def read_rule_files(folder: Path) -> tuple[list[RuleFile], list[RuleError]]:
+    if not folder.is_dir():
+        return [], [RuleError(str(folder), 1, 1, "rules folder not found")]
+    files: list[RuleFile] = []
+    errors: list[RuleError] = []
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            files.append(RuleFile(str(path), path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(RuleError(str(path), 1, 1, f"cannot read: {exc}"))
+    return files, errors
+
+
+class _FileCompiler:
+    def __init__(self, file: RuleFile, errors: list[RuleError]) -> None:
+        self.file = file
+        self.errors = errors
+
+    def error_at(
+        self, table: str, index: int | None, key: str, message: str, char: int | None = None
+    ) -> None:
+        """An error about the value of ``key`` (at character ``char`` of it, if given)."""
+        line, col = value_position(self.file.text, table, index, key, char)
+        self.errors.append(RuleError(self.file.path, line, col, message))
+
+    def error_at_key(self, table: str, index: int | None, key: str, message: str) -> None:
+        span = table_span(self.file.text, table, index)
+        start = key_start(self.file.text, span, key) if span else None
+        line, col = line_col(self.file.text, start) if start is not None else (1, 1)
+        self.errors.append(RuleError(self.file.path, line, col, message))
+
+    def error_at_table(self, table: str, index: int | None, message: str) -> None:
+        span = table_span(self.file.text, table, index)
+        line, col = line_col(self.file.text, span[0]) if span else (1, 1)
+        self.errors.append(RuleError(self.file.path, line, col, message))
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            return tomllib.loads(self.file.text)
+        except tomllib.TOMLDecodeError as exc:
+            message = str(exc)
+            m = _TOML_POSITION.search(message)
+            line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+            reason = _TOML_POSITION.sub("", message).strip()
+            self.errors.append(RuleError(self.file.path, line, col, f"not valid TOML: {reason}"))
+            return None
+
+    def query(self, table: str, index: int | None, key: str, text: Any) -> Node | None:
+        if not isinstance(text, str):
+            self.error_at(table, index, key, f"{key}: expected a query string")
+            return None
+        try:
+            return parse_query(text)
+        except QueryError as exc:
+            self.error_at(table, index, key, exc.message, exc.offset)
+            return None
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def compile_rule_files(files: Sequence[RuleFile]) -> tuple[list[ParsedTopic], list[RuleError]]:
+    """Parse every topic and alias, resolve aliases; return the topics and every error."""
+    errors: list[RuleError] = []
+    aliases: dict[str, tuple[Node, _FileCompiler]] = {}
+    raw_topics: list[tuple[Topic, Node, Node | None, _FileCompiler, int]] = []
+    names: dict[str, str] = {}
+    for file in files:
+        fc = _FileCompiler(file, errors)
+        data = fc.load()
+        if data is None:
+            continue
+        for key in data:
+            if key not in ("topic", "aliases"):
+                line, col = _key_position(file.text, key)
+                errors.append(
+                    RuleError(
+                        file.path,
+                        line,
+                        col,
+                        f"unknown table {key!r}: expected [[topic]] or [aliases]",
+                    )
+                )
+        alias_table = data.get("aliases", {})
+        if not isinstance(alias_table, dict):
+            fc.error_at_table("aliases", None, 'aliases: expected a table of NAME = "query"')
+            alias_table = {}
+        for name, text in alias_table.items():
+            if not _ALIAS_NAME.fullmatch(name):
+                fc.error_at_key(
+                    "aliases", None, name, f"alias name {name!r}: use letters, digits, _ and -"
+                )
+                continue
+            if name in aliases:
+                other = aliases[name][1].file.path
+                fc.error_at_key(
+                    "aliases", None, name, f"alias @{name} is already defined in {other}"
+                )
+                continue
+            node = fc.query("aliases", None, name, text)
+            if node is not None:
+                aliases[name] = (node, fc)
+        topics = data.get("topic", [])
+        if not isinstance(topics, list):
+            fc.error_at_table("topic", None, "topic: expected [[topic]] tables")
+            continue
+        for index, table in enumerate(topics):
+            parsed = _topic(fc, index, table, names)
+            if parsed is not None:
+                raw_topics.append((*parsed, fc, index))
+
+    resolver = _Resolver(aliases, errors)
+    resolver.check_all()
+    out: list[ParsedTopic] = []
+    for topic, query, exclude, fc, index in raw_topics:
+        resolved = resolver.resolve(query, fc, "topic", index, "query")
+        resolved_exclude = (
+            resolver.resolve(exclude, fc, "topic", index, "exclude")
+            if exclude is not None
+            else None
+        )
+        if resolved is None or (exclude is not None and resolved_exclude is None):
+            continue
+        out.append(ParsedTopic(topic=topic, query=resolved, exclude=resolved_exclude))
+    return out, errors
+
+
+def _key_position(text: str, key: str) -> tuple[int, int]:
+    m = re.search(rf"^[ \t]*\[*[ \t]*{re.escape(key)}\b", text, re.MULTILINE)
+    return line_col(text, m.start()) if m else (1, 1)
+
+
+def _topic(
+    fc: _FileCompiler, index: int, table: Any, names: dict[str, str]
+) -> tuple[Topic, Node, Node | None] | None:
+    if not isinstance(table, dict):
+        fc.error_at_table("topic", index, "topic: expected a table")
+        return None
+    bad = False
+    for key in table:
+        if key not in TOPIC_KEYS:
+            expected = ", ".join(TOPIC_KEYS)
+            fc.error_at_key(
+                "topic", index, key, f"unknown key {key!r} (expected one of: {expected})"
+            )
+            bad = True
+    name = table.get("name")
+    if not isinstance(name, str) or not name.strip():
+        fc.error_at_table("topic", index, "topic: missing name (a non-empty string)")
+        return None
+    if name in names:
+        fc.error_at("topic", index, "name", f"topic {name!r} is already defined in {names[name]}")
+        return None
+    names[name] = fc.file.path
+    if "query" not in table:
+        fc.error_at_table("topic", index, f"topic {name!r}: missing query")
+        return None
+    query = fc.query("topic", index, "query", table["query"])
+    exclude = fc.query("topic", index, "exclude", table["exclude"]) if "exclude" in table else None
+    fields: dict[str, Any] = {}
+    checks: list[tuple[str, Any, str]] = [
+        (
+            "scope",
+            lambda v: v if v in ("all", "title", "body") else None,
+            '"all", "title" or "body"',
+        ),
+        ("feeds", _strings, "a list of feed names or URLs"),
+        ("tags", _strings, "a list of tags"),
+        ("notify", _strings, "a list of notifier names"),
+        (
+            "delivery",
+            lambda v: v if v in ("immediate", "digest") else None,
+            '"immediate" or "digest"',
+        ),
+        (
+            "digest",
+            lambda v: v if isinstance(v, str) and v.strip() else None,
+            'a schedule like "daily 08:00"',
+        ),
+        (
+            "max_per_hour",
+            lambda v: v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None,
+            "a positive integer",
+        ),
+    ]
+    for key, convert, expected in checks:
+        if key in table:
+            value = convert(table[key])
+            if value is None:
+                fc.error_at("topic", index, key, f"{key}: expected {expected}, got {table[key]!r}")
+                bad = True
+            else:
+                fields[key] = value
+    if fields.get("delivery") == "digest" and "digest" not in fields:
+        fields["digest"] = "daily 08:00"
+    if query is None or bad or ("exclude" in table and exclude is None):
+        return None
+    line, _ = line_col(fc.file.text, (table_span(fc.file.text, "topic", index) or (0, 0))[0])
+    topic = Topic(
+        name=name,
+        query=table["query"],
+        exclude=table.get("exclude"),
+        source=fc.file.path,
+        line=line,
+        **fields,
+    )
+    return topic, query, exclude
+
+
+class _Resolver:
+    """Replaces @alias references by their trees; reports unknown aliases and cycles."""
+
+    def __init__(self, aliases: dict[str, tuple[Node, _FileCompiler]], errors: list[RuleError]):
+        self.aliases = aliases
+        self.errors = errors
+        self.done: dict[str, Node | None] = {}
+
+    def check_all(self) -> None:
+        for name in self.aliases:
+            self._alias(name, ())
+
+    def _alias(self, name: str, stack: tuple[str, ...]) -> Node | None:
+        if name in self.done:
+            return self.done[name]
+        node, fc = self.aliases[name]
+        if name in stack:
+            return None
+        resolved = self._walk(node, fc, "aliases", None, name, (*stack, name))
+        self.done[name] = resolved
+        return resolved
+
+    def resolve(
+        self, node: Node, fc: _FileCompiler, table: str, index: int | None, key: str
+    ) -> Node | None:
+        return self._walk(node, fc, table, index, key, ())
+
+    def _walk(
+        self,
+        node: Node,
+        fc: _FileCompiler,
+        table: str,
+        index: int | None,
+        key: str,
+        stack: tuple[str, ...],
+    ) -> Node | None:
+        def at(name: str) -> int:
+            text = _value_text(fc, table, key, index)
+            return max(text.find("@" + name), 0)
+
+        def walk(n: Node) -> Node | None:
+            if isinstance(n, AliasRef):
+                if n.name not in self.aliases:
+                    fc.error_at(table, index, key, f"unknown alias @{n.name}", at(n.name))
+                    return None
+                if n.name in stack:
+                    cycle = " -> ".join(f"@{s}" for s in (*stack[stack.index(n.name) :], n.name))
+                    fc.error_at(table, index, key, f"alias cycle: {cycle}", at(n.name))
+                    return None
+                return self._alias(n.name, stack)
+            if isinstance(n, Phrase):
+                return n
+            if isinstance(n, Scoped):
+                child = walk(n.child)
+                return None if child is None else replace(n, child=child)
+            if isinstance(n, Not):
+                negative = walk(n.negative)
+                positive = walk(n.positive) if n.positive is not None else None
+                if negative is None or (n.positive is not None and positive is None):
+                    return None
+                return Not(positive=positive, negative=negative)
+            children = n.operands if isinstance(n, Near) else n.children
+            resolved = [walk(c) for c in children]
+            if any(c is None for c in resolved):
+                return None
+            kids = tuple(c for c in resolved if c is not None)
+            if isinstance(n, Near):
+                for original, kid in zip(children, kids, strict=True):
+                    if isinstance(original, AliasRef) and not _phrase_set(kid):
+                        fc.error_at(
+                            table,
+                            index,
+                            key,
+                            f"@{original.name} cannot be used with NEAR: it is not made of "
+                            "words or phrases joined by OR",
+                            at(original.name),
+                        )
+                        return None
+                return replace(n, operands=kids)
+            return And(children=kids) if isinstance(n, And) else Or(children=kids)
+
+        return walk(node)
+
+
+def _phrase_set(node: Node) -> bool:
+    if isinstance(node, Phrase):
+        return True
+    return isinstance(node, Or) and all(_phrase_set(c) for c in node.children)
+
+
+def _value_text(fc: _FileCompiler, table: str, key: str, index: int | None) -> str:
+    data = tomllib.loads(fc.file.text)
+    holder = data.get(table)
+    if isinstance(holder, list) and index is not None:
+        holder = holder[index]
+    value = holder.get(key) if isinstance(holder, dict) else None
+    return value if isinstance(value, str) else ""

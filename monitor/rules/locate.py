@@ -1,0 +1,125 @@
+"""Finding where in a rule file a value was written, so errors can say FILE:LINE:COL.
+
+tomllib gives values without positions. These helpers find the line of a key
+inside the N-th ``[[topic]]`` table (or inside ``[aliases]``) and decode the TOML
+string written there, recording for each character of the value the offset in
+the file it came from, so an error at character k of a query points into the file.
+"""
+
+from __future__ import annotations
+
+import re
+
+_HEADER = re.compile(r"^[ \t]*\[(\[)?[ \t]*([^\]]+?)[ \t]*\]", re.MULTILINE)
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of ``offset`` in ``text``."""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, col
+
+
+def table_span(text: str, name: str, index: int | None) -> tuple[int, int] | None:
+    """Start and end offsets of the ``index``-th ``[[name]]`` table, or of ``[name]``."""
+    headers = list(_HEADER.finditer(text))
+    count = 0
+    for i, header in enumerate(headers):
+        is_array = header.group(1) is not None
+        if header.group(2).strip().strip("\"'") != name or is_array != (index is not None):
+            continue
+        if index is None or count == index:
+            end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
+            return header.start(), end
+        count += 1
+    return None
+
+
+def key_start(text: str, span: tuple[int, int], key: str) -> int | None:
+    """Offset where ``key`` itself is written within a table's span."""
+    value = key_offset(text, span, key)
+    if value is None:
+        return None
+    line_start = text.rfind("\n", 0, value) + 1
+    return line_start + len(text[line_start:value]) - len(text[line_start:value].lstrip())
+
+
+def key_offset(text: str, span: tuple[int, int], key: str) -> int | None:
+    """Offset of the value assigned to ``key`` within a table's span."""
+    pattern = re.compile(
+        rf"^[ \t]*(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')[ \t]*=[ \t]*",
+        re.MULTILINE,
+    )
+    m = pattern.search(text, span[0], span[1])
+    return m.end() if m else None
+
+
+def string_offsets(text: str, start: int) -> list[int] | None:
+    """For the TOML string literal at ``start``: the file offset of each value character.
+
+    The list has one extra entry, the offset just past the value, for errors at its end.
+    None when no string literal starts there.
+    """
+    for quote in ('"""', "'''", '"', "'"):
+        if text.startswith(quote, start):
+            break
+    else:
+        return None
+    multiline = len(quote) == 3
+    literal = quote[0] == "'"
+    i = start + len(quote)
+    if multiline and text.startswith("\n", i):
+        i += 1
+    elif multiline and text.startswith("\r\n", i):
+        i += 2
+    offsets: list[int] = []
+    while i < len(text):
+        if text.startswith(quote, i):
+            offsets.append(i)
+            return offsets
+        c = text[i]
+        if c == "\n" and not multiline:
+            break
+        if c == "\\" and not literal:
+            nxt = text[i + 1 : i + 2]
+            if nxt in _ESCAPES:
+                offsets.append(i)
+                i += 2
+                continue
+            if nxt in ("u", "U"):
+                width = 4 if nxt == "u" else 8
+                offsets.append(i)
+                i += 2 + width
+                continue
+            if multiline and nxt in (" ", "\t", "\n", "\r"):
+                # Line-ending backslash: skip all whitespace including newlines.
+                i += 1
+                while i < len(text) and text[i] in " \t\r\n":
+                    i += 1
+                continue
+        offsets.append(i)
+        i += 1
+    offsets.append(i)
+    return offsets
+
+
+def value_position(
+    text: str, table: str, index: int | None, key: str, char: int | None = None
+) -> tuple[int, int]:
+    """Line and column of character ``char`` of the string value of ``key``, best effort.
+
+    With ``char`` None, the start of the value itself (its opening quote). Falls
+    back to the key's line, then to the table's header, then to line 1.
+    """
+    span = table_span(text, table, index)
+    if span is None:
+        return 1, 1
+    value = key_offset(text, span, key)
+    if value is None:
+        return line_col(text, span[0])
+    offsets = string_offsets(text, value)
+    if not offsets or char is None:
+        return line_col(text, value)
+    return line_col(text, offsets[min(max(char, 0), len(offsets) - 1)])

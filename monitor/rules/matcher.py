@@ -1,0 +1,272 @@
+"""Evaluating a resolved query tree against a tokenized story.
+
+A story is tokenized once into a ``Document``: per field (title, body) its tokens,
+their original spelling and character spans, and a position index. A query is
+compiled once into nested closures; evaluating them does a few dictionary and
+list lookups per term, so the time grows with the story's length and the
+query's size, never exponentially (no regular expressions are built from rules).
+
+Semantics follow SQLite FTS5: AND/OR/NOT combine per story (a term in the title
+and another in the body satisfy AND), while a phrase and a NEAR group must be
+found within one field. NEAR/n: with instances chosen for every operand and M
+the start of the last one, each instance i satisfies M - start_i - length_i <= n.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from monitor.rules.ast import And, Near, Node, Not, Or, Phrase, Scoped, Token, to_query
+from monitor.tokens import token_spans
+from monitor.types import TermHit
+
+FIELDS: tuple[str, str] = ("title", "body")
+ALL = (0, 1)
+Predicate = Callable[["Document"], bool]
+# (field index, first token, token count, term text)
+Instance = tuple[int, int, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldText:
+    text: str
+    tokens: tuple[str, ...]  # folded
+    originals: tuple[str, ...]
+    spans: tuple[tuple[int, int], ...]
+    positions: dict[str, list[int]]
+    vocabulary: tuple[str, ...]  # sorted distinct tokens, for prefix lookups
+
+    @classmethod
+    def of(cls, text: str) -> FieldText:
+        spans = token_spans(text)
+        tokens = tuple(s.text for s in spans)
+        positions: dict[str, list[int]] = {}
+        for i, token in enumerate(tokens):
+            positions.setdefault(token, []).append(i)
+        return cls(
+            text=text,
+            tokens=tokens,
+            originals=tuple(s.original for s in spans),
+            spans=tuple((s.start, s.end) for s in spans),
+            positions=positions,
+            vocabulary=tuple(sorted(positions)),
+        )
+
+    def prefixed(self, prefix: str) -> list[str]:
+        lo = bisect_left(self.vocabulary, prefix)
+        hi = bisect_left(self.vocabulary, prefix + "\U0010ffff")
+        return list(self.vocabulary[lo:hi])
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A story tokenized once for every topic: title and body."""
+
+    fields: tuple[FieldText, FieldText]
+    feeds: frozenset[str] = frozenset()  # names and URLs of the feeds that carried it
+    tags: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls, title: str, body: str, *, feeds: Iterable[str] = (), tags: Iterable[str] = ()
+    ) -> Document:
+        return cls(
+            fields=(FieldText.of(title), FieldText.of(body)),
+            feeds=frozenset(feeds),
+            tags=frozenset(tags),
+        )
+
+    @property
+    def distinct_tokens(self) -> set[str]:
+        return set(self.fields[0].positions) | set(self.fields[1].positions)
+
+
+def _token_ok(field: FieldText, position: int, token: Token) -> bool:
+    if position >= len(field.tokens):
+        return False
+    text = field.tokens[position]
+    if token.prefix:
+        if not text.startswith(token.text):
+            return False
+    elif text != token.text:
+        return False
+    return token.exact is None or field.originals[position] == token.exact
+
+
+def _starts(field: FieldText, token: Token) -> list[int]:
+    """Positions where ``token`` occurs in ``field`` (sorted)."""
+    if not token.prefix:
+        found = field.positions.get(token.text, [])
+    else:
+        words = field.prefixed(token.text)
+        found = sorted(p for w in words for p in field.positions[w]) if words else []
+    if token.exact is not None:
+        found = [p for p in found if field.originals[p] == token.exact]
+    return found
+
+
+def phrase_starts(field: FieldText, phrase: Phrase) -> list[int]:
+    first, *rest = phrase.tokens
+    starts = _starts(field, first)
+    if not rest or not starts:
+        return starts
+    return [
+        p for p in starts if all(_token_ok(field, p + k, t) for k, t in enumerate(rest, start=1))
+    ]
+
+
+def _near_ends(groups: list[list[tuple[int, int]]], distance: int) -> list[int]:
+    """Window ends M that satisfy NEAR, given each operand's (start, length) instances.
+
+    One sweep over the instances in order: for each operand, the furthest end
+    reached by an instance starting at or before M must be within ``distance``.
+    """
+    ordered = [sorted(g) for g in groups]
+    candidates = sorted({start for g in groups for start, _ in g})
+    pointers = [0] * len(ordered)
+    reach = [-(1 << 62)] * len(ordered)  # no instance at or before M yet
+    good = []
+    for m in candidates:
+        ok = True
+        for k, group in enumerate(ordered):
+            p = pointers[k]
+            while p < len(group) and group[p][0] <= m:
+                reach[k] = max(reach[k], group[p][0] + group[p][1])
+                p += 1
+            pointers[k] = p
+            if reach[k] < m - distance:
+                ok = False
+        if ok:
+            good.append(m)
+    return good
+
+
+def _alternatives(node: Node) -> list[Phrase]:
+    if isinstance(node, Phrase):
+        return [node]
+    assert isinstance(node, Or), "aliases are resolved and NEAR operands checked before"
+    return [p for child in node.children for p in _alternatives(child)]
+
+
+def _operand_instances(field: FieldText, operand: Node) -> list[tuple[int, int]]:
+    return [
+        (start, len(phrase.tokens))
+        for phrase in _alternatives(operand)
+        for start in phrase_starts(field, phrase)
+    ]
+
+
+def compile_node(node: Node, mask: tuple[int, ...] = ALL) -> Predicate:
+    """A predicate over documents, equivalent to the (resolved) tree."""
+    if isinstance(node, Phrase):
+        if len(node.tokens) == 1 and not node.tokens[0].prefix and node.tokens[0].exact is None:
+            text = node.tokens[0].text
+            if mask == ALL:
+                return lambda d: text in d.fields[0].positions or text in d.fields[1].positions
+            only = mask[0] if mask else -1
+            return (lambda d: text in d.fields[only].positions) if mask else (lambda d: False)
+        phrase = node
+        return lambda d: any(phrase_starts(d.fields[i], phrase) for i in mask)
+    if isinstance(node, Near):
+        operands = node.operands
+        distance = node.distance
+
+        def near(d: Document) -> bool:
+            for i in mask:
+                groups = [_operand_instances(d.fields[i], o) for o in operands]
+                if all(groups) and _near_ends(groups, distance):
+                    return True
+            return False
+
+        return near
+    if isinstance(node, And):
+        parts = [compile_node(c, mask) for c in node.children]
+        return lambda d: all(p(d) for p in parts)
+    if isinstance(node, Or):
+        parts = [compile_node(c, mask) for c in node.children]
+        return lambda d: any(p(d) for p in parts)
+    if isinstance(node, Not):
+        negative = compile_node(node.negative, mask)
+        if node.positive is None:
+            return lambda d: not negative(d)
+        positive = compile_node(node.positive, mask)
+        return lambda d: positive(d) and not negative(d)
+    if isinstance(node, Scoped):
+        index = FIELDS.index(node.field)
+        return compile_node(node.child, tuple(i for i in mask if i == index))
+    raise TypeError(f"unresolved node {node!r}")
+
+
+def explain(node: Node, doc: Document, mask: tuple[int, ...] = ALL) -> list[Instance]:
+    """The instances of the positive terms of a matching tree (not those under NOT)."""
+    if isinstance(node, Phrase):
+        term = to_query(node).strip('"=')
+        return [
+            (i, start, len(node.tokens), term)
+            for i in mask
+            for start in phrase_starts(doc.fields[i], node)
+        ]
+    if isinstance(node, Near):
+        found: list[Instance] = []
+        for i in mask:
+            groups = [_operand_instances(doc.fields[i], o) for o in node.operands]
+            if not all(groups):
+                continue
+            ends = _near_ends(groups, node.distance)
+            if not ends:
+                continue
+            for operand in node.operands:
+                for phrase in _alternatives(operand):
+                    term = to_query(phrase).strip('"=')
+                    for start in phrase_starts(doc.fields[i], phrase):
+                        n = len(phrase.tokens)
+                        if any(start <= m and m - start - n <= node.distance for m in ends):
+                            found.append((i, start, n, term))
+        return found
+    if isinstance(node, And | Or):
+        return [hit for c in node.children for hit in explain(c, doc, mask)]
+    if isinstance(node, Not):
+        return [] if node.positive is None else explain(node.positive, doc, mask)
+    if isinstance(node, Scoped):
+        index = FIELDS.index(node.field)
+        return explain(node.child, doc, tuple(i for i in mask if i == index))
+    raise TypeError(f"unresolved node {node!r}")
+
+
+def term_hits(doc: Document, instances: list[Instance]) -> tuple[TermHit, ...]:
+    """Character spans of matched instances, in field then text order, without repeats."""
+    hits: dict[tuple[int, int, int], TermHit] = {}
+    for i, start, count, term in instances:
+        field = doc.fields[i]
+        span = (field.spans[start][0], field.spans[start + count - 1][1])
+        hits.setdefault((i, *span), TermHit(term=term, field=_field_name(i), span=span))
+    return tuple(hits[k] for k in sorted(hits))
+
+
+def _field_name(index: int) -> Literal["title", "body"]:
+    return "title" if index == 0 else "body"
+
+
+SNIPPET_CHARS = 240
+
+
+def snippet(doc: Document, hits: Sequence[TermHit]) -> str:
+    """A short passage of the body around the first body hit (or its start)."""
+    body = doc.fields[1].text
+    first = next((h for h in hits if h.field == "body"), None)
+    if first is None:
+        cut = body[:SNIPPET_CHARS]
+        return cut if len(body) <= SNIPPET_CHARS else cut.rsplit(" ", 1)[0] + " \u2026"
+    start = max(0, first.span[0] - SNIPPET_CHARS // 3)
+    end = min(len(body), start + SNIPPET_CHARS)
+    if start > 0:
+        space = body.find(" ", start)
+        start = space + 1 if 0 <= space < first.span[0] else start
+    if end < len(body):
+        space = body.rfind(" ", first.span[1], end)
+        end = space if space > 0 else end
+    text = body[start:end].replace("\n\n", " ")
+    return ("\u2026 " if start > 0 else "") + text + (" \u2026" if end < len(body) else "")
