@@ -77,6 +77,26 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def _to_wire(value: str) -> bytes:
+    """A stored validator as the bytes the server sent (kept as Latin-1, see ``_finish``)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def _check_http_url(url: str, where: str, problem: str) -> None:
+    """Raise FetchError (for ``where``) unless ``url`` is an http(s) URL httpx can request."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError when out of range
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise FetchError(where, f"{problem}: {exc}") from None
+    if not parts.hostname:
+        raise FetchError(where, f"{problem}: no host")
+
+
 class _Decoder:
     """Decodes one Content-Encoding incrementally, never producing more than ``limit`` bytes."""
 
@@ -161,11 +181,15 @@ class Fetcher:
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
         """Fetch ``url``, sending back the validators exactly as the server gave them."""
-        scheme = urlsplit(url).scheme.lower()
+        try:
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError as exc:
+            raise FetchError(url, f"invalid URL: {exc}") from None
         if scheme == "file":
             return await asyncio.to_thread(self._read_file, url, last_modified)
         if scheme not in ("http", "https"):
             raise FetchError(url, f"unsupported URL scheme {scheme!r}")
+        _check_http_url(url, url, "invalid URL")
         assert self._overall is not None, "use Fetcher as an async context manager"
         host = urlsplit(url).netloc.lower()
         per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host))
@@ -193,11 +217,11 @@ class Fetcher:
         current = url
         permanent = True
         for _ in range(self.settings.max_redirects + 1):
-            headers: dict[str, str] = {}
+            headers: dict[bytes, bytes] = {}
             if etag:
-                headers["If-None-Match"] = etag
+                headers[b"If-None-Match"] = _to_wire(etag)
             if last_modified:
-                headers["If-Modified-Since"] = last_modified
+                headers[b"If-Modified-Since"] = _to_wire(last_modified)
             try:
                 async with self._client.stream("GET", current, headers=headers) as response:
                     if response.status_code not in _REDIRECT:
@@ -205,13 +229,23 @@ class Fetcher:
                     location = response.headers.get("location")
             except httpx.TimeoutException as exc:
                 raise FetchError(current, f"timed out ({type(exc).__name__})") from exc
+            except httpx.InvalidURL as exc:
+                # Every URL requested was checked first, so httpx choked on a Location header.
+                raise FetchError(current, f"invalid redirect Location: {exc}") from exc
             except httpx.HTTPError as exc:
                 raise FetchError(current, f"{type(exc).__name__}: {exc}") from exc
             if not location:
                 raise FetchError(current, f"redirect {response.status_code} without Location")
-            target = urljoin(current, location)
-            if urlsplit(target).scheme.lower() not in ("http", "https"):
+            try:
+                target = urljoin(current, location)
+                scheme = urlsplit(target).scheme.lower()
+            except ValueError as exc:
+                raise FetchError(
+                    current, f"invalid redirect Location {location!r}: {exc}"
+                ) from None
+            if scheme not in ("http", "https"):
                 raise FetchError(current, f"refusing redirect to non-HTTP URL {target!r}")
+            _check_http_url(target, current, f"invalid redirect target {target!r}")
             if target in seen:
                 raise FetchError(url, f"redirect loop at {target}")
             seen.add(target)
@@ -224,6 +258,10 @@ class Fetcher:
     ) -> FetchResult:
         status = response.status_code
         kept = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
+        # Validators go back byte for byte: keep them as Latin-1, which round-trips any byte.
+        for key, value in response.headers.raw:
+            if key.lower() in (b"etag", b"last-modified"):
+                kept[key.lower().decode()] = value.decode("latin-1")
         moved = current if permanent and current != url else None
         if status == 304:
             return FetchResult(
