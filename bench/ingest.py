@@ -1,0 +1,378 @@
+"""Ingest benchmark: our monitor against lemon24/reader 3.26 on the same feed farm.
+
+    python bench/ingest.py [--feeds N] [--items M]      # defaults 500 x 20
+
+Builds (or reuses) a deterministic farm of N RSS feeds x M items under bench/.work/,
+serves it on 127.0.0.1 from a separate process (HTTP/1.1 keep-alive, ETag,
+Last-Modified, 304s), then in fresh processes times a cold poll into an empty
+archive and a re-poll (every feed answering 304), first with our monitor, then
+with reader (installed into its own venv at bench/.work/reader-venv on first
+use; the only time anything but 127.0.0.1 is contacted, and only by pip).
+
+Run it with the project's interpreter (the one that has `monitor` and httpx).
+Prints figures and ratios; never fails on a time, only when something is wrong
+(a feed failed, or an item was not archived exactly once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from farm import Farm, build_farm  # noqa: E402
+
+REPO = BENCH.parent
+WORK = BENCH / ".work"
+READER_VERSION = "3.26"
+READER_VENV = WORK / "reader-venv"
+TARGETS = {"cold": 0.5, "repoll": 0.2, "memory_mb": 300.0}
+RUN_TIMEOUT = 3600.0
+
+
+def loopback_env() -> dict[str, str]:
+    """The environment for child processes: no proxies, so only 127.0.0.1 is contacted."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+@contextmanager
+def serve(farm: Farm) -> Iterator[str]:
+    """Serve the farm from a child process; yield its base URL; always stop it."""
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCH / "farm_server.py"), str(farm.root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=loopback_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"farm server did not start (said {line!r})")
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()  # the server exits when its stdin closes
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def server_stats(base: str) -> dict[str, int]:
+    with httpx.Client(trust_env=False) as client:
+        data: dict[str, int] = client.get(f"{base}/_stats").json()
+        return data
+
+
+def stats_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    keys = sorted(set(before) | set(after))
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in keys}
+    return {k: v for k, v in delta.items() if v}
+
+
+def server_floor(base: str, farm: Farm) -> dict[str, Any]:
+    """Fetch the whole farm with a plain sequential client; check 304s work both ways."""
+    size = 0
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        started = time.perf_counter()
+        for path in farm.paths:
+            response = client.get(base + path)
+            response.raise_for_status()
+            size += len(response.content)
+        seconds = time.perf_counter() - started
+        first = client.get(base + farm.paths[0])
+        by_etag = client.get(
+            base + farm.paths[0], headers={"If-None-Match": first.headers["etag"]}
+        ).status_code
+        by_date = client.get(
+            base + farm.paths[0], headers={"If-Modified-Since": first.headers["last-modified"]}
+        ).status_code
+    if (by_etag, by_date) != (304, 304) or size != farm.total_bytes:
+        raise RuntimeError(f"farm server misbehaves: {by_etag=} {by_date=} {size=}")
+    return {"seconds": seconds, "bytes": size}
+
+
+def run_child(python: str, script: str, spec: dict[str, Any], label: str) -> dict[str, Any]:
+    """Run a bench script in a fresh process and return its RESULT."""
+    proc = subprocess.run(
+        [python, str(BENCH / script), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=loopback_env(),
+        timeout=RUN_TIMEOUT,
+        cwd=spec["work"],
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
+        raise RuntimeError(f"{label} run failed (exit {proc.returncode})")
+    if proc.stderr.strip():
+        noise = proc.stderr.strip().splitlines()
+        print(f"  ({label}: {len(noise)} lines on stderr, last: {noise[-1][:160]})")
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    return result
+
+
+def reader_python() -> str:
+    """reader's interpreter, its venv created and reader installed when missing."""
+    python = READER_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import reader, sgmllib; print(reader.__version__)"]
+    if python.exists():
+        found = subprocess.run(probe, capture_output=True, text=True)
+        if found.returncode == 0 and found.stdout.strip() == READER_VERSION:
+            return str(python)
+    print(f"installing reader=={READER_VERSION} into {READER_VENV.relative_to(REPO)} (pip) ...")
+    shutil.rmtree(READER_VENV, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(READER_VENV)], check=True)
+    # reader 3.26's vendored feedparser imports `sgmllib`, which newer feedparser releases
+    # no longer pull in (they ship `feedparser_sgmllib`): install the original module too.
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"reader=={READER_VERSION}",
+            "sgmllib3k",
+        ],
+        check=True,
+    )
+    return str(python)
+
+
+def _target(value: float, limit: float, below: bool = True) -> str:
+    ok = value <= limit if below else value < limit
+    return f"target {'<=' if below else '<'} {limit:g}: {'ok' if ok else 'MISSED'}"
+
+
+def report(args: argparse.Namespace, results: dict[str, Any]) -> bool:
+    """Print the table; True when every check that is not a time passed."""
+    ours = results["ours"]
+    readers: list[dict[str, Any]] = results["reader"]
+    base = next((r for r in readers if r["workers"] == 1), readers[0] if readers else None)
+    # Children: forkserver and resource tracker (parent: ours), workers (parent: forkserver).
+    workers = [c for c in ours["children"] if c["ppid"] != ours["pid"]]
+    worker_peak = max((c["peak_mb"] for c in workers), default=0.0)
+    total_mb = ours["main_peak_mb"] + sum(c["peak_mb"] for c in ours["children"])
+    v = ours["verify"]
+    failed = ours["cold"]["failed"] + ours["repoll"]["failed"]
+    all_304 = results["ours_server"].get("304", 0) == args.feeds
+
+    rows: list[tuple[str, str, str]] = []
+
+    def add(name: str, value: str, note: str = "") -> None:
+        rows.append((name, value, note))
+
+    cpu = f"CPU: main {ours['cold_main_cpu_s']:.1f} s + workers {ours['children_cpu_s']:.1f} s"
+    add("ours cold poll", f"{ours['cold_s']:.2f} s", cpu)
+    for r in readers:
+        add(
+            f"reader cold (workers={r['workers']})",
+            f"{r['cold_s']:.2f} s",
+            f"CPU {r['cold_cpu_s']:.1f} s",
+        )
+    if base:
+        add(
+            "cold ratio ours/reader",
+            f"{ours['cold_s'] / base['cold_s']:.2f}",
+            _target(ours["cold_s"] / base["cold_s"], TARGETS["cold"]),
+        )
+    add(
+        "ours re-poll (all 304)",
+        f"{ours['repoll_s']:.3f} s",
+        f"CPU {ours['repoll_main_cpu_s']:.2f} s",
+    )
+    for r in readers:
+        add(
+            f"reader re-poll (workers={r['workers']})",
+            f"{r['repoll_s']:.3f} s",
+            f"CPU {r['repoll_cpu_s']:.2f} s",
+        )
+    if base:
+        add(
+            "re-poll ratio ours/reader",
+            f"{ours['repoll_s'] / base['repoll_s']:.2f}",
+            _target(ours["repoll_s"] / base["repoll_s"], TARGETS["repoll"]),
+        )
+    add("ours peak RSS, main process", f"{ours['main_peak_mb']:.0f} MB", "")
+    add(
+        f"ours peak RSS, largest of {len(workers)} workers",
+        f"{worker_peak:.0f} MB",
+        f"RUSAGE_CHILDREN maxrss {ours['children_peak_mb']:.0f} MB",
+    )
+    add(
+        "ours peak RSS, main + every child (sum)",
+        f"{total_mb:.0f} MB",
+        _target(total_mb, TARGETS["memory_mb"], below=False),
+    )
+    for r in readers:
+        add(f"reader peak RSS (workers={r['workers']})", f"{r['main_peak_mb']:.0f} MB", "")
+    add(
+        "ours: every item archived exactly once",
+        "yes" if v["exactly_once"] else "NO",
+        f"{v['stories']}/{v['expected']} stories",
+    )
+    for r in readers:
+        rv = r["verify"]
+        add(
+            f"reader: every item stored exactly once (w={r['workers']})",
+            "yes" if rv["exactly_once"] else "NO",
+            f"{rv['entries']}/{rv['expected']} entries",
+        )
+    add(
+        "ours re-poll: every feed answered 304",
+        "yes" if all_304 else "NO",
+        f"{results['ours_server'].get('connections', 0)} connections in both polls",
+    )
+
+    width = max(len(r[0]) for r in rows)
+    print(
+        f"\n== ingest benchmark: {args.feeds} feeds x {args.items} items, "
+        f"{results['farm_bytes'] / 1e6:.1f} MB =="
+    )
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>9}  {note}")
+    config = ours["config"]
+    print(
+        f"  (ours: per_host={config['per_host']} concurrency={config['concurrency']} "
+        f"workers={config['workers']}; load average before the run "
+        f"{results['load_before']:.2f} on {os.cpu_count()} CPUs)\n"
+    )
+    if not v["exactly_once"]:
+        print("  verification:", json.dumps(v))
+    if failed or ours["errors"]:
+        print(f"  {failed} feed polls failed:", ours["errors"])
+    return bool(v["exactly_once"]) and not failed and all_304
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--feeds", type=int, default=500)
+    p.add_argument("--items", type=int, default=20, help="items per feed")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=16, help="ours: [fetch] concurrency")
+    p.add_argument("--per-host", type=int, default=4, help="ours: [fetch] per_host")
+    p.add_argument("--workers", type=int, default=0, help="ours: parse processes (0: per CPU)")
+    p.add_argument(
+        "--reader-workers",
+        default="1",
+        help="comma-separated reader worker counts to run, e.g. 1,2 (default 1)",
+    )
+    p.add_argument("--no-reader", action="store_true", help="skip reader (no baseline)")
+    p.add_argument(
+        "--profile", action="store_true", help="cProfile our main process (implies --keep)"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the archives under bench/.work")
+    p.add_argument("--json", type=Path, help="also write every figure to this file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    WORK.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    farm = build_farm(WORK, args.feeds, args.items, args.seed)
+    print(
+        f"farm: {farm.feeds} feeds x {farm.items} items, {farm.total_bytes / 1e6:.1f} MB "
+        f"at {farm.root.relative_to(REPO)} ({time.perf_counter() - started:.1f} s)"
+    )
+    reader_py = None if args.no_reader else reader_python()
+    runs = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
+    results: dict[str, Any] = {
+        "feeds": args.feeds,
+        "items": args.items,
+        "farm_bytes": farm.total_bytes,
+    }
+    load = os.getloadavg()[0]
+    results["load_before"] = load
+    if load > 0.5:
+        print(f"note: load average is {load:.2f} before the run; other processes share the CPUs")
+    try:
+        with serve(farm) as base:
+            floor = server_floor(base, farm)
+            results["server_floor"] = floor
+            print(
+                "server floor: a sequential httpx.Client fetched the farm in "
+                f"{floor['seconds']:.2f} s"
+            )
+            spec = {
+                "farm": str(farm.root),
+                "base_url": base,
+                "concurrency": args.concurrency,
+                "per_host": args.per_host,
+                "workers": args.workers,
+                "profile": args.profile,
+            }
+            (runs / "ours").mkdir()
+            before = server_stats(base)
+            print(
+                f"ours: concurrency={args.concurrency} per_host={args.per_host} "
+                f"workers={args.workers or os.cpu_count()} ..."
+            )
+            ours = run_child(
+                sys.executable, "run_ours.py", {**spec, "work": str(runs / "ours")}, "ours"
+            )
+            results["ours"] = ours
+            # The server counts both polls together; on an empty archive only the re-poll 304s.
+            results["ours_server"] = stats_delta(before, server_stats(base))
+            print(
+                f"  cold {ours['cold_s']:.2f} s {ours['cold']}, re-poll {ours['repoll_s']:.3f} s "
+                f"{ours['repoll']}, server {results['ours_server']}"
+            )
+            for path in ours.get("profiles", []):
+                print(f"  cProfile of the main process: {path}")
+            results["reader"] = []
+            for workers in [] if reader_py is None else _ints(args.reader_workers):
+                work = runs / f"reader-{workers}"
+                work.mkdir()
+                before = server_stats(base)
+                print(f"reader {READER_VERSION}: workers={workers} ...")
+                r = run_child(
+                    reader_py,
+                    "run_reader.py",
+                    {**spec, "work": str(work), "workers": workers},
+                    "reader",
+                )
+                r["server"] = stats_delta(before, server_stats(base))
+                print(
+                    f"  cold {r['cold_s']:.2f} s {r['cold']}, re-poll {r['repoll_s']:.3f} s "
+                    f"{r['repoll']}, server {r['server']}"
+                )
+                results["reader"].append(r)
+    finally:
+        if not (args.keep or args.profile):
+            shutil.rmtree(runs, ignore_errors=True)
+    ok = report(args, results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0 if ok else 1
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
