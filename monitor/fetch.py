@@ -97,6 +97,15 @@ def _check_http_url(url: str, where: str, problem: str) -> None:
         raise FetchError(where, f"{problem}: no host")
 
 
+def _server_now(response: httpx.Response) -> datetime:
+    """The server's clock from its Date header (an HTTP-date Retry-After is on that clock)."""
+    try:
+        when = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 class _Decoder:
     """Decodes one Content-Encoding incrementally, never producing more than ``limit`` bytes."""
 
@@ -270,7 +279,7 @@ class Fetcher:
         if status == 410:
             raise FeedGone(current, "410 Gone: the server says the feed was removed", status=410)
         if status in (429, 503):
-            delay = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+            delay = parse_retry_after(response.headers.get("retry-after"), _server_now(response))
             hint = f", Retry-After {delay:g}s" if delay is not None else ""
             raise RetryLater(current, f"HTTP {status}{hint}", status=status, retry_after=delay)
         if not 200 <= status < 300:

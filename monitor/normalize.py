@@ -67,7 +67,7 @@ _DATELINE = re.compile(
 _GLUED_TAIL = re.compile(r"(?<=[a-z0-9][.!?])([A-Z][^.!?]{0,60})$")
 
 MAX_TITLE_WORDS = 30
-MIN_PROSE_WORDS = 6
+MIN_PROSE_WORDS = 3  # "He declined to comment." is prose; "Read more." is not
 
 
 def clean_text(text: str) -> str:

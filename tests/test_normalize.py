@@ -158,3 +158,11 @@ prose = st.lists(
 def test_story_format_round_trips(headline_words: list[str], body: list[str]) -> None:
     headline = " ".join(headline_words)
     assert read_story(format_story(headline, body)) == (headline, body)
+
+
+def test_short_closing_sentence_is_kept() -> None:
+    html = (
+        "<p>The ministry said the talks would resume next month in the capital.</p>"
+        "<p>He declined to comment.</p><p>Read more</p>"
+    )
+    assert story_paragraphs(html, "Talks")[-1] == "He declined to comment."
