@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from monitor import __version__
@@ -53,10 +53,47 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class NotifierConfig:
+class EmailSettings:
     name: str
-    type: str
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    host: str
+    sender: str
+    to: tuple[str, ...]
+    port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None  # environment variable holding the password
+    timeout: float = 30.0
+    ca_file: str | None = None  # extra CA certificates, for a relay with a private CA
+    type: Literal["email"] = "email"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebhookSettings:
+    name: str
+    url: str | None = None
+    url_env: str | None = None  # the URL itself is a secret for Slack and Discord hooks
+    secret_env: str | None = None  # a Standard Webhooks secret: "whsec_" + base64
+    format: Literal["json", "slack", "discord"] = "json"
+    timeout: float = 15.0
+    type: Literal["webhook"] = "webhook"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AppriseSettings:
+    name: str
+    url_env: str  # Apprise URLs carry credentials, so they come from the environment
+    type: Literal["apprise"] = "apprise"
+
+
+NotifierSettings = EmailSettings | WebhookSettings | AppriseSettings
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeliverySettings:
+    max_attempts: int = 12
+    max_age: float = 2 * 86400.0  # an alert still undelivered after this is dead-lettered
+    backoff: float = 30.0  # first retry delay; doubles per attempt, with jitter
+    max_backoff: float = 3600.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,9 +102,10 @@ class Config:
     archive_url: str
     rules_path: Path
     feeds: tuple[Feed, ...] = ()
-    notifiers: Mapping[str, NotifierConfig] = field(default_factory=lambda: MappingProxyType({}))
+    notifiers: Mapping[str, NotifierSettings] = field(default_factory=lambda: MappingProxyType({}))
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     @property
     def base_dir(self) -> Path:
@@ -225,7 +263,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     path = path.resolve()
     base = path.parent
     c = _Checker(path)
-    c.only(data, "", ("archive", "rules", "feeds", "notifiers", "fetch", "schedule"))
+    c.only(data, "", ("archive", "rules", "feeds", "notifiers", "fetch", "schedule", "delivery"))
 
     archive = c.table(data, "archive", ("url",))
     archive_url = c.get(
@@ -296,6 +334,17 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     if schedule.min_interval > schedule.max_interval:
         raise c.fail("schedule.min_interval", "must not be larger than schedule.max_interval")
 
+    delivery_t = c.table(data, "delivery", ("max_attempts", "max_age", "backoff", "max_backoff"))
+    dd = DeliverySettings()
+    delivery = DeliverySettings(
+        max_attempts=c.get(
+            delivery_t, "delivery", "max_attempts", _positive_int, "an integer", dd.max_attempts
+        ),
+        max_age=c.get(delivery_t, "delivery", "max_age", _duration, dur, dd.max_age),
+        backoff=c.get(delivery_t, "delivery", "backoff", _duration, dur, dd.backoff),
+        max_backoff=c.get(delivery_t, "delivery", "max_backoff", _duration, dur, dd.max_backoff),
+    )
+
     return Config(
         path=path,
         archive_url=archive_url,
@@ -304,6 +353,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         notifiers=MappingProxyType(_notifiers(c, data.get("notifiers", {}))),
         fetch=fetch,
         schedule=schedule,
+        delivery=delivery,
     )
 
 
@@ -349,10 +399,10 @@ def _default_name(url: str) -> str:
     return parts.hostname or Path(parts.path).stem or url
 
 
-def _notifiers(c: _Checker, raw: Any) -> dict[str, NotifierConfig]:
+def _notifiers(c: _Checker, raw: Any) -> dict[str, NotifierSettings]:
     if not isinstance(raw, dict):
         raise c.fail("notifiers", "expected a table of named notifiers")
-    out: dict[str, NotifierConfig] = {}
+    out: dict[str, NotifierSettings] = {}
     for name, table in raw.items():
         key = f"notifiers.{name}"
         if not isinstance(table, dict):
@@ -370,9 +420,116 @@ def _notifiers(c: _Checker, raw: Any) -> dict[str, NotifierConfig]:
                     f"secrets are not read from the config file; "
                     f"set {option}_env to the name of an environment variable",
                 )
-        out[name] = NotifierConfig(
-            name=name,
-            type=kind,
-            options=MappingProxyType({k: v for k, v in table.items() if k != "type"}),
-        )
+        if kind == "email":
+            out[name] = _email(c, key, name, table)
+        elif kind == "webhook":
+            out[name] = _webhook(c, key, name, table)
+        else:
+            c.only(table, key, ("type", "url_env"))
+            if "url_env" not in table:
+                raise c.fail(f"{key}.url_env", "missing (the environment variable with the URL)")
+            out[name] = AppriseSettings(
+                name=name, url_env=c.get(table, key, "url_env", _env_name, _ENV, "")
+            )
     return out
+
+
+_ENV = "the name of an environment variable"
+
+
+def _env_name(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.replace("_", "").isalnum():
+        raise ValueError
+    return raw
+
+
+def _addresses(raw: Any) -> tuple[str, ...]:
+    values = _strings_list(raw)
+    if not values or not all("@" in v and "\n" not in v and "\r" not in v for v in values):
+        raise ValueError
+    return values
+
+
+def _strings_list(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return (raw,)
+    if isinstance(raw, list) and all(isinstance(v, str) for v in raw):
+        return tuple(raw)
+    raise ValueError
+
+
+def _port(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 65536:
+        raise ValueError
+    return raw
+
+
+def _email(c: _Checker, key: str, name: str, table: dict[str, Any]) -> EmailSettings:
+    c.only(
+        table,
+        key,
+        (
+            "type", "host", "port", "security", "username", "password_env", "sender", "to",
+            "timeout", "ca_file",
+        ),
+    )  # fmt: skip
+    for required in ("host", "sender", "to"):
+        if required not in table:
+            raise c.fail(f"{key}.{required}", "missing")
+    security: Literal["starttls", "tls", "none"] = c.get(
+        table, key, "security", _security, '"starttls", "tls" or "none"', "starttls"
+    )
+    return EmailSettings(
+        name=name,
+        host=c.get(table, key, "host", _string, "a host name", ""),
+        port=c.get(table, key, "port", _port, "a port number", 465 if security == "tls" else 587),
+        security=security,
+        username=c.get(table, key, "username", _string, "a string", None),
+        password_env=c.get(table, key, "password_env", _env_name, _ENV, None),
+        sender=c.get(table, key, "sender", lambda v: _addresses(v)[0], "an email address", ""),
+        to=c.get(table, key, "to", _addresses, "a list of email addresses", ()),
+        timeout=c.get(table, key, "timeout", _duration, 'a duration like "30s"', 30.0),
+        ca_file=c.get(table, key, "ca_file", _string, "a file path", None),
+    )
+
+
+def _webhook(c: _Checker, key: str, name: str, table: dict[str, Any]) -> WebhookSettings:
+    c.only(table, key, ("type", "url", "url_env", "secret_env", "format", "timeout"))
+    if ("url" in table) == ("url_env" in table):
+        raise c.fail(f"{key}.url", "expected exactly one of url and url_env")
+
+    def http_url(raw: Any) -> str:
+        url = _string(raw)
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise ValueError
+        return url
+
+    return WebhookSettings(
+        name=name,
+        url=c.get(table, key, "url", http_url, "an http(s) URL", None),
+        url_env=c.get(table, key, "url_env", _env_name, _ENV, None),
+        secret_env=c.get(table, key, "secret_env", _env_name, _ENV, None),
+        format=c.get(
+            table,
+            key,
+            "format",
+            lambda v: v if v in ("json", "slack", "discord") else _raise(),
+            '"json", "slack" or "discord"',
+            "json",
+        ),
+        timeout=c.get(table, key, "timeout", _duration, 'a duration like "15s"', 15.0),
+    )
+
+
+def _raise() -> Any:
+    raise ValueError
+
+
+def _security(raw: Any) -> Literal["starttls", "tls", "none"]:
+    if raw == "starttls":
+        return "starttls"
+    if raw == "tls":
+        return "tls"
+    if raw == "none":
+        return "none"
+    raise ValueError

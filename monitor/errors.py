@@ -65,3 +65,29 @@ class StoryNotFound(ArchiveError):
     def __init__(self, story_id: str) -> None:
         self.story_id = story_id
         super().__init__(f"no story with id {story_id!r}")
+
+
+
+class NotifyError(MonitorError):
+    """A message could not be delivered through a notifier. Retried later by default."""
+
+    def __init__(self, notifier: str, reason: str, *, retry_after: float | None = None) -> None:
+        self.notifier = notifier
+        self.reason = reason
+        self.retry_after = retry_after  # seconds the receiver asked us to wait
+        super().__init__(f"{notifier}: {reason}")
+
+
+class AmbiguousDelivery(NotifyError):
+    """The receiver may or may not have the message (e.g. SMTP dropped after DATA).
+
+    Retried with the same message id, so a receiver that deduplicates sees it once.
+    """
+
+
+class NotifierGone(NotifyError):
+    """The receiver says it no longer exists (webhook 410 Gone): disable the notifier."""
+
+
+class PermanentFailure(NotifyError):
+    """Retrying cannot help (bad credentials, rejected recipient): dead-letter at once."""
