@@ -141,3 +141,34 @@ class Match:
     topic: str
     terms: tuple[TermHit, ...]
     snippet: str = ""
+    snippet_terms: tuple[tuple[int, int], ...] = ()  # spans of matched terms in the snippet
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlannedMatch:
+    """A story's match to a topic and where its alert goes, decided before archiving."""
+
+    match: Match
+    notifiers: tuple[str, ...]
+    delivery: Delivery = "immediate"
+    max_per_hour: int | None = None
+
+
+OutboxStatus = Literal["pending", "sent", "dead"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutboxEntry:
+    """One message waiting for (or done with) delivery to one notifier."""
+
+    id: str
+    notifier: str
+    kind: Literal["alert", "digest", "test", "health"]
+    topic: str
+    status: OutboxStatus
+    created: datetime
+    next_attempt: datetime
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    headline: str = ""  # of the (first) story, for listings

@@ -6,13 +6,16 @@ for several workers); ``open_archive`` picks one from the configured URL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.errors import ArchiveError
-from monitor.types import Entry, Feed, FeedState, Story
+from monitor.types import Entry, Feed, FeedState, Match, OutboxEntry, PlannedMatch, Story
+
+# (headline, body, URLs of the feeds carrying the story) -> the topics it matches and their alerts
+Matcher = Callable[[str, str, Sequence[str]], Sequence[PlannedMatch]]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,6 +39,7 @@ class StoreResult:
     new: tuple[Story, ...] = ()
     changed: tuple[Story, ...] = ()
     merged: int = 0  # items recognised as a story another source already brought
+    alerts: int = 0  # alerts created (outbox rows or queued for a digest)
 
 
 class Archive(Protocol):
@@ -58,8 +62,19 @@ class Archive(Protocol):
     def record_poll(self, record: PollRecord, *, owner: str) -> None:
         """Store a poll outcome and release the lease."""
 
-    def store_entries(self, feed_url: str, entries: Sequence[Entry], now: datetime) -> StoreResult:
-        """Archive a feed's entries, deduplicating against every story already known."""
+    def store_entries(
+        self,
+        feed_url: str,
+        entries: Sequence[Entry],
+        now: datetime,
+        *,
+        matcher: Matcher | None = None,
+    ) -> StoreResult:
+        """Archive a feed's entries, deduplicating against every story already known.
+
+        New and changed stories (and stories a further feed now carries) are matched
+        with ``matcher``; matches and alerts are written in the same transaction.
+        """
 
     def recent_stories(self, *, limit: int, since: datetime | None = None) -> list[Story]: ...
 
@@ -72,6 +87,59 @@ class Archive(Protocol):
 
     def iter_stories(self, *, since: datetime | None = None) -> Iterator[Story]:
         """Every story (first seen since ``since``) in archive order."""
+
+    # -- the outbox ------------------------------------------------------------------------
+
+    def enqueue_message(
+        self,
+        *,
+        id: str,
+        notifier: str,
+        kind: str,
+        topic: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> bool: ...
+
+    def claim_outbox(
+        self, now: datetime, *, owner: str, lease_seconds: float, limit: int
+    ) -> list[OutboxEntry]: ...
+
+    def message_stories(self, outbox_id: str) -> list[tuple[Story, Match]]: ...
+
+    def message_payload(self, outbox_id: str) -> dict[str, Any]: ...
+
+    def finish_delivery(
+        self,
+        outbox_id: str,
+        *,
+        owner: str,
+        now: datetime,
+        error: str | None = None,
+        next_attempt: datetime | None = None,
+        dead: bool = False,
+        count_attempt: bool = True,
+    ) -> None: ...
+
+    def list_outbox(self, statuses: Sequence[str], *, limit: int = 200) -> list[OutboxEntry]: ...
+
+    def retry_outbox(
+        self, now: datetime, *, ids: Sequence[str] = (), all_dead: bool = False
+    ) -> int: ...
+
+    def outbox_counts(self) -> dict[str, int]: ...
+
+    def disable_notifier(self, name: str, reason: str, now: datetime) -> None: ...
+
+    def enable_notifier(self, name: str) -> None: ...
+
+    def disabled_notifiers(self) -> dict[str, str]: ...
+
+    def digest_queues(self) -> Iterator[tuple[str, str, str, datetime, datetime | None]]: ...
+
+    def create_digest(
+        self, *, topic: str, notifier: str, queue: str, due: datetime, now: datetime
+    ) -> str | None: ...
 
     def close(self) -> None: ...
 

@@ -79,4 +79,54 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO stories_fts (rowid, headline, body) VALUES (new.seq, new.headline, new.body);
     END;
     """,
+    # 2: matches, alerts and the outbox that delivers them, digests, notifier state.
+    """
+    CREATE TABLE matches (
+        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE,
+        topic TEXT NOT NULL,
+        matched_at REAL NOT NULL,
+        explanation TEXT NOT NULL,
+        PRIMARY KEY (story_seq, topic)
+    ) WITHOUT ROWID;
+    CREATE INDEX matches_topic ON matches (topic, matched_at);
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        notifier TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        payload TEXT,
+        status TEXT NOT NULL DEFAULT 'pending',
+        created REAL NOT NULL,
+        next_attempt REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        sent_at REAL,
+        lease_owner TEXT,
+        lease_until REAL
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_attempt);
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE,
+        topic TEXT NOT NULL,
+        notifier TEXT NOT NULL,
+        created REAL NOT NULL,
+        outbox_id TEXT,
+        queue TEXT
+    );
+    CREATE INDEX alerts_queued ON alerts (queue, topic, notifier) WHERE outbox_id IS NULL;
+    CREATE INDEX alerts_recent ON alerts (topic, notifier, created);
+    CREATE TABLE digests (
+        topic TEXT NOT NULL,
+        notifier TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        last_due REAL NOT NULL,
+        PRIMARY KEY (topic, notifier, queue)
+    ) WITHOUT ROWID;
+    CREATE TABLE notifiers (
+        name TEXT PRIMARY KEY,
+        disabled_at REAL,
+        disabled_reason TEXT
+    ) WITHOUT ROWID;
+    """,
 )

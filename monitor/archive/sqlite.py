@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.archive import PollRecord, StoreResult
+from monitor.archive import Matcher, PollRecord, StoreResult
 from monitor.archive.migrations import MIGRATIONS
+from monitor.archive.sqlite_outbox import OutboxStore
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.types import Entry, Feed, FeedState, Story
@@ -83,7 +84,7 @@ def _feed_state(row: sqlite3.Row) -> FeedState:
     )
 
 
-class SQLiteArchive:
+class SQLiteArchive(OutboxStore):
     """Archive backed by one SQLite file. One instance per thread."""
 
     def __init__(self, path: str | Path) -> None:
@@ -225,10 +226,18 @@ class SQLiteArchive:
 
     # -- stories ----------------------------------------------------------------------------
 
-    def store_entries(self, feed_url: str, entries: Sequence[Entry], now: datetime) -> StoreResult:
+    def store_entries(
+        self,
+        feed_url: str,
+        entries: Sequence[Entry],
+        now: datetime,
+        *,
+        matcher: Matcher | None = None,
+    ) -> StoreResult:
         new: list[int] = []
         changed: list[int] = []
         merged = 0
+        alerts = 0
         t = _ts(now)
         with self._tx() as db:
             row = db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
@@ -238,11 +247,13 @@ class SQLiteArchive:
             for entry in entries:
                 keys = _keys(entry, feed_id)
                 seq, own = self._find(db, entry, keys, feed_id)
+                rematch = False
                 if seq is None:
                     seq = self._insert(db, entry, feed_id, t)
                     new.append(seq)
                 elif own:
-                    if self._update_text(db, seq, entry, t):
+                    rematch = self._update_text(db, seq, entry, t)
+                    if rematch:
                         changed.append(seq)
                 else:
                     merged += 1
@@ -250,16 +261,37 @@ class SQLiteArchive:
                     "INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES (?, ?)",
                     [(k, seq) for k in keys],
                 )
-                db.execute(
+                added_source = db.execute(
                     "INSERT OR IGNORE INTO story_sources (story_seq, feed_id, link, first_seen)"
                     " VALUES (?, ?, ?, ?)",
                     (seq, feed_id, entry.link, t),
-                )
+                ).rowcount
+                # New and changed stories, and stories another feed now carries too (a topic
+                # may be limited to that feed), are matched; known alerts are not repeated.
+                if matcher is not None and (rematch or added_source):
+                    # In the same transaction as the story: a crash loses neither, ever.
+                    alerts += self._match(db, seq, matcher, t)
         return StoreResult(
             new=tuple(self._stories_by_seq(new)),
             changed=tuple(self._stories_by_seq(changed)),
             merged=merged,
+            alerts=alerts,
         )
+
+    def _match(self, db: sqlite3.Connection, seq: int, matcher: Matcher, t: float) -> int:
+        row = db.execute("SELECT id, headline, body FROM stories WHERE seq = ?", (seq,)).fetchone()
+        sources = [
+            r[0]
+            for r in db.execute(
+                """
+                SELECT f.url FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
+                WHERE ss.story_seq = ? ORDER BY ss.first_seen, f.id
+                """,
+                (seq,),
+            )
+        ]
+        planned = matcher(row["headline"], row["body"], sources)
+        return self._record_matches(db, seq, row["id"], planned, t) if planned else 0
 
     def _find(
         self, db: sqlite3.Connection, entry: Entry, keys: list[str], feed_id: int

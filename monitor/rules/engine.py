@@ -210,7 +210,8 @@ class RuleSet:
     @staticmethod
     def _explain(compiled: CompiledTopic, doc: Document) -> Match:
         hits = term_hits(doc, explain(compiled.query, doc, compiled.mask))
-        return Match(topic=compiled.topic.name, terms=hits, snippet=snippet(doc, hits))
+        text, spans = snippet(doc, hits)
+        return Match(topic=compiled.topic.name, terms=hits, snippet=text, snippet_terms=spans)
 
     def topic(self, name: str) -> Topic | None:
         return next((t.topic for t in self.topics if t.topic.name == name), None)

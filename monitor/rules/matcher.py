@@ -253,20 +253,29 @@ def _field_name(index: int) -> Literal["title", "body"]:
 SNIPPET_CHARS = 240
 
 
-def snippet(doc: Document, hits: Sequence[TermHit]) -> str:
-    """A short passage of the body around the first body hit (or its start)."""
+def snippet(doc: Document, hits: Sequence[TermHit]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A short passage of the body around the first body hit, and the hits' spans in it."""
     body = doc.fields[1].text
     first = next((h for h in hits if h.field == "body"), None)
     if first is None:
-        cut = body[:SNIPPET_CHARS]
-        return cut if len(body) <= SNIPPET_CHARS else cut.rsplit(" ", 1)[0] + " \u2026"
-    start = max(0, first.span[0] - SNIPPET_CHARS // 3)
-    end = min(len(body), start + SNIPPET_CHARS)
-    if start > 0:
+        start, end = 0, min(len(body), SNIPPET_CHARS)
+    else:
+        start = max(0, first.span[0] - SNIPPET_CHARS // 3)
+        end = min(len(body), start + SNIPPET_CHARS)
+    if start > 0:  # begin and end on word boundaries
         space = body.find(" ", start)
-        start = space + 1 if 0 <= space < first.span[0] else start
+        if 0 <= space < (first.span[0] if first else end):
+            start = space + 1
     if end < len(body):
-        space = body.rfind(" ", first.span[1], end)
+        space = body.rfind(" ", first.span[1] if first else start, end)
         end = space if space > 0 else end
-    text = body[start:end].replace("\n\n", " ")
-    return ("\u2026 " if start > 0 else "") + text + (" \u2026" if end < len(body) else "")
+    lead = "\u2026 " if start > 0 else ""
+    # Two characters for two, so the spans below stay valid.
+    text = lead + body[start:end].replace("\n\n", "  ") + (" \u2026" if end < len(body) else "")
+    shift = len(lead) - start
+    spans = tuple(
+        (h.span[0] + shift, h.span[1] + shift)
+        for h in hits
+        if h.field == "body" and start <= h.span[0] and h.span[1] <= end
+    )
+    return text, spans

@@ -1,0 +1,360 @@
+"""Matches, alerts and the outbox in the SQLite archive.
+
+An alert's id is derived from (story, topic, notifier), so recording the same
+match again (a re-poll, another feed, a restart) inserts nothing. Immediate
+alerts get an outbox row in the same transaction as the story; digest and
+throttled alerts wait in a queue until their digest falls due. Outbox rows are
+claimed with a lease, so a crashed deliverer's rows become claimable again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.types import Match, OutboxEntry, PlannedMatch, Story, TermHit
+
+THROTTLE_WINDOW = 3600.0
+
+
+def alert_id(story_id: str, topic: str, notifier: str) -> str:
+    return hashlib.sha256(f"alert\0{story_id}\0{topic}\0{notifier}".encode()).hexdigest()[:32]
+
+
+def digest_id(topic: str, notifier: str, queue: str, due: datetime) -> str:
+    key = f"digest\0{topic}\0{notifier}\0{queue}\0{due.timestamp():.0f}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def explanation_json(match: Match) -> str:
+    return json.dumps(
+        {
+            "terms": [[h.term, h.field, h.span[0], h.span[1]] for h in match.terms],
+            "snippet": match.snippet,
+            "snippet_terms": [list(s) for s in match.snippet_terms],
+        },
+        ensure_ascii=False,
+    )
+
+
+def match_from_json(topic: str, text: str) -> Match:
+    data = json.loads(text)
+    return Match(
+        topic=topic,
+        terms=tuple(
+            TermHit(term=t, field="title" if f == "title" else "body", span=(a, b))
+            for t, f, a, b in data["terms"]
+        ),
+        snippet=data["snippet"],
+        snippet_terms=tuple((a, b) for a, b in data["snippet_terms"]),
+    )
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+def _entry(row: sqlite3.Row) -> OutboxEntry:
+    return OutboxEntry(
+        id=row["id"],
+        notifier=row["notifier"],
+        kind=row["kind"],
+        topic=row["topic"],
+        status=row["status"],
+        created=datetime.fromtimestamp(row["created"], tz=UTC),
+        next_attempt=datetime.fromtimestamp(row["next_attempt"], tz=UTC),
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        sent_at=_dt(row["sent_at"]),
+        headline=row["headline"] or "",
+    )
+
+
+_ENTRY_COLUMNS = """
+    o.*, (SELECT s.headline FROM alerts a JOIN stories s ON s.seq = a.story_seq
+          WHERE a.outbox_id = o.id ORDER BY s.seq LIMIT 1) AS headline
+"""
+
+
+class OutboxStore:
+    """Mixin for SQLiteArchive: needs its connection and transaction helper."""
+
+    _db: sqlite3.Connection
+    _tx: Callable[..., AbstractContextManager[sqlite3.Connection]]
+    _stories_by_seq: Callable[[Sequence[int]], list[Story]]
+
+    # -- written with the story ---------------------------------------------------------------
+
+    @staticmethod
+    def _record_matches(
+        db: sqlite3.Connection, seq: int, story_id: str, planned: Sequence[PlannedMatch], t: float
+    ) -> int:
+        """Store matches and create their alerts; return how many alerts are new."""
+        created = 0
+        for plan in planned:
+            topic = plan.match.topic
+            db.execute(
+                """
+                INSERT INTO matches (story_seq, topic, matched_at, explanation) VALUES (?, ?, ?, ?)
+                ON CONFLICT (story_seq, topic) DO UPDATE SET explanation = excluded.explanation
+                """,
+                (seq, topic, t, explanation_json(plan.match)),
+            )
+            for notifier in plan.notifiers:
+                aid = alert_id(story_id, topic, notifier)
+                queue = "digest" if plan.delivery == "digest" else None
+                if queue is None and plan.max_per_hour is not None:
+                    recent = db.execute(
+                        """
+                        SELECT count(*) FROM alerts WHERE topic = ? AND notifier = ?
+                        AND created > ? AND queue IS NULL
+                        """,
+                        (topic, notifier, t - THROTTLE_WINDOW),
+                    ).fetchone()[0]
+                    if recent >= plan.max_per_hour:
+                        queue = "throttled"  # the burst goes out as one digest instead
+                inserted = db.execute(
+                    """
+                    INSERT INTO alerts (id, story_seq, topic, notifier, created, outbox_id, queue)
+                    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id
+                    """,
+                    (aid, seq, topic, notifier, t, None if queue else aid, queue),
+                ).fetchone()
+                if inserted is None:
+                    continue  # already alerted (or queued) for this story, topic and notifier
+                created += 1
+                if queue is None:
+                    db.execute(
+                        """
+                        INSERT INTO outbox (id, notifier, kind, topic, created, next_attempt)
+                        VALUES (?, ?, 'alert', ?, ?, ?) ON CONFLICT (id) DO NOTHING
+                        """,
+                        (aid, notifier, topic, t, t),
+                    )
+        return created
+
+    # -- delivery -------------------------------------------------------------------------------
+
+    def enqueue_message(
+        self,
+        *,
+        id: str,
+        notifier: str,
+        kind: str,
+        topic: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> bool:
+        """Queue a test or health message; False when one with this id exists already."""
+        t = now.timestamp()
+        with self._tx() as db:
+            row = db.execute(
+                """
+                INSERT INTO outbox (id, notifier, kind, topic, payload, created, next_attempt)
+                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id
+                """,
+                (id, notifier, kind, topic, json.dumps(payload), t, t),
+            ).fetchone()
+        return row is not None
+
+    def claim_outbox(
+        self, now: datetime, *, owner: str, lease_seconds: float, limit: int
+    ) -> list[OutboxEntry]:
+        t = now.timestamp()
+        with self._tx() as db:
+            rows = db.execute(
+                f"""
+                SELECT {_ENTRY_COLUMNS} FROM outbox o
+                WHERE o.status = 'pending' AND o.next_attempt <= ?
+                  AND (o.lease_until IS NULL OR o.lease_until <= ? OR o.lease_owner = ?)
+                  AND o.notifier NOT IN (
+                      SELECT name FROM notifiers WHERE disabled_at IS NOT NULL)
+                ORDER BY o.next_attempt, o.created LIMIT ?
+                """,
+                (t, t, owner, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                [(owner, t + lease_seconds, r["id"]) for r in rows],
+            )
+        return [_entry(r) for r in rows]
+
+    def message_stories(self, outbox_id: str) -> list[tuple[Story, Match]]:
+        """The stories of an alert or digest with their matches, in archive order."""
+        rows = self._db.execute(
+            """
+            SELECT a.story_seq, a.topic, m.explanation FROM alerts a
+            JOIN matches m ON m.story_seq = a.story_seq AND m.topic = a.topic
+            WHERE a.outbox_id = ? ORDER BY a.story_seq
+            """,
+            (outbox_id,),
+        ).fetchall()
+        stories = {s.seq: s for s in self._stories_by_seq([r["story_seq"] for r in rows])}
+        return [
+            (stories[r["story_seq"]], match_from_json(r["topic"], r["explanation"]))
+            for r in rows
+            if r["story_seq"] in stories
+        ]
+
+    def message_payload(self, outbox_id: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT payload FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+        return json.loads(row["payload"]) if row and row["payload"] else {}
+
+    def finish_delivery(
+        self,
+        outbox_id: str,
+        *,
+        owner: str,
+        now: datetime,
+        error: str | None = None,
+        next_attempt: datetime | None = None,
+        dead: bool = False,
+        count_attempt: bool = True,
+    ) -> None:
+        """Record a delivery outcome: sent (no error), retry at ``next_attempt``, or dead."""
+        t = now.timestamp()
+        with self._tx() as db:
+            if error is None:
+                db.execute(
+                    """
+                    UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,
+                        last_error = NULL, lease_owner = NULL, lease_until = NULL
+                    WHERE id = ? AND status = 'pending'
+                    """,
+                    (t, outbox_id),
+                )
+                return
+            db.execute(
+                """
+                UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?,
+                    next_attempt = ?, lease_owner = NULL, lease_until = NULL
+                WHERE id = ? AND status = 'pending'
+                """,
+                (
+                    "dead" if dead else "pending",
+                    1 if count_attempt else 0,
+                    error,
+                    (next_attempt or now).timestamp(),
+                    outbox_id,
+                ),
+            )
+
+    def list_outbox(self, statuses: Sequence[str], *, limit: int = 200) -> list[OutboxEntry]:
+        marks = ",".join("?" * len(statuses))
+        rows = self._db.execute(
+            f"""
+            SELECT {_ENTRY_COLUMNS} FROM outbox o WHERE o.status IN ({marks})
+            ORDER BY o.created DESC LIMIT ?
+            """,
+            (*statuses, limit),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def retry_outbox(
+        self, now: datetime, *, ids: Sequence[str] = (), all_dead: bool = False
+    ) -> int:
+        """Put dead (or pending) messages back to be sent now, with a fresh attempt count."""
+        t = now.timestamp()
+        with self._tx() as db:
+            if all_dead:
+                cursor = db.execute(
+                    """
+                    UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ?,
+                        created = ? WHERE status = 'dead'
+                    """,
+                    (t, t),
+                )
+                return cursor.rowcount
+            changed = 0
+            for prefix in ids:
+                cursor = db.execute(
+                    """
+                    UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ?,
+                        created = ? WHERE id >= ? AND id < ? AND status IN ('dead', 'pending')
+                    """,
+                    (t, t, prefix, prefix + "g"),
+                )
+                changed += cursor.rowcount
+            return changed
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    # -- notifiers ------------------------------------------------------------------------------
+
+    def disable_notifier(self, name: str, reason: str, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                """
+                INSERT INTO notifiers (name, disabled_at, disabled_reason) VALUES (?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET disabled_at = excluded.disabled_at,
+                    disabled_reason = excluded.disabled_reason
+                """,
+                (name, now.timestamp(), reason),
+            )
+
+    def enable_notifier(self, name: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM notifiers WHERE name = ?", (name,))
+
+    def disabled_notifiers(self) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT name, disabled_reason FROM notifiers WHERE disabled_at IS NOT NULL"
+        ).fetchall()
+        return {r[0]: r[1] or "" for r in rows}
+
+    # -- digests --------------------------------------------------------------------------------
+
+    def digest_queues(self) -> Iterator[tuple[str, str, str, datetime, datetime | None]]:
+        """(topic, notifier, queue, oldest queued alert, last due time) of every waiting queue."""
+        rows = self._db.execute(
+            """
+            SELECT a.topic, a.notifier, a.queue, min(a.created) AS oldest, d.last_due
+            FROM alerts a LEFT JOIN digests d
+              ON d.topic = a.topic AND d.notifier = a.notifier AND d.queue = a.queue
+            WHERE a.outbox_id IS NULL AND a.queue IS NOT NULL
+            GROUP BY a.topic, a.notifier, a.queue
+            """
+        ).fetchall()
+        for r in rows:
+            oldest = datetime.fromtimestamp(r["oldest"], tz=UTC)
+            yield r["topic"], r["notifier"], r["queue"], oldest, _dt(r["last_due"])
+
+    def create_digest(
+        self, *, topic: str, notifier: str, queue: str, due: datetime, now: datetime
+    ) -> str | None:
+        """Move the queued alerts into one digest message due at ``due``; its id, or None."""
+        did = digest_id(topic, notifier, queue, due)
+        t = now.timestamp()
+        with self._tx() as db:
+            cursor = db.execute(
+                """
+                UPDATE alerts SET outbox_id = ?
+                WHERE outbox_id IS NULL AND topic = ? AND notifier = ? AND queue = ?
+                  AND created <= ?
+                """,
+                (did, topic, notifier, queue, due.timestamp()),
+            )
+            db.execute(
+                """
+                INSERT INTO digests (topic, notifier, queue, last_due) VALUES (?, ?, ?, ?)
+                ON CONFLICT DO UPDATE SET last_due = excluded.last_due
+                """,
+                (topic, notifier, queue, due.timestamp()),
+            )
+            if cursor.rowcount == 0:
+                return None
+            db.execute(
+                """
+                INSERT INTO outbox (id, notifier, kind, topic, created, next_attempt)
+                VALUES (?, ?, 'digest', ?, ?, ?) ON CONFLICT (id) DO NOTHING
+                """,
+                (did, notifier, topic, t, t),
+            )
+        return did

@@ -1,0 +1,248 @@
+"""Delivering the outbox: claim due messages, send them, record each outcome.
+
+Each notifier has its own sending thread, so a slow or failing receiver never
+holds up the others; after a notifier's first failure in a batch the rest of its
+messages wait for the next batch (unclaimed, no attempt counted) instead of
+each waiting out its own timeout. Failures are retried with exponential backoff
+and jitter, honouring Retry-After, until the attempt or age limit dead-letters
+them. A message keeps its id on every attempt, so receivers can drop repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.archive import Archive
+from monitor.cadence import latest_due, parse_cadence
+from monitor.config import DeliverySettings
+from monitor.errors import NotifierGone, NotifyError, PermanentFailure
+from monitor.notify.message import AlertItem, Message, Notifier
+from monitor.rules import RuleSet
+from monitor.types import Match, OutboxEntry, Story
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+THROTTLE_CADENCE = "hourly"
+# Long enough for a batch to one slow receiver; a crashed deliverer's claims expire after it.
+LEASE_SECONDS = 900.0
+DEFAULT_DIGEST = "daily 08:00"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    deferred: int = 0  # not attempted: their notifier failed earlier in the batch or is disabled
+    errors: tuple[str, ...] = ()
+
+
+def why_line(match: Match) -> str:
+    terms = list(dict.fromkeys(h.term for h in match.terms))
+    shown = ", ".join(f'"{t}"' if " " in t else t for t in terms[:8])
+    more = f" and {len(terms) - 8} more" if len(terms) > 8 else ""
+    return f"matched {shown}{more}" if terms else "matched the topic's query"
+
+
+def alert_item(story: Story, match: Match) -> AlertItem:
+    return AlertItem(
+        story_id=story.id,
+        topic=match.topic,
+        headline=story.headline,
+        url=story.url,
+        sources=story.sources,
+        published=story.published,
+        snippet=match.snippet,
+        snippet_terms=match.snippet_terms,
+        terms=match.terms,
+        why=why_line(match),
+    )
+
+
+class Deliverer:
+    def __init__(
+        self,
+        archive: Archive,
+        notifiers: Mapping[str, Notifier],
+        settings: DeliverySettings,
+        *,
+        owner: str,
+        clock: Clock,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.archive = archive
+        self.notifiers = notifiers
+        self.settings = settings
+        self.owner = owner
+        self.clock = clock
+        self._jitter = jitter
+        self._threads = {name: ThreadPoolExecutor(1, f"notify-{name}") for name in notifiers}
+
+    def close(self) -> None:
+        for pool in self._threads.values():
+            pool.shutdown(wait=True)
+        for notifier in self.notifiers.values():
+            notifier.close()
+
+    def message(self, entry: OutboxEntry) -> Message | None:
+        """The message for an outbox entry, built from the archive as it is now."""
+        if entry.kind in ("alert", "digest"):
+            items = tuple(alert_item(s, m) for s, m in self.archive.message_stories(entry.id))
+            if not items:
+                return None
+            return Message(
+                id=entry.id, kind=entry.kind, topic=entry.topic, items=items, created=entry.created
+            )
+        payload = self.archive.message_payload(entry.id)
+        return Message(
+            id=entry.id,
+            kind=entry.kind,
+            topic=entry.topic,
+            created=entry.created,
+            title=str(payload.get("title", "")),
+            text=str(payload.get("text", "")),
+        )
+
+    def run_once(self, *, limit: int = 200) -> DeliveryReport:
+        """Send what is due now; return what happened."""
+        now = self.clock()
+        entries = self.archive.claim_outbox(
+            now, owner=self.owner, lease_seconds=LEASE_SECONDS, limit=limit
+        )
+        futures: dict[Future[None], OutboxEntry] = {}
+        failed: set[str] = set()
+        counts = {"sent": 0, "retrying": 0, "dead": 0, "deferred": 0}
+        errors: list[str] = []
+        by_notifier: dict[str, list[tuple[OutboxEntry, Message]]] = {}
+        for entry in entries:
+            notifier = self.notifiers.get(entry.notifier)
+            if notifier is None:
+                self._finish(entry, "notifier is not configured", retry=True, counts=counts)
+                continue
+            message = self.message(entry)
+            if message is None:
+                self._finish(
+                    entry, "its stories are no longer in the archive", dead=True, counts=counts
+                )
+                continue
+            by_notifier.setdefault(entry.notifier, []).append((entry, message))
+        for name, batch in by_notifier.items():
+            for entry, message in batch:
+                futures[self._threads[name].submit(self._send, name, message, failed)] = entry
+        for future in as_completed(futures):
+            entry = futures[future]
+            try:
+                future.result()
+            except _Skipped:
+                self.archive.finish_delivery(
+                    entry.id,
+                    owner=self.owner,
+                    now=self.clock(),
+                    error=entry.last_error
+                    or "deferred: an earlier message to this notifier failed",
+                    next_attempt=self.clock(),
+                    count_attempt=False,
+                )
+                counts["deferred"] += 1
+            except NotifierGone as exc:
+                log.error("notifier %s disabled: %s", entry.notifier, exc.reason)
+                errors.append(str(exc))
+                self.archive.disable_notifier(entry.notifier, exc.reason, self.clock())
+                self.archive.finish_delivery(
+                    entry.id,
+                    owner=self.owner,
+                    now=self.clock(),
+                    error=exc.reason,
+                    next_attempt=self.clock(),
+                    count_attempt=False,
+                )
+                counts["deferred"] += 1
+            except PermanentFailure as exc:
+                errors.append(str(exc))
+                self._finish(entry, exc.reason, dead=True, counts=counts)
+            except NotifyError as exc:
+                errors.append(str(exc))
+                self._finish(
+                    entry, exc.reason, retry=True, retry_after=exc.retry_after, counts=counts
+                )
+            except Exception as exc:  # a bug in a notifier must not stop delivery
+                log.exception("notifier %s failed unexpectedly", entry.notifier)
+                errors.append(f"{entry.notifier}: {exc!r}")
+                self._finish(entry, f"internal error: {exc!r}", retry=True, counts=counts)
+            else:
+                self.archive.finish_delivery(entry.id, owner=self.owner, now=self.clock())
+                counts["sent"] += 1
+        return DeliveryReport(**counts, errors=tuple(errors))
+
+    def _send(self, name: str, message: Message, failed: set[str]) -> None:
+        if name in failed:
+            raise _Skipped
+        try:
+            self.notifiers[name].send(message)
+        except Exception:
+            failed.add(name)
+            raise
+
+    def _finish(
+        self,
+        entry: OutboxEntry,
+        error: str,
+        *,
+        counts: dict[str, int],
+        retry: bool = False,
+        dead: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        now = self.clock()
+        attempts = entry.attempts + 1
+        s = self.settings
+        if not dead and (
+            attempts >= s.max_attempts or now - entry.created >= timedelta(seconds=s.max_age)
+        ):
+            dead = True
+            error = f"{error} (gave up after {attempts} attempts)"
+        delay = min(s.backoff * 2 ** (attempts - 1), s.max_backoff) * (0.5 + self._jitter())
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        log.warning("delivery to %s failed (%s)%s", entry.notifier, error, "; dead" if dead else "")
+        self.archive.finish_delivery(
+            entry.id,
+            owner=self.owner,
+            now=now,
+            error=error,
+            next_attempt=now + timedelta(seconds=delay),
+            dead=dead,
+        )
+        counts["dead" if dead else "retrying"] += 1
+
+
+class _Skipped(Exception):
+    """Not attempted in this batch."""
+
+
+def run_digests(archive: Archive, rules: RuleSet, now: datetime) -> list[str]:
+    """Turn every queue whose digest has fallen due into a digest message; return their ids.
+
+    A digest that fell due while the service was down goes out now, as one message
+    holding everything queued up to the latest due time.
+    """
+    created = []
+    for topic, notifier, queue, oldest, last_due in list(archive.digest_queues()):
+        schedule = THROTTLE_CADENCE
+        if queue == "digest":
+            known = rules.topic(topic)
+            schedule = (known.digest if known and known.digest else None) or DEFAULT_DIGEST
+        due = latest_due(parse_cadence(schedule), last_due or oldest, now)
+        if due is None:
+            continue
+        digest = archive.create_digest(
+            topic=topic, notifier=notifier, queue=queue, due=due, now=now
+        )
+        if digest is not None:
+            created.append(digest)
+    return created

@@ -1,0 +1,258 @@
+"""The outbox: alerts written with their story, delivered once, retried, dead-lettered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.archive.sqlite import SQLiteArchive
+from monitor.config import DeliverySettings
+from monitor.deliver import Deliverer, run_digests
+from monitor.errors import NotifierGone, NotifyError, PermanentFailure
+from monitor.notify.message import Message
+from monitor.rules import RuleSet
+from monitor.rules.files import ParsedTopic
+from monitor.rules.parser import parse_query
+from monitor.types import Entry, Feed, Match, PlannedMatch, TermHit, Topic
+
+T0 = datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
+FEEDS = [Feed(url="https://a.example/rss", name="A"), Feed(url="https://b.example/rss", name="B")]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class FakeNotifier:
+    """Records what it is sent; fails with the queued exceptions first."""
+
+    def __init__(self, name: str, failures: Sequence[Exception] = ()) -> None:
+        self.name = name
+        self.failures = list(failures)
+        self.sent: list[Message] = []
+        self.attempts = 0
+
+    def send(self, message: Message) -> None:
+        self.attempts += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(message)
+
+    def close(self) -> None:
+        pass
+
+
+def entry(n: int) -> Entry:
+    return Entry(
+        guid=f"g{n}",
+        url=f"https://news.example/{n}",
+        link=f"https://news.example/{n}",
+        headline=f"Story {n} about talks",
+        paragraphs=(f"Body of story {n}: the talks on human rights resume.",),
+        published=T0,
+        text_hash=f"h{n}",
+    )
+
+
+def matcher(
+    notifiers: tuple[str, ...] = ("mail", "hook"),
+    delivery: str = "immediate",
+    max_per_hour: int | None = None,
+):  # type: ignore[no-untyped-def]
+    def plan(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]:
+        hit = TermHit(term="talks", field="title", span=(headline.index("talks"), len(headline)))
+        return [
+            PlannedMatch(
+                match=Match(topic="talks", terms=(hit,), snippet=body, snippet_terms=((4, 9),)),
+                notifiers=notifiers,
+                delivery=delivery,  # type: ignore[arg-type]
+                max_per_hour=max_per_hour,
+            )
+        ]
+
+    return plan
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> SQLiteArchive:
+    db = SQLiteArchive(tmp_path / "m.db")
+    db.sync_feeds(FEEDS, T0)
+    return db
+
+
+def deliverer(
+    archive: SQLiteArchive, clock: Clock, *notifiers: FakeNotifier, **settings: float
+) -> Deliverer:
+    return Deliverer(
+        archive,
+        {n.name: n for n in notifiers},
+        DeliverySettings(**settings),  # type: ignore[arg-type]
+        owner="test",
+        clock=clock,
+        jitter=lambda: 0.5,
+    )
+
+
+def test_alerts_are_written_with_the_story_and_never_twice(archive: SQLiteArchive) -> None:
+    result = archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher())
+    assert result.alerts == 2
+    again = archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher())
+    other_feed = archive.store_entries(FEEDS[1].url, [entry(1)], T0, matcher=matcher())
+    assert (again.alerts, other_feed.alerts) == (0, 0)
+    assert other_feed.merged == 1
+    reopened = SQLiteArchive(archive.path)  # after a restart
+    assert reopened.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher()).alerts == 0
+    assert reopened.outbox_counts() == {"pending": 2}
+
+
+def test_each_alert_is_delivered_once_with_its_story(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher())
+    clock = Clock()
+    mail, hook = FakeNotifier("mail"), FakeNotifier("hook")
+    report = deliverer(archive, clock, mail, hook).run_once()
+    assert report.sent == 4
+    assert sorted(m.items[0].headline for m in mail.sent) == [
+        "Story 1 about talks",
+        "Story 2 about talks",
+    ]
+    item = mail.sent[0].items[0]
+    assert (
+        item.sources == ("A",) and item.why == "matched talks" and item.snippet_terms == ((4, 9),)
+    )
+    assert mail.sent[0].id != hook.sent[0].id
+    assert deliverer(archive, clock, mail, hook).run_once().sent == 0
+    assert len(mail.sent) == 2
+
+
+def test_failures_back_off_then_succeed_exactly_once(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
+    clock = Clock()
+    hook = FakeNotifier("hook", [NotifyError("hook", "HTTP 500")] * 3)
+    d = deliverer(archive, clock, hook, backoff=10, max_backoff=1000)
+    waits = []
+    for _ in range(3):
+        assert d.run_once().retrying == 1
+        (pending,) = archive.list_outbox(["pending"])
+        waits.append((pending.next_attempt - clock.now).total_seconds())
+        assert d.run_once().sent == 0  # not due yet
+        clock.now = pending.next_attempt
+    assert waits == [10.0, 20.0, 40.0]  # doubling (jitter fixed at 1.0x)
+    assert d.run_once().sent == 1
+    assert len(hook.sent) == 1 and hook.attempts == 4
+    (sent,) = archive.list_outbox(["sent"])
+    assert sent.attempts == 4 and sent.last_error is None
+
+
+def test_retry_after_is_honoured(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
+    clock = Clock()
+    hook = FakeNotifier("hook", [NotifyError("hook", "HTTP 429", retry_after=600)])
+    deliverer(archive, clock, hook, backoff=10).run_once()
+    (pending,) = archive.list_outbox(["pending"])
+    assert pending.next_attempt == T0 + timedelta(seconds=600)
+
+
+def test_dead_letters_and_retry(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
+    clock = Clock()
+    hook = FakeNotifier("hook", [NotifyError("hook", "HTTP 500")] * 3)
+    d = deliverer(archive, clock, hook, max_attempts=3, backoff=1)
+    for _ in range(3):
+        d.run_once()
+        clock.advance(3600)
+    (dead,) = archive.list_outbox(["dead"])
+    assert "gave up after 3 attempts" in (dead.last_error or "")
+    assert archive.retry_outbox(clock.now, all_dead=True) == 1
+    assert d.run_once().sent == 1
+
+
+def test_permanent_failure_is_dead_at_once(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",)))
+    mail = FakeNotifier("mail", [PermanentFailure("mail", "550 no such user")])
+    assert deliverer(archive, Clock(), mail).run_once().dead == 1
+
+
+def test_one_failing_notifier_never_delays_the_others(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(n) for n in range(5)], T0, matcher=matcher())
+    mail = FakeNotifier("mail", [NotifyError("mail", "connection refused")] * 100)
+    hook = FakeNotifier("hook")
+    report = deliverer(archive, Clock(), mail, hook).run_once()
+    assert len(hook.sent) == 5
+    assert mail.attempts == 1  # its other messages wait for the next batch
+    assert (report.sent, report.retrying, report.deferred) == (5, 1, 4)
+
+
+def test_gone_disables_the_notifier_and_keeps_its_messages(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
+    clock = Clock()
+    hook = FakeNotifier("hook", [NotifierGone("hook", "410 Gone")])
+    deliverer(archive, clock, hook).run_once()
+    assert archive.disabled_notifiers() == {"hook": "410 Gone"}
+    assert deliverer(archive, clock, hook).run_once().sent == 0
+    archive.enable_notifier("hook")
+    assert deliverer(archive, clock, hook).run_once().sent == 1
+
+
+def test_a_crashed_deliverers_claims_expire(archive: SQLiteArchive) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
+    assert len(archive.claim_outbox(T0, owner="crashed", lease_seconds=60, limit=10)) == 1
+    clock = Clock()
+    hook = FakeNotifier("hook")
+    assert deliverer(archive, clock, hook).run_once().sent == 0  # still leased
+    clock.advance(61)
+    assert deliverer(archive, clock, hook).run_once().sent == 1
+
+
+def rules_with(topic: Topic) -> RuleSet:
+    return RuleSet.build([ParsedTopic(topic=topic, query=parse_query(topic.query), exclude=None)])
+
+
+def test_digest_collects_matches_and_goes_out_when_due(archive: SQLiteArchive) -> None:
+    rules = rules_with(Topic(name="talks", query="talks", delivery="digest", digest="daily 08:00"))
+    archive.store_entries(
+        FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher(("mail",), delivery="digest")
+    )
+    assert archive.outbox_counts() == {}
+    assert run_digests(archive, rules, T0 + timedelta(minutes=10)) == []
+    (digest,) = run_digests(archive, rules, T0 + timedelta(minutes=31))
+    assert run_digests(archive, rules, T0 + timedelta(minutes=32)) == []
+    clock = Clock()
+    clock.now = T0 + timedelta(minutes=31)
+    mail = FakeNotifier("mail")
+    deliverer(archive, clock, mail).run_once()
+    (message,) = mail.sent
+    assert message.kind == "digest" and message.id == digest and len(message.items) == 2
+    assert message.subject == "[talks] 2 new stories"
+
+
+def test_digest_missed_while_down_goes_out_at_next_start(archive: SQLiteArchive) -> None:
+    rules = rules_with(Topic(name="talks", query="talks", delivery="digest", digest="daily 08:00"))
+    archive.store_entries(
+        FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",), delivery="digest")
+    )
+    three_days_later = T0 + timedelta(days=3)
+    assert len(run_digests(archive, rules, three_days_later)) == 1
+    assert archive.outbox_counts() == {"pending": 1}
+
+
+def test_a_burst_over_the_hourly_limit_becomes_one_digest(archive: SQLiteArchive) -> None:
+    rules = rules_with(Topic(name="talks", query="talks", max_per_hour=2))
+    plan = matcher(("mail",), max_per_hour=2)
+    archive.store_entries(FEEDS[0].url, [entry(n) for n in range(6)], T0, matcher=plan)
+    assert archive.outbox_counts() == {"pending": 2}
+    assert len(run_digests(archive, rules, T0 + timedelta(minutes=31))) == 1
+    clock = Clock()
+    clock.now = T0 + timedelta(minutes=31)
+    mail = FakeNotifier("mail")
+    deliverer(archive, clock, mail).run_once()
+    assert sorted(len(m.items) for m in mail.sent) == [1, 1, 4]
