@@ -10,8 +10,12 @@ with reader (installed into its own venv at bench/.work/reader-venv on first
 use; the only time anything but 127.0.0.1 is contacted, and only by pip).
 
 Run it with the project's interpreter (the one that has `monitor` and httpx).
-Prints figures and ratios; never fails on a time, only when something is wrong
-(a feed failed, or an item was not archived exactly once).
+Prints wall times, CPU seconds (steadier than wall times on a shared machine),
+peak memory and ratios; never fails on a time, only when something is wrong (a
+feed failed, a re-poll got no 304, an item was not archived exactly once).
+``--feeds 20 --items 5`` runs in seconds (CI smoke); ``--no-reader`` skips the
+baseline (and pip); ``--profile`` keeps cProfile output of our main process;
+``--json FILE`` writes every figure.
 """
 
 from __future__ import annotations
@@ -178,7 +182,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> bool:
     total_mb = ours["main_peak_mb"] + sum(c["peak_mb"] for c in ours["children"])
     v = ours["verify"]
     failed = ours["cold"]["failed"] + ours["repoll"]["failed"]
-    all_304 = results["ours_server"].get("304", 0) == args.feeds
+    all_304 = ours["server"].get("304", 0) == args.feeds
 
     rows: list[tuple[str, str, str]] = []
 
@@ -187,6 +191,12 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> bool:
 
     cpu = f"CPU: main {ours['cold_main_cpu_s']:.1f} s + workers {ours['children_cpu_s']:.1f} s"
     add("ours cold poll", f"{ours['cold_s']:.2f} s", cpu)
+    stored = ours["cold_archive_calls"].get("store_entries", {"seconds": 0.0, "calls": 0})
+    add(
+        "  of which in archive.store_entries",
+        f"{stored['seconds']:.2f} s",
+        f"{stored['calls']} calls, on the event loop's thread",
+    )
     for r in readers:
         add(
             f"reader cold (workers={r['workers']})",
@@ -244,7 +254,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> bool:
     add(
         "ours re-poll: every feed answered 304",
         "yes" if all_304 else "NO",
-        f"{results['ours_server'].get('connections', 0)} connections in both polls",
+        f"{ours['server'].get('connections', 0)} connections in both polls",
     )
 
     width = max(len(r[0]) for r in rows)
@@ -289,6 +299,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def bench_ours(base: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
+    work.mkdir()
+    before = server_stats(base)
+    ours = run_child(sys.executable, "run_ours.py", {**spec, "work": str(work)}, "ours")
+    # Both polls together; on an empty archive, the 304s are the re-poll's.
+    ours["server"] = stats_delta(before, server_stats(base))
+    print(
+        f"  cold {ours['cold_s']:.2f} s {ours['cold']}, re-poll {ours['repoll_s']:.3f} s "
+        f"{ours['repoll']}, server {ours['server']}"
+    )
+    for path in ours.get("profiles", []):
+        print(f"  cProfile of the main process: {path}")
+    return ours
+
+
+def bench_reader(
+    base: str, spec: dict[str, Any], work: Path, python: str, workers: int
+) -> dict[str, Any]:
+    work.mkdir()
+    before = server_stats(base)
+    spec = {**spec, "work": str(work), "workers": workers}
+    result = run_child(python, "run_reader.py", spec, "reader")
+    result["server"] = stats_delta(before, server_stats(base))
+    print(
+        f"  cold {result['cold_s']:.2f} s {result['cold']}, re-poll {result['repoll_s']:.3f} s "
+        f"{result['repoll']}, server {result['server']}"
+    )
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
@@ -299,16 +339,19 @@ def main(argv: list[str] | None = None) -> int:
         f"at {farm.root.relative_to(REPO)} ({time.perf_counter() - started:.1f} s)"
     )
     reader_py = None if args.no_reader else reader_python()
-    runs = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
     results: dict[str, Any] = {
         "feeds": args.feeds,
         "items": args.items,
         "farm_bytes": farm.total_bytes,
+        "load_before": os.getloadavg()[0],
+        "reader": [],
     }
-    load = os.getloadavg()[0]
-    results["load_before"] = load
-    if load > 0.5:
-        print(f"note: load average is {load:.2f} before the run; other processes share the CPUs")
+    if results["load_before"] > 0.5:
+        print(
+            f"note: load average is {results['load_before']:.2f} before the run; "
+            "other processes share the CPUs"
+        )
+    runs = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
     try:
         with serve(farm) as base:
             floor = server_floor(base, farm)
@@ -325,42 +368,16 @@ def main(argv: list[str] | None = None) -> int:
                 "workers": args.workers,
                 "profile": args.profile,
             }
-            (runs / "ours").mkdir()
-            before = server_stats(base)
             print(
                 f"ours: concurrency={args.concurrency} per_host={args.per_host} "
                 f"workers={args.workers or os.cpu_count()} ..."
             )
-            ours = run_child(
-                sys.executable, "run_ours.py", {**spec, "work": str(runs / "ours")}, "ours"
-            )
-            results["ours"] = ours
-            # The server counts both polls together; on an empty archive only the re-poll 304s.
-            results["ours_server"] = stats_delta(before, server_stats(base))
-            print(
-                f"  cold {ours['cold_s']:.2f} s {ours['cold']}, re-poll {ours['repoll_s']:.3f} s "
-                f"{ours['repoll']}, server {results['ours_server']}"
-            )
-            for path in ours.get("profiles", []):
-                print(f"  cProfile of the main process: {path}")
-            results["reader"] = []
-            for workers in [] if reader_py is None else _ints(args.reader_workers):
-                work = runs / f"reader-{workers}"
-                work.mkdir()
-                before = server_stats(base)
-                print(f"reader {READER_VERSION}: workers={workers} ...")
-                r = run_child(
-                    reader_py,
-                    "run_reader.py",
-                    {**spec, "work": str(work), "workers": workers},
-                    "reader",
-                )
-                r["server"] = stats_delta(before, server_stats(base))
-                print(
-                    f"  cold {r['cold_s']:.2f} s {r['cold']}, re-poll {r['repoll_s']:.3f} s "
-                    f"{r['repoll']}, server {r['server']}"
-                )
-                results["reader"].append(r)
+            results["ours"] = bench_ours(base, spec, runs / "ours")
+            if reader_py is not None:
+                for workers in _ints(args.reader_workers):
+                    print(f"reader {READER_VERSION}: workers={workers} ...")
+                    work = runs / f"reader-{workers}"
+                    results["reader"].append(bench_reader(base, spec, work, reader_py, workers))
     finally:
         if not (args.keep or args.profile):
             shutil.rmtree(runs, ignore_errors=True)
