@@ -12,6 +12,8 @@ from typing import Any
 import click
 
 from monitor import __version__
+from monitor.alerts import AlertPlanner
+from monitor.cli_alerts import alerts, deliver, deliver_now, notify, report_line
 from monitor.cli_common import archive_of, config_option, load, when
 from monitor.cli_rules import match, rule_set, rules
 from monitor.errors import MonitorError
@@ -46,14 +48,18 @@ def check(config_path: Path) -> None:
 @config_option
 @click.option("--once", is_flag=True, required=True, help="Poll every feed once now and exit.")
 def poll(config_path: Path, once: bool) -> None:
-    """Poll every configured feed once and archive new stories."""
+    """Poll every configured feed once, archive and match new stories, send alerts."""
     config = load(config_path)
+    # Broken rules stop the poll: stories archived without matching would never alert.
+    rules = rule_set(config)
+    planner = AlertPlanner(lambda: rules, config.feeds, list(config.notifiers))
     with archive_of(config) as archive:
-        poller = Poller(config, archive)
+        poller = Poller(config, archive, matcher=planner)
         try:
             summary = asyncio.run(_poll_with_progress(poller, len(config.feeds)))
         finally:
             poller.close()
+        report = deliver_now(config, archive, rules) if config.notifiers else None
     for outcome in summary.outcomes:
         if outcome.error:
             click.echo(f"{outcome.status}: {outcome.url}: {outcome.error}", err=True)
@@ -61,8 +67,12 @@ def poll(config_path: Path, once: bool) -> None:
         f"polled {len(summary.outcomes)} feeds: {summary.count('updated')} updated, "
         f"{summary.count('unchanged')} unchanged, {summary.count('failed')} failed, "
         f"{summary.count('gone')} gone; {summary.new_stories} new stories, "
-        f"{summary.changed_stories} changed"
+        f"{summary.changed_stories} changed, {summary.alerts} alerts"
     )
+    if report is not None:
+        for error in report.errors:
+            click.echo(error, err=True)
+        click.echo(report_line(report))
 
 
 async def _poll_with_progress(poller: Poller, total: int) -> Any:
@@ -193,5 +203,5 @@ def export(config_path: Path, directory: Path) -> None:
     click.echo(f"wrote {count} stories to {directory}")
 
 
-main.add_command(rules)
-main.add_command(match)
+for command in (rules, match, alerts, deliver, notify):
+    main.add_command(command)

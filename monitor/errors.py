@@ -67,7 +67,6 @@ class StoryNotFound(ArchiveError):
         super().__init__(f"no story with id {story_id!r}")
 
 
-
 class NotifyError(MonitorError):
     """A message could not be delivered through a notifier. Retried later by default."""
 

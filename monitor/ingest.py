@@ -22,13 +22,13 @@ from typing import Literal
 
 import httpx
 
-from monitor.archive import Archive, PollRecord
+from monitor.archive import Archive, Matcher, PollRecord
 from monitor.config import Config
 from monitor.errors import FeedGone, FeedParseError, FetchError, RetryLater
 from monitor.fetch import Fetcher, FetchResult
 from monitor.parse import ParsedFeed, parse_feed
 from monitor.schedule import next_poll
-from monitor.types import Feed, FeedOutcome, FeedState, PollSummary, Story
+from monitor.types import Feed, FeedOutcome, FeedState, PollSummary
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 PROCESS_POOL_MIN_FEEDS = 16
 Clock = Callable[[], datetime]
 Progress = Callable[[FeedOutcome], None]
-StoriesHook = Callable[[Feed, tuple[Story, ...], tuple[Story, ...]], None]
 
 
 def utc_now() -> datetime:
@@ -58,14 +57,14 @@ class Poller:
         clock: Clock = utc_now,
         owner: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        on_stories: StoriesHook | None = None,
+        matcher: Matcher | None = None,
     ) -> None:
         self.config = config
         self.archive = archive
         self.clock = clock
         self.owner = owner or default_owner()
         self._transport = transport
-        self._on_stories = on_stories
+        self._matcher = matcher
         self._pool: ProcessPoolExecutor | None = None
         self._feeds = {f.url: f for f in config.feeds}
 
@@ -153,9 +152,7 @@ class Poller:
             return self._failed(feed, state, exc.reason)
         if parsed.warning:
             log.info("%s: read despite: %s", feed.url, parsed.warning)
-        stored = self.archive.store_entries(feed.url, parsed.entries, now)
-        if self._on_stories is not None and (stored.new or stored.changed):
-            self._on_stories(feed, stored.new, stored.changed)
+        stored = self.archive.store_entries(feed.url, parsed.entries, now, matcher=self._matcher)
         return self._succeeded(
             feed,
             state,
@@ -163,6 +160,7 @@ class Poller:
             content_hash=body_hash,
             new=len(stored.new),
             changed=len(stored.changed),
+            alerts=stored.alerts,
         )
 
     def _succeeded(
@@ -174,6 +172,7 @@ class Poller:
         content_hash: str | None,
         new: int = 0,
         changed: int = 0,
+        alerts: int = 0,
     ) -> FeedOutcome:
         now = self.clock()
         if result.permanent_url:
@@ -199,7 +198,7 @@ class Poller:
             owner=self.owner,
         )
         status: Literal["updated", "unchanged"] = "updated" if content_hash else "unchanged"
-        return FeedOutcome(url=feed.url, status=status, new=new, changed=changed)
+        return FeedOutcome(url=feed.url, status=status, new=new, changed=changed, alerts=alerts)
 
     def _failed(
         self,

@@ -84,6 +84,7 @@ class FeedOutcome:
     status: Literal["updated", "unchanged", "failed", "gone"]
     new: int = 0
     changed: int = 0
+    alerts: int = 0
     error: str | None = None
 
 
@@ -101,6 +102,10 @@ class PollSummary:
     @property
     def changed_stories(self) -> int:
         return sum(o.changed for o in self.outcomes)
+
+    @property
+    def alerts(self) -> int:
+        return sum(o.alerts for o in self.outcomes)
 
 
 Delivery = Literal["immediate", "digest"]

@@ -1,0 +1,138 @@
+"""Commands about alerts: ``monitor alerts``, ``alerts retry``, ``deliver``, ``notify test``."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from monitor.archive import Archive
+from monitor.cli_common import archive_of, config_option, load, when
+from monitor.cli_rules import rule_set
+from monitor.config import Config
+from monitor.deliver import Deliverer, DeliveryReport, run_digests
+from monitor.errors import MonitorError, NotifyError
+from monitor.ingest import default_owner, utc_now
+from monitor.notify import build_notifier, build_notifiers
+from monitor.notify.message import Message
+from monitor.rules import RuleSet
+
+
+def deliver_now(config: Config, archive: Archive, rules: RuleSet) -> DeliveryReport:
+    """Turn due digests into messages, then send everything that is due."""
+    run_digests(archive, rules, utc_now())
+    try:
+        notifiers = build_notifiers(config)
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    deliverer = Deliverer(archive, notifiers, config.delivery, owner=default_owner(), clock=utc_now)
+    try:
+        return deliverer.run_once()
+    finally:
+        deliverer.close()
+
+
+def report_line(report: DeliveryReport) -> str:
+    return (
+        f"delivered {report.sent} messages; {report.retrying} to retry, {report.dead} dead, "
+        f"{report.deferred} deferred"
+    )
+
+
+@click.command()
+@config_option
+def deliver(config_path: Path) -> None:
+    """Send due digests and every pending alert now."""
+    config = load(config_path)
+    rules = rule_set(config)
+    with archive_of(config) as archive:
+        report = deliver_now(config, archive, rules)
+    for error in report.errors:
+        click.echo(error, err=True)
+    click.echo(report_line(report))
+
+
+@click.group(invoke_without_command=True)
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="Include alerts already sent.")
+@click.pass_context
+def alerts(ctx: click.Context, config_path: Path, show_all: bool) -> None:
+    """List pending and dead alerts with their last error (or retry them)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    config = load(config_path)
+    statuses = ["pending", "dead", "sent"] if show_all else ["pending", "dead"]
+    with archive_of(config) as archive:
+        entries = archive.list_outbox(statuses)
+        disabled = archive.disabled_notifiers()
+        counts = archive.outbox_counts()
+    for name, reason in disabled.items():
+        click.echo(
+            f"notifier {name} is disabled: {reason} (`monitor notify test {name}` re-enables)"
+        )
+    for e in entries:
+        what = e.headline or e.kind
+        click.echo(
+            f"{e.id[:12]}  {e.status:<7} {e.notifier:<10} {e.kind:<6} attempts {e.attempts}  "
+            f"next {when(e.next_attempt)}  [{e.topic}] {what}"
+        )
+        if e.last_error:
+            click.echo(f"{'':14}last error: {e.last_error}")
+    click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "outbox empty")
+
+
+@alerts.command("retry")
+@config_option
+@click.argument("ids", nargs=-1)
+@click.option("--all-dead", is_flag=True, help="Put every dead alert back in the queue.")
+def alerts_retry(config_path: Path, ids: tuple[str, ...], all_dead: bool) -> None:
+    """Put dead alerts (by id or id prefix) back to be sent at the next delivery."""
+    if not ids and not all_dead:
+        raise click.UsageError("give alert ids or --all-dead")
+    config = load(config_path)
+    with archive_of(config) as archive:
+        count = archive.retry_outbox(datetime.now(UTC), ids=ids, all_dead=all_dead)
+    click.echo(f"{count} alerts queued again")
+
+
+@click.group()
+def notify() -> None:
+    """Notifier tools."""
+
+
+@notify.command("test")
+@config_option
+@click.argument("name")
+def notify_test(config_path: Path, name: str) -> None:
+    """Send a test message through one notifier now and report the outcome."""
+    config = load(config_path)
+    settings = config.notifiers.get(name)
+    if settings is None:
+        known = ", ".join(config.notifiers) or "none configured"
+        raise click.ClickException(f"no notifier named {name!r} (known: {known})")
+    now = datetime.now(UTC)
+    message = Message(
+        id=hashlib.sha256(f"test\0{name}\0{now.isoformat()}".encode()).hexdigest()[:32],
+        kind="test",
+        topic="",
+        created=now,
+        title="news monitor: test message",
+        text=f"This is a test message from the news monitor to notifier {name!r}.",
+    )
+    try:
+        notifier = build_notifier(settings)
+        try:
+            notifier.send(message)
+        finally:
+            notifier.close()
+    except NotifyError as exc:
+        raise click.ClickException(f"test message through {name} failed: {exc.reason}") from exc
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with archive_of(config) as archive:
+        if name in archive.disabled_notifiers():
+            archive.enable_notifier(name)
+            click.echo(f"notifier {name} was disabled; it works again and is enabled")
+    click.echo(f"test message sent through {name} ({settings.type})")
