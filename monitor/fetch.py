@@ -106,6 +106,21 @@ def _server_now(response: httpx.Response) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+DRAIN_LIMIT = 64 * 1024
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small unwanted body to its end, so the connection can be reused.
+
+    A longer one is left unread: httpx then closes the connection instead.
+    """
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > DRAIN_LIMIT:
+            return
+
+
 class _Decoder:
     """Decodes one Content-Encoding incrementally, never producing more than ``limit`` bytes."""
 
@@ -236,6 +251,7 @@ class Fetcher:
                     if response.status_code not in _REDIRECT:
                         return await self._finish(url, current, response, permanent)
                     location = response.headers.get("location")
+                    await _drain(response)
             except httpx.TimeoutException as exc:
                 raise FetchError(current, f"timed out ({type(exc).__name__})") from exc
             except httpx.InvalidURL as exc:
@@ -272,6 +288,8 @@ class Fetcher:
             if key.lower() in (b"etag", b"last-modified"):
                 kept[key.lower().decode()] = value.decode("latin-1")
         moved = current if permanent and current != url else None
+        if not 200 <= status < 300:
+            await _drain(response)
         if status == 304:
             return FetchResult(
                 url=current, status=304, body=None, headers=kept, permanent_url=moved

@@ -15,10 +15,10 @@ import multiprocessing
 import os
 import socket
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
-from typing import Literal
+from typing import Literal, TypeVar
 
 import httpx
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 PROCESS_POOL_MIN_FEEDS = 16
 Clock = Callable[[], datetime]
 Progress = Callable[[FeedOutcome], None]
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -67,11 +68,18 @@ class Poller:
         self._matcher = matcher
         self._pool: ProcessPoolExecutor | None = None
         self._feeds = {f.url: f for f in config.feeds}
+        # Archive writes run in this one thread: serialized, and off the event loop, so a
+        # slow commit never stalls fetches (whose deadlines keep running meanwhile).
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="archive-writer")
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+        self._writer.shutdown()
+
+    async def _write(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, call)
 
     @property
     def lease_seconds(self) -> float:
@@ -116,14 +124,16 @@ class Poller:
     ) -> FeedOutcome:
         feed = self._feeds.get(state.url) or Feed(url=state.url, name=state.name)
         try:
-            return await self._poll_feed(fetcher, executor, feed, state)
+            record, outcome = await self._poll_feed(fetcher, executor, feed, state)
         except Exception as exc:  # contain any bug to this feed
             log.exception("internal error polling %s", feed.url)
-            return self._failed(feed, state, f"internal error: {exc!r}")
+            record, outcome = self._failed(feed, state, f"internal error: {exc!r}")
+        await self._write(partial(self.archive.record_poll, record, owner=self.owner))
+        return outcome
 
     async def _poll_feed(
         self, fetcher: Fetcher, executor: Executor | None, feed: Feed, state: FeedState
-    ) -> FeedOutcome:
+    ) -> tuple[PollRecord, FeedOutcome]:
         try:
             result = await fetcher.fetch(
                 state.fetch_url, etag=state.etag, last_modified=state.last_modified
@@ -152,7 +162,11 @@ class Poller:
             return self._failed(feed, state, exc.reason)
         if parsed.warning:
             log.info("%s: read despite: %s", feed.url, parsed.warning)
-        stored = self.archive.store_entries(feed.url, parsed.entries, now, matcher=self._matcher)
+        stored = await self._write(
+            partial(
+                self.archive.store_entries, feed.url, parsed.entries, now, matcher=self._matcher
+            )
+        )
         return self._succeeded(
             feed,
             state,
@@ -173,7 +187,7 @@ class Poller:
         new: int = 0,
         changed: int = 0,
         alerts: int = 0,
-    ) -> FeedOutcome:
+    ) -> tuple[PollRecord, FeedOutcome]:
         now = self.clock()
         if result.permanent_url:
             log.warning("%s moved permanently to %s", feed.url, result.permanent_url)
@@ -182,23 +196,22 @@ class Poller:
         modified = result.last_modified
         if modified is None and result.not_modified:
             modified = state.last_modified
-        self.archive.record_poll(
-            PollRecord(
-                url=feed.url,
-                polled=now,
-                next_poll=next_poll(
-                    now, key=feed.url, interval=feed.interval, settings=self.config.schedule
-                ),
-                ok=True,
-                etag=etag,
-                last_modified=modified,
-                content_hash=content_hash,
-                moved_to=result.permanent_url,
+        record = PollRecord(
+            url=feed.url,
+            polled=now,
+            next_poll=next_poll(
+                now, key=feed.url, interval=feed.interval, settings=self.config.schedule
             ),
-            owner=self.owner,
+            ok=True,
+            etag=etag,
+            last_modified=modified,
+            content_hash=content_hash,
+            moved_to=result.permanent_url,
         )
         status: Literal["updated", "unchanged"] = "updated" if content_hash else "unchanged"
-        return FeedOutcome(url=feed.url, status=status, new=new, changed=changed, alerts=alerts)
+        return record, FeedOutcome(
+            url=feed.url, status=status, new=new, changed=changed, alerts=alerts
+        )
 
     def _failed(
         self,
@@ -208,25 +221,22 @@ class Poller:
         *,
         gone: bool = False,
         retry_after: float | None = None,
-    ) -> FeedOutcome:
+    ) -> tuple[PollRecord, FeedOutcome]:
         now = self.clock()
         log.warning("feed failed: %s: %s", feed.url, reason)
-        self.archive.record_poll(
-            PollRecord(
-                url=feed.url,
-                polled=now,
-                next_poll=next_poll(
-                    now,
-                    key=feed.url,
-                    interval=feed.interval,
-                    settings=self.config.schedule,
-                    error_count=state.error_count + 1,
-                    retry_after=retry_after,
-                ),
-                ok=False,
-                error=reason,
-                gone=gone,
+        record = PollRecord(
+            url=feed.url,
+            polled=now,
+            next_poll=next_poll(
+                now,
+                key=feed.url,
+                interval=feed.interval,
+                settings=self.config.schedule,
+                error_count=state.error_count + 1,
+                retry_after=retry_after,
             ),
-            owner=self.owner,
+            ok=False,
+            error=reason,
+            gone=gone,
         )
-        return FeedOutcome(url=feed.url, status="gone" if gone else "failed", error=reason)
+        return record, FeedOutcome(url=feed.url, status="gone" if gone else "failed", error=reason)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -146,6 +146,8 @@ def _entry(raw: dict[str, Any], base_url: str, now: datetime) -> Entry | None:
     link = str(raw.get("link") or "").strip()
     if link:
         link = urljoin(base_url, link)
+        if urlsplit(link).scheme.lower() not in ("http", "https"):
+            link = ""  # javascript:, data: and the like are never a story's address
     guid = str(raw.get("id") or "").strip() or None
     provisional = _text_of(raw.get("title_detail"), str(raw.get("title") or ""))[0]
     body = _body(raw, clean_text(provisional))

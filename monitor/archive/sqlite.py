@@ -17,6 +17,7 @@ from monitor.errors import ArchiveError, StoryNotFound
 from monitor.types import Entry, Feed, FeedState, Story
 from monitor.urls import story_id
 
+MIN_SHARED_PROBES = 2
 # Exact-text matches across different URLs need enough words to mean anything.
 MIN_TOKENS_FOR_TEXT_MATCH = 12
 
@@ -85,13 +86,16 @@ def _feed_state(row: sqlite3.Row) -> FeedState:
 
 
 class SQLiteArchive(OutboxStore):
-    """Archive backed by one SQLite file. One instance per thread."""
+    """Archive backed by one SQLite file. Not for concurrent use: one thread at a time."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            # Used by one thread at a time (the poller hands writes to its writer thread).
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=10.0, check_same_thread=False
+            )
         except (OSError, sqlite3.Error) as exc:
             raise ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
@@ -320,11 +324,16 @@ class SQLiteArchive(OutboxStore):
     def _near_duplicate(db: sqlite3.Connection, entry: Entry) -> int | None:
         if entry.sketch:
             probe = entry.sketch[:INDEXED_HASHES]
+            # Candidates share at least two of the probe hashes: one alone is often a
+            # common phrase ("according to the") and would pull in a growing share of
+            # the archive, while near-duplicates (similarity >= 0.8) share three or more.
             rows = db.execute(
                 f"""
-                SELECT DISTINCT s.seq, s.sketch FROM story_minhash m
-                JOIN stories s ON s.seq = m.story_seq
-                WHERE m.hash IN ({",".join("?" * len(probe))})
+                SELECT s.seq, s.sketch FROM (
+                    SELECT story_seq FROM story_minhash
+                    WHERE hash IN ({",".join("?" * len(probe))})
+                    GROUP BY story_seq HAVING count(*) >= {MIN_SHARED_PROBES}
+                ) AS c JOIN stories s ON s.seq = c.story_seq
                 """,
                 probe,
             ).fetchall()

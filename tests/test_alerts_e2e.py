@@ -1,0 +1,299 @@
+"""Alerts end to end: real feeds, a real SMTP server and a real webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+
+from monitor.cli import main
+from tests.feedserver import FeedServer, Response
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = sorted((Path(__file__).parent / "fixtures" / "seeds").glob("*.txt"))
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+def rss(stories: list[tuple[str, str]]) -> bytes:
+    items = []
+    for n, (headline, body) in enumerate(stories):
+        html = "".join(f"<p>{escape(p)}</p>" for p in body.split("\n\n"))
+        items.append(
+            f"<item><title>{escape(headline)}</title><link>https://news.example/{n}</link>"
+            f"<guid>story-{n}</guid><description>{escape(html)}</description></item>"
+        )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+def seed_stories() -> list[tuple[str, str]]:
+    from monitor.normalize import read_story
+
+    out = []
+    for seed in SEEDS:
+        headline, body = read_story(seed.read_text(encoding="utf-8"))
+        out.append((headline, "\n\n".join(body)))
+    return out
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+
+class Receiver:
+    """A webhook receiver that verifies signatures and can fail on purpose."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[dict[str, Any]] = []
+        self.ids: list[str] = []
+        self.fail_next = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.fail_next > 0:
+                    receiver.fail_next -= 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                msg_id = self.headers["webhook-id"]
+                stamp = self.headers["webhook-timestamp"]
+                key = base64.b64decode(SECRET.removeprefix("whsec_"))
+                signed = f"{msg_id}.{stamp}.".encode() + body
+                expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+                given = [s.split(",", 1)[1] for s in self.headers["webhook-signature"].split()]
+                if not any(hmac.compare_digest(expected, g) for g in given):
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                receiver.ids.append(msg_id)
+                receiver.deliveries.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def project(tmp_path: Path, feeds: list[str], smtp_port: int, hook: str) -> Path:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    feed_tables = "".join(
+        f'[[feeds]]\nurl = "{u}"\nname = "Feed {i}"\n\n' for i, u in enumerate(feeds)
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[fetch]
+timeout = "3s"
+
+[delivery]
+backoff = "10ms"
+max_backoff = "20ms"
+
+[notifiers.desk]
+type = "email"
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+sender = "monitor@example.org"
+to = ["desk@example.org"]
+timeout = "3s"
+
+[notifiers.hook]
+type = "webhook"
+url = "{hook}"
+secret_env = "HOOK_SECRET"
+timeout = "3s"
+
+{feed_tables}""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def cli(config: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, [*args, "--config", str(config)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(autouse=True)
+def hook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+
+
+def test_poll_alerts_every_match_once_by_email_and_webhook(
+    tmp_path: Path, feed_server: FeedServer, mailbox: tuple[Mailbox, int], receiver: Receiver
+) -> None:
+    box, port = mailbox
+    feed_server.route("/wire.xml", body=rss(seed_stories()))
+    config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
+    out = cli(config, "poll", "--once")
+    assert "2 new stories, 0 changed, 8 alerts" in out  # 2 stories x 2 topics x 2 notifiers
+    assert "delivered 8 messages" in out
+    subjects = sorted(str(m["Subject"]) for m in box.messages)
+    assert subjects == [
+        "[MFN] China Ready to Resume Talks on Human Rights",
+        "[MFN] U.S., China To Resume Rights Talks",
+        "[human rights dialogue] China Ready to Resume Talks on Human Rights",
+        "[human rights dialogue] U.S., China To Resume Rights Talks",
+    ]
+    assert len(set(receiver.ids)) == 4 and len(receiver.ids) == 4
+    payload = next(d for d in receiver.deliveries if d["topic"] == "MFN")
+    assert payload["version"] == 1 and payload["type"] == "alert"
+    # Polling again (and again after a restart) alerts nothing twice.
+    assert "0 alerts" in cli(config, "poll", "--once")
+    assert (len(box.messages), len(receiver.ids)) == (4, 4)
+
+
+def test_receiver_failing_for_a_while_gets_every_alert_exactly_once(
+    tmp_path: Path, feed_server: FeedServer, mailbox: tuple[Mailbox, int], receiver: Receiver
+) -> None:
+    _, port = mailbox
+    feed_server.route("/wire.xml", body=rss(seed_stories()))
+    config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
+    receiver.fail_next = 5
+    out = cli(config, "poll", "--once")
+    assert "delivered 4 messages" in out  # the email ones; the hook answered 500
+    for _ in range(20):
+        if len(receiver.ids) == 4:
+            break
+        time.sleep(0.05)
+        cli(config, "deliver")
+    assert sorted(receiver.ids) == sorted(set(receiver.ids)) and len(receiver.ids) == 4
+    assert "outbox empty" not in cli(config, "alerts", "--all")
+
+
+def test_smtp_unreachable_is_retried_then_delivered(
+    tmp_path: Path, feed_server: FeedServer, receiver: Receiver
+) -> None:
+    feed_server.route("/wire.xml", body=rss(seed_stories()))
+    port = free_port()  # nothing listens here yet
+    config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
+    out = cli(config, "poll", "--once")
+    assert "delivered 4 messages" in out  # the webhook ones
+    assert "1 to retry" in out and "3 deferred" in out
+    listing = cli(config, "alerts")
+    assert "desk" in listing and "last error:" in listing
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        time.sleep(0.05)
+        assert "delivered 4 messages" in cli(config, "deliver")
+        assert len(box.messages) == 4
+        assert len({str(m["Message-ID"]) for m in box.messages}) == 4
+    finally:
+        controller.stop()
+
+
+def test_sigkill_between_outbox_and_delivery_loses_and_doubles_nothing(
+    tmp_path: Path, feed_server: FeedServer, mailbox: tuple[Mailbox, int], receiver: Receiver
+) -> None:
+    box, port = mailbox
+    feed_server.route("/wire.xml", body=rss(seed_stories()))
+    # A second feed that never finishes keeps the poll (and so delivery) from starting.
+    feed_server.route(
+        "/slow.xml",
+        handler=lambda req: Response(body=iter([b"<rss>"] + [b" "] * 10_000), delay=0.2),
+    )
+    config = project(
+        tmp_path, [feed_server.url("/wire.xml"), feed_server.url("/slow.xml")], port, receiver.url
+    )
+    env = {**os.environ, "HOOK_SECRET": SECRET}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "poll", "--once", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    db = tmp_path / "archive" / "monitor.db"
+    deadline = time.monotonic() + 20
+    pending = 0
+    while time.monotonic() < deadline and pending < 8:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    pending = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+            except sqlite3.OperationalError:
+                pending = 0
+    assert pending == 8, "the alerts were not written in time"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert box.messages == [] and receiver.ids == []
+    assert "delivered 8 messages" in cli(config, "deliver")
+    assert "delivered 0 messages" in cli(config, "deliver")
+    assert len(box.messages) == 4 and len(receiver.ids) == 4
+    assert len(set(receiver.ids)) == 4
+    assert "8 sent" in cli(config, "alerts")
