@@ -24,7 +24,7 @@ from monitor.units import parse_duration, parse_size
 DEFAULT_USER_AGENT = (
     f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor; feed poller)"
 )
-NOTIFIER_TYPES = ("email", "webhook", "apprise")
+NOTIFIER_TYPES = ("email", "webhook", "apprise", "console")
 # Keys that would hold a secret in clear text; the *_env form is required instead.
 _SECRET_KEYS = ("password", "secret", "token", "api_key")
 
@@ -85,7 +85,29 @@ class AppriseSettings:
     type: Literal["apprise"] = "apprise"
 
 
-NotifierSettings = EmailSettings | WebhookSettings | AppriseSettings
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConsoleSettings:
+    """Alerts printed to standard output: for trying the monitor out, and container logs."""
+
+    name: str
+    type: Literal["console"] = "console"
+
+
+NotifierSettings = EmailSettings | WebhookSettings | AppriseSettings | ConsoleSettings
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServiceSettings:
+    """How ``monitor run`` behaves."""
+
+    tick: float = 1.0  # how often due feeds are claimed
+    deliver_every: float = 5.0  # outbox delivery (it also runs right after new alerts)
+    reload_every: float = 2.0  # config and rule files are checked for changes this often
+    grace: float = 20.0  # on SIGTERM, time to finish what is in flight
+    health_notifier: str | None = None  # gets one alert when a feed fails for too long
+    failing_after: float = 6 * 3600.0
+    metrics_port: int | None = None  # /healthz and /metrics on 127.0.0.1
+    log_format: Literal["plain", "json"] = "plain"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,6 +128,7 @@ class Config:
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
+    service: ServiceSettings = ServiceSettings()
 
     @property
     def base_dir(self) -> Path:
@@ -263,7 +286,11 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     path = path.resolve()
     base = path.parent
     c = _Checker(path)
-    c.only(data, "", ("archive", "rules", "feeds", "notifiers", "fetch", "schedule", "delivery"))
+    c.only(
+        data,
+        "",
+        ("archive", "rules", "feeds", "notifiers", "fetch", "schedule", "delivery", "service"),
+    )
 
     archive = c.table(data, "archive", ("url",))
     archive_url = c.get(
@@ -345,15 +372,64 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         max_backoff=c.get(delivery_t, "delivery", "max_backoff", _duration, dur, dd.max_backoff),
     )
 
+    notifiers = _notifiers(c, data.get("notifiers", {}))
+    service = _service(c, data, notifiers)
+
     return Config(
         path=path,
         archive_url=archive_url,
         rules_path=rules_path,
         feeds=_feeds(c, data.get("feeds", []), base),
-        notifiers=MappingProxyType(_notifiers(c, data.get("notifiers", {}))),
+        notifiers=MappingProxyType(notifiers),
         fetch=fetch,
         schedule=schedule,
         delivery=delivery,
+        service=service,
+    )
+
+
+def _service(
+    c: _Checker, data: Mapping[str, Any], notifiers: Mapping[str, NotifierSettings]
+) -> ServiceSettings:
+    t = c.table(
+        data,
+        "service",
+        (
+            "tick", "deliver_every", "reload_every", "grace", "health_notifier",
+            "failing_after", "metrics_port", "log_format",
+        ),
+    )  # fmt: skip
+    d = ServiceSettings()
+    dur = 'a duration like "5s"'
+
+    def notifier_name(raw: Any) -> str:
+        if raw not in notifiers:
+            raise ValueError
+        return str(raw)
+
+    def log_format(raw: Any) -> Literal["plain", "json"]:
+        if raw == "plain":
+            return "plain"
+        if raw == "json":
+            return "json"
+        raise ValueError
+
+    return ServiceSettings(
+        tick=c.get(t, "service", "tick", _duration, dur, d.tick),
+        deliver_every=c.get(t, "service", "deliver_every", _duration, dur, d.deliver_every),
+        reload_every=c.get(t, "service", "reload_every", _duration, dur, d.reload_every),
+        grace=c.get(t, "service", "grace", _duration, dur, d.grace),
+        health_notifier=c.get(
+            t,
+            "service",
+            "health_notifier",
+            notifier_name,
+            f"the name of a notifier ({', '.join(notifiers) or 'none configured'})",
+            None,
+        ),
+        failing_after=c.get(t, "service", "failing_after", _duration, dur, d.failing_after),
+        metrics_port=c.get(t, "service", "metrics_port", _port, "a port number", None),
+        log_format=c.get(t, "service", "log_format", log_format, '"plain" or "json"', "plain"),
     )
 
 
@@ -424,6 +500,9 @@ def _notifiers(c: _Checker, raw: Any) -> dict[str, NotifierSettings]:
             out[name] = _email(c, key, name, table)
         elif kind == "webhook":
             out[name] = _webhook(c, key, name, table)
+        elif kind == "console":
+            c.only(table, key, ("type",))
+            out[name] = ConsoleSettings(name=name)
         else:
             c.only(table, key, ("type", "url_env"))
             if "url_env" not in table:

@@ -129,4 +129,13 @@ MIGRATIONS: tuple[str, ...] = (
         disabled_reason TEXT
     ) WITHOUT ROWID;
     """,
+    # 3: the running service: feed health alerts sent, and a status snapshot.
+    """
+    ALTER TABLE feeds ADD COLUMN health_alerted REAL;
+    CREATE TABLE service_status (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

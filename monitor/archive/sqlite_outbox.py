@@ -309,6 +309,79 @@ class OutboxStore:
         ).fetchall()
         return {r[0]: r[1] or "" for r in rows}
 
+    # -- the running service --------------------------------------------------------------------
+
+    def release_leases(self) -> None:
+        """Forget every lease: for a service that holds the archive's single-instance lock,
+        any lease left over is from a crashed run."""
+        with self._tx() as db:
+            db.execute("UPDATE feeds SET lease_owner = NULL, lease_until = NULL")
+            db.execute("UPDATE outbox SET lease_owner = NULL, lease_until = NULL")
+
+    def health_changes(self, now: datetime, failing_after: float) -> list[tuple[str, str, str]]:
+        """Feeds to send a health alert about: (url, name, "failing" or "recovered").
+
+        Each feed gets one alert when it has failed for ``failing_after`` seconds and one
+        when it recovers; the flag that says which was sent is set in the same step.
+        """
+        t = now.timestamp()
+        with self._tx() as db:
+            failing = db.execute(
+                """
+                SELECT url, name, last_error FROM feeds WHERE active = 1 AND health_alerted IS NULL
+                  AND failing_since IS NOT NULL AND failing_since <= ?
+                """,
+                (t - failing_after,),
+            ).fetchall()
+            recovered = db.execute(
+                """
+                SELECT url, name FROM feeds WHERE health_alerted IS NOT NULL
+                  AND failing_since IS NULL
+                """
+            ).fetchall()
+            db.executemany(
+                "UPDATE feeds SET health_alerted = ? WHERE url = ?", [(t, r[0]) for r in failing]
+            )
+            db.executemany(
+                "UPDATE feeds SET health_alerted = NULL WHERE url = ?", [(r[0],) for r in recovered]
+            )
+        return [(r[0], r[1], "failing") for r in failing] + [
+            (r[0], r[1], "recovered") for r in recovered
+        ]
+
+    def set_status(self, values: dict[str, Any], now: datetime) -> None:
+        with self._tx() as db:
+            db.executemany(
+                """
+                INSERT INTO service_status (key, value, updated) VALUES (?, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated
+                """,
+                [(k, json.dumps(v), now.timestamp()) for k, v in values.items()],
+            )
+
+    def status(self) -> dict[str, Any]:
+        rows = self._db.execute("SELECT key, value FROM service_status").fetchall()
+        return {r[0]: json.loads(r[1]) for r in rows}
+
+    def topic_hits(self, since: datetime) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT topic, count(*) FROM matches WHERE matched_at >= ? GROUP BY topic",
+            (since.timestamp(),),
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def stories_per_day(self, since: datetime, now: datetime) -> dict[str, float]:
+        """Per feed URL, stories first carried since ``since``, per day."""
+        days = max((now - since).total_seconds() / 86400, 1e-9)
+        rows = self._db.execute(
+            """
+            SELECT f.url, count(*) FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
+            WHERE ss.first_seen >= ? GROUP BY f.url
+            """,
+            (since.timestamp(),),
+        ).fetchall()
+        return {r[0]: r[1] / days for r in rows}
+
     # -- digests --------------------------------------------------------------------------------
 
     def digest_queues(self) -> Iterator[tuple[str, str, str, datetime, datetime | None]]:

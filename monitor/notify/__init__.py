@@ -1,8 +1,14 @@
-"""Notifiers: email, webhooks (JSON, Slack, Discord) and, as an extra, Apprise."""
+"""Notifiers: email, webhooks (JSON, Slack, Discord), the console and, as an extra, Apprise."""
 
 from __future__ import annotations
 
-from monitor.config import AppriseSettings, Config, EmailSettings, NotifierSettings
+from monitor.config import (
+    AppriseSettings,
+    Config,
+    ConsoleSettings,
+    EmailSettings,
+    NotifierSettings,
+)
 from monitor.notify.message import Notifier
 from monitor.secrets import read_secret
 
@@ -10,6 +16,10 @@ from monitor.secrets import read_secret
 def build_notifier(settings: NotifierSettings) -> Notifier:
     """The notifier for one configured table, with its secrets read from the environment."""
     key = f"notifiers.{settings.name}"
+    if isinstance(settings, ConsoleSettings):
+        from monitor.notify.console import ConsoleNotifier
+
+        return ConsoleNotifier(settings.name)
     if isinstance(settings, EmailSettings):
         from monitor.notify.email import EmailNotifier
 

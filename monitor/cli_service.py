@@ -1,0 +1,72 @@
+"""``monitor run`` (the service) and ``monitor status``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from monitor.cli_common import archive_of, config_option, load, when
+from monitor.errors import MonitorError
+from monitor.logs import setup_logging
+from monitor.service import Service
+
+
+@click.command()
+@config_option
+@click.pass_context
+def run(ctx: click.Context, config_path: Path) -> None:
+    """Run the service: poll on schedule, match, archive, alert. Stops on SIGTERM or Ctrl-C."""
+    config = load(config_path)
+    verbose = ctx.find_root().params.get("verbose", 0)
+    level = logging.DEBUG if verbose > 1 else logging.INFO
+    setup_logging(level, config.service.log_format)
+    try:
+        code = Service(config_path).run()
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ctx.exit(code)
+
+
+@click.command()
+@config_option
+def status(config_path: Path) -> None:
+    """Feed health, the outbox backlog, topic hit counts and the service's state."""
+    config = load(config_path)
+    now = datetime.now(UTC)
+    with archive_of(config) as archive:
+        archive.sync_feeds(config.feeds, now)
+        service = archive.status()
+        states = archive.feed_states()
+        rates = archive.stories_per_day(now - timedelta(days=7), now)
+        counts = archive.outbox_counts()
+        disabled = archive.disabled_notifiers()
+        day = archive.topic_hits(now - timedelta(days=1))
+        week = archive.topic_hits(now - timedelta(days=7))
+    state = service.get("state", "never run")
+    pid = f" (pid {service['pid']})" if "pid" in service and state == "running" else ""
+    click.echo(f"service: {state}{pid}")
+    for error in service.get("reload_errors", []):
+        click.echo(f"  reload error (the previous configuration keeps running): {error}")
+    click.echo(f"\nfeeds ({len(states)}):")
+    for s in states:
+        health = "gone" if s.gone else f"failing x{s.error_count}" if s.error_count else "ok"
+        click.echo(
+            f"  {health:<12} {rates.get(s.url, 0.0):6.1f}/day  last poll {when(s.last_polled)}  "
+            f"next {when(s.next_poll)}  {s.name}"
+        )
+        if s.last_error:
+            click.echo(f"  {'':12} last error: {s.last_error}")
+    click.echo(
+        f"\noutbox: {counts.get('pending', 0)} pending, {counts.get('dead', 0)} dead, "
+        f"{counts.get('sent', 0)} sent"
+    )
+    for name, reason in disabled.items():
+        click.echo(f"  notifier {name} disabled: {reason}")
+    click.echo("\ntopics (hits in the last day / week):")
+    for topic in sorted(set(week) | set(day)):
+        click.echo(f"  {day.get(topic, 0):5d} / {week.get(topic, 0):5d}  {topic}")
+    if not week:
+        click.echo("  none yet")

@@ -1,0 +1,96 @@
+"""Counters for ``/metrics`` (Prometheus text format) and ``/healthz``, on a local port."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from monitor.archive import Archive
+from monitor.deliver import DeliveryReport
+from monitor.types import PollSummary
+
+STALE_AFTER = 120.0  # /healthz fails when no poll tick finished for this long
+
+
+@dataclass
+class Metrics:
+    counters: dict[str, float] = field(default_factory=dict)
+    gauges: dict[str, float] = field(default_factory=dict)
+    last_poll: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, value: float) -> None:
+        with self.lock:
+            self.counters[name] = self.counters.get(name, 0) + value
+
+    def record_poll(self, summary: PollSummary) -> None:
+        self.last_poll = time.monotonic()
+        for status in ("updated", "unchanged", "failed", "gone"):
+            self.add(f'monitor_feed_polls_total{{outcome="{status}"}}', summary.count(status))
+        self.add("monitor_stories_new_total", summary.new_stories)
+        self.add("monitor_alerts_created_total", summary.alerts)
+
+    def record_delivery(self, report: DeliveryReport) -> None:
+        self.add('monitor_deliveries_total{outcome="sent"}', report.sent)
+        self.add('monitor_deliveries_total{outcome="retry"}', report.retrying)
+        self.add('monitor_deliveries_total{outcome="dead"}', report.dead)
+
+    def snapshot(self, archive: Archive) -> None:
+        counts = archive.outbox_counts()
+        states = archive.feed_states()
+        with self.lock:
+            self.gauges["monitor_outbox_pending"] = counts.get("pending", 0)
+            self.gauges["monitor_outbox_dead"] = counts.get("dead", 0)
+            self.gauges["monitor_feeds"] = len(states)
+            self.gauges["monitor_feeds_failing"] = sum(1 for s in states if s.error_count)
+
+    def healthy(self) -> bool:
+        return time.monotonic() - self.last_poll < STALE_AFTER
+
+    def render(self) -> str:
+        with self.lock:
+            lines = [f"{k} {v:g}" for k, v in sorted(self.counters.items())]
+            lines += [f"{k} {v:g}" for k, v in sorted(self.gauges.items())]
+        return "\n".join(lines) + "\n"
+
+
+class MetricsServer:
+    def __init__(self, server: ThreadingHTTPServer) -> None:
+        self._server = server
+
+    @classmethod
+    def start(cls, port: int | None, metrics: Metrics) -> MetricsServer | None:
+        if port is None:
+            return None
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    status, body = 200, metrics.render()
+                elif self.path == "/healthz":
+                    ok = metrics.healthy()
+                    status, body = (200, "ok\n") if ok else (503, "no poll recently\n")
+                else:
+                    status, body = 404, "not found\n"
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        # Loopback only: these pages are for a local probe or a Prometheus sidecar.
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+        return cls(server)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,317 @@
+"""``monitor run``: the long-running service.
+
+One asyncio loop and one APScheduler ``AsyncIOScheduler`` with an in-memory job
+store, used as a ticker, as its 3.x documentation advises: coalescing, one
+instance per job, no job store shared between processes. Per-feed schedule state
+lives in the archive; each poll tick claims the feeds that are due (leases keep
+two polls of a feed apart). Jobs: poll tick, outbox delivery (also started right
+after a poll that created alerts), digests (a cron trigger each minute), and
+housekeeping (reloading changed config and rule files, feed health alerts,
+status). Every component has its own archive connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.alerts import AlertPlanner
+from monitor.archive import Archive, open_archive
+from monitor.config import Config, load_config
+from monitor.deliver import Deliverer, run_digests
+from monitor.errors import MonitorError
+from monitor.ingest import Poller, default_owner, utc_now
+from monitor.lock import ArchiveLock
+from monitor.metrics import Metrics, MetricsServer
+from monitor.notify import build_notifiers
+from monitor.notify.message import Notifier
+from monitor.rules import RuleEngine
+
+log = logging.getLogger(__name__)
+MAX_PARALLEL_POLLS = 4  # poll ticks that may overlap when a slow feed holds one up
+
+
+def _fingerprint(paths: Iterator[Path]) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        out.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(sorted(out))
+
+
+@dataclass
+class _Generation:
+    """What one version of the configuration built: replaced whole on reload."""
+
+    config: Config
+    poller: Poller
+    deliverer: Deliverer
+    notifiers: dict[str, Notifier]
+    polls: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class Service:
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self.owner = default_owner()
+        self.metrics = Metrics()
+        self._stop = asyncio.Event()
+        self._deliver_lock = asyncio.Lock()
+        self._deliver_again = False
+        self._config_errors: list[str] = []
+        self._files: tuple[tuple[str, int, int], ...] = ()
+        self._generation: _Generation | None = None
+        self._retired: list[_Generation] = []
+        self.rules = RuleEngine(Path())
+        self.house: Archive  # opened in _main, under the archive lock
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _build(self, config: Config) -> _Generation:
+        notifiers = build_notifiers(config)
+        poll_archive = open_archive(config.archive_url)
+        planner = AlertPlanner(lambda: self.rules.rules, config.feeds, list(config.notifiers))
+        poller = Poller(config, poll_archive, owner=self.owner, matcher=planner)
+        deliverer = Deliverer(
+            open_archive(config.archive_url),
+            notifiers,
+            config.delivery,
+            owner=self.owner,
+            clock=utc_now,
+        )
+        return _Generation(config=config, poller=poller, deliverer=deliverer, notifiers=notifiers)
+
+    def _watched(self, config: Config) -> Iterator[Path]:
+        yield self.config_path
+        yield from config.rules_path.glob("*.toml")
+
+    @property
+    def current(self) -> _Generation:
+        assert self._generation is not None, "the service is not running"
+        return self._generation
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until SIGTERM or SIGINT; return the exit code."""
+        return asyncio.run(self._main())
+
+    async def _main(self) -> int:
+        config = load_config(self.config_path)
+        self.rules = RuleEngine(config.rules_path)
+        self.rules.reload()
+        if self.rules.errors:
+            for error in self.rules.errors:
+                log.error("%s", error)
+            raise MonitorError(f"{len(self.rules.errors)} error(s) in the rule files")
+        lock = ArchiveLock.for_url(config.archive_url)
+        with lock:
+            self.house = open_archive(config.archive_url)
+            # We hold the single-instance lock, so any lease left is from a crashed run.
+            self.house.release_leases()
+            self._generation = self._build(config)
+            self._files = _fingerprint(self._watched(config))
+            server = MetricsServer.start(config.service.metrics_port, self.metrics)
+            try:
+                await self._serve(config)
+            finally:
+                if server is not None:
+                    server.stop()
+                self._close_all()
+                self.house.close()
+        return 0
+
+    async def _serve(self, config: Config) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        s = config.service
+        scheduler = AsyncIOScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+            timezone=UTC,
+        )
+        now = datetime.now(UTC)
+        scheduler.add_job(self._poll_tick, "interval", seconds=s.tick, id="poll", next_run_time=now)
+        scheduler.add_job(self._deliver_tick, "interval", seconds=s.deliver_every, id="deliver")
+        scheduler.add_job(self._digest_tick, "cron", second=0, id="digests", next_run_time=now)
+        scheduler.add_job(self._housekeeping, "interval", seconds=s.reload_every, id="house")
+        scheduler.start()
+        self._set_status(state="running", started=now.isoformat(), pid=os.getpid())
+        log.info(
+            "monitor running: %d feeds, %d topics", len(config.feeds), len(self.rules.rules.topics)
+        )
+        await self._stop.wait()
+        log.info("stopping: no new work; finishing what is in flight")
+        scheduler.shutdown(wait=False)
+        await self._drain(self.current.config.service.grace)
+        self._set_status(state="stopped", stopped=datetime.now(UTC).isoformat())
+
+    async def _drain(self, grace: float) -> None:
+        tasks = {t for g in (self._generation, *self._retired) if g for t in g.polls}
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+                log.warning("%d polls cut short at the end of the grace time", len(pending))
+        with contextlib.suppress(MonitorError):
+            self.house.release_leases()  # whatever was cut short is claimable again at once
+
+    def _close_all(self) -> None:
+        for generation in (self._generation, *self._retired):
+            if generation is not None:
+                generation.poller.close()
+                generation.deliverer.close()
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    async def _poll_tick(self) -> None:
+        generation = self.current
+        if len(generation.polls) >= MAX_PARALLEL_POLLS or self._stop.is_set():
+            return
+        task = asyncio.create_task(self._poll(generation))
+        generation.polls.add(task)
+        task.add_done_callback(generation.polls.discard)
+
+    async def _poll(self, generation: _Generation) -> None:
+        try:
+            summary = await generation.poller.poll()
+        except MonitorError as exc:
+            log.error("poll failed: %s", exc)
+            return
+        self.metrics.record_poll(summary)
+        if summary.alerts:  # alerts go out now, not at the next delivery tick
+            task = asyncio.create_task(self._deliver_tick())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _deliver_tick(self) -> None:
+        if self._deliver_lock.locked():
+            self._deliver_again = True  # the running delivery will go round once more
+            return
+        async with self._deliver_lock:
+            while True:
+                self._deliver_again = False
+                report = await asyncio.to_thread(self.current.deliverer.run_once)
+                self.metrics.record_delivery(report)
+                if not self._deliver_again or self._stop.is_set():
+                    break
+
+    async def _digest_tick(self) -> None:
+        generation = self.current
+        async with self._deliver_lock:
+            created = await asyncio.to_thread(
+                run_digests, generation.deliverer.archive, self.rules.rules, utc_now()
+            )
+        if created:
+            await self._deliver_tick()
+
+    async def _housekeeping(self) -> None:
+        try:
+            await self._reload_if_changed()
+            await asyncio.to_thread(self._health_alerts)
+            self._retire_finished()
+            self.metrics.snapshot(self.house)
+        except Exception:  # housekeeping must never stop the service
+            log.exception("housekeeping failed")
+
+    # -- reloading --------------------------------------------------------------------------
+
+    async def _reload_if_changed(self) -> None:
+        files = _fingerprint(self._watched(self.current.config))
+        if files == self._files:
+            return
+        self._files = files
+        errors: list[str] = []
+        try:
+            config = load_config(self.config_path)
+        except MonitorError as exc:
+            errors.append(str(exc))
+            config = None
+        if config is not None and config.rules_path != self.rules.folder:
+            self.rules = _swap_rules(self.rules, config.rules_path)
+        changed = self.rules.reload()
+        errors.extend(str(e) for e in self.rules.errors)
+        if config is not None and not errors and config != self.current.config:
+            try:
+                self._switch(config)
+                changed = True
+            except MonitorError as exc:
+                errors.append(str(exc))
+        for error in errors:
+            log.error("reload failed, keeping the running configuration: %s", error)
+        if changed and not errors:
+            log.info(
+                "configuration reloaded: %d feeds, %d topics",
+                len(self.current.config.feeds),
+                len(self.rules.rules.topics),
+            )
+        self._config_errors = errors
+        self._set_status(reload_errors=errors, reloaded=datetime.now(UTC).isoformat())
+
+    def _switch(self, config: Config) -> None:
+        new = self._build(config)  # raises (e.g. a missing secret) before anything changes
+        old = self.current
+        self._generation = new
+        self._retired.append(old)
+
+    def _retire_finished(self) -> None:
+        for generation in list(self._retired):
+            if not generation.polls and not self._deliver_lock.locked():
+                generation.poller.close()
+                generation.deliverer.close()
+                self._retired.remove(generation)
+
+    # -- health and status ------------------------------------------------------------------
+
+    def _health_alerts(self) -> None:
+        service = self.current.config.service
+        if service.health_notifier is None:
+            return
+        now = utc_now()
+        for url, name, change in self.house.health_changes(now, service.failing_after):
+            if change == "failing":
+                title = f"feed failing: {name}"
+                hours = service.failing_after / 3600
+                text = f"The feed {name} <{url}> has failed for more than {hours:g} hours."
+            else:
+                title = f"feed recovered: {name}"
+                text = f"The feed {name} <{url}> works again."
+            key = hashlib.sha256(f"health\0{url}\0{change}\0{now.isoformat()}".encode())
+            self.house.enqueue_message(
+                id=key.hexdigest()[:32],
+                notifier=service.health_notifier,
+                kind="health",
+                topic="",
+                payload={"title": title, "text": text},
+                now=now,
+            )
+            log.warning("%s", title)
+
+    def _set_status(self, **values: Any) -> None:
+        try:
+            self.house.set_status(values, datetime.now(UTC))
+        except MonitorError:
+            log.exception("cannot record the service status")
+
+
+def _swap_rules(engine: RuleEngine, folder: Path) -> RuleEngine:
+    fresh = RuleEngine(folder)
+    fresh.reload()
+    return fresh if not fresh.errors else engine
