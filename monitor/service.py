@@ -113,6 +113,8 @@ class Service:
 
     async def _main(self) -> int:
         config = load_config(self.config_path)
+        # Taken before the files are read, so an edit made while starting is not missed.
+        self._files = _fingerprint(self._watched(config))
         self.rules = RuleEngine(config.rules_path)
         self.rules.reload()
         if self.rules.errors:
@@ -125,7 +127,6 @@ class Service:
             # We hold the single-instance lock, so any lease left is from a crashed run.
             self.house.release_leases()
             self._generation = self._build(config)
-            self._files = _fingerprint(self._watched(config))
             server = MetricsServer.start(config.service.metrics_port, self.metrics)
             try:
                 await self._serve(config)

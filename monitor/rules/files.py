@@ -27,7 +27,7 @@ TOPIC_KEYS = (
     "max_per_hour",
 )  # fmt: skip
 _ALIAS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)|\(at end of document\)")
 
 
 class RuleError(MonitorError):
@@ -98,7 +98,12 @@ class _FileCompiler:
         except tomllib.TOMLDecodeError as exc:
             message = str(exc)
             m = _TOML_POSITION.search(message)
-            line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+            if m and m.group(1):
+                line, col = int(m.group(1)), int(m.group(2))
+            elif m:  # "at end of document"
+                line, col = line_col(self.file.text, len(self.file.text))
+            else:
+                line, col = 1, 1
             reason = _TOML_POSITION.sub("", message).strip()
             self.errors.append(RuleError(self.file.path, line, col, f"not valid TOML: {reason}"))
             return None

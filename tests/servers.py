@@ -1,0 +1,80 @@
+"""Real receivers on loopback for alert tests: an SMTP mailbox and a webhook receiver."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+
+class Receiver:
+    """A webhook receiver that verifies signatures and can fail on purpose."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[dict[str, Any]] = []
+        self.ids: list[str] = []
+        self.fail_next = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.fail_next > 0:
+                    receiver.fail_next -= 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                msg_id = self.headers["webhook-id"]
+                stamp = self.headers["webhook-timestamp"]
+                key = base64.b64decode(SECRET.removeprefix("whsec_"))
+                signed = f"{msg_id}.{stamp}.".encode() + body
+                expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+                given = [s.split(",", 1)[1] for s in self.headers["webhook-signature"].split()]
+                if not any(hmac.compare_digest(expected, g) for g in given):
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                receiver.ids.append(msg_id)
+                receiver.deliveries.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
