@@ -10,6 +10,7 @@ import click
 
 from monitor.cli_common import archive_of, config_option, load, when
 from monitor.errors import MonitorError
+from monitor.lock import ArchiveLock
 from monitor.logs import setup_logging
 from monitor.service import Service
 
@@ -45,9 +46,16 @@ def status(config_path: Path) -> None:
         disabled = archive.disabled_notifiers()
         day = archive.topic_hits(now - timedelta(days=1))
         week = archive.topic_hits(now - timedelta(days=7))
-    state = service.get("state", "never run")
-    pid = f" (pid {service['pid']})" if "pid" in service and state == "running" else ""
-    click.echo(f"service: {state}{pid}")
+    holder = ArchiveLock.for_url(config.archive_url).holder()
+    if holder is not None:
+        click.echo(f"service: running (pid {holder})")
+    else:
+        last = service.get("state", "never run")
+        click.echo(
+            f"service: not running (last state: {last})"
+            if last == "running"
+            else f"service: {last}"
+        )
     for error in service.get("reload_errors", []):
         click.echo(f"  reload error (the previous configuration keeps running): {error}")
     click.echo(f"\nfeeds ({len(states)}):")

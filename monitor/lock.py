@@ -49,6 +49,21 @@ class ArchiveLock:
         self._fd = fd
         return self
 
+    def holder(self) -> str | None:
+        """The pid of the process holding the lock now, or None when nobody does."""
+        if self.path is None or not self.path.exists():
+            return None
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(fd, 64).decode(errors="replace").strip() or "?"
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
