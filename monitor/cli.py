@@ -21,6 +21,7 @@ from monitor.errors import MonitorError
 from monitor.export import export_stories
 from monitor.ingest import Poller
 from monitor.normalize import format_story
+from monitor.notify import build_notifier
 from monitor.opml import add_feeds_to_config, read_opml, write_opml
 from monitor.types import FeedOutcome, FeedState, Story
 from monitor.units import parse_duration
@@ -41,6 +42,23 @@ def check(config_path: Path) -> None:
     """Validate the configuration and the rule files; exit non-zero on any error."""
     config = load(config_path)
     compiled = rule_set(config)
+    problems = []
+    for settings in config.notifiers.values():
+        try:  # secrets present and well-formed (never printed)
+            build_notifier(settings).close()
+        except MonitorError as exc:
+            problems.append(str(exc))
+    for topic in compiled.topics:
+        unknown = set(topic.topic.notify or ()) - set(config.notifiers)
+        if unknown:
+            problems.append(
+                f"{topic.topic.source}:{topic.topic.line}: topic {topic.topic.name!r} "
+                f"names unknown notifiers: {', '.join(sorted(unknown))}"
+            )
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s)")
     click.echo(f"{config.path}: OK ({len(config.feeds)} feeds, {len(config.notifiers)} notifiers)")
     click.echo(f"{config.rules_path}: OK ({len(compiled.topics)} topics)")
 

@@ -111,3 +111,19 @@ def test_python_dash_m_works() -> None:
         [sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True, check=True
     )
     assert "monitor" in result.stdout
+
+
+def test_check_reports_missing_secrets_without_values(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write_text(
+        project.read_text() + '\n[notifiers.hook]\ntype = "webhook"\nurl = "https://h.example/x"\n'
+        'secret_env = "HOOK_SECRET_FOR_TEST"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("HOOK_SECRET_FOR_TEST", raising=False)
+    out = run(project, "check", code=1)
+    assert "HOOK_SECRET_FOR_TEST" in out and "is not set" in out
+    monkeypatch.setenv("HOOK_SECRET_FOR_TEST", "whsec_c2VjcmV0LXZhbHVlLWZvci10ZXN0cw==")
+    out = run(project, "check")
+    assert "OK" in out and "c2VjcmV0" not in out
