@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from monitor import __version__
 from monitor.errors import ConfigError
+from monitor.netguard import parse_allow_entry
 from monitor.types import Feed, FullArticle
 from monitor.units import parse_duration, parse_size
 
@@ -119,6 +120,13 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ArticleSettings:
+    """Article pages come from feed URLs: only public addresses, plus these intranet sources."""
+
+    allow: tuple[str, ...] = ()  # "intranet.example", "*.corp.example", "10.1.0.0/16", "h:8080"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     path: Path
     archive_url: str
@@ -129,6 +137,7 @@ class Config:
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
     service: ServiceSettings = ServiceSettings()
+    articles: ArticleSettings = ArticleSettings()
 
     @property
     def base_dir(self) -> Path:
@@ -289,8 +298,11 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     c.only(
         data,
         "",
-        ("archive", "rules", "feeds", "notifiers", "fetch", "schedule", "delivery", "service"),
-    )
+        (
+            "archive", "rules", "feeds", "notifiers", "fetch", "schedule", "delivery", "service",
+            "articles",
+        ),
+    )  # fmt: skip
 
     archive = c.table(data, "archive", ("url",))
     archive_url = c.get(
@@ -385,7 +397,27 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         schedule=schedule,
         delivery=delivery,
         service=service,
+        articles=_articles(c, data),
     )
+
+
+def _articles(c: _Checker, data: Mapping[str, Any]) -> ArticleSettings:
+    table = c.table(data, "articles", ("allow",))
+    raw = table.get("allow", [])
+    if not isinstance(raw, list):
+        raise c.fail("articles.allow", f"expected an array of strings, got {_show(raw)}")
+    for i, entry in enumerate(raw):
+        try:
+            if not isinstance(entry, str):
+                raise ValueError("not a string")
+            parse_allow_entry(entry)
+        except ValueError as exc:
+            raise c.fail(
+                f"articles.allow[{i}]",
+                'expected a host name, address or network like "intranet.example" or '
+                f'"10.1.0.0/16", got {_show(entry)} ({exc})',
+            ) from None
+    return ArticleSettings(allow=tuple(raw))
 
 
 def _service(
