@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from monitor.rules.ast import And, Near, Node, Not, Or, Phrase, Scoped, Token, to_query
-from monitor.tokens import token_spans
+from monitor.tokens import Token as Spanned
+from monitor.tokens import token_spans, tokenize
 from monitor.types import TermHit
 
 FIELDS: tuple[str, str] = ("title", "body")
@@ -30,35 +31,53 @@ Predicate = Callable[["Document"], bool]
 Instance = tuple[int, int, int, str]
 
 
-@dataclass(frozen=True, slots=True)
 class FieldText:
-    text: str
-    tokens: tuple[str, ...]  # folded
-    originals: tuple[str, ...]
-    spans: tuple[tuple[int, int], ...]
-    positions: dict[str, list[int]]
-    vocabulary: tuple[str, ...]  # sorted distinct tokens, for prefix lookups
+    """One field of a story, tokenized: folded tokens and where each occurs.
+
+    The original spellings and character spans (for exact-case terms and for
+    explaining matches) and the sorted vocabulary (for prefixes) are worked out
+    only when a query needs them: most stories match few topics, and building
+    them for every story would double the cost of tokenizing.
+    """
+
+    __slots__ = ("_spans", "_vocabulary", "positions", "text", "tokens")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tuple(tokenize(text))
+        positions: dict[str, list[int]] = {}
+        for i, token in enumerate(self.tokens):
+            if token in positions:
+                positions[token].append(i)
+            else:
+                positions[token] = [i]
+        self.positions = positions
+        self._spans: list[Spanned] | None = None
+        self._vocabulary: list[str] | None = None
 
     @classmethod
     def of(cls, text: str) -> FieldText:
-        spans = token_spans(text)
-        tokens = tuple(s.text for s in spans)
-        positions: dict[str, list[int]] = {}
-        for i, token in enumerate(tokens):
-            positions.setdefault(token, []).append(i)
-        return cls(
-            text=text,
-            tokens=tokens,
-            originals=tuple(s.original for s in spans),
-            spans=tuple((s.start, s.end) for s in spans),
-            positions=positions,
-            vocabulary=tuple(sorted(positions)),
-        )
+        return cls(text)
+
+    def _token_spans(self) -> list[Spanned]:
+        if self._spans is None:
+            self._spans = token_spans(self.text)
+        return self._spans
+
+    def original(self, position: int) -> str:
+        return self._token_spans()[position].original
+
+    def span(self, position: int) -> tuple[int, int]:
+        token = self._token_spans()[position]
+        return token.start, token.end
 
     def prefixed(self, prefix: str) -> list[str]:
-        lo = bisect_left(self.vocabulary, prefix)
-        hi = bisect_left(self.vocabulary, prefix + "\U0010ffff")
-        return list(self.vocabulary[lo:hi])
+        if self._vocabulary is None:
+            self._vocabulary = sorted(self.positions)
+        vocabulary = self._vocabulary
+        lo = bisect_left(vocabulary, prefix)
+        hi = bisect_left(vocabulary, prefix + "\U0010ffff")
+        return vocabulary[lo:hi]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +112,7 @@ def _token_ok(field: FieldText, position: int, token: Token) -> bool:
             return False
     elif text != token.text:
         return False
-    return token.exact is None or field.originals[position] == token.exact
+    return token.exact is None or field.original(position) == token.exact
 
 
 def _starts(field: FieldText, token: Token) -> list[int]:
@@ -104,7 +123,7 @@ def _starts(field: FieldText, token: Token) -> list[int]:
         words = field.prefixed(token.text)
         found = sorted(p for w in words for p in field.positions[w]) if words else []
     if token.exact is not None:
-        found = [p for p in found if field.originals[p] == token.exact]
+        found = [p for p in found if field.original(p) == token.exact]
     return found
 
 
@@ -241,7 +260,7 @@ def term_hits(doc: Document, instances: list[Instance]) -> tuple[TermHit, ...]:
     hits: dict[tuple[int, int, int], TermHit] = {}
     for i, start, count, term in instances:
         field = doc.fields[i]
-        span = (field.spans[start][0], field.spans[start + count - 1][1])
+        span = (field.span(start)[0], field.span(start + count - 1)[1])
         hits.setdefault((i, *span), TermHit(term=term, field=_field_name(i), span=span))
     return tuple(hits[k] for k in sorted(hits))
 
