@@ -24,20 +24,20 @@ def sketch(tokens: Sequence[str]) -> tuple[int, ...]:
     """The bottom-k shingle hashes of a token sequence, ascending; () if too short."""
     if len(tokens) < SHINGLE + MIN_SHINGLES - 1:
         return ()
-    hashes = {
-        zlib.crc32(" ".join(tokens[i : i + SHINGLE]).encode())
-        for i in range(len(tokens) - SHINGLE + 1)
-    }
-    return tuple(heapq.nsmallest(SKETCH_SIZE, hashes))
+    # The same as hashing " ".join(tokens[i : i + SHINGLE]).encode() for each i, with the
+    # loop in C: each token encoded once, each shingle joined from SHINGLE shifted views.
+    words = list(map(str.encode, tokens))
+    shingles = map(b" ".join, zip(*(words[i:] for i in range(SHINGLE)), strict=False))
+    return tuple(heapq.nsmallest(SKETCH_SIZE, set(map(zlib.crc32, shingles))))
 
 
 def similarity(a: Sequence[int], b: Sequence[int]) -> float:
     """Estimated Jaccard similarity of the shingle sets behind two sketches."""
     if not a or not b:
         return 0.0
-    union = heapq.nsmallest(SKETCH_SIZE, set(a) | set(b))
-    shared = set(a) & set(b)
-    return sum(1 for h in union if h in shared) / len(union)
+    first, second = set(a), set(b)
+    union = sorted(first | second)[:SKETCH_SIZE]
+    return len((first & second).intersection(union)) / len(union)
 
 
 def text_hash(tokens: Sequence[str]) -> str:

@@ -6,6 +6,7 @@ import sqlite3
 from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from monitor.types import Entry, Feed, FeedState, Story
 from monitor.urls import story_id
 
 MIN_SHARED_PROBES = 2
+_CHUNK = 500  # values bound in one IN (...) list
+_ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
 # Exact-text matches across different URLs need enough words to mean anything.
 MIN_TOKENS_FOR_TEXT_MATCH = 12
 
@@ -48,6 +51,61 @@ def _unpack(blob: bytes | None) -> tuple[int, ...]:
     values = array("I")
     values.frombytes(blob)
     return tuple(values)
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+@dataclass(slots=True)
+class _Fresh:
+    """A story that ``store_entries`` adds, until its row is written at the end of the call."""
+
+    id: str
+    url: str
+    headline: str
+    body: str
+    published: float
+    first_seen: float
+    updated: float
+    author: str | None
+    text_hash: str
+    sketch: tuple[int, ...]
+    probes: frozenset[int]  # the indexed hashes of the sketch
+
+    def row(self, seq: int) -> tuple[object, ...]:
+        return (
+            seq,
+            self.id,
+            self.url,
+            self.headline,
+            self.body,
+            self.published,
+            self.first_seen,
+            self.updated,
+            self.author,
+            self.text_hash,
+            _pack(self.sketch),
+        )
+
+    def story(self, seq: int, sources: tuple[str, ...], at: datetime) -> Story:
+        """The story as ``_story`` would read it back from its row (``at``: its first_seen)."""
+        return Story(
+            id=self.id,
+            seq=seq,
+            url=self.url,
+            headline=self.headline,
+            paragraphs=tuple(p for p in self.body.split("\n\n") if p),
+            published=datetime.fromtimestamp(self.published, tz=UTC),
+            first_seen=at,
+            updated=at if self.updated == self.first_seen else _dt_utc(self.updated),
+            sources=sources,
+            content_source="feed",
+        )
+
+
+def _dt_utc(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
 
 
 def _story(row: sqlite3.Row) -> Story:
@@ -99,6 +157,7 @@ class SQLiteArchive(OutboxStore):
         except (OSError, sqlite3.Error) as exc:
             raise ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
+        self._batch_depth = 0
         for pragma in (
             "journal_mode = WAL",
             "synchronous = NORMAL",
@@ -112,17 +171,35 @@ class SQLiteArchive(OutboxStore):
 
     @contextmanager
     def _tx(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        if self._batch_depth:
+            yield self._db  # part of the batch's transaction
+            return
         try:
             self._db.execute(f"BEGIN {mode}")
         except sqlite3.Error as exc:
             raise ArchiveError(f"{self.path}: {exc}") from exc
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
             self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for every write made inside: all of them are kept, or none.
+
+        For a poller that has many small writes to make (a feed's stories and its poll
+        record, a few hundred poll records of unchanged feeds): one commit instead of
+        one each. An exception rolls back everything written in the batch.
+        """
+        with self._tx():
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -238,90 +315,164 @@ class SQLiteArchive(OutboxStore):
         *,
         matcher: Matcher | None = None,
     ) -> StoreResult:
+        with self._tx() as db:
+            return self._store(db, feed_url, entries, _ts(now), matcher)
+
+    def _store(
+        self,
+        db: sqlite3.Connection,
+        feed_url: str,
+        entries: Sequence[Entry],
+        t: float,
+        matcher: Matcher | None,
+    ) -> StoreResult:
+        """Deduplicate and archive one feed's entries, in the caller's transaction.
+
+        The same as taking the entries one by one, each seeing what the ones before it
+        wrote, but in two passes: the first decides what each entry is (looking up every
+        key of the feed's entries in one query, and the stories this call adds in memory),
+        the second writes. New stories go in with one INSERT: FTS5 flushes what it has
+        indexed at each statement that may need rolling back, and the trigger that indexes
+        a story makes its INSERT such a statement, so one INSERT per story would flush (and
+        later merge) one tiny index segment per story.
+        """
+        row = db.execute("SELECT id, name FROM feeds WHERE url = ?", (feed_url,)).fetchone()
+        if row is None:
+            raise ArchiveError(f"unknown feed {feed_url}")
+        feed_id: int = row[0]
+        feed_name: str = row[1]
+        keys_of = [_keys(entry, feed_id) for entry in entries]
+        known = self._known_keys(db, {k for keys in keys_of for k in keys})
+        carried = self._carried(db, feed_id, set(known.values()))
+        # The id each entry would get as a new story, and which of those are taken.
+        identities = [_identity(entry, feed_id) for entry in entries]
+        first_ids = [story_id(identity) for identity in identities]
+        taken = self._taken_ids(db, set(first_ids))
+        at = _dt_utc(t)
+        fresh: dict[int, _Fresh] = {}  # the stories this call adds, by seq
+        next_seq = 0
         new: list[int] = []
         changed: list[int] = []
         merged = 0
+        key_rows: list[tuple[str, int]] = []
+        source_rows: list[tuple[int, int, str, float]] = []
+        to_match: list[tuple[int, str, str, str]] = []  # seq, id, headline, body
+        for entry, keys, identity, first_id in zip(
+            entries, keys_of, identities, first_ids, strict=True
+        ):
+            seq = next((known[k] for k in sorted(keys) if k in known), None)
+            if seq is None:
+                seq = self._near_duplicate(db, entry, fresh)
+            own = seq is not None and self._carries(db, seq, feed_id, carried)
+            rematch = False
+            if seq is None:
+                if not next_seq:
+                    next_seq = db.execute(
+                        "SELECT coalesce(max(seq), 0) + 1 FROM stories"
+                    ).fetchone()[0]
+                seq = next_seq
+                next_seq += 1
+                fresh[seq] = self._fresh(db, entry, first_id, identity, taken, t)
+                new.append(seq)
+            elif own:
+                rematch = self._update_text(db, seq, entry, t, fresh)
+                if rematch:
+                    changed.append(seq)
+            else:
+                merged += 1
+            for key in keys:
+                if key not in known:  # INSERT OR IGNORE: a key keeps its first story
+                    known[key] = seq
+                    key_rows.append((key, seq))
+            added_source = not carried.get(seq, False)
+            if added_source:
+                carried[seq] = True
+                source_rows.append((seq, feed_id, entry.link, t))
+            # New and changed stories, and stories another feed now carries too (a topic
+            # may be limited to that feed), are matched; known alerts are not repeated.
+            if matcher is not None and (rematch or added_source):
+                to_match.append((seq, *self._text_of(db, seq, fresh)))
+
+        self._insert_fresh(db, fresh)
+        db.executemany("INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES (?, ?)", key_rows)
+        db.executemany(
+            "INSERT OR IGNORE INTO story_sources (story_seq, feed_id, link, first_seen)"
+            " VALUES (?, ?, ?, ?)",
+            source_rows,
+        )
         alerts = 0
-        t = _ts(now)
-        with self._tx() as db:
-            row = db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
-            if row is None:
-                raise ArchiveError(f"unknown feed {feed_url}")
-            feed_id = row["id"]
-            for entry in entries:
-                keys = _keys(entry, feed_id)
-                seq, own = self._find(db, entry, keys, feed_id)
-                rematch = False
-                if seq is None:
-                    seq = self._insert(db, entry, feed_id, t)
-                    new.append(seq)
-                elif own:
-                    rematch = self._update_text(db, seq, entry, t)
-                    if rematch:
-                        changed.append(seq)
-                else:
-                    merged += 1
-                db.executemany(
-                    "INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES (?, ?)",
-                    [(k, seq) for k in keys],
-                )
-                added_source = db.execute(
-                    "INSERT OR IGNORE INTO story_sources (story_seq, feed_id, link, first_seen)"
-                    " VALUES (?, ?, ?, ?)",
-                    (seq, feed_id, entry.link, t),
-                ).rowcount
-                # New and changed stories, and stories another feed now carries too (a topic
-                # may be limited to that feed), are matched; known alerts are not repeated.
-                if matcher is not None and (rematch or added_source):
-                    # In the same transaction as the story: a crash loses neither, ever.
-                    alerts += self._match(db, seq, matcher, t)
+        if matcher is not None:
+            for seq, sid, headline, body in to_match:
+                # In the same transaction as the story: a crash loses neither, ever.
+                alerts += self._match(db, seq, sid, headline, body, matcher, t)
         return StoreResult(
-            new=tuple(self._stories_by_seq(new)),
-            changed=tuple(self._stories_by_seq(changed)),
+            new=tuple(fresh[seq].story(seq, (feed_name,), at) for seq in new),
+            changed=tuple(self._changed_stories(changed, fresh, feed_name, at)),
             merged=merged,
             alerts=alerts,
         )
 
-    def _match(self, db: sqlite3.Connection, seq: int, matcher: Matcher, t: float) -> int:
-        row = db.execute("SELECT id, headline, body FROM stories WHERE seq = ?", (seq,)).fetchone()
-        sources = [
-            r[0]
-            for r in db.execute(
-                """
-                SELECT f.url FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
-                WHERE ss.story_seq = ? ORDER BY ss.first_seen, f.id
-                """,
-                (seq,),
+    @staticmethod
+    def _known_keys(db: sqlite3.Connection, keys: set[str]) -> dict[str, int]:
+        """The story of each of ``keys`` that is archived already."""
+        found: dict[str, int] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            found.update(
+                db.execute(
+                    f"SELECT key, story_seq FROM story_keys WHERE key IN ({_marks(len(chunk))})",
+                    chunk,
+                ).fetchall()
             )
-        ]
-        planned = matcher(row["headline"], row["body"], sources)
-        return self._record_matches(db, seq, row["id"], planned, t) if planned else 0
-
-    def _find(
-        self, db: sqlite3.Connection, entry: Entry, keys: list[str], feed_id: int
-    ) -> tuple[int | None, bool]:
-        """The story this entry is, if any, and whether this feed already carries it."""
-        if keys:
-            marks = ",".join("?" * len(keys))
-            row = db.execute(
-                f"SELECT story_seq FROM story_keys WHERE key IN ({marks}) LIMIT 1", keys
-            ).fetchone()
-            if row is not None:
-                return int(row[0]), self._carries(db, int(row[0]), feed_id)
-        near = self._near_duplicate(db, entry)
-        return (near, self._carries(db, near, feed_id)) if near is not None else (None, False)
+        return found
 
     @staticmethod
-    def _carries(db: sqlite3.Connection, seq: int, feed_id: int) -> bool:
-        return (
-            db.execute(
-                "SELECT 1 FROM story_sources WHERE story_seq = ? AND feed_id = ?", (seq, feed_id)
-            ).fetchone()
-            is not None
-        )
+    def _taken_ids(db: sqlite3.Connection, ids: set[str]) -> dict[str, bool]:
+        """Which of ``ids`` stories have."""
+        taken = dict.fromkeys(ids, False)
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            for (sid,) in db.execute(
+                f"SELECT id FROM stories WHERE id IN ({_marks(len(chunk))})", chunk
+            ):
+                taken[sid] = True
+        return taken
 
     @staticmethod
-    def _near_duplicate(db: sqlite3.Connection, entry: Entry) -> int | None:
+    def _carried(db: sqlite3.Connection, feed_id: int, seqs: set[int]) -> dict[int, bool]:
+        """For each of ``seqs``: does the feed carry that story already?"""
+        carried = dict.fromkeys(seqs, False)
+        ordered = sorted(seqs)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            for (seq,) in db.execute(
+                f"SELECT story_seq FROM story_sources WHERE feed_id = ?"
+                f" AND story_seq IN ({_marks(len(chunk))})",
+                [feed_id, *chunk],
+            ):
+                carried[seq] = True
+        return carried
+
+    @staticmethod
+    def _carries(db: sqlite3.Connection, seq: int, feed_id: int, carried: dict[int, bool]) -> bool:
+        known = carried.get(seq)
+        if known is None:
+            known = carried[seq] = (
+                db.execute(
+                    "SELECT 1 FROM story_sources WHERE story_seq = ? AND feed_id = ?",
+                    (seq, feed_id),
+                ).fetchone()
+                is not None
+            )
+        return known
+
+    @staticmethod
+    def _near_duplicate(
+        db: sqlite3.Connection, entry: Entry, fresh: dict[int, _Fresh]
+    ) -> int | None:
+        """The earliest story whose text is (nearly) the entry's, if any."""
         if entry.sketch:
             probe = entry.sketch[:INDEXED_HASHES]
             # Candidates share at least two of the probe hashes: one alone is often a
@@ -331,67 +482,104 @@ class SQLiteArchive(OutboxStore):
                 f"""
                 SELECT s.seq, s.sketch FROM (
                     SELECT story_seq FROM story_minhash
-                    WHERE hash IN ({",".join("?" * len(probe))})
+                    WHERE hash IN ({_marks(len(probe))})
                     GROUP BY story_seq HAVING count(*) >= {MIN_SHARED_PROBES}
-                ) AS c JOIN stories s ON s.seq = c.story_seq
+                ) AS c JOIN stories s ON s.seq = c.story_seq ORDER BY s.seq
                 """,
                 probe,
             ).fetchall()
-            for row in rows:
-                if is_near_duplicate(entry.sketch, _unpack(row["sketch"])):
-                    return int(row["seq"])
+            for seq, blob in rows:
+                if is_near_duplicate(entry.sketch, _unpack(blob)):
+                    return int(seq)
+            # The stories this call adds have no rows in the tables yet: the same test here.
+            wanted = set(probe)
+            for seq, story in fresh.items():
+                if len(wanted & story.probes) >= MIN_SHARED_PROBES and is_near_duplicate(
+                    entry.sketch, story.sketch
+                ):
+                    return seq
             return None
         if len(" ".join([entry.headline, *entry.paragraphs]).split()) < MIN_TOKENS_FOR_TEXT_MATCH:
             return None
         row = db.execute(
-            "SELECT seq FROM stories WHERE text_hash = ? LIMIT 1", (entry.text_hash,)
+            "SELECT seq FROM stories WHERE text_hash = ? ORDER BY seq LIMIT 1", (entry.text_hash,)
         ).fetchone()
-        return None if row is None else int(row[0])
+        if row is not None:
+            return int(row[0])
+        return next((seq for seq, s in fresh.items() if s.text_hash == entry.text_hash), None)
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, entry: Entry, feed_id: int, t: float) -> int:
-        # GUIDs without a link are only unique within their feed.
-        identity = entry.url or (
-            f"guid:{feed_id}:{entry.guid}" if entry.guid else f"text:{entry.text_hash}"
-        )
-        published = entry.published.timestamp() if entry.published else t
+    def _fresh(
+        db: sqlite3.Connection,
+        entry: Entry,
+        first_id: str,
+        identity: str,
+        taken: dict[str, bool],
+        t: float,
+    ) -> _Fresh:
+        """A new story for ``entry``, with an id no other story has.
+
+        ``first_id`` is the id of ``identity``; ``taken`` says which ids are in use (those
+        of the stories this call adds, and those looked up already).
+        """
         for attempt in range(100):
             # An id already taken (a 64-bit prefix collision, or a story that changed its
             # URL) must not drop this story: derive another one.
-            key = identity if attempt == 0 else f"{identity}#{attempt}"
-            row = db.execute(
-                """
-                INSERT INTO stories (id, url, headline, body, published, first_seen, updated,
-                                     author, text_hash, sketch)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO NOTHING RETURNING seq
-                """,
-                (
-                    story_id(key),
-                    entry.url or entry.link,
-                    entry.headline,
-                    "\n\n".join(entry.paragraphs),
-                    published,
-                    t,
-                    t,
-                    entry.author,
-                    entry.text_hash,
-                    _pack(entry.sketch),
-                ),
-            ).fetchone()
-            if row is not None:
+            sid = first_id if attempt == 0 else story_id(f"{identity}#{attempt}")
+            used = taken.get(sid)
+            if used is None:
+                row = db.execute("SELECT 1 FROM stories WHERE id = ?", (sid,)).fetchone()
+                used = taken[sid] = row is not None
+            if not used:
+                taken[sid] = True
                 break
         else:
             raise ArchiveError(f"no free story id for {identity!r}")
-        seq = int(row[0])
-        db.executemany(
-            "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
-            [(h, seq) for h in entry.sketch[:INDEXED_HASHES]],
+        return _Fresh(
+            id=sid,
+            url=entry.url or entry.link,
+            headline=entry.headline,
+            body="\n\n".join(entry.paragraphs),
+            published=entry.published.timestamp() if entry.published else t,
+            first_seen=t,
+            updated=t,
+            author=entry.author,
+            text_hash=entry.text_hash,
+            sketch=entry.sketch,
+            probes=frozenset(entry.sketch[:INDEXED_HASHES]),
         )
-        return seq
 
     @staticmethod
-    def _update_text(db: sqlite3.Connection, seq: int, entry: Entry, t: float) -> bool:
+    def _insert_fresh(db: sqlite3.Connection, fresh: dict[int, _Fresh]) -> None:
+        rows = [story.row(seq) for seq, story in fresh.items()]
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            db.execute(
+                "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
+                " updated, author, text_hash, sketch) VALUES "
+                + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                [value for row in chunk for value in row],
+            )
+        db.executemany(
+            "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
+            [(h, seq) for seq, story in fresh.items() for h in story.sketch[:INDEXED_HASHES]],
+        )
+
+    @staticmethod
+    def _update_text(
+        db: sqlite3.Connection, seq: int, entry: Entry, t: float, fresh: dict[int, _Fresh]
+    ) -> bool:
+        story = fresh.get(seq)
+        if story is not None:
+            if story.text_hash == entry.text_hash:
+                return False
+            story.headline = entry.headline
+            story.body = "\n\n".join(entry.paragraphs)
+            story.text_hash = entry.text_hash
+            story.sketch = entry.sketch
+            story.probes = frozenset(entry.sketch[:INDEXED_HASHES])
+            story.updated = t
+            return True
         row = db.execute("SELECT text_hash FROM stories WHERE seq = ?", (seq,)).fetchone()
         if row["text_hash"] == entry.text_hash:
             return False
@@ -415,6 +603,51 @@ class SQLiteArchive(OutboxStore):
             [(h, seq) for h in entry.sketch[:INDEXED_HASHES]],
         )
         return True
+
+    @staticmethod
+    def _text_of(
+        db: sqlite3.Connection, seq: int, fresh: dict[int, _Fresh]
+    ) -> tuple[str, str, str]:
+        """The story's id, headline and body as they are now."""
+        story = fresh.get(seq)
+        if story is not None:
+            return story.id, story.headline, story.body
+        row = db.execute("SELECT id, headline, body FROM stories WHERE seq = ?", (seq,)).fetchone()
+        return row[0], row[1], row[2]
+
+    def _match(
+        self,
+        db: sqlite3.Connection,
+        seq: int,
+        sid: str,
+        headline: str,
+        body: str,
+        matcher: Matcher,
+        t: float,
+    ) -> int:
+        sources = [
+            r[0]
+            for r in db.execute(
+                """
+                SELECT f.url FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
+                WHERE ss.story_seq = ? ORDER BY ss.first_seen, f.id
+                """,
+                (seq,),
+            )
+        ]
+        planned = matcher(headline, body, sources)
+        return self._record_matches(db, seq, sid, planned, t) if planned else 0
+
+    def _changed_stories(
+        self, seqs: Sequence[int], fresh: dict[int, _Fresh], feed_name: str, at: datetime
+    ) -> list[Story]:
+        stored = {s.seq: s for s in self._stories_by_seq([q for q in seqs if q not in fresh])}
+        out = []
+        for seq in seqs:
+            story = fresh[seq].story(seq, (feed_name,), at) if seq in fresh else stored.get(seq)
+            if story is not None:
+                out.append(story)
+        return out
 
     def _stories_by_seq(self, seqs: Sequence[int]) -> list[Story]:
         if not seqs:
@@ -491,6 +724,14 @@ class SQLiteArchive(OutboxStore):
             for row in rows:
                 yield _story(row)
             last = rows[-1]["seq"]
+
+
+def _identity(entry: Entry, feed_id: int) -> str:
+    """What a new story's id is derived from: its URL, else its GUID, else its text."""
+    # GUIDs without a link are only unique within their feed.
+    return entry.url or (
+        f"guid:{feed_id}:{entry.guid}" if entry.guid else f"text:{entry.text_hash}"
+    )
 
 
 def _keys(entry: Entry, feed_id: int) -> list[str]:
