@@ -1,39 +1,49 @@
 """One poll: claim feeds, fetch them, parse and normalize, deduplicate into the archive.
 
 Fetching is asynchronous in this process; parsing (the floor of a cold poll) runs
-in a pool of processes when there are many feeds; the archive is written from
-this process only. A failure belongs to its feed: it is recorded on that feed,
-backed off, and never stops the others.
+in a pool of processes when there are many feeds, started while the first feeds
+are fetched; the archive is written from this process only, by one writer thread
+that puts many feeds' writes in one transaction. A failure belongs to its feed: it
+is recorded on that feed, backed off, and never stops the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import multiprocessing
 import os
 import socket
-from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
-from monitor.archive import Archive, Matcher, PollRecord
+from monitor.archive import Archive, Matcher, PollRecord, StoreResult
 from monitor.config import Config
 from monitor.errors import FeedGone, FeedParseError, FetchError, RetryLater
 from monitor.fetch import Fetcher, FetchResult
-from monitor.parse import ParsedFeed, parse_feed
+from monitor.parse import ParsedFeed, parse_feed, warm_up
 from monitor.schedule import next_poll
-from monitor.types import Feed, FeedOutcome, FeedState, PollSummary
+from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
 
 log = logging.getLogger(__name__)
 
 # Below this many feeds in a poll, parsing in a thread beats starting processes.
 PROCESS_POOL_MIN_FEEDS = 16
+# Archive writes in one transaction at most, and how long the writer waits for more.
+WRITE_BATCH_JOBS = 64
+WRITE_LINGER = 0.2
 Clock = Callable[[], datetime]
 Progress = Callable[[FeedOutcome], None]
 T = TypeVar("T")
@@ -45,6 +55,151 @@ def utc_now() -> datetime:
 
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _Job:
+    """One archive write, and where its outcome goes."""
+
+    __slots__ = ("call", "future", "loop", "urgent")
+
+    def __init__(
+        self,
+        call: Callable[[], Any],
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+        urgent: bool,
+    ) -> None:
+        self.call = call
+        self.loop = loop
+        self.future = future
+        self.urgent = urgent
+
+
+class ArchiveWriter:
+    """Runs archive writes in one thread of their own, several to a transaction.
+
+    Writes are serialized and kept off the event loop, so a slow commit never stalls
+    fetches (whose deadlines keep running meanwhile). When the archive has a ``batch()``
+    (one transaction for every write made inside it), the jobs that are waiting when the
+    thread gets to them run in one transaction: one commit, and one full-text index flush,
+    for many feeds. The thread waits up to ``linger`` seconds for more jobs while more are
+    announced (``expect``); a job marked urgent is never kept waiting. When a batch fails,
+    each of its jobs runs again on its own, so a failure stays with its own feed. A crash
+    loses at most the batch being written: those feeds keep their old state, so the next
+    poll fetches them again.
+    """
+
+    def __init__(
+        self, archive: Archive, *, max_jobs: int = WRITE_BATCH_JOBS, linger: float = WRITE_LINGER
+    ) -> None:
+        self._archive = archive
+        batch = getattr(archive, "batch", None)
+        self._batch: Callable[[], AbstractContextManager[None]] | None = (
+            batch if callable(batch) else None
+        )
+        self._max_jobs = max_jobs
+        self._linger = linger
+        self._cond = threading.Condition()
+        self._jobs: deque[_Job] = deque()
+        self._coming = 0  # jobs announced with expect() and not submitted yet
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="archive-writer", daemon=True)
+        self._thread.start()
+
+    def expect(self, jobs: int) -> None:
+        """``jobs`` more jobs (submitted with ``expected=True``) are on their way; or fewer."""
+        with self._cond:
+            self._coming = max(0, self._coming + jobs)
+            self._cond.notify()
+
+    def submit(
+        self, call: Callable[[], T], *, expected: bool = False, urgent: bool = False
+    ) -> asyncio.Future[T]:
+        """Run ``call`` in the writer thread; its result or exception comes to the future."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the archive writer is closed")
+            self._jobs.append(_Job(call, loop, future, urgent))
+            if expected:
+                self._coming = max(0, self._coming - 1)
+            self._cond.notify()
+        return future
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _next_batch(self) -> list[_Job]:
+        with self._cond:
+            while not self._jobs and not self._closed:
+                self._cond.wait()
+            deadline = time.monotonic() + self._linger
+            while (
+                self._jobs
+                and len(self._jobs) < self._max_jobs
+                and self._coming > 0
+                and not self._closed
+                and not any(job.urgent for job in self._jobs)
+            ):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            count = min(len(self._jobs), self._max_jobs)
+            return [self._jobs.popleft() for _ in range(count)]
+
+    def _run(self) -> None:
+        jobs: list[_Job] = []
+        try:
+            while True:
+                jobs = self._next_batch()
+                if not jobs:
+                    return  # closed, and nothing is left to write
+                self._settle(jobs, self._execute(jobs))
+        except BaseException as exc:  # never leave a poll waiting for ever
+            self._settle(jobs, [(False, exc)] * len(jobs))
+            raise
+
+    def _execute(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
+        if self._batch is not None and len(jobs) > 1:
+            try:
+                with self._batch():
+                    return [(True, job.call()) for job in jobs]
+            except Exception:
+                log.debug("a batch of %d archive writes failed; writing them one by one", len(jobs))
+        outcomes: list[tuple[bool, Any]] = []
+        for job in jobs:
+            try:
+                outcomes.append((True, job.call()))
+            except Exception as exc:
+                outcomes.append((False, exc))
+        return outcomes
+
+    @staticmethod
+    def _settle(jobs: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for job, (ok, value) in zip(jobs, outcomes, strict=True):
+            by_loop.setdefault(job.loop, []).append((job.future, ok, value))
+        for loop, results in by_loop.items():
+            # A closed loop raises RuntimeError: nobody waits for these any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_set_results, results)
+
+
+def _set_results(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in results:
+        if future.done():
+            continue  # cancelled
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class Poller:
@@ -67,19 +222,18 @@ class Poller:
         self._transport = transport
         self._matcher = matcher
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_ready = threading.Event()
         self._feeds = {f.url: f for f in config.feeds}
-        # Archive writes run in this one thread: serialized, and off the event loop, so a
-        # slow commit never stalls fetches (whose deadlines keep running meanwhile).
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="archive-writer")
+        # Every archive call goes through this one thread (the archive is not for
+        # concurrent use), polls that overlap included.
+        self._writer = ArchiveWriter(archive)
 
     def close(self) -> None:
         if self._pool is not None:
+            self._pool_ready.wait()  # not while the pool is still starting its processes
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
-        self._writer.shutdown()
-
-    async def _write(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, call)
+        self._writer.close()
 
     @property
     def lease_seconds(self) -> float:
@@ -89,16 +243,10 @@ class Poller:
         self, *, all_feeds: bool = False, progress: Progress | None = None
     ) -> PollSummary:
         """Poll the feeds that are due (or every active feed) once."""
-        self.archive.sync_feeds(self.config.feeds, self.clock())
-        states = self.archive.claim_due(
-            self.clock(),
-            owner=self.owner,
-            lease_seconds=self.lease_seconds,
-            limit=max(1, len(self._feeds)),
-            all_feeds=all_feeds,
-        )
+        states = await self._writer.submit(partial(self._claim, all_feeds), urgent=True)
         executor = self._executor(len(states))
         outcomes: list[FeedOutcome] = []
+        self._writer.expect(len(states))  # each feed's poll ends with one write
         async with Fetcher(self.config.fetch, transport=self._transport) as fetcher:
             tasks = [self._poll_one(fetcher, executor, s) for s in states]
             for next_done in asyncio.as_completed(tasks):
@@ -108,6 +256,16 @@ class Poller:
                     progress(outcome)
         return PollSummary(outcomes=tuple(outcomes))
 
+    def _claim(self, all_feeds: bool) -> list[FeedState]:
+        self.archive.sync_feeds(self.config.feeds, self.clock())
+        return self.archive.claim_due(
+            self.clock(),
+            owner=self.owner,
+            lease_seconds=self.lease_seconds,
+            limit=max(1, len(self._feeds)),
+            all_feeds=all_feeds,
+        )
+
     def _executor(self, feeds: int) -> Executor | None:
         workers = self.config.schedule.workers or os.cpu_count() or 1
         if workers <= 1 or feeds < PROCESS_POOL_MIN_FEEDS:
@@ -116,66 +274,115 @@ class Poller:
             # forkserver: safe with threads (the service runs a scheduler) and cheap per worker.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["monitor.parse"])
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            pool = self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            # Starting the forkserver (which imports the parsers) and the workers takes a
+            # while: do it in a thread of its own while the first feeds are fetched.
+            threading.Thread(
+                target=self._start_pool, args=(pool, workers), name="parse-pool-start"
+            ).start()
         return self._pool
+
+    def _start_pool(self, pool: ProcessPoolExecutor, workers: int) -> None:
+        try:
+            for _ in range(workers):
+                pool.submit(warm_up)  # each submit starts a worker until there are enough
+        except RuntimeError:  # shut down meanwhile
+            pass
+        finally:
+            self._pool_ready.set()
+
+    async def _parse(self, executor: Executor | None, job: Callable[[], ParsedFeed]) -> ParsedFeed:
+        if executor is not None and not self._pool_ready.is_set():
+            # Submitting now would block the event loop until the workers have started.
+            await asyncio.to_thread(self._pool_ready.wait)
+        return await asyncio.get_running_loop().run_in_executor(executor, job)
 
     async def _poll_one(
         self, fetcher: Fetcher, executor: Executor | None, state: FeedState
     ) -> FeedOutcome:
         feed = self._feeds.get(state.url) or Feed(url=state.url, name=state.name)
+        submitted = False
         try:
-            record, outcome = await self._poll_feed(fetcher, executor, feed, state)
-        except Exception as exc:  # contain any bug to this feed
-            log.exception("internal error polling %s", feed.url)
-            record, outcome = self._failed(feed, state, f"internal error: {exc!r}")
-        await self._write(partial(self.archive.record_poll, record, owner=self.owner))
-        return outcome
+            entries: Sequence[Entry] | None = None
+            now = self.clock()
+            try:
+                record, outcome, entries, now = await self._poll_feed(
+                    fetcher, executor, feed, state
+                )
+            except Exception as exc:  # contain any bug to this feed
+                log.exception("internal error polling %s", feed.url)
+                record, outcome = self._failed(feed, state, f"internal error: {exc!r}")
+            if entries is None:
+                job: Callable[[], StoreResult | None] = partial(
+                    self.archive.record_poll, record, owner=self.owner
+                )
+            else:
+                job = partial(self._store, feed.url, entries, now, record)
+            written = self._writer.submit(job, expected=True)
+            submitted = True
+            try:
+                stored = await written
+            except Exception as exc:
+                if entries is None:
+                    raise  # the archive cannot even take a poll record
+                log.exception("internal error storing %s", feed.url)
+                record, outcome = self._failed(feed, state, f"internal error: {exc!r}")
+                await self._writer.submit(
+                    partial(self.archive.record_poll, record, owner=self.owner)
+                )
+                return outcome
+            if stored is None:
+                return outcome
+            return replace(
+                outcome, new=len(stored.new), changed=len(stored.changed), alerts=stored.alerts
+            )
+        finally:
+            if not submitted:
+                self._writer.expect(-1)  # cut short: its write is not coming
+
+    def _store(
+        self, feed_url: str, entries: Sequence[Entry], now: datetime, record: PollRecord
+    ) -> StoreResult:
+        """A feed's stories, then its poll record (which says they are stored)."""
+        stored = self.archive.store_entries(feed_url, entries, now, matcher=self._matcher)
+        self.archive.record_poll(record, owner=self.owner)
+        return stored
 
     async def _poll_feed(
         self, fetcher: Fetcher, executor: Executor | None, feed: Feed, state: FeedState
-    ) -> tuple[PollRecord, FeedOutcome]:
+    ) -> tuple[PollRecord, FeedOutcome, Sequence[Entry] | None, datetime]:
+        """The feed's poll record and outcome, and the entries to store (None: nothing)."""
+        now = self.clock()
         try:
             result = await fetcher.fetch(
                 state.fetch_url, etag=state.etag, last_modified=state.last_modified
             )
         except FeedGone as exc:
             log.warning("feed retired: %s", exc)
-            return self._failed(feed, state, exc.reason, gone=True)
+            return (*self._failed(feed, state, exc.reason, gone=True), None, now)
         except RetryLater as exc:
-            return self._failed(feed, state, exc.reason, retry_after=exc.retry_after)
+            failed = self._failed(feed, state, exc.reason, retry_after=exc.retry_after)
+            return (*failed, None, now)
         except FetchError as exc:
-            return self._failed(feed, state, exc.reason)
+            return (*self._failed(feed, state, exc.reason), None, now)
 
         if result.not_modified:
-            return self._succeeded(feed, state, result, content_hash=None)
+            return (*self._succeeded(feed, state, result, content_hash=None), None, now)
         assert result.body is not None
         body_hash = hashlib.sha256(result.body).hexdigest()[:32]
         if body_hash == state.content_hash:
-            return self._succeeded(feed, state, result, content_hash=None)
+            return (*self._succeeded(feed, state, result, content_hash=None), None, now)
 
         now = self.clock()
         job = partial(parse_feed, result.body, url=result.url, headers=result.headers, now=now)
         try:
-            loop = asyncio.get_running_loop()
-            parsed: ParsedFeed = await loop.run_in_executor(executor, job)
+            parsed = await self._parse(executor, job)
         except FeedParseError as exc:
-            return self._failed(feed, state, exc.reason)
+            return (*self._failed(feed, state, exc.reason), None, now)
         if parsed.warning:
             log.info("%s: read despite: %s", feed.url, parsed.warning)
-        stored = await self._write(
-            partial(
-                self.archive.store_entries, feed.url, parsed.entries, now, matcher=self._matcher
-            )
-        )
-        return self._succeeded(
-            feed,
-            state,
-            result,
-            content_hash=body_hash,
-            new=len(stored.new),
-            changed=len(stored.changed),
-            alerts=stored.alerts,
-        )
+        record, outcome = self._succeeded(feed, state, result, content_hash=body_hash)
+        return record, outcome, parsed.entries, now
 
     def _succeeded(
         self,
@@ -184,9 +391,6 @@ class Poller:
         result: FetchResult,
         *,
         content_hash: str | None,
-        new: int = 0,
-        changed: int = 0,
-        alerts: int = 0,
     ) -> tuple[PollRecord, FeedOutcome]:
         now = self.clock()
         if result.permanent_url:
@@ -209,9 +413,7 @@ class Poller:
             moved_to=result.permanent_url,
         )
         status: Literal["updated", "unchanged"] = "updated" if content_hash else "unchanged"
-        return record, FeedOutcome(
-            url=feed.url, status=status, new=new, changed=changed, alerts=alerts
-        )
+        return record, FeedOutcome(url=feed.url, status=status)
 
     def _failed(
         self,

@@ -203,3 +203,16 @@ def parse_feed(
         ttl=float(ttl) * 60 if isinstance(ttl, str) and ttl.strip().isdigit() else None,
         warning=warning,
     )
+
+
+_WARM_UP_FEED = (
+    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>warm-up</title>'
+    b"<item><title>Warm-up</title><link>https://warm-up.invalid/1</link>"
+    b"<description>&lt;p&gt;Nothing to see here, just a parser warming up.&lt;/p&gt;"
+    b"</description></item></channel></rss>"
+)
+
+
+def warm_up() -> None:
+    """Parse a tiny feed, so that a new parse process is ready (and warm) for real ones."""
+    parse_feed(_WARM_UP_FEED, url="https://warm-up.invalid/", now=datetime(2000, 1, 2, tzinfo=UTC))
