@@ -15,6 +15,7 @@ from monitor import __version__
 from monitor.alerts import AlertPlanner
 from monitor.cli_alerts import alerts, deliver, deliver_now, notify, report_line
 from monitor.cli_common import archive_of, config_option, load, when
+from monitor.cli_extract import extract
 from monitor.cli_rules import match, rule_set, rules
 from monitor.cli_service import run, status
 from monitor.errors import MonitorError
@@ -222,5 +223,5 @@ def export(config_path: Path, directory: Path) -> None:
     click.echo(f"wrote {count} stories to {directory}")
 
 
-for command in (rules, match, alerts, deliver, notify, run, status):
+for command in (rules, match, alerts, deliver, notify, run, status, extract):
     main.add_command(command)
