@@ -23,14 +23,9 @@ from typing import Any
 
 from lxml import etree
 
-from monitor.extract_body import (
-    Deadline,
-    OutOfTime,
-    element_text,
-    readability_article,
-    text_of,
-)
+from monitor.extract_body import Deadline, OutOfTime, readability_article, text_of
 from monitor.extract_meta import Metadata, read_metadata
+from monitor.extract_render import element_text
 from monitor.extract_text import Piece, body_paragraphs, split_text
 
 log = logging.getLogger(__name__)

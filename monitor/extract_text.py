@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from monitor.extract_body import LINK_END, LINK_START
+from monitor.extract_render import LINK_END, LINK_START
 from monitor.normalize import clean_text, is_dateline, is_prose, word_count
 
 _BR_RUN = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")

@@ -87,6 +87,15 @@ class Document:
     fields: tuple[FieldText, FieldText]
     feeds: frozenset[str] = frozenset()  # names and URLs of the feeds that carried it
     tags: frozenset[str] = frozenset()
+    # The distinct tokens of both fields, made once: every topic's first tests (is
+    # this word anywhere in the story?) and the presearch look here.
+    distinct_tokens: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.distinct_tokens:
+            title, body = self.fields
+            tokens = frozenset(body.positions).union(title.positions)
+            object.__setattr__(self, "distinct_tokens", tokens)
 
     @classmethod
     def of(
@@ -97,10 +106,6 @@ class Document:
             feeds=frozenset(feeds),
             tags=frozenset(tags),
         )
-
-    @property
-    def distinct_tokens(self) -> set[str]:
-        return set(self.fields[0].positions) | set(self.fields[1].positions)
 
 
 def _token_ok(field: FieldText, position: int, token: Token) -> bool:
@@ -178,35 +183,54 @@ def _operand_instances(field: FieldText, operand: Node) -> list[tuple[int, int]]
     ]
 
 
-def compile_node(node: Node, mask: tuple[int, ...] = ALL) -> Predicate:
-    """A predicate over documents, equivalent to the (resolved) tree."""
+def _plain_word(node: Node) -> str | None:
+    """The folded word, when ``node`` is one token matched as such (no prefix, no case)."""
+    if isinstance(node, Phrase) and len(node.tokens) == 1:
+        token = node.tokens[0]
+        if not token.prefix and token.exact is None:
+            return token.text
+    return None
+
+
+def _required_words(phrase: Phrase) -> tuple[str, ...]:
+    """Folded words every instance of ``phrase`` contains (its non-prefix tokens).
+
+    Longest first: long words tend to be rarer, so a missing one is found sooner.
+    """
+    return tuple(sorted({t.text for t in phrase.tokens if not t.prefix}, key=len, reverse=True))
+
+
+def _rank(node: Node) -> int:
+    """Rough cost of evaluating ``node``, so that an AND runs its cheap tests first."""
+    if _plain_word(node) is not None:
+        return 0  # one set lookup
     if isinstance(node, Phrase):
-        if len(node.tokens) == 1 and not node.tokens[0].prefix and node.tokens[0].exact is None:
-            text = node.tokens[0].text
-            if mask == ALL:
-                return lambda d: text in d.fields[0].positions or text in d.fields[1].positions
-            only = mask[0] if mask else -1
-            return (lambda d: text in d.fields[only].positions) if mask else (lambda d: False)
-        phrase = node
-        return lambda d: any(phrase_starts(d.fields[i], phrase) for i in mask)
+        return 1  # lookups, then positions only when every word is there
+    if isinstance(node, Or) and all(_plain_word(c) is not None for c in node.children):
+        return 2  # one isdisjoint
+    return 3
+
+
+def _never(d: Document) -> bool:
+    return False
+
+
+def compile_node(node: Node, mask: tuple[int, ...] = ALL) -> Predicate:
+    """A predicate over documents, equivalent to the (resolved) tree.
+
+    Evaluation is pure, so the order of an AND's or an OR's children does not change
+    the result, only how soon it is known: cheap tests run first, and positions are
+    looked at only once set lookups could not settle the question.
+    """
+    if isinstance(node, Phrase):
+        return _compile_phrase(node, mask)
     if isinstance(node, Near):
-        operands = node.operands
-        distance = node.distance
-
-        def near(d: Document) -> bool:
-            for i in mask:
-                groups = [_operand_instances(d.fields[i], o) for o in operands]
-                if all(groups) and _near_ends(groups, distance):
-                    return True
-            return False
-
-        return near
+        return _compile_near(node, mask)
     if isinstance(node, And):
-        parts = [compile_node(c, mask) for c in node.children]
-        return lambda d: all(p(d) for p in parts)
+        parts = [compile_node(c, mask) for c in sorted(node.children, key=_rank)]
+        return _all_of(parts)
     if isinstance(node, Or):
-        parts = [compile_node(c, mask) for c in node.children]
-        return lambda d: any(p(d) for p in parts)
+        return _compile_or(node, mask)
     if isinstance(node, Not):
         negative = compile_node(node.negative, mask)
         if node.positive is None:
@@ -217,6 +241,120 @@ def compile_node(node: Node, mask: tuple[int, ...] = ALL) -> Predicate:
         index = FIELDS.index(node.field)
         return compile_node(node.child, tuple(i for i in mask if i == index))
     raise TypeError(f"unresolved node {node!r}")
+
+
+def _compile_phrase(node: Phrase, mask: tuple[int, ...]) -> Predicate:
+    if not mask:
+        return _never
+    word = _plain_word(node)
+    if word is not None:
+        if mask == ALL:
+            return lambda d: word in d.distinct_tokens
+        only = mask[0]
+        return lambda d: word in d.fields[only].positions
+    phrase = node
+    # Most phrases fail because one of their words is not in the story at all: a set
+    # lookup per word says so before any position is looked at.
+    required = _required_words(node)
+    if mask == ALL:
+
+        def phrase_anywhere(d: Document) -> bool:
+            tokens = d.distinct_tokens
+            for word in required:
+                if word not in tokens:
+                    return False
+            title, body = d.fields
+            return bool(phrase_starts(title, phrase)) or bool(phrase_starts(body, phrase))
+
+        return phrase_anywhere
+    only = mask[0]
+
+    def phrase_in_field(d: Document) -> bool:
+        field = d.fields[only]
+        positions = field.positions
+        for word in required:
+            if word not in positions:
+                return False
+        return bool(phrase_starts(field, phrase))
+
+    return phrase_in_field
+
+
+def _compile_near(node: Near, mask: tuple[int, ...]) -> Predicate:
+    if not mask:
+        return _never
+    operands = node.operands
+    distance = node.distance
+    # Every operand needs all the words of one of its alternatives somewhere in the story.
+    needs = [[_required_words(p) for p in _alternatives(o)] for o in operands]
+
+    def near(d: Document) -> bool:
+        tokens = d.distinct_tokens
+        for alternatives in needs:
+            if not any(all(w in tokens for w in words) for words in alternatives):
+                return False
+        for i in mask:
+            groups = [_operand_instances(d.fields[i], o) for o in operands]
+            if all(groups) and _near_ends(groups, distance):
+                return True
+        return False
+
+    return near
+
+
+def _compile_or(node: Or, mask: tuple[int, ...]) -> Predicate:
+    # The plain words of an OR are tested together: one C-level isdisjoint.
+    words = frozenset(w for c in node.children if (w := _plain_word(c)) is not None)
+    parts = [compile_node(c, mask) for c in node.children if _plain_word(c) is None]
+    if words and mask == ALL:
+        parts.insert(0, lambda d: not words.isdisjoint(d.distinct_tokens))
+    elif words and mask:
+        only = mask[0]
+
+        def any_word(d: Document) -> bool:
+            positions = d.fields[only].positions
+            for word in words:
+                if word in positions:
+                    return True
+            return False
+
+        parts.insert(0, any_word)
+    return _any_of(parts)
+
+
+def _all_of(parts: list[Predicate]) -> Predicate:
+    # Closures for the common short cases: cheaper than all() over a generator.
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        a, b = parts
+        return lambda d: a(d) and b(d)
+
+    def every(d: Document) -> bool:
+        for p in parts:
+            if not p(d):
+                return False
+        return True
+
+    return every
+
+
+def _any_of(parts: list[Predicate]) -> Predicate:
+    if not parts:
+        return _never
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        a, b = parts
+        return lambda d: a(d) or b(d)
+
+    def some(d: Document) -> bool:
+        for p in parts:
+            if p(d):
+                return True
+        return False
+
+    return some
 
 
 def explain(node: Node, doc: Document, mask: tuple[int, ...] = ALL) -> list[Instance]:
