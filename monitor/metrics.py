@@ -40,12 +40,12 @@ class Metrics:
 
     def snapshot(self, archive: Archive) -> None:
         counts = archive.outbox_counts()
-        states = archive.feed_states()
+        feeds, failing = archive.feed_counts()
         with self.lock:
             self.gauges["monitor_outbox_pending"] = counts.get("pending", 0)
             self.gauges["monitor_outbox_dead"] = counts.get("dead", 0)
-            self.gauges["monitor_feeds"] = len(states)
-            self.gauges["monitor_feeds_failing"] = sum(1 for s in states if s.error_count)
+            self.gauges["monitor_feeds"] = feeds
+            self.gauges["monitor_feeds_failing"] = failing
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_poll < STALE_AFTER

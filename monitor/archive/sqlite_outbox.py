@@ -363,6 +363,13 @@ class OutboxStore:
         rows = self._db.execute("SELECT key, value FROM service_status").fetchall()
         return {r[0]: json.loads(r[1]) for r in rows}
 
+    def feed_counts(self) -> tuple[int, int]:
+        """Active feeds, and how many of them are failing."""
+        row = self._db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE error_count > 0) FROM feeds WHERE active = 1"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def topic_hits(self, since: datetime) -> dict[str, int]:
         rows = self._db.execute(
             "SELECT topic, count(*) FROM matches WHERE matched_at >= ? GROUP BY topic",
