@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 from monitor.rules.ast import And, Near, Node, Not, Or, Phrase, Scoped
-from monitor.rules.files import ParsedTopic, RuleError, compile_rule_files, read_rule_files
+from monitor.rules.files import (
+    ParsedTopic,
+    RuleError,
+    compile_rule_files,
+    gc_paused,
+    read_rule_files,
+)
 from monitor.rules.matcher import (
     ALL,
     Document,
@@ -78,41 +86,82 @@ _COMMON = frozenset(
 )
 
 
-def _cost(anchor: Anchor) -> float:
+# How many stories (of an archive, or of a sample) contain a folded term: the lower,
+# the better the term is as an anchor. A prefix is asked for as "negotiat*": the
+# number of stories with some word that starts so (an over-estimate is fine).
+DocumentFrequency = Callable[[str], float]
+AnchorCost = Callable[[Anchor], float]
+
+
+def _length_cost(anchor: Anchor) -> float:
+    """Without frequencies: long words are usually rarer, common words poor anchors."""
     prefix, text = anchor
     if prefix:
         return 4.0 / max(len(text), 1) + 1.0
     return 50.0 if text in _COMMON else 1.0 / max(len(text), 1)
 
 
-def anchors(node: Node) -> frozenset[Anchor] | None:
-    """Terms one of which every matching story contains; None when there are none."""
+class _CountedFrequency:
+    """A ``DocumentFrequency`` over a mapping of term -> count; prefixes by range sums."""
+
+    def __init__(self, counts: Mapping[str, float]) -> None:
+        self._counts = counts
+        self._words = sorted(counts)
+        # _below[k]: the counts of _words[:k] added up, so a prefix's range is one subtraction.
+        self._below = [0.0, *accumulate(float(counts[w]) for w in self._words)]
+
+    def __call__(self, term: str) -> float:
+        if not term.endswith("*"):
+            return float(self._counts.get(term, 0))
+        prefix = term[:-1]
+        lo = bisect_left(self._words, prefix)
+        hi = bisect_left(self._words, prefix + "\U0010ffff")
+        return self._below[hi] - self._below[lo]
+
+
+def _frequency_cost(frequency: DocumentFrequency | Mapping[str, float]) -> AnchorCost:
+    lookup = _CountedFrequency(frequency) if isinstance(frequency, Mapping) else frequency
+    memo: dict[Anchor, float] = {}  # topics share many terms; the lookup may be a query
+
+    def cost(anchor: Anchor) -> float:
+        found = memo.get(anchor)
+        if found is None:
+            prefix, text = anchor
+            # Counts decide; the length rule (< 0.05 here) only breaks ties, such as
+            # between words that a sample never saw.
+            found = lookup(text + "*" if prefix else text) + _length_cost(anchor) / 1000
+            memo[anchor] = found
+        return found
+
+    return cost
+
+
+def anchors(node: Node, cost: AnchorCost = _length_cost) -> frozenset[Anchor] | None:
+    """Terms one of which every matching story contains; None when there are none.
+
+    Of the possible choices (which side of an AND, which word of a phrase), the one
+    with the least total ``cost``: the fewest stories that would select the topic.
+    """
     if isinstance(node, Phrase):
-        best = min(((t.prefix, t.text) for t in node.tokens), key=_cost)
+        best = min(((t.prefix, t.text) for t in node.tokens), key=cost)
         return frozenset([best])
-    if isinstance(node, Near):
-        options = [anchors(o) for o in node.operands]
-        return min((o for o in options if o is not None), key=_set_cost, default=None)
-    if isinstance(node, And):
-        options = [anchors(c) for c in node.children]
-        return min((o for o in options if o is not None), key=_set_cost, default=None)
+    if isinstance(node, Near | And):
+        children = node.operands if isinstance(node, Near) else node.children
+        options = [found for c in children if (found := anchors(c, cost)) is not None]
+        return min(options, key=lambda o: sum(map(cost, o)), default=None)
     if isinstance(node, Or):
         union: set[Anchor] = set()
         for child in node.children:
-            found = anchors(child)
+            found = anchors(child, cost)
             if found is None:
                 return None
             union |= found
         return frozenset(union)
     if isinstance(node, Not):
-        return anchors(node.positive) if node.positive is not None else None
+        return anchors(node.positive, cost) if node.positive is not None else None
     if isinstance(node, Scoped):
-        return anchors(node.child)
+        return anchors(node.child, cost)
     raise TypeError(f"unresolved node {node!r}")
-
-
-def _set_cost(found: frozenset[Anchor]) -> float:
-    return sum(_cost(a) for a in found)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -125,7 +174,7 @@ class CompiledTopic:
     anchors: frozenset[Anchor] | None
 
     @classmethod
-    def of(cls, parsed: ParsedTopic) -> CompiledTopic:
+    def of(cls, parsed: ParsedTopic, cost: AnchorCost = _length_cost) -> CompiledTopic:
         scope = parsed.topic.scope
         mask = ALL if scope == "all" else ((0,) if scope == "title" else (1,))
         query = compile_node(parsed.query, mask)
@@ -139,7 +188,7 @@ class CompiledTopic:
             exclude=parsed.exclude,
             mask=mask,
             predicate=predicate,
-            anchors=anchors(parsed.query),
+            anchors=anchors(parsed.query, cost),
         )
 
     def accepts_source(self, doc: Document) -> bool:
@@ -155,14 +204,37 @@ class RuleSet:
 
     topics: tuple[CompiledTopic, ...] = ()
     fingerprint: str = ""
+    # word anchor -> topics; its keys again as a frozenset, to intersect with a story's
     _terms: dict[str, list[int]] = field(default_factory=dict)
-    _prefixes: dict[str, list[int]] = field(default_factory=dict)
-    _prefix_lengths: tuple[int, ...] = ()
+    _term_keys: frozenset[str] = frozenset()
+    # Prefix anchors grouped by their first _head characters (the shortest prefix's
+    # length): head -> [(prefix, topics)]; a story's tokens select groups by their head.
+    _prefix_groups: dict[str, list[tuple[str, list[int]]]] = field(default_factory=dict)
+    _group_keys: frozenset[str] = frozenset()
+    _head: int = 0
     _always: tuple[int, ...] = ()
 
     @classmethod
-    def build(cls, parsed: Iterable[ParsedTopic], fingerprint: str = "") -> RuleSet:
-        topics = tuple(CompiledTopic.of(p) for p in parsed)
+    def build(
+        cls,
+        parsed: Iterable[ParsedTopic],
+        fingerprint: str = "",
+        *,
+        frequency: DocumentFrequency | Mapping[str, float] | None = None,
+    ) -> RuleSet:
+        """Compile the topics and index each under its anchors.
+
+        ``frequency`` (term -> number of stories containing it, e.g. from the archive's
+        full-text index or a sample of stories) picks each topic's rarest anchors;
+        without it the longest words are taken as the rarest.
+        """
+        cost = _length_cost if frequency is None else _frequency_cost(frequency)
+        with gc_paused():  # see there: many closures and index lists, all of them kept
+            return cls._build(parsed, fingerprint, cost)
+
+    @classmethod
+    def _build(cls, parsed: Iterable[ParsedTopic], fingerprint: str, cost: AnchorCost) -> RuleSet:
+        topics = tuple(CompiledTopic.of(p, cost) for p in parsed)
         terms: dict[str, list[int]] = {}
         prefixes: dict[str, list[int]] = {}
         always: list[int] = []
@@ -172,23 +244,43 @@ class RuleSet:
                 continue
             for is_prefix, text in topic.anchors:
                 (prefixes if is_prefix else terms).setdefault(text, []).append(i)
-        lengths = tuple(sorted({len(p) for p in prefixes}))
-        return cls(topics, fingerprint, terms, prefixes, lengths, tuple(always))
+        head = min(map(len, prefixes), default=0)
+        groups: dict[str, list[tuple[str, list[int]]]] = {}
+        for prefix, ids in prefixes.items():
+            groups.setdefault(prefix[:head], []).append((prefix, ids))
+        return cls(
+            topics,
+            fingerprint,
+            terms,
+            frozenset(terms),
+            groups,
+            frozenset(groups),
+            head,
+            tuple(always),
+        )
 
     def candidates(self, doc: Document) -> list[int]:
         found: set[int] = set(self._always)
+        tokens = doc.distinct_tokens
         terms = self._terms
-        prefixes = self._prefixes
-        for token in doc.distinct_tokens:
-            hit = terms.get(token)
-            if hit:
-                found.update(hit)
-            for n in self._prefix_lengths:
-                if n > len(token):
-                    break
-                hit = prefixes.get(token[:n])
-                if hit:
-                    found.update(hit)
+        # One C-level intersection of two sets instead of a lookup per token.
+        for token in self._term_keys.intersection(tokens):
+            found.update(terms[token])
+        if self._prefix_groups:
+            head = self._head
+            heads = {t[:head] for t in tokens if len(t) >= head}
+            vocabulary: list[str] | None = None  # sorted tokens, made when needed
+            for key in self._group_keys.intersection(heads):
+                for prefix, ids in self._prefix_groups[key]:
+                    if len(prefix) > head:
+                        # Does some token start with the longer prefix? The first
+                        # token not below it in sorted order is the one to check.
+                        if vocabulary is None:
+                            vocabulary = sorted(tokens)
+                        k = bisect_left(vocabulary, prefix)
+                        if k == len(vocabulary) or not vocabulary[k].startswith(prefix):
+                            continue
+                    found.update(ids)
         return sorted(found)
 
     def match(self, doc: Document, *, explain_matches: bool = True) -> list[Match]:
