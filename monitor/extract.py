@@ -66,13 +66,25 @@ EMPTY = Article(headline="", paragraphs=())
 
 
 def decode(html: str | bytes) -> str:
-    """Text of at most MAX_BYTES of a page, in its declared or sniffed encoding, no NULs."""
+    """Text of at most MAX_BYTES of a page, in its declared or sniffed encoding, without
+    NUL and other control characters or lone surrogates."""
     if isinstance(html, str):
         text = html[:MAX_BYTES]
     else:
         data = html[:MAX_BYTES]
         text = _decode_bytes(data)
-    return _XML_DECLARATION.sub("", text.replace("\x00", ""), count=1)
+    text = _SURROGATE.sub("\ufffd", _CONTROLS.sub("", text))
+    return _XML_DECLARATION.sub("", text, count=1)
+
+
+# Labels a browser ignores in a page (or that are not text encodings at all).
+_NOT_PAGE_ENCODINGS = (
+    "utf-7", "utf-8", "utf-16", "utf-32", "idna", "punycode", "unicode", "raw-unicode",
+    "raw_unicode", "undefined",
+)  # fmt: skip
+# Characters XML (and so lxml) refuses in text: C0 controls but tab and line breaks.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _decode_bytes(data: bytes) -> str:
@@ -94,10 +106,13 @@ def _decode_bytes(data: bytes) -> str:
             name = codecs.lookup(declared.group(1).decode("ascii")).name
         except (LookupError, UnicodeDecodeError):
             name = ""
-        if name and not name.startswith(("utf-16", "utf-32", "utf-8")):
+        if name and not name.startswith(_NOT_PAGE_ENCODINGS):
             if name in ("latin-1", "iso8859-1", "ascii"):
                 name = "cp1252"  # what browsers do with these labels
-            return data.decode(name, errors="replace")
+            try:
+                return data.decode(name, errors="replace")
+            except (LookupError, ValueError):  # not a text encoding ("rot13", "hex")
+                pass
     return data.decode("cp1252", errors="replace")
 
 

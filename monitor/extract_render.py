@@ -42,8 +42,17 @@ _CLASS_WORDS = re.compile(r"[-_\s]+")
 MAX_NAME = 300  # characters of a class or id attribute that are looked at
 
 
+# Text-level elements: their class names styling ("popup" glossary links), not furniture.
+_TEXT_LEVEL = frozenset(
+    {"a", "em", "strong", "b", "i", "u", "abbr", "cite", "q", "sup", "sub", "small", "mark",
+     "time", "code", "dfn", "kbd", "var", "s", "del", "ins"}
+)  # fmt: skip
+
+
 def is_chrome(el: Element) -> bool:
     """Elements whose role, class or id names page furniture."""
+    if el.tag in _TEXT_LEVEL:
+        return False
     if el.get("role") in ("navigation", "banner", "complementary", "dialog", "alert"):
         return True
     names = f"{el.get('class', '')[:MAX_NAME]} {el.get('id', '')[:MAX_NAME]}".strip().lower()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor import extract as extract_module
 from monitor.cli import main
@@ -185,6 +187,36 @@ def test_decoding() -> None:
     assert decode("a\x00b") == "ab"
     cut = ("é" * MAX_BYTES).encode("utf-8")[: MAX_BYTES + 1]
     assert set(decode(cut)) == {"é"}  # a character split by the byte cap is dropped
+
+
+@pytest.mark.parametrize("label", ["rot13", "hex", "base64", "utf-7", "nonsense", "x" * 60])
+def test_odd_charset_labels(label: str) -> None:
+    assert "Zürich" in decode(f'<meta charset="{label}"><p>Zürich</p>'.encode("cp1252"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from(
+            ["<p>", "</p>", "<div class='related'>", "</div>", "<!--", "-->", "<script>",
+             "<a href='#'>", "</a>", "<br>", "<table><tr><td>", "\x00", "&amp;", "&#0;",
+             "<?xml version='1.0' encoding='latin-1'?>", "<meta charset='utf-16'>",
+             '<script type="application/ld+json">{"@context":"https://schema.org",'
+             '"@type":"NewsArticle","datePublished":"2024-99-99","author":[[[]]]}</script>',
+             "<title>A - B | C</title>", "<h1>", "</h1>", "\ud800", "\u2028", "\ufeff"]
+        )
+        | st.text(max_size=30),
+        max_size=40,
+    ),
+    st.booleans(),
+)  # fmt: skip
+def test_never_raises(parts: list[str], as_bytes: bool) -> None:
+    html = "".join(parts)
+    data = html.encode("utf-8", "surrogatepass") if as_bytes else html
+    article = own(data)
+    assert isinstance(article, Article)
+    for paragraph in article.paragraphs:
+        assert paragraph and "\n" not in paragraph
 
 
 def _nested(n: int) -> str:
