@@ -164,7 +164,7 @@ def _trafilatura_paragraphs(text: str, url: str | None) -> list[Piece]:
 
 
 _TRAFILATURA_EDGES = frozenset(
-    {"p", "head", "list", "item", "quote", "table", "row", "code", "div", "lb-block"}
+    {"p", "head", "list", "item", "quote", "table", "row", "code", "div"}
 )
 
 
