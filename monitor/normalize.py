@@ -48,15 +48,12 @@ _CHROME_WORDS = frozenset(
     }
 )  # fmt: skip
 _WORD_SPLIT = re.compile(r"[-_\s]+")
-_SPACE = re.compile(r"[ \t\r\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE = re.compile(
     r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200d\u2060\ufeff\ufffd]"
 )
-_LINE_BREAKS = re.compile(r"[\n\u0085\u2028\u2029]")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _BR_RUN = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
-_TERMINAL = re.compile(r"[.!?\u2026\u3002][\"'\u2019\u201d)\]]*$")
 _WORD = re.compile(r"\w+")
 _DATELINE = re.compile(
     r"(?i)\b(updated|published|posted|last modified)\b|"
@@ -75,18 +72,42 @@ def clean_text(text: str) -> str:
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     text = _INVISIBLE.sub("", text)
-    text = _LINE_BREAKS.sub(" ", text)
-    return _SPACE.sub(" ", text).strip()
+    # Line breaks and runs of white space become one blank. With the control characters
+    # gone, str.split's white space (str.isspace) is exactly the set of line breaks and
+    # spaces meant: \t-\r, U+0085, U+2028/9 and the Unicode spaces.
+    return " ".join(text.split())
+
+
+def _clean_blocks(text: str, separator: str) -> list[str]:
+    """``[clean_text(b) for b in text.split(separator)]`` without the empty ones.
+
+    When the whole text is NFC and has no invisible characters, so has each block (it is
+    cut at line breaks, which never combine with their neighbours): only the white space
+    is left to do, block by block.
+    """
+    blocks = text.split(separator)
+    if unicodedata.is_normalized("NFC", text) and _INVISIBLE.search(text) is None:
+        return [p for p in (" ".join(block.split()) for block in blocks) if p]
+    return [p for p in map(clean_text, blocks) if p]
 
 
 def word_count(text: str) -> int:
     return len(_WORD.findall(text))
 
 
+def _ends_like_a_sentence(paragraph: str) -> bool:
+    """Ends in . ! ? \u2026 or \u3002, then only closing quotes or brackets (and, as a
+    regex ``$`` allows, one final line break); checked from the end, without a scan."""
+    if paragraph.endswith("\n"):
+        paragraph = paragraph[:-1]
+    core = paragraph.rstrip("\"'\u2019\u201d)]")
+    return bool(core) and core[-1] in ".!?\u2026\u3002"
+
+
 def is_prose(paragraph: str) -> bool:
     """A sentence or more: ends like a sentence and has a few words, or is long."""
     words = word_count(paragraph)
-    return words >= 40 or (words >= MIN_PROSE_WORDS and bool(_TERMINAL.search(paragraph)))
+    return words >= 40 or (words >= MIN_PROSE_WORDS and _ends_like_a_sentence(paragraph))
 
 
 def is_dateline(paragraph: str) -> bool:
@@ -106,11 +127,13 @@ def is_title_like(paragraph: str) -> bool:
 def split_paragraphs(text: str) -> list[str]:
     """Paragraphs of a plain text: blank lines separate them; hard wraps are joined."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return [p for p in (clean_text(block) for block in _BLANK_LINE.split(text)) if p]
+    return [p for p in map(clean_text, _BLANK_LINE.split(text)) if p]
 
 
 def _cut_glued_tail(paragraph: str) -> str:
-    m = _GLUED_TAIL.search(paragraph)
+    # A match starts at most 61 characters (and a final line break) before the end, and
+    # the look-behind still sees what comes before the starting position.
+    m = _GLUED_TAIL.search(paragraph, max(0, len(paragraph) - 64))
     if m and 2 <= word_count(m.group(1)) <= 6:
         return paragraph[: m.start()]
     return paragraph
@@ -118,8 +141,15 @@ def _cut_glued_tail(paragraph: str) -> str:
 
 def body_span(paragraphs: list[str]) -> tuple[int, int] | None:
     """Indexes of the first and last prose paragraph, or None when there is no prose."""
-    prose = [i for i, p in enumerate(paragraphs) if is_prose(_cut_glued_tail(p))]
-    return (prose[0], prose[-1]) if prose else None
+    first = next((i for i, p in enumerate(paragraphs) if is_prose(_cut_glued_tail(p))), None)
+    if first is None:
+        return None
+    last = next(
+        i
+        for i in range(len(paragraphs) - 1, first - 1, -1)
+        if i == first or is_prose(_cut_glued_tail(paragraphs[i]))
+    )
+    return first, last
 
 
 def trim_chrome(paragraphs: list[str]) -> list[str]:
@@ -168,29 +198,40 @@ def _is_chrome(attrs: Mapping[str, Any] | etree._Attrib) -> bool:
 def _lxml_pieces(root: etree._Element) -> list[str]:
     """Text pieces in document order, "\n\n" at paragraph edges and "\n" for <br>.
 
-    Iterative, so deeply nested markup cannot exhaust the recursion limit.
+    Walked with lxml's iterwalk (no recursion, so deeply nested markup cannot exhaust the
+    recursion limit); furniture, comments and the like are skipped whole, only their tail
+    counts.
     """
     out: list[str] = []
-    stack: list[etree._Element | str] = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            out.append(node)
+    append = out.append
+    walker = etree.iterwalk(root, events=("start", "end"))
+    skipped = False  # the last start event skipped its element: its end event comes next
+    for event, node in walker:
+        if event == "start":
+            tag = node.tag
+            if (
+                not isinstance(tag, str)
+                or tag in _DROP
+                or (node.attrib and _is_chrome(node.attrib))
+            ):
+                walker.skip_subtree()
+                skipped = True
+            elif tag == "br":
+                append("\n")
+                walker.skip_subtree()
+                skipped = True
+            else:
+                if tag in _BLOCK:
+                    append("\n\n")
+                if node.text:
+                    append(node.text)
             continue
+        if skipped:
+            skipped = False
+        elif node.tag in _BLOCK:
+            append("\n\n")
         if node.tail and node is not root:
-            stack.append(node.tail)
-        tag = node.tag
-        if not isinstance(tag, str) or tag in _DROP or (node.attrib and _is_chrome(node.attrib)):
-            continue  # comments, processing instructions, furniture: only the tail counts
-        if tag == "br":
-            out.append("\n")
-            continue
-        if tag in _BLOCK:
-            out.append("\n\n")
-            stack.append("\n\n")
-        stack.extend(reversed(node))
-        if node.text:
-            out.append(node.text)
+            append(node.tail)
     return out
 
 
@@ -240,8 +281,7 @@ def html_to_paragraphs(html: str) -> list[str]:
         pieces = _soup_pieces(BeautifulSoup(html, "html.parser"))
     text = "".join(pieces)
     # One <br> is a line break inside a paragraph; two or more end the paragraph.
-    text = _BR_RUN.sub("\n\n", text)
-    return [p for p in (clean_text(block) for block in text.split("\n\n")) if p]
+    return _clean_blocks(_BR_RUN.sub("\n\n", text), "\n\n")
 
 
 def _unescape_plain(text: str) -> str:
