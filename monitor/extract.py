@@ -67,13 +67,18 @@ EMPTY = Article(headline="", paragraphs=())
 
 def decode(html: str | bytes) -> str:
     """Text of at most MAX_BYTES of a page, in its declared or sniffed encoding, without
-    NUL and other control characters or lone surrogates."""
+    NUL characters or lone surrogates (lxml turns other control characters into U+FFFD)."""
     if isinstance(html, str):
         text = html[:MAX_BYTES]
     else:
         data = html[:MAX_BYTES]
         text = _decode_bytes(data)
-    text = _SURROGATE.sub("\ufffd", _CONTROLS.sub("", text))
+    text = text.replace("\x00", "")
+    if isinstance(html, str) and not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates, which lxml refuses
+            text = _SURROGATE.sub("\ufffd", text)
     return _XML_DECLARATION.sub("", text, count=1)
 
 
@@ -82,8 +87,6 @@ _NOT_PAGE_ENCODINGS = (
     "utf-7", "utf-8", "utf-16", "utf-32", "idna", "punycode", "unicode", "raw-unicode",
     "raw_unicode", "undefined",
 )  # fmt: skip
-# Characters XML (and so lxml) refuses in text: C0 controls but tab and line breaks.
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -44,6 +44,7 @@ _LOADING_WORDS = re.compile(
     r"^((loading|正在加载|Загрузка|chargement|cargando)(…|\.\.\.)?)$", re.IGNORECASE
 )
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]+")
 _COMMAS = re.compile("[,\u060c\ufe50\ufe10\ufe11\u2e41\u2e34\u2e32\uff0c]")
 _SENTENCE_END = re.compile(r"\.( |$)")
 _VIDEO = re.compile(
@@ -173,6 +174,11 @@ def link_density(el: Element, text_length: int | None = None) -> float:
     return sum(len(text_of(a)) * _link_weight(a) for a in el.iter("a")) / length
 
 
+def xml_safe(text: str | None) -> str | None:
+    """Text lxml accepts when it is set (it may hold control characters once parsed)."""
+    return _XML_UNSAFE.sub("", text) if text else text
+
+
 def drop(el: Element) -> None:
     """Remove an element but keep the text that follows it (its tail)."""
     parent = el.getparent()
@@ -181,9 +187,9 @@ def drop(el: Element) -> None:
     if el.tail and el.tail.strip():
         prev = el.getprevious()
         if prev is not None:
-            prev.tail = (prev.tail or "") + el.tail
+            prev.tail = xml_safe((prev.tail or "") + el.tail)
         else:
-            parent.text = (parent.text or "") + el.tail
+            parent.text = xml_safe((parent.text or "") + el.tail)
     parent.remove(el)
 
 
@@ -235,7 +241,7 @@ def _wrap_phrasing(div: Element) -> None:
     current: Element | None = None
     if div.text and div.text.strip():
         current = etree.Element("p")
-        current.text = div.text
+        current.text = xml_safe(div.text)
     div.text = None
     for child in children:
         is_inline = not isinstance(child.tag, str) or child.tag in _PHRASING
@@ -252,7 +258,7 @@ def _wrap_phrasing(div: Element) -> None:
             new_children.append(child)
             if tail and tail.strip():
                 current = etree.Element("p")
-                current.text = tail
+                current.text = xml_safe(tail)
     if current is not None:
         new_children.append(current)
     for child in list(div):

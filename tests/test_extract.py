@@ -203,7 +203,8 @@ def test_odd_charset_labels(label: str) -> None:
              "<?xml version='1.0' encoding='latin-1'?>", "<meta charset='utf-16'>",
              '<script type="application/ld+json">{"@context":"https://schema.org",'
              '"@type":"NewsArticle","datePublished":"2024-99-99","author":[[[]]]}</script>',
-             "<title>A - B | C</title>", "<h1>", "</h1>", "\ud800", "\u2028", "\ufeff"]
+             "<title>A - B | C</title>", "<h1>", "</h1>", "\ud800", "\u2028", "\ufeff",
+             "\x08", "\x1f", "\ufffe", "<div>\x0b</div>tail\x01"]
         )
         | st.text(max_size=30),
         max_size=40,
