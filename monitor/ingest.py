@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal, TypeVar
 
@@ -34,7 +34,7 @@ from monitor.config import Config
 from monitor.errors import FeedGone, FeedParseError, FetchError, RetryLater
 from monitor.fetch import Fetcher, FetchResult
 from monitor.parse import ParsedFeed, parse_feed, warm_up
-from monitor.schedule import next_poll
+from monitor.schedule import next_poll, publishing_gap, server_hint
 from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
 
 log = logging.getLogger(__name__)
@@ -223,6 +223,7 @@ class Poller:
         self._matcher = matcher
         self._pool: ProcessPoolExecutor | None = None
         self._pool_ready = threading.Event()
+        self._synced = False
         self._feeds = {f.url: f for f in config.feeds}
         # Every archive call goes through this one thread (the archive is not for
         # concurrent use), polls that overlap included.
@@ -240,10 +241,21 @@ class Poller:
         return self.config.fetch.timeout * 2 + 60
 
     async def poll(
-        self, *, all_feeds: bool = False, progress: Progress | None = None
+        self,
+        *,
+        all_feeds: bool = False,
+        progress: Progress | None = None,
+        lookahead: float = 0.0,
     ) -> PollSummary:
-        """Poll the feeds that are due (or every active feed) once."""
-        states = await self._writer.submit(partial(self._claim, all_feeds), urgent=True)
+        """Poll the feeds that are due (or every active feed) once.
+
+        ``lookahead`` claims feeds due that many seconds from now too: a service that
+        ticks every T seconds passes T/2, so a feed is polled at the tick nearest its
+        due time instead of at the one after it.
+        """
+        states = await self._writer.submit(partial(self._claim, all_feeds, lookahead), urgent=True)
+        if not states:
+            return PollSummary()  # nothing due: no HTTP client, no parse pool
         executor = self._executor(len(states))
         outcomes: list[FeedOutcome] = []
         self._writer.expect(len(states))  # each feed's poll ends with one write
@@ -256,10 +268,12 @@ class Poller:
                     progress(outcome)
         return PollSummary(outcomes=tuple(outcomes))
 
-    def _claim(self, all_feeds: bool) -> list[FeedState]:
-        self.archive.sync_feeds(self.config.feeds, self.clock())
+    def _claim(self, all_feeds: bool, lookahead: float) -> list[FeedState]:
+        if not self._synced:  # the configured feeds, once per configuration
+            self.archive.sync_feeds(self.config.feeds, self.clock())
+            self._synced = True
         return self.archive.claim_due(
-            self.clock(),
+            self.clock() + timedelta(seconds=lookahead),
             owner=self.owner,
             lease_seconds=self.lease_seconds,
             limit=max(1, len(self._feeds)),
@@ -366,12 +380,15 @@ class Poller:
         except FetchError as exc:
             return (*self._failed(feed, state, exc.reason), None, now)
 
+        started = now
         if result.not_modified:
-            return (*self._succeeded(feed, state, result, content_hash=None), None, now)
+            done = self._succeeded(feed, state, result, content_hash=None, started=started)
+            return (*done, None, now)
         assert result.body is not None
         body_hash = hashlib.sha256(result.body).hexdigest()[:32]
         if body_hash == state.content_hash:
-            return (*self._succeeded(feed, state, result, content_hash=None), None, now)
+            done = self._succeeded(feed, state, result, content_hash=None, started=started)
+            return (*done, None, now)
 
         now = self.clock()
         job = partial(parse_feed, result.body, url=result.url, headers=result.headers, now=now)
@@ -381,7 +398,9 @@ class Poller:
             return (*self._failed(feed, state, exc.reason), None, now)
         if parsed.warning:
             log.info("%s: read despite: %s", feed.url, parsed.warning)
-        record, outcome = self._succeeded(feed, state, result, content_hash=body_hash)
+        record, outcome = self._succeeded(
+            feed, state, result, content_hash=body_hash, started=started, parsed=parsed
+        )
         return record, outcome, parsed.entries, now
 
     def _succeeded(
@@ -391,8 +410,14 @@ class Poller:
         result: FetchResult,
         *,
         content_hash: str | None,
+        started: datetime,
+        parsed: ParsedFeed | None = None,
     ) -> tuple[PollRecord, FeedOutcome]:
         now = self.clock()
+        gap = state.publish_gap
+        if parsed is not None:
+            gap = publishing_gap(e.published for e in parsed.entries if e.published) or gap
+        hint = server_hint(result.headers.get("cache-control"), parsed.ttl if parsed else None)
         if result.permanent_url:
             log.warning("%s moved permanently to %s", feed.url, result.permanent_url)
         # A 304 may omit the validators; keep sending the ones we have.
@@ -403,10 +428,17 @@ class Poller:
         record = PollRecord(
             url=feed.url,
             polled=now,
+            # From the start of this poll, so the time a fetch takes does not stretch the period.
             next_poll=next_poll(
-                now, key=feed.url, interval=feed.interval, settings=self.config.schedule
+                started,
+                key=feed.url,
+                interval=feed.interval,
+                settings=self.config.schedule,
+                hint=hint,
+                publish_gap=gap,
             ),
             ok=True,
+            publish_gap=gap,
             etag=etag,
             last_modified=modified,
             content_hash=content_hash,

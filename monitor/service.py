@@ -192,7 +192,7 @@ class Service:
 
     async def _poll(self, generation: _Generation) -> None:
         try:
-            summary = await generation.poller.poll()
+            summary = await generation.poller.poll(lookahead=generation.config.service.tick / 2)
         except MonitorError as exc:
             log.error("poll failed: %s", exc)
             return

@@ -30,6 +30,7 @@ class FeedState:
     etag: str | None = None
     last_modified: str | None = None
     content_hash: str | None = None  # of the last body parsed, to skip unchanged ones
+    publish_gap: float | None = None  # median seconds between its newest items
     next_poll: datetime | None = None
     last_polled: datetime | None = None
     last_success: datetime | None = None

@@ -30,6 +30,7 @@ class PollRecord:
     last_modified: str | None = None
     content_hash: str | None = None
     moved_to: str | None = None  # new fetch URL after a permanent redirect
+    publish_gap: float | None = None  # seconds between the feed's items, when measured
     error: str | None = None
     gone: bool = False
 

@@ -138,4 +138,8 @@ MIGRATIONS: tuple[str, ...] = (
         updated REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 4: how often each feed publishes, for its poll interval.
+    """
+    ALTER TABLE feeds ADD COLUMN publish_gap REAL;
+    """,
 )

@@ -131,6 +131,7 @@ def _feed_state(row: sqlite3.Row) -> FeedState:
         etag=row["etag"],
         last_modified=row["last_modified"],
         content_hash=row["content_hash"],
+        publish_gap=row["publish_gap"],
         next_poll=_dt(row["next_poll"]),
         last_polled=_dt(row["last_polled"]),
         last_success=_dt(row["last_success"]),
@@ -259,10 +260,10 @@ class SQLiteArchive(OutboxStore):
                 SELECT f.*, 0 AS story_count FROM feeds f
                 WHERE active = 1 AND gone = 0
                   AND (? OR next_poll IS NULL OR next_poll <= ?)
-                  AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)
+                  AND (lease_until IS NULL OR lease_until <= ?)
                 ORDER BY next_poll LIMIT ?
                 """,
-                (all_feeds, t, t, owner, limit),
+                (all_feeds, t, t, limit),
             ).fetchall()
             db.executemany(
                 "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE id = ?",
@@ -278,6 +279,7 @@ class SQLiteArchive(OutboxStore):
                     """
                     UPDATE feeds SET etag = ?, last_modified = ?,
                         content_hash = coalesce(?, content_hash),
+                        publish_gap = coalesce(?, publish_gap),
                         fetch_url = coalesce(?, fetch_url), next_poll = ?, last_polled = ?,
                         last_success = ?, error_count = 0, last_error = NULL,
                         failing_since = NULL, lease_owner = NULL, lease_until = NULL
@@ -287,6 +289,7 @@ class SQLiteArchive(OutboxStore):
                         record.etag,
                         record.last_modified,
                         record.content_hash,
+                        record.publish_gap,
                         record.moved_to,
                         _ts(record.next_poll),
                         polled,
