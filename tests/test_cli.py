@@ -1,30 +1,11 @@
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from monitor.cli import main
 from monitor.config import load_config
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of the shipped config and sample feeds, with its own archive."""
-    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
-    shutil.copytree(ROOT / "samples", tmp_path / "samples")
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    return tmp_path / "config.toml"
-
-
-def run(config: Path, *args: str, code: int = 0) -> str:
-    result = CliRunner().invoke(main, [*args, "--config", str(config)], catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return result.output
+from tests.cli_project import run
 
 
 def test_poll_list_show_search_export(project: Path, tmp_path: Path) -> None:

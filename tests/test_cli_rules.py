@@ -1,30 +1,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
+from tests.cli_project import run
 
-from monitor.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((Path(__file__).parent / "fixtures" / "seeds").glob("*.txt"))
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
-    shutil.copytree(ROOT / "samples", tmp_path / "samples")
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    return tmp_path / "config.toml"
-
-
-def run(config: Path, *args: str, code: int = 0) -> str:
-    result = CliRunner().invoke(main, [*args, "--config", str(config)], catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return result.output
 
 
 def test_match_prints_topics_with_highlights(project: Path) -> None:
