@@ -40,6 +40,7 @@ class FetchSettings:
     max_bytes: int = 10 * 1024 * 1024
     concurrency: int = 16
     per_host: int = 4
+    host_spacing: float = 0.0  # least time between two requests to one host
     max_redirects: int = 5
     user_agent: str = DEFAULT_USER_AGENT
 
@@ -328,6 +329,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             "per_host",
             "max_redirects",
             "user_agent",
+            "host_spacing",
         ),
     )
     d = FetchSettings()
@@ -349,6 +351,14 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             fetch_t, "fetch", "max_redirects", _positive_int, "an integer", d.max_redirects
         ),
         user_agent=c.get(fetch_t, "fetch", "user_agent", _string, "a string", d.user_agent),
+        host_spacing=c.get(
+            fetch_t,
+            "fetch",
+            "host_spacing",
+            lambda v: 0.0 if v in (0, "0", "0s") else _duration(v),
+            'a duration like "500ms"',
+            d.host_spacing,
+        ),
     )
     for name in ("concurrency", "per_host"):
         if getattr(fetch, name) < 1:

@@ -171,13 +171,20 @@ class Fetcher:
     """Fetches URLs with bounded concurrency overall and per host. Use as an async context."""
 
     def __init__(
-        self, settings: FetchSettings, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: FetchSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        spacing: dict[str, float] | None = None,
     ) -> None:
         self.settings = settings
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._overall: asyncio.Semaphore | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        # When each host may next be asked (monotonic seconds); a poller passes its own
+        # dict in, so the spacing holds across polls, not only within one.
+        self._next_start: dict[str, float] = {} if spacing is None else spacing
 
     async def __aenter__(self) -> Fetcher:
         s = self.settings
@@ -216,6 +223,7 @@ class Fetcher:
         _check_http_url(url, url, "invalid URL")
         assert self._overall is not None, "use Fetcher as an async context manager"
         host = urlsplit(url).netloc.lower()
+        await self._space(host)
         per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host))
         async with per_host, self._overall:  # host first, so one busy host cannot hog slots
             started = time.monotonic()
@@ -234,6 +242,17 @@ class Fetcher:
                 permanent_url=result.permanent_url,
                 elapsed=time.monotonic() - started,
             )
+
+    async def _space(self, host: str) -> None:
+        """Wait until at least ``host_spacing`` has passed since the last request to ``host``."""
+        gap = self.settings.host_spacing
+        if gap <= 0:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next_start.get(host, 0.0))
+        self._next_start[host] = slot + gap
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
     async def _follow(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
         assert self._client is not None

@@ -224,6 +224,7 @@ class Poller:
         self._pool: ProcessPoolExecutor | None = None
         self._pool_ready = threading.Event()
         self._synced = False
+        self._host_spacing: dict[str, float] = {}  # per-host politeness across polls
         self._feeds = {f.url: f for f in config.feeds}
         # Every archive call goes through this one thread (the archive is not for
         # concurrent use), polls that overlap included.
@@ -259,7 +260,9 @@ class Poller:
         executor = self._executor(len(states))
         outcomes: list[FeedOutcome] = []
         self._writer.expect(len(states))  # each feed's poll ends with one write
-        async with Fetcher(self.config.fetch, transport=self._transport) as fetcher:
+        async with Fetcher(
+            self.config.fetch, transport=self._transport, spacing=self._host_spacing
+        ) as fetcher:
             tasks = [self._poll_one(fetcher, executor, s) for s in states]
             for next_done in asyncio.as_completed(tasks):
                 outcome = await next_done
