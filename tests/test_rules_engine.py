@@ -68,3 +68,14 @@ def test_presearch_finds_exactly_what_evaluating_every_topic_finds(
     for title, body in docs:
         doc = Document.of(title, body)
         assert [m.topic for m in rules.match(doc, explain_matches=False)] == rules.match_all(doc)
+
+
+def test_document_frequencies_choose_the_rarest_anchor() -> None:
+    topic = Topic(name="t", query="zebra AND elephant")
+    parsed = [ParsedTopic(topic=topic, query=parse_query(topic.query), exclude=None)]
+    by_length = RuleSet.build(parsed)
+    by_frequency = RuleSet.build(parsed, frequency={"zebra": 2, "elephant": 900})
+    assert by_length.topics[0].anchors == {(False, "elephant")}
+    assert by_frequency.topics[0].anchors == {(False, "zebra")}
+    doc = Document.of("A zebra and an elephant", "")
+    assert [m.topic for m in by_frequency.match(doc)] == by_frequency.match_all(doc) == ["t"]
