@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from monitor import fastrss
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import FeedParseError
 from monitor.normalize import (
@@ -174,31 +175,46 @@ def _entry(raw: dict[str, Any], base_url: str, now: datetime) -> Entry | None:
 
 
 def parse_feed(
-    data: bytes, *, url: str, headers: Mapping[str, str] | None = None, now: datetime
+    data: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    now: datetime,
+    fast: bool = True,
 ) -> ParsedFeed:
-    """Parse a fetched feed body; raise FeedParseError when it is not a feed at all."""
+    """Parse a fetched feed body; raise FeedParseError when it is not a feed at all.
+
+    Plain RSS 2.0 feeds are read by ``monitor.fastrss`` (the same result as feedparser's,
+    several times faster) unless ``fast`` is false; everything else by feedparser.
+    """
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     # No content-location: feedparser would "resolve" GUIDs that look relative against it,
     # and a GUID must not change when the feed moves. Links are resolved below instead.
     response_headers.pop("content-location", None)
-    try:
-        result = feedparser.parse(
-            io.BytesIO(strip_dtd(data)),
-            response_headers=response_headers,
-            sanitize_html=False,  # text is rebuilt from parsed HTML, never served as HTML
-            resolve_relative_uris=False,
-        )
-    except Exception as exc:  # feedparser has no error root of its own
-        raise FeedParseError(url, f"parser failed: {exc!r}") from exc
-    warning = None
-    if result.get("bozo"):
-        warning = str(result.get("bozo_exception") or "ill-formed feed")
-    if not result.get("version") and not result.entries:
+    data = strip_dtd(data)
+    read = fastrss.read(data, response_headers) if fast else None
+    if read is not None:
+        version, feed, raw_entries, warning = read["version"], read["feed"], read["entries"], None
+    else:
+        try:
+            result = feedparser.parse(
+                io.BytesIO(data),
+                response_headers=response_headers,
+                sanitize_html=False,  # text is rebuilt from parsed HTML, never served as HTML
+                resolve_relative_uris=False,
+            )
+        except Exception as exc:  # feedparser has no error root of its own
+            raise FeedParseError(url, f"parser failed: {exc!r}") from exc
+        warning = None
+        if result.get("bozo"):
+            warning = str(result.get("bozo_exception") or "ill-formed feed")
+        version, feed, raw_entries = result.get("version"), result.feed, result.entries
+    if not version and not raw_entries:
         raise FeedParseError(url, f"not a feed: {warning or 'no RSS or Atom content'}")
-    entries = [_entry(e, url, now) for e in result.entries]
-    ttl = result.feed.get("ttl")
+    entries = [_entry(e, url, now) for e in raw_entries]
+    ttl = feed.get("ttl")
     return ParsedFeed(
-        title=html_to_text(str(result.feed.get("title") or "")),
+        title=html_to_text(str(feed.get("title") or "")),
         entries=tuple(e for e in entries if e is not None),
         ttl=float(ttl) * 60 if isinstance(ttl, str) and ttl.strip().isdigit() else None,
         warning=warning,
