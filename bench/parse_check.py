@@ -129,7 +129,7 @@ def item(rng: random.Random) -> str:
     if rng.random() < 0.8:
         attr = rng.choice(["", ' isPermaLink="true"', ' isPermaLink="false"', ' isPermaLink="True"',
                            ' ispermalink="false"'])  # fmt: skip
-        parts.append(element(rng, "guid", rng.choice(LINKS + ["12345", " id-7 "]), attr))
+        parts.append(element(rng, "guid", rng.choice([*LINKS, "12345", " id-7 "]), attr))
     if rng.random() < 0.7:
         parts.append(element(rng, "pubDate", rng.choice(DATES)))
     if rng.random() < 0.7:
