@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import time
 import zlib
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ import httpx
 
 from monitor.config import FetchSettings
 from monitor.errors import BodyTooLarge, FeedGone, FetchError, RetryLater
+from monitor.http11 import LeanTransport
 
 _PERMANENT = frozenset({301, 308})
 _REDIRECT = frozenset({301, 302, 303, 307, 308})
@@ -85,16 +87,41 @@ def _to_wire(value: str) -> bytes:
         return value.encode("utf-8")
 
 
-def _check_http_url(url: str, where: str, problem: str) -> None:
-    """Raise FetchError (for ``where``) unless ``url`` is an http(s) URL httpx can request."""
+def _check_http_url(url: str, where: str, problem: str) -> httpx.URL:
+    """``url`` as httpx parses it; FetchError (for ``where``) unless httpx can request it."""
     try:
-        parts = urlsplit(url)
-        _ = parts.port  # ValueError when out of range
-        httpx.URL(url)
+        return _http_url(url)
     except (ValueError, httpx.InvalidURL) as exc:
         raise FetchError(where, f"{problem}: {exc}") from None
+    except _NoHost:
+        raise FetchError(where, f"{problem}: no host") from None
+
+
+class _NoHost(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_url(url: str) -> httpx.URL:
+    """The parsed URL, kept: a feed's URL is parsed once, not at every poll."""
+    parts = urlsplit(url)
+    _ = parts.port  # ValueError when out of range
+    parsed = httpx.URL(url)
     if not parts.hostname:
-        raise FetchError(where, f"{problem}: no host")
+        raise _NoHost
+    return parsed
+
+
+def _headers_of(response: httpx.Response) -> dict[str, str]:
+    """Lowercased name -> value, as ``response.headers.get`` gives them (repeated headers
+    joined with ", "), read in one pass instead of one scan per lookup."""
+    encoding = response.headers.encoding
+    out: dict[str, str] = {}
+    for key, value in response.headers.raw:
+        name = key.lower().decode(encoding)
+        text = value.decode(encoding)
+        out[name] = f"{out[name]}, {text}" if name in out else text
+    return out
 
 
 def _server_now(response: httpx.Response) -> datetime:
@@ -198,7 +225,7 @@ class Fetcher:
             headers={"User-Agent": s.user_agent, "Accept-Encoding": "gzip, deflate"},
             follow_redirects=False,
             trust_env=False,  # no proxies or certificates picked up from the environment
-            transport=self._transport,
+            transport=self._transport or LeanTransport(max_idle=s.concurrency),
         )
         self._overall = asyncio.Semaphore(s.concurrency)
         return self
@@ -220,7 +247,7 @@ class Fetcher:
             return await asyncio.to_thread(self._read_file, url, last_modified)
         if scheme not in ("http", "https"):
             raise FetchError(url, f"unsupported URL scheme {scheme!r}")
-        _check_http_url(url, url, "invalid URL")
+        parsed = _check_http_url(url, url, "invalid URL")
         assert self._overall is not None, "use Fetcher as an async context manager"
         host = urlsplit(url).netloc.lower()
         await self._space(host)
@@ -229,7 +256,7 @@ class Fetcher:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.settings.timeout):
-                    result = await self._follow(url, etag, last_modified)
+                    result = await self._follow(url, parsed, etag, last_modified)
             except TimeoutError:
                 raise FetchError(
                     url, f"timed out: no complete response within {self.settings.timeout:g}s"
@@ -254,7 +281,9 @@ class Fetcher:
         if slot > now:
             await asyncio.sleep(slot - now)
 
-    async def _follow(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+    async def _follow(
+        self, url: str, parsed: httpx.URL, etag: str | None, last_modified: str | None
+    ) -> FetchResult:
         assert self._client is not None
         seen = {url}
         current = url
@@ -266,7 +295,7 @@ class Fetcher:
             if last_modified:
                 headers[b"If-Modified-Since"] = _to_wire(last_modified)
             try:
-                async with self._client.stream("GET", current, headers=headers) as response:
+                async with self._client.stream("GET", parsed, headers=headers) as response:
                     if response.status_code not in _REDIRECT:
                         return await self._finish(url, current, response, permanent)
                     location = response.headers.get("location")
@@ -289,7 +318,7 @@ class Fetcher:
                 ) from None
             if scheme not in ("http", "https"):
                 raise FetchError(current, f"refusing redirect to non-HTTP URL {target!r}")
-            _check_http_url(target, current, f"invalid redirect target {target!r}")
+            parsed = _check_http_url(target, current, f"invalid redirect target {target!r}")
             if target in seen:
                 raise FetchError(url, f"redirect loop at {target}")
             seen.add(target)
@@ -301,7 +330,8 @@ class Fetcher:
         self, url: str, current: str, response: httpx.Response, permanent: bool
     ) -> FetchResult:
         status = response.status_code
-        kept = {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers}
+        headers = _headers_of(response)
+        kept = {k: headers[k] for k in _KEPT_HEADERS if k in headers}
         # Validators go back byte for byte: keep them as Latin-1, which round-trips any byte.
         for key, value in response.headers.raw:
             if key.lower() in (b"etag", b"last-modified"):
@@ -316,21 +346,21 @@ class Fetcher:
         if status == 410:
             raise FeedGone(current, "410 Gone: the server says the feed was removed", status=410)
         if status in (429, 503):
-            delay = parse_retry_after(response.headers.get("retry-after"), _server_now(response))
+            delay = parse_retry_after(headers.get("retry-after"), _server_now(response))
             hint = f", Retry-After {delay:g}s" if delay is not None else ""
             raise RetryLater(current, f"HTTP {status}{hint}", status=status, retry_after=delay)
         if not 200 <= status < 300:
             raise FetchError(current, f"HTTP {status} {response.reason_phrase}", status=status)
-        declared = response.headers.get("content-length", "")
+        declared = headers.get("content-length", "")
         if (
             declared.isdigit()
             and int(declared) > self.settings.max_bytes
-            and not (response.headers.get("content-encoding"))
+            and not (headers.get("content-encoding"))
         ):
             raise BodyTooLarge(current, f"Content-Length {declared} exceeds the cap")
         codings = [
             c.strip().lower()
-            for c in response.headers.get("content-encoding", "").split(",")
+            for c in headers.get("content-encoding", "").split(",")
             if c.strip() and c.strip().lower() != "identity"
         ]
         if len(codings) > 1:
