@@ -147,6 +147,19 @@ class _Connection:
             finally:
                 p.drained = None
 
+    def finish_buffered(self) -> bool:
+        """Read the rest of the response from what has arrived already, if it is all there
+        (a 304's empty body, say); True when the response is complete."""
+        try:
+            while True:
+                event = self.h11.next_event()
+                if isinstance(event, h11.EndOfMessage):
+                    return True
+                if not isinstance(event, h11.Data):
+                    return False  # more to come (NEED_DATA), or the connection closed
+        except h11.ProtocolError:
+            return False
+
     async def next_event(self, request: httpx.Request, timeout: float | None) -> Any:
         while True:
             try:
@@ -210,6 +223,8 @@ class _Body(httpx.AsyncByteStream):
         if self._closed:
             return
         self._closed = True
+        if not self._complete:
+            self._complete = self._connection.finish_buffered()
         self._pool._release(self._connection, reusable=self._complete)
 
 
