@@ -72,6 +72,7 @@ class _Fresh:
     text_hash: str
     sketch: tuple[int, ...]
     probes: frozenset[int]  # the indexed hashes of the sketch
+    paragraphs: tuple[str, ...]  # those joined into body
 
     def row(self, seq: int) -> tuple[object, ...]:
         return (
@@ -90,12 +91,17 @@ class _Fresh:
 
     def story(self, seq: int, sources: tuple[str, ...], at: datetime) -> Story:
         """The story as ``_story`` would read it back from its row (``at``: its first_seen)."""
+        paragraphs = self.paragraphs
+        # Splitting the body gives the paragraphs back unless one is empty or has a line
+        # break: then split, as reading the row would.
+        if not (all(paragraphs) and self.body.count("\n") == 2 * len(paragraphs) - 2):
+            paragraphs = tuple(p for p in self.body.split("\n\n") if p)
         return Story(
             id=self.id,
             seq=seq,
             url=self.url,
             headline=self.headline,
-            paragraphs=tuple(p for p in self.body.split("\n\n") if p),
+            paragraphs=paragraphs,
             published=datetime.fromtimestamp(self.published, tz=UTC),
             first_seen=at,
             updated=at if self.updated == self.first_seen else _dt_utc(self.updated),
@@ -550,6 +556,7 @@ class SQLiteArchive(OutboxStore):
             text_hash=entry.text_hash,
             sketch=entry.sketch,
             probes=frozenset(entry.sketch[:INDEXED_HASHES]),
+            paragraphs=tuple(entry.paragraphs),
         )
 
     @staticmethod
@@ -578,6 +585,7 @@ class SQLiteArchive(OutboxStore):
                 return False
             story.headline = entry.headline
             story.body = "\n\n".join(entry.paragraphs)
+            story.paragraphs = tuple(entry.paragraphs)
             story.text_hash = entry.text_hash
             story.sketch = entry.sketch
             story.probes = frozenset(entry.sketch[:INDEXED_HASHES])
