@@ -195,7 +195,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> bool:
     add(
         "  of which in archive.store_entries",
         f"{stored['seconds']:.2f} s",
-        f"{stored['calls']} calls, on the event loop's thread",
+        f"{stored['calls']} calls, in the archive writer thread (wall)",
     )
     for r in readers:
         add(

@@ -49,7 +49,7 @@ def write_config(path: Path, urls: list[str], spec: dict[str, Any]) -> None:
 
 
 class Timers:
-    """Wall time spent inside wrapped methods (they run on the event loop's thread)."""
+    """Wall time spent inside wrapped methods (they run in the poller's archive writer thread)."""
 
     def __init__(self) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
