@@ -226,6 +226,7 @@ class Fetcher:
         # its default headers in its order with ours in place (Host goes first), the
         # timeouts, and cookies a server set earlier in this poll.
         self._http = self._transport or LeanTransport(max_idle=s.concurrency)
+        self._cookies = httpx.Cookies()  # a client's jar lived as long as the client
         self._headers = [
             (b"Accept", b"*/*"),
             (b"Accept-Encoding", b"gzip, deflate"),

@@ -37,10 +37,11 @@ _default_ssl_context: ssl.SSLContext | None = None
 
 
 def default_ssl_context() -> ssl.SSLContext:
-    """httpx's verifying context (certifi's roots), made once: it takes a while."""
+    """httpx's verifying context with certifi's roots (none named by environment variables,
+    as with the client's ``trust_env=False``), made once: it takes a while."""
     global _default_ssl_context
     if _default_ssl_context is None:
-        _default_ssl_context = httpx.create_ssl_context()
+        _default_ssl_context = httpx.create_ssl_context(trust_env=False)
     return _default_ssl_context
 
 
