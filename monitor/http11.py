@@ -117,14 +117,18 @@ class _Connection:
     async def read(self, request: httpx.Request, timeout: float | None) -> bytes:
         p = self.protocol
         if not p.buffer and not p.closed:
-            p.waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = p.waiter = loop.create_future()
+            # A timer on the future itself: lighter than asyncio.timeout, read after read.
+            timer = None if timeout is None else loop.call_later(timeout, _time_out, waiter)
             try:
-                async with asyncio.timeout(timeout):
-                    await p.waiter
+                await waiter
             except TimeoutError:
                 raise httpx.ReadTimeout("timed out reading the response", request=request) from None
             finally:
                 p.waiter = None
+                if timer is not None:
+                    timer.cancel()
         if p.buffer:
             data = bytes(p.buffer[:READ_SIZE])
             del p.buffer[:READ_SIZE]
@@ -184,6 +188,11 @@ class _Connection:
                 self.h11.receive_data(data)
             except h11.RemoteProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+
+
+def _time_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class _Disconnected(Exception):
@@ -289,9 +298,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 method=request.method, target=request.url.raw_path, headers=request.headers.raw
             )
             data = h.send(head) or b""
-            async for chunk in request.stream:  # type: ignore[union-attr]
-                if chunk:
-                    data += h.send(h11.Data(data=chunk)) or b""
+            stream = request.stream
+            if isinstance(stream, httpx.ByteStream):  # bytes in memory (b"" for a GET)
+                body = b"".join(stream)
+                if body:
+                    data += h.send(h11.Data(data=body)) or b""
+            else:
+                async for chunk in stream:  # type: ignore[union-attr]
+                    if chunk:
+                        data += h.send(h11.Data(data=chunk)) or b""
             data += h.send(h11.EndOfMessage()) or b""
             await connection.write(data, request, write)
         except h11.LocalProtocolError as exc:
