@@ -134,6 +134,7 @@ def _server_now(response: httpx.Response) -> datetime:
 
 
 DRAIN_LIMIT = 64 * 1024
+_NO_BODY = httpx.ByteStream(b"")  # a GET's (empty) body
 
 
 async def _drain(response: httpx.Response) -> None:
@@ -296,7 +297,14 @@ class Fetcher:
     async def _get(self, url: httpx.URL, headers: list[tuple[bytes, bytes]]) -> httpx.Response:
         """Send a GET as httpx.AsyncClient would (see ``__aenter__``); close the response."""
         assert self._http is not None, "use Fetcher as an async context manager"
-        request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeouts})
+        # With stream= httpx adds no headers of its own: Host goes first, as it would put it.
+        request = httpx.Request(
+            "GET",
+            url,
+            headers=[(b"Host", url.netloc), *headers],
+            stream=_NO_BODY,
+            extensions={"timeout": self._timeouts},
+        )
         if self._cookies:
             self._cookies.set_cookie_header(request)
         response = await self._http.handle_async_request(request)
