@@ -12,7 +12,7 @@ from pathlib import Path
 
 from monitor.archive import Matcher, PollRecord, StoreResult
 from monitor.archive.migrations import MIGRATIONS
-from monitor.archive.sqlite_outbox import OutboxStore
+from monitor.archive.sqlite_outbox import OutboxStore, _dt
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.types import Entry, Feed, FeedState, Story
@@ -35,10 +35,6 @@ _STORY_COLUMNS = """
 
 def _ts(value: datetime) -> float:
     return value.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
 
 
 def _pack(sketch: Sequence[int]) -> bytes:

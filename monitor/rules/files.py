@@ -21,7 +21,7 @@ from typing import Any
 from monitor.errors import MonitorError
 from monitor.rules.ast import AliasRef, And, Near, Node, Not, Or, Phrase, Scoped
 from monitor.rules.locate import key_start, line_col, table_span, value_position
-from monitor.rules.parser import QueryError, parse_query
+from monitor.rules.parser import QueryError, is_near_operand, parse_query
 from monitor.types import Topic
 
 TOPIC_KEYS = (
@@ -350,7 +350,7 @@ class _Resolver:
             kids = tuple(c for c in resolved if c is not None)
             if isinstance(n, Near):
                 for original, kid in zip(children, kids, strict=True):
-                    if isinstance(original, AliasRef) and not _phrase_set(kid):
+                    if isinstance(original, AliasRef) and not is_near_operand(kid):
                         fc.error_at(
                             table,
                             index,
@@ -364,12 +364,6 @@ class _Resolver:
             return And(children=kids) if isinstance(n, And) else Or(children=kids)
 
         return walk(node)
-
-
-def _phrase_set(node: Node) -> bool:
-    if isinstance(node, Phrase):
-        return True
-    return isinstance(node, Or) and all(_phrase_set(c) for c in node.children)
 
 
 def _value_text(fc: _FileCompiler, table: str, key: str, index: int | None) -> str:

@@ -55,10 +55,6 @@ class FieldText:
         self._spans: list[Spanned] | None = None
         self._vocabulary: list[str] | None = None
 
-    @classmethod
-    def of(cls, text: str) -> FieldText:
-        return cls(text)
-
     def _token_spans(self) -> list[Spanned]:
         if self._spans is None:
             self._spans = token_spans(self.text)
@@ -102,7 +98,7 @@ class Document:
         cls, title: str, body: str, *, feeds: Iterable[str] = (), tags: Iterable[str] = ()
     ) -> Document:
         return cls(
-            fields=(FieldText.of(title), FieldText.of(body)),
+            fields=(FieldText(title), FieldText(body)),
             feeds=frozenset(feeds),
             tags=frozenset(tags),
         )

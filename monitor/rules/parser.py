@@ -175,7 +175,7 @@ class _Parser:
         if distance is None:
             return operands[0]
         for operand, start in zip(operands, starts, strict=True):
-            if not _is_near_operand(operand):
+            if not is_near_operand(operand):
                 raise QueryError(
                     'NEAR takes words, "phrases", prefixes or ORs of them on each side', start
                 )
@@ -242,10 +242,11 @@ class _Parser:
         return Phrase(tokens=tuple(tokens))
 
 
-def _is_near_operand(node: Node) -> bool:
+def is_near_operand(node: Node) -> bool:
+    """A word, phrase or alias, or an OR of them: what NEAR can relate."""
     if isinstance(node, Phrase | AliasRef):
         return True
-    return isinstance(node, Or) and all(_is_near_operand(c) for c in node.children)
+    return isinstance(node, Or) and all(is_near_operand(c) for c in node.children)
 
 
 def parse_query(query: str) -> Node:
