@@ -34,7 +34,8 @@ class ArticleFetcher:
     (``[articles] allow`` in config; ValueError for a bad entry). ``resolver`` turns a host
     name into addresses (the system resolver by default; tests inject their own), and
     ``network`` is the httpcore backend vetted connections are made through. ``ssl_context``
-    replaces the default certificate checks, e.g. for an intranet CA.
+    replaces the default certificate checks, e.g. for an intranet CA. ``spacing`` is the
+    feed fetcher's, so ``host_spacing`` holds across feeds and their articles.
     """
 
     def __init__(
@@ -45,12 +46,14 @@ class ArticleFetcher:
         resolver: Resolver = system_resolver,
         ssl_context: ssl.SSLContext | None = None,
         network: httpcore.AsyncNetworkBackend | None = None,
+        spacing: dict[str, float] | None = None,
     ) -> None:
         self.settings = settings
         self.allow = AllowList.parse(allow)
         self._backend = GuardedBackend(self.allow, resolver, network)
         self._ssl_context = ssl_context
         self._fetcher: Fetcher | None = None
+        self._spacing = spacing
 
     async def __aenter__(self) -> ArticleFetcher:
         s = self.settings
@@ -58,7 +61,7 @@ class ArticleFetcher:
             max_connections=s.concurrency, max_keepalive_connections=s.concurrency
         )
         transport = PinnedTransport(self._backend, limits=limits, ssl_context=self._ssl_context)
-        self._fetcher = await Fetcher(s, transport=transport).__aenter__()
+        self._fetcher = await Fetcher(s, transport=transport, spacing=self._spacing).__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

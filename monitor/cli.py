@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from datetime import UTC, datetime, timedelta
@@ -88,6 +89,8 @@ def poll(config_path: Path, once: bool) -> None:
         f"{summary.count('unchanged')} unchanged, {summary.count('failed')} failed, "
         f"{summary.count('gone')} gone; {summary.new_stories} new stories, "
         f"{summary.changed_stories} changed, {summary.alerts} alerts"
+        + (f"; {summary.articles} full articles" if summary.articles else "")
+        + (f", {summary.articles_retried} tried again" if summary.articles_retried else "")
     )
     if report is not None:
         for error in report.errors:
@@ -189,12 +192,30 @@ def stories(config_path: Path, limit: int, since: str | None) -> None:
 @main.command()
 @config_option
 @click.argument("story_id")
-def show(config_path: Path, story_id: str) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object with the story's archive record."
+)
+def show(config_path: Path, story_id: str, as_json: bool) -> None:
     """Print one story in story format (an id prefix is enough)."""
     config = load(config_path)
     with archive_of(config) as archive:
         story = archive.get_story(story_id)
-    click.echo(format_story(story.headline, story.paragraphs), nl=False)
+    if not as_json:
+        click.echo(format_story(story.headline, story.paragraphs), nl=False)
+        return
+    record = {
+        "id": story.id,
+        "url": story.url,
+        "headline": story.headline,
+        "body": story.body,
+        "published": story.published.isoformat(),
+        "first_seen": story.first_seen.isoformat(),
+        "updated": story.updated.isoformat(),
+        "sources": list(story.sources),
+        "content_source": story.content_source,  # "feed" or "article"
+        "article_error": story.article_error,  # why the article page's text is not used
+    }
+    click.echo(json.dumps(record, ensure_ascii=False))
 
 
 @main.command()

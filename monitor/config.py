@@ -125,6 +125,7 @@ class ArticleSettings:
     """Article pages come from feed URLs: only public addresses, plus these intranet sources."""
 
     allow: tuple[str, ...] = ()  # "intranet.example", "*.corp.example", "10.1.0.0/16", "h:8080"
+    short_words: int = 150  # full_article = "auto" fetches items with less text than this
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -412,7 +413,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
 
 
 def _articles(c: _Checker, data: Mapping[str, Any]) -> ArticleSettings:
-    table = c.table(data, "articles", ("allow",))
+    table = c.table(data, "articles", ("allow", "short_words"))
     raw = table.get("allow", [])
     if not isinstance(raw, list):
         raise c.fail("articles.allow", f"expected an array of strings, got {_show(raw)}")
@@ -427,7 +428,15 @@ def _articles(c: _Checker, data: Mapping[str, Any]) -> ArticleSettings:
                 'expected a host name, address or network like "intranet.example" or '
                 f'"10.1.0.0/16", got {_show(entry)} ({exc})',
             ) from None
-    return ArticleSettings(allow=tuple(raw))
+    short_words = c.get(
+        table,
+        "articles",
+        "short_words",
+        _positive_int,
+        "a positive integer",
+        ArticleSettings().short_words,
+    )
+    return ArticleSettings(allow=tuple(raw), short_words=short_words)
 
 
 def _service(

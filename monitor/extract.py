@@ -15,10 +15,12 @@ with no paragraphs (and the headline, time and author if the page states them).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import Message
 from typing import Any
 
 from lxml import etree
@@ -228,12 +230,27 @@ def extract_article(
     return _article(meta, method, paragraphs, root)
 
 
+def read_page(body: bytes, url: str, content_type: str) -> Article:
+    """The article of a fetched page, decoded by the charset its response declared, if any.
+
+    A module-level function, so that it can run in a parse worker process.
+    """
+    header = Message()
+    header["content-type"] = content_type
+    charset = header.get_content_charset()
+    page: str | bytes = body
+    if charset and not body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        with contextlib.suppress(LookupError):  # an unknown label: the page's own decides
+            page = body.decode(charset, errors="replace")
+    return extract_article(page, url=url)
+
+
 def _article(meta: Metadata, method: str, paragraphs: list[Piece], root: etree._Element) -> Article:
     headline = meta.headline or ""
-    body = body_paragraphs(paragraphs, headline, meta.author)
     if not headline:
         h1 = next(root.iter("h1"), None)
         headline = text_of(h1) if h1 is not None else ""
+    body = body_paragraphs(paragraphs, headline, meta.author)
     if not body and not headline:
         return EMPTY
     return Article(

@@ -29,10 +29,12 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from monitor.archive import Archive, Matcher, PollRecord, StoreResult
+from monitor.archive import Archive, ArticleRetry, Matcher, PollRecord, StoreResult
+from monitor.articles import ArticleFetcher
 from monitor.config import Config
 from monitor.errors import FeedGone, FeedParseError, FetchError, RetryLater
 from monitor.fetch import Fetcher, FetchResult
+from monitor.fulltext import ARTICLES_PER_POLL, ArticleReader, deferred, wants_article
 from monitor.parse import ParsedFeed, parse_feed, warm_up
 from monitor.schedule import next_poll, publishing_gap, server_hint
 from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # Below this many feeds in a poll, parsing in a thread beats starting processes.
 PROCESS_POOL_MIN_FEEDS = 16
+# Stories whose article is due another attempt, taken up in one poll at most.
+ARTICLE_RETRIES_PER_POLL = 50
 # Archive writes in one transaction at most, and how long the writer waits for more.
 WRITE_BATCH_JOBS = 64
 WRITE_LINGER = 0.2
@@ -239,7 +243,9 @@ class Poller:
 
     @property
     def lease_seconds(self) -> float:
-        return self.config.fetch.timeout * 2 + 60
+        # A feed's fetch, its parse, and its new items' article pages, a few hosts at a time.
+        fetch = self.config.fetch
+        return fetch.timeout * (2 + ARTICLES_PER_POLL / fetch.per_host) + 60
 
     async def poll(
         self,
@@ -254,34 +260,85 @@ class Poller:
         ticks every T seconds passes T/2, so a feed is polled at the tick nearest its
         due time instead of at the one after it.
         """
-        states = await self._writer.submit(partial(self._claim, all_feeds, lookahead), urgent=True)
-        if not states:
+        claim = partial(self._claim, all_feeds, lookahead)
+        states, retries = await self._writer.submit(claim, urgent=True)
+        if not states and not retries:
             return PollSummary()  # nothing due: no HTTP client, no parse pool
         executor = self._executor(len(states))
         outcomes: list[FeedOutcome] = []
         self._writer.expect(len(states))  # each feed's poll ends with one write
-        async with Fetcher(
-            self.config.fetch, transport=self._transport, spacing=self._host_spacing
-        ) as fetcher:
-            tasks = [self._poll_one(fetcher, executor, s) for s in states]
+        async with contextlib.AsyncExitStack() as stack:
+            fetcher = await stack.enter_async_context(
+                Fetcher(self.config.fetch, transport=self._transport, spacing=self._host_spacing)
+            )
+            reader = None
+            if retries or any(self._full_article(s.url) != "never" for s in states):
+                articles = ArticleFetcher(
+                    self.config.fetch,
+                    allow=self.config.articles.allow,
+                    spacing=self._host_spacing,
+                )
+                await stack.enter_async_context(articles)
+                reader = ArticleReader(articles, partial(self._offload, executor))
+            retried = asyncio.ensure_future(self._retry_articles(reader, retries))
+            tasks = [self._poll_one(fetcher, executor, reader, s) for s in states]
             for next_done in asyncio.as_completed(tasks):
                 outcome = await next_done
                 outcomes.append(outcome)
                 if progress is not None:
                     progress(outcome)
-        return PollSummary(outcomes=tuple(outcomes))
+            retry_results = await retried
+        return PollSummary(
+            outcomes=tuple(outcomes),
+            articles_retried=len(retry_results),
+            retry_changed=sum(len(r.changed) for r in retry_results),
+            retry_alerts=sum(r.alerts for r in retry_results),
+        )
 
-    def _claim(self, all_feeds: bool, lookahead: float) -> list[FeedState]:
+    def _full_article(self, url: str) -> str:
+        feed = self._feeds.get(url)
+        return feed.full_article if feed is not None else "never"
+
+    def _claim(
+        self, all_feeds: bool, lookahead: float
+    ) -> tuple[list[FeedState], list[ArticleRetry]]:
         if not self._synced:  # the configured feeds, once per configuration
             self.archive.sync_feeds(self.config.feeds, self.clock())
             self._synced = True
-        return self.archive.claim_due(
-            self.clock() + timedelta(seconds=lookahead),
+        now = self.clock()
+        states = self.archive.claim_due(
+            now + timedelta(seconds=lookahead),
             owner=self.owner,
             lease_seconds=self.lease_seconds,
             limit=max(1, len(self._feeds)),
             all_feeds=all_feeds,
         )
+        retries = self.archive.claim_article_retries(
+            now, limit=ARTICLE_RETRIES_PER_POLL, lease_seconds=self.lease_seconds
+        )
+        return states, retries
+
+    async def _retry_articles(
+        self, reader: ArticleReader | None, retries: Sequence[ArticleRetry]
+    ) -> list[StoreResult]:
+        """Try the due article pages again; a story whose page now reads gets its text."""
+        if reader is None or not retries:
+            return []
+
+        async def retry(item: ArticleRetry) -> StoreResult | None:
+            entry = await reader.read(item.entry)
+            store = partial(self._store_retry, item.feed_url, entry)
+            try:
+                return await self._writer.submit(store)
+            except Exception:
+                log.exception("internal error storing the article of %s", item.entry.link)
+                return None
+
+        results = await asyncio.gather(*(retry(item) for item in retries))
+        return [r for r in results if r is not None]
+
+    def _store_retry(self, feed_url: str, entry: Entry) -> StoreResult:
+        return self.archive.store_entries(feed_url, [entry], self.clock(), matcher=self._matcher)
 
     def _executor(self, feeds: int) -> Executor | None:
         workers = self.config.schedule.workers or os.cpu_count() or 1
@@ -308,14 +365,19 @@ class Poller:
         finally:
             self._pool_ready.set()
 
-    async def _parse(self, executor: Executor | None, job: Callable[[], ParsedFeed]) -> ParsedFeed:
+    async def _offload(self, executor: Executor | None, job: Callable[[], T]) -> T:
+        """Run CPU work (parsing, extracting) in the parse pool, or a thread without one."""
         if executor is not None and not self._pool_ready.is_set():
             # Submitting now would block the event loop until the workers have started.
             await asyncio.to_thread(self._pool_ready.wait)
         return await asyncio.get_running_loop().run_in_executor(executor, job)
 
     async def _poll_one(
-        self, fetcher: Fetcher, executor: Executor | None, state: FeedState
+        self,
+        fetcher: Fetcher,
+        executor: Executor | None,
+        reader: ArticleReader | None,
+        state: FeedState,
     ) -> FeedOutcome:
         feed = self._feeds.get(state.url) or Feed(url=state.url, name=state.name)
         submitted = False
@@ -326,6 +388,8 @@ class Poller:
                 record, outcome, entries, now = await self._poll_feed(
                     fetcher, executor, feed, state
                 )
+                if entries and reader is not None and feed.full_article != "never":
+                    entries = await self._with_articles(reader, feed, entries)
             except Exception as exc:  # contain any bug to this feed
                 log.exception("internal error polling %s", feed.url)
                 record, outcome = self._failed(feed, state, f"internal error: {exc!r}")
@@ -351,11 +415,40 @@ class Poller:
             if stored is None:
                 return outcome
             return replace(
-                outcome, new=len(stored.new), changed=len(stored.changed), alerts=stored.alerts
+                outcome,
+                new=len(stored.new),
+                changed=len(stored.changed),
+                alerts=stored.alerts,
+                articles=sum(s.content_source == "article" for s in stored.new),
             )
         finally:
             if not submitted:
                 self._writer.expect(-1)  # cut short: its write is not coming
+
+    async def _with_articles(
+        self, reader: ArticleReader, feed: Feed, entries: Sequence[Entry]
+    ) -> Sequence[Entry]:
+        """The entries, the new ones that want it with their article's text (see fulltext)."""
+        short = self.config.articles.short_words
+        wanted = [i for i, e in enumerate(entries) if wants_article(feed.full_article, e, short)]
+        if not wanted:
+            return entries
+        # Only new items: a known story's page was read (or tried) when it was new.
+        lookup = partial(self.archive.unknown_entries, feed.url, [entries[i] for i in wanted])
+        try:
+            unknown = await self._writer.submit(lookup, urgent=True)
+        except Exception:  # the items are stored with their own text all the same
+            log.exception("internal error looking up the new items of %s", feed.url)
+            return entries
+        todo = [i for i, new in zip(wanted, unknown, strict=True) if new]
+        now, later = todo[:ARTICLES_PER_POLL], todo[ARTICLES_PER_POLL:]
+        read = await asyncio.gather(*(reader.read(entries[i]) for i in now))
+        out = list(entries)
+        for i, entry in zip(now, read, strict=True):
+            out[i] = entry
+        for i in later:
+            out[i] = deferred(entries[i])
+        return out
 
     def _store(
         self, feed_url: str, entries: Sequence[Entry], now: datetime, record: PollRecord
@@ -396,7 +489,7 @@ class Poller:
         now = self.clock()
         job = partial(parse_feed, result.body, url=result.url, headers=result.headers, now=now)
         try:
-            parsed = await self._parse(executor, job)
+            parsed = await self._offload(executor, job)
         except FeedParseError as exc:
             return (*self._failed(feed, state, exc.reason), None, now)
         if parsed.warning:

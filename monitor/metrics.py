@@ -31,6 +31,8 @@ class Metrics:
         for status in ("updated", "unchanged", "failed", "gone"):
             self.add(f'monitor_feed_polls_total{{outcome="{status}"}}', summary.count(status))
         self.add("monitor_stories_new_total", summary.new_stories)
+        self.add("monitor_full_articles_total", summary.articles + summary.retry_changed)
+        self.add("monitor_article_retries_total", summary.articles_retried)
         self.add("monitor_alerts_created_total", summary.alerts)
 
     def record_delivery(self, report: DeliveryReport) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 FullArticle = Literal["auto", "always", "never"]
+ContentSource = Literal["feed", "article"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,6 +56,15 @@ class Entry:
     author: str | None = None
     sketch: tuple[int, ...] = ()  # bottom-k shingle hashes, for near-duplicates
     text_hash: str = ""
+    content_source: ContentSource = "feed"  # "article": the text is the fetched page's
+    # After an article fetch that failed (the feed's text is kept): why, and whether a
+    # later attempt may succeed (a timeout, a 5xx) or not (a 404, no article on the page).
+    article_error: str | None = None
+    article_retry: bool = False
+
+    @property
+    def article_tried(self) -> bool:
+        return self.content_source == "article" or self.article_error is not None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -70,7 +80,8 @@ class Story:
     first_seen: datetime
     updated: datetime
     sources: tuple[str, ...] = ()  # feed names, first one first ("also reported by")
-    content_source: Literal["feed", "article"] = "feed"
+    content_source: ContentSource = "feed"
+    article_error: str | None = None  # why the article page's text is not the one used
 
     @property
     def body(self) -> str:
@@ -86,12 +97,16 @@ class FeedOutcome:
     new: int = 0
     changed: int = 0
     alerts: int = 0
+    articles: int = 0  # new items whose article page gave their text
     error: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PollSummary:
     outcomes: tuple[FeedOutcome, ...] = field(default_factory=tuple)
+    articles_retried: int = 0  # stories whose article page was tried again
+    retry_changed: int = 0  # ... and now have its text
+    retry_alerts: int = 0
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -102,11 +117,15 @@ class PollSummary:
 
     @property
     def changed_stories(self) -> int:
-        return sum(o.changed for o in self.outcomes)
+        return sum(o.changed for o in self.outcomes) + self.retry_changed
+
+    @property
+    def articles(self) -> int:
+        return sum(o.articles for o in self.outcomes)
 
     @property
     def alerts(self) -> int:
-        return sum(o.alerts for o in self.outcomes)
+        return sum(o.alerts for o in self.outcomes) + self.retry_alerts
 
 
 Delivery = Literal["immediate", "digest"]

@@ -223,3 +223,64 @@ def test_sigkill_between_outbox_and_delivery_loses_and_doubles_nothing(
     assert len(box.messages) == 4 and len(receiver.ids) == 4
     assert len(set(receiver.ids)) == 4
     assert "8 sent" in cli(config, "alerts")
+
+
+def test_a_topic_deep_in_the_article_is_alerted_with_full_articles(
+    tmp_path: Path, feed_server: FeedServer, receiver: Receiver
+) -> None:
+    """The items carry only their first paragraph; MFN comes later, on the article page."""
+    from monitor.normalize import read_story
+
+    items = []
+    for n, seed in enumerate(SEEDS):
+        headline, body = read_story(seed.read_text(encoding="utf-8"))
+        assert "favored nation" not in body[0] and "MFN" not in body[0]
+        page = "".join(f"<p>{escape(p)}</p>" for p in body)
+        feed_server.route(
+            f"/story/{n}",
+            body=f"<html><head><title>{escape(headline)}</title></head><body><nav>Home World"
+            f"</nav><article><h1>{escape(headline)}</h1>{page}</article></body></html>",
+            content_type="text/html",
+        )
+        items.append(
+            f"<item><title>{escape(headline)}</title><link>{feed_server.url(f'/story/{n}')}"
+            f"</link><guid>story-{n}</guid><description>{escape(body[0])}</description></item>"
+        )
+    feed_server.route(
+        "/wire.xml",
+        body=f'<rss version="2.0"><channel><title>W</title>{"".join(items)}</channel></rss>',
+    )
+
+    def alerted_topics(full_article: str) -> list[str]:
+        directory = tmp_path / full_article
+        shutil.copytree(ROOT / "rules", directory / "rules")
+        config = directory / "config.toml"
+        config.write_text(
+            f"""
+[articles]
+allow = ["127.0.0.1"]
+
+[notifiers.hook]
+type = "webhook"
+url = "{receiver.url}"
+secret_env = "HOOK_SECRET"
+
+[[feeds]]
+url = "{feed_server.url("/wire.xml")}"
+name = "Wire"
+full_article = {full_article}
+""",
+            encoding="utf-8",
+        )
+        before = len(receiver.deliveries)
+        cli(config, "poll", "--once")
+        return sorted(d["topic"] for d in receiver.deliveries[before:])
+
+    # Feed text only: the first paragraphs tell of the talks, neither mentions MFN.
+    assert alerted_topics("false") == ["human rights dialogue"] * 2
+    assert alerted_topics('"auto"') == [
+        "MFN",
+        "MFN",
+        "human rights dialogue",
+        "human rights dialogue",
+    ]

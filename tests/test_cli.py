@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,9 @@ def test_poll_list_show_search_export(project: Path, tmp_path: Path) -> None:
     assert shown.startswith("China Ready to Resume Talks on Human Rights\n\nBEIJING -- ")
     assert "Share" not in shown and "Get the app" not in shown
     assert "\n\n\n" not in shown
+    record = json.loads(run(project, "show", story_id, "--json"))
+    assert record["id"] == story_id and record["body"] + "\n" == shown.split("\n\n", 1)[1]
+    assert (record["content_source"], record["article_error"]) == ("feed", None)
 
     found = run(project, "search", '"most favored nation"')
     assert len(found.splitlines()) == 2

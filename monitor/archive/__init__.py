@@ -35,6 +35,20 @@ class PollRecord:
     gone: bool = False
 
 
+# After an article fetch that may succeed later (a timeout, a 5xx), the next attempts
+# wait this long; after the last one the story keeps the feed's text for good.
+ARTICLE_RETRY_DELAYS: tuple[float, ...] = (300.0, 1800.0, 3 * 3600.0)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArticleRetry:
+    """A story whose article page is due another attempt: the feed that carries it, and
+    the story as an entry of that feed (its stored text, its link as the feed gave it)."""
+
+    feed_url: str
+    entry: Entry
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StoreResult:
     new: tuple[Story, ...] = ()
@@ -74,8 +88,19 @@ class Archive(Protocol):
         """Archive a feed's entries, deduplicating against every story already known.
 
         New and changed stories (and stories a further feed now carries) are matched
-        with ``matcher``; matches and alerts are written in the same transaction.
+        with ``matcher``; matches and alerts are written in the same transaction. A
+        story's article text is kept when the feed later brings its own text again; an
+        entry with a failed article attempt schedules the next one (ARTICLE_RETRY_DELAYS).
         """
+
+    def unknown_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
+        """For each entry: true when no archived story has its URL (or the feed's GUID)."""
+
+    def claim_article_retries(
+        self, now: datetime, *, limit: int, lease_seconds: float
+    ) -> list[ArticleRetry]:
+        """The stories whose article is due another attempt, put off by ``lease_seconds``
+        (storing the attempt's entry schedules the next one, or none)."""
 
     def recent_stories(self, *, limit: int, since: datetime | None = None) -> list[Story]: ...
 

@@ -142,4 +142,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE feeds ADD COLUMN publish_gap REAL;
     """,
+    # 5: full articles: why a story kept its feed's text, and when to try the page again.
+    """
+    ALTER TABLE stories ADD COLUMN article_error TEXT;
+    ALTER TABLE stories ADD COLUMN article_tries INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stories ADD COLUMN article_retry REAL;
+    CREATE INDEX stories_article_retry ON stories (article_retry)
+        WHERE article_retry IS NOT NULL;
+    """,
 )

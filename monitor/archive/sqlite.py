@@ -10,12 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.archive import Matcher, PollRecord, StoreResult
+from monitor.archive import (
+    ARTICLE_RETRY_DELAYS,
+    ArticleRetry,
+    Matcher,
+    PollRecord,
+    StoreResult,
+)
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_outbox import OutboxStore, _dt
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate
 from monitor.errors import ArchiveError, StoryNotFound
-from monitor.types import Entry, Feed, FeedState, Story
+from monitor.types import ContentSource, Entry, Feed, FeedState, Story
 from monitor.urls import story_id
 
 MIN_SHARED_PROBES = 2
@@ -26,7 +32,7 @@ MIN_TOKENS_FOR_TEXT_MATCH = 12
 
 _STORY_COLUMNS = """
     s.seq, s.id, s.url, s.headline, s.body, s.published, s.first_seen, s.updated,
-    s.content_source,
+    s.content_source, s.article_error,
     (SELECT group_concat(name, char(31)) FROM (
         SELECT f.name AS name FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
         WHERE ss.story_seq = s.seq ORDER BY ss.first_seen, f.id)) AS sources
@@ -69,6 +75,7 @@ class _Fresh:
     sketch: tuple[int, ...]
     probes: frozenset[int]  # the indexed hashes of the sketch
     paragraphs: tuple[str, ...]  # those joined into body
+    article: _ArticleState
 
     def row(self, seq: int) -> tuple[object, ...]:
         return (
@@ -83,6 +90,7 @@ class _Fresh:
             self.author,
             self.text_hash,
             _pack(self.sketch),
+            *self.article.row(),
         )
 
     def story(self, seq: int, sources: tuple[str, ...], at: datetime) -> Story:
@@ -102,8 +110,41 @@ class _Fresh:
             first_seen=at,
             updated=at if self.updated == self.first_seen else _dt_utc(self.updated),
             sources=sources,
-            content_source="feed",
+            content_source=self.article.source,
+            article_error=self.article.error,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _ArticleState:
+    """A story's article columns: which text it has, and the attempts at its page."""
+
+    source: ContentSource = "feed"
+    error: str | None = None
+    tries: int = 0
+    retry: float | None = None  # when to try the page again
+
+    def row(self) -> tuple[object, ...]:
+        return (self.source, self.error, self.tries, self.retry)
+
+    def after(self, entry: Entry, t: float) -> _ArticleState:
+        """The state once ``entry`` is stored: its article attempt counted, if it made one."""
+        if not entry.article_tried:
+            return self
+        tries = self.tries + 1
+        if entry.content_source == "article":
+            return _ArticleState(source="article", tries=tries)
+        retry = None
+        if entry.article_retry and tries <= len(ARTICLE_RETRY_DELAYS):
+            retry = t + ARTICLE_RETRY_DELAYS[tries - 1]
+        return _ArticleState(
+            source=self.source, error=entry.article_error, tries=tries, retry=retry
+        )
+
+    def keeps_text_against(self, entry: Entry) -> bool:
+        """Whether the story keeps its text when the entry brings other text: the article's
+        stays until the feed's text comes with a newer article (or none could be fetched)."""
+        return self.source == "article" and entry.content_source == "feed"
 
 
 def _dt_utc(value: float) -> datetime:
@@ -122,6 +163,7 @@ def _story(row: sqlite3.Row) -> Story:
         updated=datetime.fromtimestamp(row["updated"], tz=UTC),
         sources=tuple(row["sources"].split("\x1f")) if row["sources"] else (),
         content_source=row["content_source"],
+        article_error=row["article_error"],
     )
 
 
@@ -322,6 +364,55 @@ class SQLiteArchive(OutboxStore):
     ) -> StoreResult:
         with self._tx() as db:
             return self._store(db, feed_url, entries, _ts(now), matcher)
+
+    def unknown_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
+        row = self._db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
+        if row is None:
+            raise ArchiveError(f"unknown feed {feed_url}")
+        keys_of = [_keys(entry, row[0]) for entry in entries]
+        known = self._known_keys(self._db, {k for keys in keys_of for k in keys})
+        return [not any(k in known for k in keys) for keys in keys_of]
+
+    def claim_article_retries(
+        self, now: datetime, *, limit: int, lease_seconds: float
+    ) -> list[ArticleRetry]:
+        t = _ts(now)
+        with self._tx() as db:
+            rows = db.execute(
+                """
+                SELECT s.seq, s.url, s.headline, s.body, s.published, s.author, s.text_hash,
+                    s.sketch, f.url AS feed_url, ss.link
+                FROM stories s
+                -- the first feed that carried it: the one whose new item made the attempt
+                JOIN story_sources ss ON ss.story_seq = s.seq AND ss.feed_id = (
+                    SELECT feed_id FROM story_sources WHERE story_seq = s.seq
+                    ORDER BY first_seen, feed_id LIMIT 1)
+                JOIN feeds f ON f.id = ss.feed_id
+                WHERE s.article_retry <= ? ORDER BY s.article_retry LIMIT ?
+                """,
+                (t, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE stories SET article_retry = ? WHERE seq = ?",
+                [(t + lease_seconds, r["seq"]) for r in rows],
+            )
+        return [
+            ArticleRetry(
+                feed_url=r["feed_url"],
+                entry=Entry(
+                    guid=None,
+                    url=r["url"],
+                    link=r["link"] or r["url"],
+                    headline=r["headline"],
+                    paragraphs=tuple(p for p in r["body"].split("\n\n") if p),
+                    published=_dt_utc(r["published"]),
+                    author=r["author"],
+                    sketch=_unpack(r["sketch"]),
+                    text_hash=r["text_hash"],
+                ),
+            )
+            for r in rows
+        ]
 
     def _store(
         self,
@@ -553,6 +644,7 @@ class SQLiteArchive(OutboxStore):
             sketch=entry.sketch,
             probes=frozenset(entry.sketch[:INDEXED_HASHES]),
             paragraphs=tuple(entry.paragraphs),
+            article=_ArticleState().after(entry, t),
         )
 
     @staticmethod
@@ -562,8 +654,9 @@ class SQLiteArchive(OutboxStore):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             db.execute(
                 "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
-                " updated, author, text_hash, sketch) VALUES "
-                + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                " updated, author, text_hash, sketch, content_source, article_error,"
+                " article_tries, article_retry) VALUES "
+                + ",".join([f"({_marks(15)})"] * len(chunk)),
                 [value for row in chunk for value in row],
             )
         db.executemany(
@@ -575,9 +668,12 @@ class SQLiteArchive(OutboxStore):
     def _update_text(
         db: sqlite3.Connection, seq: int, entry: Entry, t: float, fresh: dict[int, _Fresh]
     ) -> bool:
+        """Take the entry's text and article attempt into the story; whether its text changed."""
         story = fresh.get(seq)
         if story is not None:
-            if story.text_hash == entry.text_hash:
+            kept = story.article.keeps_text_against(entry)
+            story.article = story.article.after(entry, t)
+            if kept or story.text_hash == entry.text_hash:
                 return False
             story.headline = entry.headline
             story.body = "\n\n".join(entry.paragraphs)
@@ -587,8 +683,20 @@ class SQLiteArchive(OutboxStore):
             story.probes = frozenset(entry.sketch[:INDEXED_HASHES])
             story.updated = t
             return True
-        row = db.execute("SELECT text_hash FROM stories WHERE seq = ?", (seq,)).fetchone()
-        if row["text_hash"] == entry.text_hash:
+        row = db.execute(
+            "SELECT text_hash, content_source, article_error, article_tries, article_retry"
+            " FROM stories WHERE seq = ?",
+            (seq,),
+        ).fetchone()
+        state = _ArticleState(*row[1:])
+        after = state.after(entry, t)
+        if after != state:
+            db.execute(
+                "UPDATE stories SET content_source = ?, article_error = ?, article_tries = ?,"
+                " article_retry = ? WHERE seq = ?",
+                (*after.row(), seq),
+            )
+        if state.keeps_text_against(entry) or row["text_hash"] == entry.text_hash:
             return False
         db.execute(
             """

@@ -1,0 +1,387 @@
+"""Full articles in the poll: a real loopback server serving feeds and article pages, the real
+fetcher (with its address checks: the server's 127.0.0.1 is on the allow list), extractor and
+SQLite archive. Each test checks which pages were requested, the text each story got and what
+the archive recorded about it."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.archive import ARTICLE_RETRY_DELAYS, Archive, open_archive
+from monitor.config import parse_config
+from monitor.extract import read_page
+from monitor.fulltext import ARTICLES_PER_POLL, wants_article
+from monitor.ingest import Poller
+from monitor.normalize import read_story
+from monitor.types import Entry, PollSummary, Story
+from tests.feedserver import FeedServer, Request, Response
+
+SEEDS = sorted((Path(__file__).parent / "fixtures" / "seeds").glob("*.txt"))
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+WORDS = (
+    "harbour valley council minister treaty market tariff border summit envoy ministry delegation"
+    " parliament budget harvest railway pipeline election court ruling strike union export import"
+    " quota dispute ceasefire coalition referendum reform inflation currency shipment convoy"
+)
+VOCABULARY = WORDS.split()
+LONG_TEXT = " ".join(["The valley's farmers expect an early harvest of apples this year."] * 30)
+
+
+def seed(n: int) -> tuple[str, tuple[str, ...]]:
+    headline, paragraphs = read_story(SEEDS[n].read_text(encoding="utf-8"))
+    return headline, tuple(paragraphs)
+
+
+def prose(n: int, sentences: int) -> tuple[str, ...]:
+    """Paragraphs of made-up news text, each ``n`` its own (no two are near-duplicates)."""
+    rng = random.Random(n)
+    return tuple(
+        " ".join(rng.choice(VOCABULARY) for _ in range(18)).capitalize() + "."
+        for _ in range(sentences)
+    )
+
+
+def article_page(headline: str, paragraphs: tuple[str, ...]) -> str:
+    """A news page around the story: the chrome a reader must not get, and metadata."""
+    body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return f"""<!doctype html><html><head><title>{html.escape(headline)} | Example News</title>
+<meta property="og:title" content="{html.escape(headline)}">
+<meta property="article:published_time" content="2025-03-01T07:30:00Z">
+<meta name="author" content="Jane Reporter"></head><body>
+<div class="cookie-banner">We use cookies to improve your experience. Accept all cookies</div>
+<nav><a href="/">Home</a> <a href="/world">World</a> <a href="/business">Business</a></nav>
+<div class="app-banner">Get the app: read the news on the go</div>
+<article><h1>{html.escape(headline)}</h1>
+<div class="share-bar">Share on Facebook Share on Twitter Email this story</div>
+<figure><img src="/p.jpg"><figcaption>Officials at the talks in Beijing.</figcaption></figure>
+{body}
+<aside class="related"><h3>Related stories</h3><ul><li><a href="/x">Markets rally on
+trade hopes</a></li><li><a href="/y">Five things to know today</a></li></ul></aside>
+</article><div class="ad">Advertisement</div>
+<footer>Copyright 2025 Example News. All rights reserved.</footer></body></html>"""
+
+
+def rss(*items: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>Wire</title>'
+        "<link>http://wire.example/</link><description>d</description>\n"
+        + "\n".join(items)
+        + "\n</channel></rss>\n"
+    )
+
+
+def item(guid: str, title: str, text: str, link: str) -> str:
+    return (
+        f"<item><guid>{guid}</guid><title>{html.escape(title)}</title><link>{link}</link>"
+        f"<pubDate>Sat, 01 Mar 2025 08:00:00 GMT</pubDate>"
+        f"<description>{html.escape(text)}</description></item>"
+    )
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Monitor:
+    """A feed on the loopback server with full_article set, polled into a real archive."""
+
+    def __init__(self, tmp_path: Path, server: FeedServer, mode: Any = "auto", **extra: Any):
+        self.server = server
+        data = {
+            "archive": {"url": "sqlite:///archive/monitor.db"},
+            "feeds": [{"url": server.url("/feed.xml"), "name": "wire", "full_article": mode}],
+            "fetch": {
+                "timeout": "3s",
+                "connect_timeout": "2s",
+                "read_timeout": "2s",
+                "max_bytes": "1MB",
+            },
+            "articles": {"allow": ["127.0.0.1"], **extra},
+        }
+        self.config = parse_config(data, tmp_path / "config.toml")
+        self.db_path = tmp_path / "archive" / "monitor.db"
+        self.archive: Archive = open_archive(self.config.archive_url)
+        self.clock = FakeClock()
+        self.poller = Poller(self.config, self.archive, clock=self.clock, owner="test")
+
+    def close(self) -> None:
+        self.poller.close()
+        self.archive.close()
+
+    def poll(self, *, all_feeds: bool = True) -> PollSummary:
+        summary = asyncio.run(self.poller.poll(all_feeds=all_feeds))
+        assert all(o.status in ("updated", "unchanged") for o in summary.outcomes), summary
+        return summary
+
+    def stories(self) -> dict[str, Story]:
+        return {s.url: s for s in self.archive.recent_stories(limit=1000)}
+
+    def story(self, path: str) -> Story:
+        return self.stories()[self.server.url(path)]
+
+    def article_row(self, path: str) -> sqlite3.Row:
+        with sqlite3.connect(self.db_path) as db:
+            db.row_factory = sqlite3.Row
+            row: sqlite3.Row = db.execute(
+                "SELECT content_source, article_error, article_tries, article_retry"
+                " FROM stories WHERE url = ?",
+                (self.server.url(path),),
+            ).fetchone()
+        return row
+
+    def requested(self, path: str) -> int:
+        return len(self.server.requests_to(path))
+
+
+@pytest.fixture
+def make(tmp_path: Path, feed_server: FeedServer) -> Iterator[Any]:
+    made: list[Monitor] = []
+
+    def factory(mode: Any = "auto", **extra: Any) -> Monitor:
+        made.append(Monitor(tmp_path / f"m{len(made)}", feed_server, mode, **extra))
+        return made[-1]
+
+    yield factory
+    for monitor in made:
+        monitor.close()
+
+
+def serve_seed_feed(server: FeedServer) -> tuple[str, tuple[str, ...]]:
+    """A feed whose first item is a one-paragraph summary of seed 0, whose page is served."""
+    headline, paragraphs = seed(0)
+    server.route("/a/1", article_page(headline, paragraphs), content_type="text/html")
+    server.route("/a/2", article_page("Harvest", (LONG_TEXT,)), content_type="text/html")
+    server.route(
+        "/feed.xml",
+        rss(
+            item("1", headline, paragraphs[0], server.url("/a/1")),
+            item("2", "Early harvest in the valley", LONG_TEXT, server.url("/a/2")),
+        ),
+    )
+    return headline, paragraphs
+
+
+def test_auto_replaces_a_short_summary_with_the_article(make: Any) -> None:
+    monitor = make("auto")
+    headline, paragraphs = serve_seed_feed(monitor.server)
+    summary = monitor.poll()
+    assert summary.new_stories == 2 and summary.articles == 1
+
+    story = monitor.story("/a/1")
+    assert story.content_source == "article" and story.article_error is None
+    assert story.headline == headline
+    # The page's paragraphs, and none of its cookie, app, share, caption, related or ad text.
+    assert story.paragraphs == paragraphs
+    assert "most-favored nation" in story.body  # deep in the article, not in the summary
+    assert "most-favored nation" not in paragraphs[0]
+    # The feed's item had its full text already: its page was never requested.
+    long_one = monitor.story("/a/2")
+    assert long_one.content_source == "feed" and long_one.article_error is None
+    assert monitor.requested("/a/1") == 1 and monitor.requested("/a/2") == 0
+    assert monitor.article_row("/a/1")["article_tries"] == 1
+
+
+def test_only_new_items_are_fetched_and_the_article_text_stays(make: Any) -> None:
+    monitor = make("auto")
+    headline, paragraphs = serve_seed_feed(monitor.server)
+    monitor.poll()
+    other_headline, other = seed(1)
+    monitor.server.route("/a/3", article_page(other_headline, other), content_type="text/html")
+    # The feed changes: the summary of item 1 is edited, and an item is added.
+    monitor.server.route(
+        "/feed.xml",
+        rss(
+            item("1", headline, paragraphs[0] + " (Updated.)", monitor.server.url("/a/1")),
+            item("3", other_headline, other[0], monitor.server.url("/a/3")),
+        ),
+    )
+    summary = monitor.poll()
+    assert summary.new_stories == 1 and summary.changed_stories == 0 and summary.articles == 1
+    assert monitor.requested("/a/1") == 1 and monitor.requested("/a/3") == 1
+    assert monitor.story("/a/1").paragraphs == paragraphs  # not the edited summary
+    assert monitor.story("/a/3").paragraphs == other
+
+
+def test_never_fetches_nothing_and_always_fetches_long_items_too(make: Any) -> None:
+    never = make(False)
+    serve_seed_feed(never.server)
+    never.poll()
+    assert never.requested("/a/1") == 0 and never.story("/a/1").content_source == "feed"
+
+    always = make(True)  # an archive of its own: every item is new again
+    always.poll()
+    assert always.requested("/a/1") == 1 and always.requested("/a/2") == 1
+    # The long item's page holds the same text as the feed: the feed's text is kept.
+    row = always.article_row("/a/2")
+    assert row["content_source"] == "feed"
+    assert row["article_error"] == "the page has no more text than the feed"
+    assert row["article_retry"] is None
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        (Response(status=404, body=b"gone", content_type="text/html"), "HTTP 404 Not Found"),
+        (Response(status=410, body=b"gone", content_type="text/html"), "HTTP 410"),
+        (Response(body=b"%PDF-1.4 ...", content_type="application/pdf"), "not a web page"),
+        (Response(body=b"<html><body></body></html>", content_type="text/html"), "no article"),
+        (Response(body=b"\x00" * 100_000, content_type="text/html"), "no article"),
+        (Response(body=iter(lambda: b"<p>spam</p>" * 1000, None), content_type="text/html"), "cap"),
+    ],
+    ids=["404", "410", "pdf", "empty", "nul-bytes", "endless"],
+)
+def test_a_page_that_fails_keeps_the_feed_text_for_good(
+    make: Any, response: Response, reason: str
+) -> None:
+    monitor = make("auto")
+    headline, paragraphs = seed(0)
+    monitor.server.route("/a/1", handler=lambda request: response)
+    monitor.server.route(
+        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
+    )
+    summary = monitor.poll()
+    assert summary.new_stories == 1 and summary.articles == 0
+    story = monitor.story("/a/1")
+    assert story.paragraphs == paragraphs[:1] and story.content_source == "feed"
+    assert story.article_error is not None and reason in story.article_error
+    assert monitor.article_row("/a/1")["article_retry"] is None  # it would fail again
+
+
+def test_a_blocked_address_is_never_requested_and_the_story_kept(make: Any) -> None:
+    monitor = make("auto")
+    headline = seed(0)[0]
+    port = monitor.server.port
+    links = [f"http://127.0.0.2:{port}/a/1", f"http://[::1]:{port}/a/2", "http://10.0.0.1/a/3"]
+    monitor.server.route("/redirect", status=302, headers={"Location": links[0]})
+    links.append(monitor.server.url("/redirect"))  # allowed, and redirects to a blocked one
+    monitor.server.route(
+        "/feed.xml",
+        rss(
+            *(item(str(i), f"{headline} {i}", prose(i, 1)[0], link) for i, link in enumerate(links))
+        ),
+    )
+    assert monitor.poll().new_stories == 4
+    stories = monitor.stories()
+    assert len(stories) == 4
+    for story in stories.values():
+        assert story.content_source == "feed" and len(story.paragraphs) == 1
+        assert story.article_error is not None and "refusing" in story.article_error
+    assert [r.path for r in monitor.server.requests if r.path.startswith("/a/")] == []
+
+
+def test_a_transient_failure_is_tried_again_and_then_matched(make: Any) -> None:
+    monitor = make("auto")
+    headline, paragraphs = seed(0)
+    page = article_page(headline, paragraphs)
+    answers = [Response(status=503, body=b"busy", content_type="text/html")] * 2
+
+    def handler(request: Request) -> Response:
+        return answers.pop(0) if answers else Response(body=page, content_type="text/html")
+
+    monitor.server.route("/a/1", handler=handler)
+    monitor.server.route(
+        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
+    )
+    matched: list[str] = []
+    monitor.poller._matcher = lambda headline, body, sources: matched.append(body) or ()
+    monitor.poll()
+    row = monitor.article_row("/a/1")
+    assert row["content_source"] == "feed" and "HTTP 503" in row["article_error"]
+    assert row["article_retry"] == pytest.approx(START.timestamp() + ARTICLE_RETRY_DELAYS[0])
+
+    # Not due yet: nothing is fetched.
+    monitor.clock.now = START + timedelta(seconds=ARTICLE_RETRY_DELAYS[0] - 10)
+    assert monitor.poll(all_feeds=False).articles_retried == 0
+    assert monitor.requested("/a/1") == 1
+
+    monitor.clock.now = START + timedelta(seconds=ARTICLE_RETRY_DELAYS[0] + 1)
+    assert monitor.poll(all_feeds=False).articles_retried == 1  # fails again: 503
+    row = monitor.article_row("/a/1")
+    assert row["article_tries"] == 2 and row["content_source"] == "feed"
+
+    monitor.clock.now += timedelta(seconds=ARTICLE_RETRY_DELAYS[1] + 1)
+    summary = monitor.poll(all_feeds=False)
+    assert summary.articles_retried == 1 and summary.retry_changed == 1
+    story = monitor.story("/a/1")
+    assert story.content_source == "article" and story.paragraphs == paragraphs
+    assert story.article_error is None and monitor.article_row("/a/1")["article_retry"] is None
+    # The story was matched with the feed's text when new and with the article's now.
+    assert matched == [paragraphs[0], "\n\n".join(paragraphs)]
+    assert monitor.requested("/a/1") == 3
+
+
+def test_retries_give_up_after_the_last_delay(make: Any) -> None:
+    monitor = make("auto")
+    headline, paragraphs = seed(0)
+    monitor.server.route("/a/1", status=500, body=b"down", content_type="text/html")
+    monitor.server.route(
+        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
+    )
+    monitor.poll()
+    for delay in ARTICLE_RETRY_DELAYS:
+        monitor.clock.now += timedelta(seconds=delay + 1)
+        assert monitor.poll(all_feeds=False).articles_retried == 1
+    monitor.clock.now += timedelta(days=30)
+    assert monitor.poll(all_feeds=False).articles_retried == 0
+    row = monitor.article_row("/a/1")
+    assert row["article_tries"] == 1 + len(ARTICLE_RETRY_DELAYS) and row["article_retry"] is None
+    assert monitor.story("/a/1").paragraphs == paragraphs[:1]
+
+
+def test_a_burst_of_new_items_is_fetched_partly_now_and_the_rest_soon(make: Any) -> None:
+    monitor = make("auto")
+    count = ARTICLES_PER_POLL + 5
+    items = []
+    for i in range(count):
+        text = prose(i, 6)
+        monitor.server.route(f"/a/{i}", article_page(f"Story {i}", text), content_type="text/html")
+        items.append(item(str(i), f"Story {i}", text[0], monitor.server.url(f"/a/{i}")))
+    monitor.server.route("/feed.xml", rss(*items))
+    summary = monitor.poll()
+    assert summary.new_stories == count and summary.articles == ARTICLES_PER_POLL
+    waiting = [s for s in monitor.stories().values() if s.content_source == "feed"]
+    assert len(waiting) == 5 and all("not fetched yet" in (s.article_error or "") for s in waiting)
+
+    monitor.clock.now += timedelta(seconds=ARTICLE_RETRY_DELAYS[0] + 1)
+    assert monitor.poll(all_feeds=False).articles_retried == 5
+    assert all(s.content_source == "article" for s in monitor.stories().values())
+    assert sum(len(monitor.server.requests_to(f"/a/{i}")) for i in range(count)) == count
+
+
+def test_wants_article_decides_by_mode_length_and_teaser_endings() -> None:
+    def entry(*paragraphs: str, link: str = "https://news.example/a") -> Entry:
+        return Entry(guid=None, url=link, link=link, headline="H", paragraphs=paragraphs,
+                     published=None)  # fmt: skip
+
+    long = " ".join(["word"] * 200)
+    assert wants_article("auto", entry("A short summary."), 150)
+    assert wants_article("auto", entry(), 150)
+    assert not wants_article("auto", entry(long), 150)
+    assert wants_article("auto", entry(long), 300)
+    for ending in ("\u2026", "...", "[\u2026]", " Read more", " Continue reading \u00bb"):
+        assert wants_article("auto", entry(long + ending), 150), ending
+    assert wants_article("always", entry(long), 150)
+    assert not wants_article("never", entry("Short."), 150)
+    assert not wants_article("always", entry("Short.", link=""), 150)
+
+
+def test_read_page_uses_the_charset_of_the_response() -> None:
+    text = "Переговоры о правах человека возобновятся в сентябре, сообщил министр. " * 5  # noqa: RUF001
+    page = f"<html><body><article><h1>Переговоры</h1><p>{text}</p></article></body></html>"
+    article = read_page(
+        page.encode("cp1251"), "https://news.example/a", "text/html; charset=cp1251"
+    )
+    assert article.paragraphs == (text.strip(),)
