@@ -11,10 +11,11 @@ its page.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 from monitor.articles import ArticleFetcher, BlockedAddress
@@ -81,55 +82,65 @@ def deferred(entry: Entry) -> Entry:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PageFailure:
+    reason: str
+    retry: bool  # a later attempt may succeed
+
+
 class ArticleReader:
     """Fetches an entry's page and turns it into the entry to store.
 
     ``run`` runs the extraction (CPU work) off the event loop, in the poll's parse pool.
+    Entries of several feeds that link the same page at the same time share one fetch.
     """
 
     def __init__(self, fetcher: ArticleFetcher, run: Run) -> None:
         self._fetcher = fetcher
         self._run = run
+        self._pending: dict[str, asyncio.Task[Article | PageFailure]] = {}
 
     async def read(self, entry: Entry) -> Entry:
         """The entry with its article's text, or with its own and the reason; never raises."""
         try:
-            return await self._read(entry)
+            page = self._pending.get(entry.link)
+            if page is None:
+                page = self._pending[entry.link] = asyncio.ensure_future(self._page(entry.link))
+                page.add_done_callback(lambda _: self._pending.pop(entry.link, None))
+            result = await page
         except Exception as exc:  # a bug stays with this story, which keeps its feed text
             log.exception("internal error reading the article of %s", entry.link)
-            return without_article(entry, f"internal error: {exc!r}", retry=False)
+            result = PageFailure(f"internal error: {exc!r}", retry=False)
+        if isinstance(result, Article) and word_count(result.body) <= feed_words(entry):
+            result = PageFailure("the page has no more text than the feed", retry=False)
+        if isinstance(result, PageFailure):
+            log.info(
+                "article %s: keeping the feed's text: %s%s",
+                entry.link,
+                result.reason,
+                " (will try again)" if result.retry else "",
+            )
+            return without_article(entry, result.reason, retry=result.retry)
+        return with_article(entry, result)
 
-    async def _read(self, entry: Entry) -> Entry:
+    async def _page(self, link: str) -> Article | PageFailure:
         try:
-            result = await self._fetcher.fetch(entry.link)
+            result = await self._fetcher.fetch(link)
         except (BlockedAddress, BodyTooLarge) as exc:
-            return self._failed(entry, exc.reason, retry=False)
+            return PageFailure(exc.reason, retry=False)
         except RetryLater as exc:
-            return self._failed(entry, exc.reason, retry=True)
+            return PageFailure(exc.reason, retry=True)
         except FetchError as exc:
             # A timeout, a reset, a 5xx may pass; a 404 or 410 will not.
             transient = exc.status is None or exc.status >= 500 or exc.status in (408, 425)
             reason = f"HTTP {exc.status}" if exc.status == 410 else exc.reason
-            return self._failed(entry, reason, retry=transient)
+            return PageFailure(reason, retry=transient)
         content_type = result.headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
         if media not in _HTML_TYPES:
-            return self._failed(entry, f"not a web page ({media})", retry=False)
+            return PageFailure(f"not a web page ({media})", retry=False)
         assert result.body is not None
-        body, url = result.body, result.url
-        article = await self._run(partial(read_page, body, url, content_type))
+        article = await self._run(partial(read_page, result.body, result.url, content_type))
         if not article.paragraphs:
-            return self._failed(entry, "no article found on the page", retry=False)
-        if word_count(article.body) <= feed_words(entry):
-            return self._failed(entry, "the page has no more text than the feed", retry=False)
-        return with_article(entry, article)
-
-    @staticmethod
-    def _failed(entry: Entry, reason: str, *, retry: bool) -> Entry:
-        log.info(
-            "article %s: keeping the feed's text: %s%s",
-            entry.link,
-            reason,
-            " (will try again)" if retry else "",
-        )
-        return without_article(entry, reason, retry=retry)
+            return PageFailure("no article found on the page", retry=False)
+        return article

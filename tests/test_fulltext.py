@@ -98,11 +98,21 @@ class FakeClock:
 class Monitor:
     """A feed on the loopback server with full_article set, polled into a real archive."""
 
-    def __init__(self, tmp_path: Path, server: FeedServer, mode: Any = "auto", **extra: Any):
+    def __init__(
+        self,
+        tmp_path: Path,
+        server: FeedServer,
+        mode: Any = "auto",
+        also: tuple[str, ...] = (),
+        **extra: Any,
+    ):
         self.server = server
         data = {
             "archive": {"url": "sqlite:///archive/monitor.db"},
-            "feeds": [{"url": server.url("/feed.xml"), "name": "wire", "full_article": mode}],
+            "feeds": [
+                {"url": server.url(path), "name": path, "full_article": mode}
+                for path in ("/feed.xml", *also)
+            ],
             "fetch": {
                 "timeout": "3s",
                 "connect_timeout": "2s",
@@ -150,8 +160,8 @@ class Monitor:
 def make(tmp_path: Path, feed_server: FeedServer) -> Iterator[Any]:
     made: list[Monitor] = []
 
-    def factory(mode: Any = "auto", **extra: Any) -> Monitor:
-        made.append(Monitor(tmp_path / f"m{len(made)}", feed_server, mode, **extra))
+    def factory(mode: Any = "auto", also: tuple[str, ...] = (), **extra: Any) -> Monitor:
+        made.append(Monitor(tmp_path / f"m{len(made)}", feed_server, mode, also, **extra))
         return made[-1]
 
     yield factory
@@ -159,18 +169,19 @@ def make(tmp_path: Path, feed_server: FeedServer) -> Iterator[Any]:
         monitor.close()
 
 
-def serve_seed_feed(server: FeedServer) -> tuple[str, tuple[str, ...]]:
+def serve_seed_feed(
+    server: FeedServer, paths: tuple[str, ...] = ("/feed.xml",)
+) -> tuple[str, tuple[str, ...]]:
     """A feed whose first item is a one-paragraph summary of seed 0, whose page is served."""
     headline, paragraphs = seed(0)
     server.route("/a/1", article_page(headline, paragraphs), content_type="text/html")
     server.route("/a/2", article_page("Harvest", (LONG_TEXT,)), content_type="text/html")
-    server.route(
-        "/feed.xml",
-        rss(
-            item("1", headline, paragraphs[0], server.url("/a/1")),
-            item("2", "Early harvest in the valley", LONG_TEXT, server.url("/a/2")),
-        ),
+    feed = rss(
+        item("1", headline, paragraphs[0], server.url("/a/1")),
+        item("2", "Early harvest in the valley", LONG_TEXT, server.url("/a/2")),
     )
+    for path in paths:
+        server.route(path, feed)
     return headline, paragraphs
 
 
@@ -213,6 +224,15 @@ def test_only_new_items_are_fetched_and_the_article_text_stays(make: Any) -> Non
     assert monitor.requested("/a/1") == 1 and monitor.requested("/a/3") == 1
     assert monitor.story("/a/1").paragraphs == paragraphs  # not the edited summary
     assert monitor.story("/a/3").paragraphs == other
+
+
+def test_feeds_that_link_the_same_page_share_one_fetch(make: Any) -> None:
+    monitor = make("auto", also=("/other.xml",))
+    serve_seed_feed(monitor.server, ("/feed.xml", "/other.xml"))
+    summary = monitor.poll()
+    assert summary.new_stories == 2 and summary.articles == 1
+    assert monitor.requested("/a/1") == 1
+    assert monitor.story("/a/1").sources == ("/feed.xml", "/other.xml")
 
 
 def test_never_fetches_nothing_and_always_fetches_long_items_too(make: Any) -> None:
