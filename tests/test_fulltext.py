@@ -20,7 +20,7 @@ from monitor.archive import ARTICLE_RETRY_DELAYS, Archive, open_archive
 from monitor.config import parse_config
 from monitor.extract import read_page
 from monitor.fulltext import ARTICLES_PER_POLL, wants_article
-from monitor.ingest import Poller
+from monitor.ingest import PROCESS_POOL_MIN_FEEDS, Poller
 from monitor.normalize import read_story
 from monitor.types import Entry, PollSummary, Story
 from tests.feedserver import FeedServer, Request, Response
@@ -104,6 +104,7 @@ class Monitor:
         server: FeedServer,
         mode: Any = "auto",
         also: tuple[str, ...] = (),
+        workers: int = 1,
         **extra: Any,
     ):
         self.server = server
@@ -120,6 +121,7 @@ class Monitor:
                 "max_bytes": "1MB",
             },
             "articles": {"allow": ["127.0.0.1"], **extra},
+            "schedule": {"workers": workers},
         }
         self.config = parse_config(data, tmp_path / "config.toml")
         self.db_path = tmp_path / "archive" / "monitor.db"
@@ -160,8 +162,10 @@ class Monitor:
 def make(tmp_path: Path, feed_server: FeedServer) -> Iterator[Any]:
     made: list[Monitor] = []
 
-    def factory(mode: Any = "auto", also: tuple[str, ...] = (), **extra: Any) -> Monitor:
-        made.append(Monitor(tmp_path / f"m{len(made)}", feed_server, mode, also, **extra))
+    def factory(
+        mode: Any = "auto", also: tuple[str, ...] = (), workers: int = 1, **extra: Any
+    ) -> Monitor:
+        made.append(Monitor(tmp_path / f"m{len(made)}", feed_server, mode, also, workers, **extra))
         return made[-1]
 
     yield factory
@@ -405,3 +409,19 @@ def test_read_page_uses_the_charset_of_the_response() -> None:
         page.encode("cp1251"), "https://news.example/a", "text/html; charset=cp1251"
     )
     assert article.paragraphs == (text.strip(),)
+
+
+def test_with_many_feeds_pages_are_extracted_in_the_parse_pool(make: Any) -> None:
+    count = PROCESS_POOL_MIN_FEEDS
+    monitor = make("auto", also=tuple(f"/f/{i}.xml" for i in range(1, count)), workers=2)
+    paths = ("/feed.xml", *(f"/f/{i}.xml" for i in range(1, count)))
+    for i, path in enumerate(paths):
+        text = prose(i, 5)
+        monitor.server.route(f"/a/{i}", article_page(f"Story {i}", text), content_type="text/html")
+        monitor.server.route(
+            path, rss(item(str(i), f"Story {i}", text[0], monitor.server.url(f"/a/{i}")))
+        )
+    summary = monitor.poll()
+    assert monitor.poller._pool is not None  # the process pool did the parsing and extracting
+    assert summary.new_stories == count and summary.articles == count
+    assert all(len(s.paragraphs) == 5 for s in monitor.stories().values())
