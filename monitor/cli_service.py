@@ -46,6 +46,7 @@ def status(config_path: Path) -> None:
         disabled = archive.disabled_notifiers()
         day = archive.topic_hits(now - timedelta(days=1))
         week = archive.topic_hits(now - timedelta(days=7))
+        articles = archive.article_counts(now - timedelta(days=7))
     holder = ArchiveLock.for_url(config.archive_url).holder()
     if holder is not None:
         click.echo(f"service: running (pid {holder})")
@@ -67,6 +68,19 @@ def status(config_path: Path) -> None:
         )
         if s.last_error:
             click.echo(f"  {'':12} last error: {s.last_error}")
+    if (
+        any(f.full_article != "never" for f in config.feeds)
+        or articles["article"] + articles["feed"]
+    ):
+        click.echo(
+            f"\nfull articles (last week): {articles['article']} from the page, "
+            f"{articles['feed']} kept the feed's text ({articles['waiting']} to be tried again)"
+        )
+        errors = sorted(
+            ((n, key[7:]) for key, n in articles.items() if key.startswith("error: ")), reverse=True
+        )
+        for n, reason in errors[:5]:
+            click.echo(f"  {n:5d}  {reason}")
     click.echo(
         f"\noutbox: {counts.get('pending', 0)} pending, {counts.get('dead', 0)} dead, "
         f"{counts.get('sent', 0)} sent"

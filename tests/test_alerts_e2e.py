@@ -274,6 +274,8 @@ full_article = {full_article}
         )
         before = len(receiver.deliveries)
         cli(config, "poll", "--once")
+        if full_article == '"auto"':
+            assert "full articles (last week): 2 from the page, 0 kept" in cli(config, "status")
         return sorted(d["topic"] for d in receiver.deliveries[before:])
 
     # Feed text only: the first paragraphs tell of the talks, neither mentions MFN.

@@ -304,6 +304,9 @@ def test_a_blocked_address_is_never_requested_and_the_story_kept(make: Any) -> N
         assert story.content_source == "feed" and len(story.paragraphs) == 1
         assert story.article_error is not None and "refusing" in story.article_error
     assert [r.path for r in monitor.server.requests if r.path.startswith("/a/")] == []
+    counts = monitor.archive.article_counts(START - timedelta(days=1))
+    assert (counts["article"], counts["feed"], counts["waiting"]) == (0, 4, 0)
+    assert sum(n for key, n in counts.items() if key.startswith("error: refusing")) == 4
 
 
 def test_a_transient_failure_is_tried_again_and_then_matched(make: Any) -> None:

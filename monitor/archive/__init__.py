@@ -183,6 +183,11 @@ class Archive(Protocol):
 
     def stories_per_day(self, since: datetime, now: datetime) -> dict[str, float]: ...
 
+    def article_counts(self, since: datetime) -> dict[str, int]:
+        """Of the stories first seen since ``since`` whose page was tried: how many have its
+        text ("article"), kept the feed's ("feed"), of those wait for a retry ("waiting"), and
+        each reason the feed's text was kept ("error: REASON")."""
+
     def close(self) -> None: ...
 
 

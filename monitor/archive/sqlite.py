@@ -414,6 +414,23 @@ class SQLiteArchive(OutboxStore):
             for r in rows
         ]
 
+    def article_counts(self, since: datetime) -> dict[str, int]:
+        rows = self._db.execute(
+            """
+            SELECT content_source, article_error, article_retry IS NOT NULL, count(*)
+            FROM stories WHERE first_seen >= ? AND article_tries > 0
+            GROUP BY 1, 2, 3
+            """,
+            (_ts(since),),
+        ).fetchall()
+        counts: dict[str, int] = {"article": 0, "feed": 0, "waiting": 0}
+        for source, error, waiting, n in rows:
+            counts[source] += n
+            counts["waiting"] += n if waiting else 0
+            if error:
+                counts[f"error: {error}"] = counts.get(f"error: {error}", 0) + n
+        return counts
+
     def _store(
         self,
         db: sqlite3.Connection,
