@@ -35,7 +35,8 @@ class ArticleFetcher:
     name into addresses (the system resolver by default; tests inject their own), and
     ``network`` is the httpcore backend vetted connections are made through. ``ssl_context``
     replaces the default certificate checks, e.g. for an intranet CA. ``spacing`` is the
-    feed fetcher's, so ``host_spacing`` holds across feeds and their articles.
+    feed fetcher's, so ``host_spacing`` holds across feeds and their articles; ``limits`` a
+    fetcher whose overall and per-host concurrency limits this one shares.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class ArticleFetcher:
         ssl_context: ssl.SSLContext | None = None,
         network: httpcore.AsyncNetworkBackend | None = None,
         spacing: dict[str, float] | None = None,
+        limits: Fetcher | None = None,
     ) -> None:
         self.settings = settings
         self.allow = AllowList.parse(allow)
@@ -54,6 +56,7 @@ class ArticleFetcher:
         self._ssl_context = ssl_context
         self._fetcher: Fetcher | None = None
         self._spacing = spacing
+        self._limits = limits
 
     async def __aenter__(self) -> ArticleFetcher:
         s = self.settings
@@ -61,7 +64,9 @@ class ArticleFetcher:
             max_connections=s.concurrency, max_keepalive_connections=s.concurrency
         )
         transport = PinnedTransport(self._backend, limits=limits, ssl_context=self._ssl_context)
-        self._fetcher = await Fetcher(s, transport=transport, spacing=self._spacing).__aenter__()
+        self._fetcher = await Fetcher(
+            s, transport=transport, spacing=self._spacing, limits=self._limits
+        ).__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

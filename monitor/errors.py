@@ -23,12 +23,21 @@ class ConfigError(MonitorError):
 
 
 class FetchError(MonitorError):
-    """A feed or page could not be fetched."""
+    """A feed or page could not be fetched.
 
-    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
+    ``transient``: whether the same request may succeed later (a timeout, a reset, a 5xx,
+    429) rather than fail the same way (a 404, a bad URL, a refused address).
+    """
+
+    def __init__(
+        self, url: str, reason: str, *, status: int | None = None, transient: bool | None = None
+    ) -> None:
         self.url = url
         self.reason = reason
         self.status = status
+        if transient is None:
+            transient = status is not None and (status >= 500 or status in (408, 425, 429))
+        self.transient = transient
         super().__init__(f"{url}: {reason}")
 
 

@@ -240,7 +240,8 @@ def read_page(body: bytes, url: str, content_type: str) -> Article:
     charset = header.get_content_charset()
     page: str | bytes = body
     if charset and not body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
-        with contextlib.suppress(LookupError):  # an unknown label: the page's own decides
+        # An unknown label, or one that names no text encoding: the page's own decides.
+        with contextlib.suppress(LookupError, UnicodeError, ValueError, TypeError):
             page = body.decode(charset, errors="replace")
     return extract_article(page, url=url)
 

@@ -206,8 +206,10 @@ class Fetcher:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         spacing: dict[str, float] | None = None,
+        limits: Fetcher | None = None,
     ) -> None:
         self.settings = settings
+        self._limits = limits  # a fetcher whose concurrency limits this one shares
         self._transport = transport
         self._http: httpx.AsyncBaseTransport | None = None
         self._headers: list[tuple[bytes, bytes]] = []
@@ -240,7 +242,10 @@ class Fetcher:
             "write": s.read_timeout,
             "pool": s.timeout,
         }
-        self._overall = asyncio.Semaphore(s.concurrency)
+        if self._limits is not None and self._limits._overall is not None:
+            self._overall, self._hosts = self._limits._overall, self._limits._hosts
+        else:
+            self._overall = asyncio.Semaphore(s.concurrency)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -272,7 +277,9 @@ class Fetcher:
                     result = await self._follow(url, parsed, etag, last_modified)
             except TimeoutError:
                 raise FetchError(
-                    url, f"timed out: no complete response within {self.settings.timeout:g}s"
+                    url,
+                    f"timed out: no complete response within {self.settings.timeout:g}s",
+                    transient=True,
                 ) from None
             return FetchResult(
                 url=result.url,
@@ -335,12 +342,15 @@ class Fetcher:
                 finally:
                     await response.aclose()
             except httpx.TimeoutException as exc:
-                raise FetchError(current, f"timed out ({type(exc).__name__})") from exc
+                raise FetchError(
+                    current, f"timed out ({type(exc).__name__})", transient=True
+                ) from exc
             except httpx.InvalidURL as exc:
                 # Every URL requested was checked first, so httpx choked on a Location header.
                 raise FetchError(current, f"invalid redirect Location: {exc}") from exc
             except httpx.HTTPError as exc:
-                raise FetchError(current, f"{type(exc).__name__}: {exc}") from exc
+                # Connection refused or reset, a name that does not resolve: may pass.
+                raise FetchError(current, f"{type(exc).__name__}: {exc}", transient=True) from exc
             if not location:
                 raise FetchError(current, f"redirect {response.status_code} without Location")
             try:

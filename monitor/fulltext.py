@@ -3,10 +3,10 @@
 A feed's ``full_article`` says when: "always", "never", or "auto": when the item's own
 text is short (fewer than ``short_words`` words) or ends as a teaser does ("…", "Read
 more"). The page's article then replaces the item's text for matching and archiving,
-unless it has no more words than the item (a paywall or a teaser page). Whatever goes
-wrong falls back to the item's own text, with the reason on the entry and, when a later
-attempt may succeed (a timeout, a 5xx), a retry asked for: a story is never dropped for
-its page.
+unless it has no more words than the item (a paywall or a teaser page) or its headline has
+nothing in common with the item's (a consent wall, a home page). Whatever goes wrong falls
+back to the item's own text, with the reason on the entry and, when a later attempt may
+succeed (a timeout, a 5xx), a retry asked for: a story is never dropped for its page.
 """
 
 from __future__ import annotations
@@ -15,25 +15,27 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
+from urllib.parse import urlsplit
 
-from monitor.articles import ArticleFetcher, BlockedAddress
+from monitor.articles import ArticleFetcher
 from monitor.dedupe import sketch, text_hash
-from monitor.errors import BodyTooLarge, FetchError, RetryLater
+from monitor.errors import FetchError, RetryLater
 from monitor.extract import Article, read_page
 from monitor.normalize import word_count
 from monitor.tokens import tokenize
-from monitor.types import Entry, FullArticle
+from monitor.types import ArticleFailure, Entry, FullArticle
 
 log = logging.getLogger(__name__)
 
-# Pages fetched for one feed in one poll; the rest of a burst is fetched by the retries,
-# so a feed's first poll (every item new) stays within its lease.
-ARTICLES_PER_POLL = 25
+# Pages fetched in one poll, per host and in all: the rest wait for the retries (5 minutes),
+# so a burst of new items (a feed's first poll) cannot hold a poll beyond its lease.
+ARTICLES_PER_HOST = 25
+ARTICLES_PER_POLL = 100
 _TEASER_END = re.compile(
-    r"(?:\.\.\.|\u2026|\[(?:\.\.\.|\u2026)\]|\((?:more|\.\.\.|\u2026)\)"
-    r"|\bread (?:the )?(?:full|more|rest)\b.*|\bcontinue reading\b.*|\bmore\s*[\u00bb>]+)\W*$",
+    r"(?:\.\.\.|\u2026|\[(?:\.\.\.|\u2026)\]|\((?:more|\.\.\.|\u2026)\)|\bmore\s*[\u00bb>]+"
+    r"|\b(?:read (?:the )?(?:full|more|rest)|continue reading)\b(?:\W+\w+){0,4})\W*$",
     re.IGNORECASE,
 )
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
@@ -66,81 +68,104 @@ def with_article(entry: Entry, article: Article) -> Entry:
         sketch=sketch(tokens),
         text_hash=text_hash(tokens),
         content_source="article",
-        article_error=None,
-        article_retry=False,
+        feed_sketch=entry.sketch,  # a copy of the item elsewhere is still recognised by it
+        article_failure=None,
     )
 
 
-def without_article(entry: Entry, reason: str, *, retry: bool) -> Entry:
+def without_article(entry: Entry, failure: ArticleFailure) -> Entry:
     """The entry with its own text, saying why the page's is not used."""
-    return replace(entry, content_source="feed", article_error=reason, article_retry=retry)
+    return replace(entry, content_source="feed", article_failure=failure)
 
 
-def deferred(entry: Entry) -> Entry:
-    return without_article(
-        entry, f"not fetched yet: more than {ARTICLES_PER_POLL} new items in one poll", retry=True
-    )
+def _content_words(text: str) -> set[str]:
+    return {t for t in tokenize(text) if len(t) > 3}
 
 
-@dataclass(frozen=True, slots=True)
-class PageFailure:
-    reason: str
-    retry: bool  # a later attempt may succeed
+def same_story(feed_headline: str, page_headline: str) -> bool:
+    """False when both headlines have words and share none: the page is something else."""
+    ours, theirs = _content_words(feed_headline), _content_words(page_headline)
+    return len(ours) < 2 or len(theirs) < 2 or bool(ours & theirs)
+
+
+def page_failure(exc: FetchError) -> ArticleFailure:
+    reason = f"HTTP {exc.status}" if exc.status == 410 else exc.reason
+    wait = exc.retry_after if isinstance(exc, RetryLater) and exc.retry_after else 0.0
+    return ArticleFailure(reason=reason, retry=exc.transient, retry_after=wait)
 
 
 class ArticleReader:
-    """Fetches an entry's page and turns it into the entry to store.
+    """Fetches entries' pages for one poll and turns them into the entries to store.
 
     ``run`` runs the extraction (CPU work) off the event loop, in the poll's parse pool.
-    Entries of several feeds that link the same page at the same time share one fetch.
+    Entries of several feeds that link the same page at the same time share one fetch;
+    beyond ARTICLES_PER_HOST pages of one host or ARTICLES_PER_POLL in all, entries are
+    deferred to the retries.
     """
 
     def __init__(self, fetcher: ArticleFetcher, run: Run) -> None:
         self._fetcher = fetcher
         self._run = run
-        self._pending: dict[str, asyncio.Task[Article | PageFailure]] = {}
+        self._pending: dict[str, asyncio.Task[Article | ArticleFailure]] = {}
+        self._per_host: dict[str, int] = {}
+        self._total = 0
 
     async def read(self, entry: Entry) -> Entry:
         """The entry with its article's text, or with its own and the reason; never raises."""
+        link = entry.link
+        page = self._pending.get(link)
+        if page is None:
+            if not self._take_slot(link):
+                return without_article(entry, DEFERRED)
+            page = self._pending[link] = asyncio.ensure_future(self._page(link))
+            page.add_done_callback(lambda _: self._pending.pop(link, None))
         try:
-            page = self._pending.get(entry.link)
-            if page is None:
-                page = self._pending[entry.link] = asyncio.ensure_future(self._page(entry.link))
-                page.add_done_callback(lambda _: self._pending.pop(entry.link, None))
             result = await page
         except Exception as exc:  # a bug stays with this story, which keeps its feed text
-            log.exception("internal error reading the article of %s", entry.link)
-            result = PageFailure(f"internal error: {exc!r}", retry=False)
-        if isinstance(result, Article) and word_count(result.body) <= feed_words(entry):
-            result = PageFailure("the page has no more text than the feed", retry=False)
-        if isinstance(result, PageFailure):
-            log.info(
-                "article %s: keeping the feed's text: %s%s",
-                entry.link,
-                result.reason,
-                " (will try again)" if result.retry else "",
-            )
-            return without_article(entry, result.reason, retry=result.retry)
-        return with_article(entry, result)
+            log.exception("internal error reading the article of %s", link)
+            result = ArticleFailure(reason=f"internal error: {exc!r}")
+        if isinstance(result, Article):
+            if word_count(result.body) <= feed_words(entry):
+                result = ArticleFailure(reason="the page has no more text than the feed")
+            elif not same_story(entry.headline, result.headline):
+                result = ArticleFailure(
+                    reason=f"the page is about something else: {result.headline[:80]!r}"
+                )
+            else:
+                return with_article(entry, result)
+        log.info(
+            "article %s: keeping the feed's text: %s%s",
+            link,
+            result.reason,
+            " (will try again)" if result.retry else "",
+        )
+        return without_article(entry, result)
 
-    async def _page(self, link: str) -> Article | PageFailure:
+    def _take_slot(self, link: str) -> bool:
+        host = (urlsplit(link).hostname or "").lower()
+        taken = self._per_host.get(host, 0)
+        if taken >= ARTICLES_PER_HOST or self._total >= ARTICLES_PER_POLL:
+            return False
+        self._per_host[host] = taken + 1
+        self._total += 1
+        return True
+
+    async def _page(self, link: str) -> Article | ArticleFailure:
         try:
             result = await self._fetcher.fetch(link)
-        except (BlockedAddress, BodyTooLarge) as exc:
-            return PageFailure(exc.reason, retry=False)
-        except RetryLater as exc:
-            return PageFailure(exc.reason, retry=True)
-        except FetchError as exc:
-            # A timeout, a reset, a 5xx may pass; a 404 or 410 will not.
-            transient = exc.status is None or exc.status >= 500 or exc.status in (408, 425)
-            reason = f"HTTP {exc.status}" if exc.status == 410 else exc.reason
-            return PageFailure(reason, retry=transient)
+        except FetchError as exc:  # blocked addresses and oversized bodies included
+            return page_failure(exc)
         content_type = result.headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
         if media not in _HTML_TYPES:
-            return PageFailure(f"not a web page ({media})", retry=False)
+            return ArticleFailure(reason=f"not a web page ({media})")
         assert result.body is not None
         article = await self._run(partial(read_page, result.body, result.url, content_type))
         if not article.paragraphs:
-            return PageFailure("no article found on the page", retry=False)
+            return ArticleFailure(reason="no article found on the page")
         return article
+
+
+DEFERRED = ArticleFailure(
+    reason="not fetched yet: too many new pages in one poll", retry=True, counted=False
+)

@@ -34,10 +34,16 @@ from monitor.articles import ArticleFetcher
 from monitor.config import Config
 from monitor.errors import FeedGone, FeedParseError, FetchError, RetryLater
 from monitor.fetch import Fetcher, FetchResult
-from monitor.fulltext import ARTICLES_PER_POLL, ArticleReader, deferred, wants_article
+from monitor.fulltext import (
+    ARTICLES_PER_HOST,
+    ARTICLES_PER_POLL,
+    ArticleReader,
+    wants_article,
+    without_article,
+)
 from monitor.parse import ParsedFeed, parse_feed, warm_up
 from monitor.schedule import next_poll, publishing_gap, server_hint
-from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
+from monitor.types import ArticleFailure, Entry, Feed, FeedOutcome, FeedState, PollSummary
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ log = logging.getLogger(__name__)
 PROCESS_POOL_MIN_FEEDS = 16
 # Stories whose article is due another attempt, taken up in one poll at most.
 ARTICLE_RETRIES_PER_POLL = 50
+TURNED_OFF = ArticleFailure(reason="not tried again: full_article is off for its feeds")
 # Archive writes in one transaction at most, and how long the writer waits for more.
 WRITE_BATCH_JOBS = 64
 WRITE_LINGER = 0.2
@@ -243,9 +250,11 @@ class Poller:
 
     @property
     def lease_seconds(self) -> float:
-        # A feed's fetch, its parse, and its new items' article pages, a few hosts at a time.
-        fetch = self.config.fetch
-        return fetch.timeout * (2 + ARTICLES_PER_POLL / fetch.per_host) + 60
+        # A feed's fetch and parse, then the poll's article pages: those of one host a few
+        # at a time, and all of them within the overall limit.
+        f = self.config.fetch
+        pages = ARTICLES_PER_HOST / f.per_host + ARTICLES_PER_POLL / f.concurrency
+        return f.timeout * (2 + pages) + ARTICLES_PER_HOST * f.host_spacing + 60
 
     async def poll(
         self,
@@ -277,17 +286,23 @@ class Poller:
                     self.config.fetch,
                     allow=self.config.articles.allow,
                     spacing=self._host_spacing,
+                    limits=fetcher,  # one set of limits for the feeds and their pages
                 )
                 await stack.enter_async_context(articles)
                 reader = ArticleReader(articles, partial(self._offload, executor))
-            retried = asyncio.ensure_future(self._retry_articles(reader, retries))
-            tasks = [self._poll_one(fetcher, executor, reader, s) for s in states]
-            for next_done in asyncio.as_completed(tasks):
-                outcome = await next_done
-                outcomes.append(outcome)
-                if progress is not None:
-                    progress(outcome)
-            retry_results = await retried
+            # A task group: when the poll is cancelled (the service stopping), every fetch
+            # stops before the fetchers close, and nothing is recorded as failed meanwhile.
+            async with asyncio.TaskGroup() as group:
+                retried = group.create_task(self._retry_articles(reader, retries))
+                tasks = [
+                    group.create_task(self._poll_one(fetcher, executor, reader, s)) for s in states
+                ]
+                for next_done in asyncio.as_completed(tasks):
+                    outcome = await next_done
+                    outcomes.append(outcome)
+                    if progress is not None:
+                        progress(outcome)
+            retry_results = retried.result()
         return PollSummary(
             outcomes=tuple(outcomes),
             articles_retried=len(retry_results),
@@ -326,8 +341,11 @@ class Poller:
             return []
 
         async def retry(item: ArticleRetry) -> StoreResult | None:
-            entry = await reader.read(item.entry)
-            store = partial(self._store_retry, item.feed_url, entry)
+            if all(self._full_article(url) == "never" for url in item.feed_urls):
+                entry = without_article(item.entry, TURNED_OFF)
+            else:
+                entry = await reader.read(item.entry)
+            store = partial(self._store_retry, item.feed_urls[0], entry)
             try:
                 return await self._writer.submit(store)
             except Exception:
@@ -433,21 +451,18 @@ class Poller:
         wanted = [i for i, e in enumerate(entries) if wants_article(feed.full_article, e, short)]
         if not wanted:
             return entries
-        # Only new items: a known story's page was read (or tried) when it was new.
-        lookup = partial(self.archive.unknown_entries, feed.url, [entries[i] for i in wanted])
+        # Only items whose page was never asked for: new ones, mostly.
+        lookup = partial(self.archive.untried_entries, feed.url, [entries[i] for i in wanted])
         try:
             unknown = await self._writer.submit(lookup, urgent=True)
         except Exception:  # the items are stored with their own text all the same
             log.exception("internal error looking up the new items of %s", feed.url)
             return entries
         todo = [i for i, new in zip(wanted, unknown, strict=True) if new]
-        now, later = todo[:ARTICLES_PER_POLL], todo[ARTICLES_PER_POLL:]
-        read = await asyncio.gather(*(reader.read(entries[i]) for i in now))
+        read = await asyncio.gather(*(reader.read(entries[i]) for i in todo))
         out = list(entries)
-        for i, entry in zip(now, read, strict=True):
+        for i, entry in zip(todo, read, strict=True):
             out[i] = entry
-        for i in later:
-            out[i] = deferred(entries[i])
         return out
 
     def _store(

@@ -57,14 +57,22 @@ class Entry:
     sketch: tuple[int, ...] = ()  # bottom-k shingle hashes, for near-duplicates
     text_hash: str = ""
     content_source: ContentSource = "feed"  # "article": the text is the fetched page's
-    # After an article fetch that failed (the feed's text is kept): why, and whether a
-    # later attempt may succeed (a timeout, a 5xx) or not (a 404, no article on the page).
-    article_error: str | None = None
-    article_retry: bool = False
+    feed_sketch: tuple[int, ...] = ()  # with an article's text: the sketch of the feed's own
+    article_failure: ArticleFailure | None = None  # why the feed's text is kept, if tried
 
     @property
     def article_tried(self) -> bool:
-        return self.content_source == "article" or self.article_error is not None
+        return self.content_source == "article" or self.article_failure is not None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArticleFailure:
+    """Why an entry keeps the feed's text after its page was asked for."""
+
+    reason: str
+    retry: bool = False  # a later attempt may succeed (a timeout, a 5xx), unlike a 404
+    retry_after: float = 0.0  # seconds the server asked us to wait (Retry-After)
+    counted: bool = True  # False: deferred, not fetched at all, so not one of its tries
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -6,10 +6,13 @@ the archive recorded about it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import random
 import sqlite3
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,11 +21,17 @@ import pytest
 
 from monitor.archive import ARTICLE_RETRY_DELAYS, Archive, open_archive
 from monitor.config import parse_config
-from monitor.extract import read_page
-from monitor.fulltext import ARTICLES_PER_POLL, wants_article
+from monitor.extract import Article, read_page
+from monitor.fulltext import (
+    ARTICLES_PER_HOST,
+    same_story,
+    wants_article,
+    with_article,
+    without_article,
+)
 from monitor.ingest import PROCESS_POOL_MIN_FEEDS, Poller
 from monitor.normalize import read_story
-from monitor.types import Entry, PollSummary, Story
+from monitor.types import ArticleFailure, Entry, PollSummary, Story
 from tests.feedserver import FeedServer, Request, Response
 
 SEEDS = sorted((Path(__file__).parent / "fixtures" / "seeds").glob("*.txt"))
@@ -103,16 +112,19 @@ class Monitor:
         tmp_path: Path,
         server: FeedServer,
         mode: Any = "auto",
-        also: tuple[str, ...] = (),
+        also: tuple[Any, ...] = (),
         workers: int = 1,
         **extra: Any,
     ):
         self.server = server
         data = {
             "archive": {"url": "sqlite:///archive/monitor.db"},
+            # Each of ``also`` is a path (with ``mode``) or a (path, its own mode) pair.
             "feeds": [
-                {"url": server.url(path), "name": path, "full_article": mode}
-                for path in ("/feed.xml", *also)
+                {"url": server.url(path), "name": path, "full_article": feed_mode}
+                for path, feed_mode in [
+                    (a, mode) if isinstance(a, str) else a for a in ("/feed.xml", *also)
+                ]
             ],
             "fetch": {
                 "timeout": "3s",
@@ -163,7 +175,7 @@ def make(tmp_path: Path, feed_server: FeedServer) -> Iterator[Any]:
     made: list[Monitor] = []
 
     def factory(
-        mode: Any = "auto", also: tuple[str, ...] = (), workers: int = 1, **extra: Any
+        mode: Any = "auto", also: tuple[Any, ...] = (), workers: int = 1, **extra: Any
     ) -> Monitor:
         made.append(Monitor(tmp_path / f"m{len(made)}", feed_server, mode, also, workers, **extra))
         return made[-1]
@@ -370,7 +382,7 @@ def test_retries_give_up_after_the_last_delay(make: Any) -> None:
 
 def test_a_burst_of_new_items_is_fetched_partly_now_and_the_rest_soon(make: Any) -> None:
     monitor = make("auto")
-    count = ARTICLES_PER_POLL + 5
+    count = ARTICLES_PER_HOST + 5
     items = []
     for i in range(count):
         text = prose(i, 6)
@@ -378,7 +390,7 @@ def test_a_burst_of_new_items_is_fetched_partly_now_and_the_rest_soon(make: Any)
         items.append(item(str(i), f"Story {i}", text[0], monitor.server.url(f"/a/{i}")))
     monitor.server.route("/feed.xml", rss(*items))
     summary = monitor.poll()
-    assert summary.new_stories == count and summary.articles == ARTICLES_PER_POLL
+    assert summary.new_stories == count and summary.articles == ARTICLES_PER_HOST
     waiting = [s for s in monitor.stories().values() if s.content_source == "feed"]
     assert len(waiting) == 5 and all("not fetched yet" in (s.article_error or "") for s in waiting)
 
@@ -428,3 +440,191 @@ def test_with_many_feeds_pages_are_extracted_in_the_parse_pool(make: Any) -> Non
     assert monitor.poller._pool is not None  # the process pool did the parsing and extracting
     assert summary.new_stories == count and summary.articles == count
     assert all(len(s.paragraphs) == 5 for s in monitor.stories().values())
+
+
+def test_an_article_read_for_another_feed_upgrades_the_story_it_joins(make: Any) -> None:
+    """The feed without full articles stores the story first; the other's page still counts."""
+    monitor = make(False, also=(("/b.xml", True),))
+    paragraphs = serve_seed_feed(monitor.server, ("/feed.xml", "/b.xml"))[1]
+    monitor.poll()
+    story = monitor.story("/a/1")
+    assert story.sources == ("/feed.xml", "/b.xml") and monitor.requested("/a/1") == 1
+    assert story.content_source == "article" and story.paragraphs == paragraphs
+
+
+def test_a_copy_under_another_url_is_one_story_with_or_without_its_article(make: Any) -> None:
+    """The same wire summary at two sites: the article of the second still joins the first."""
+    monitor = make(False, also=(("/b.xml", "auto"),))
+    headline, paragraphs = seed(0)
+    summary = " ".join(paragraphs[:2])
+    monitor.server.route("/b/1", article_page(headline, paragraphs), content_type="text/html")
+    monitor.server.route("/feed.xml", rss(item("1", headline, summary, monitor.server.url("/a/1"))))
+    monitor.server.route("/b.xml", rss())
+    monitor.poll()
+    monitor.server.route("/b.xml", rss(item("x", headline, summary, monitor.server.url("/b/1"))))
+    monitor.poll()
+    (story,) = monitor.stories().values()
+    assert story.sources == ("/feed.xml", "/b.xml")
+    assert story.content_source == "article" and story.paragraphs == paragraphs
+    # And a third site's summary-only copy is recognised by the feed text the story came with.
+    monitor.server.route("/b.xml", rss(item("y", headline, summary, "http://c.example/1")))
+    monitor.poll()
+    assert len(monitor.stories()) == 1
+
+
+def test_a_story_with_its_article_takes_a_corrected_headline(make: Any) -> None:
+    monitor = make("auto")
+    headline, paragraphs = serve_seed_feed(monitor.server)
+    monitor.poll()
+    corrected = f"Corrected: {headline}"
+    monitor.server.route(
+        "/feed.xml", rss(item("1", corrected, paragraphs[0], monitor.server.url("/a/1")))
+    )
+    assert monitor.poll().changed_stories == 1
+    story = monitor.story("/a/1")
+    assert story.headline == corrected and story.paragraphs == paragraphs
+
+
+def test_a_failed_retry_never_undoes_the_feed_s_newer_text(make: Any) -> None:
+    monitor = make("auto")
+    headline, paragraphs = seed(0)
+    monitor.server.route("/a/1", status=503, body=b"busy", content_type="text/html")
+    link = monitor.server.url("/a/1")
+    monitor.server.route("/feed.xml", rss(item("1", headline, paragraphs[0], link)))
+    monitor.poll()
+    # In one poll: the feed edits the item, and the due retry of its page fails again.
+    edited = paragraphs[0] + " The talks were later postponed."
+    monitor.server.route("/feed.xml", rss(item("1", f"{headline} (updated)", edited, link)))
+    monitor.clock.now += timedelta(seconds=ARTICLE_RETRY_DELAYS[0] + 1)
+    summary = monitor.poll()
+    assert summary.articles_retried == 1 and summary.changed_stories == 1
+    story = monitor.story("/a/1")
+    assert story.headline == f"{headline} (updated)" and story.paragraphs == (edited,)
+    assert monitor.article_row("/a/1")["article_tries"] == 2
+
+
+def test_a_retry_claimed_twice_keeps_the_article_it_got(make: Any) -> None:
+    monitor = make("auto")
+    headline, paragraphs = seed(0)
+    monitor.server.route("/a/1", status=503, body=b"busy", content_type="text/html")
+    monitor.server.route(
+        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
+    )
+    monitor.poll()
+    archive = monitor.archive
+    due = START + timedelta(seconds=ARTICLE_RETRY_DELAYS[0] + 1)
+    (first,) = archive.claim_article_retries(due, limit=9, lease_seconds=60)
+    (second,) = archive.claim_article_retries(
+        due + timedelta(seconds=61), limit=9, lease_seconds=60
+    )
+    read = with_article(first.entry, Article(headline=headline, paragraphs=paragraphs))
+    late = without_article(second.entry, ArticleFailure(reason="timed out", retry=True))
+    archive.store_entries(first.feed_urls[0], [read], due + timedelta(seconds=100))
+    archive.store_entries(second.feed_urls[0], [late], due + timedelta(seconds=120))
+    story = monitor.story("/a/1")
+    assert (story.content_source, story.article_error) == ("article", None)
+    assert story.paragraphs == paragraphs
+    assert monitor.article_row("/a/1")["article_retry"] is None
+
+
+def test_retries_stop_when_no_configured_feed_wants_articles(make: Any) -> None:
+    monitor = make("auto")
+    headline, paragraphs = seed(0)
+    monitor.server.route("/a/1", status=503, body=b"busy", content_type="text/html")
+    monitor.server.route(
+        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
+    )
+    monitor.poll()
+    monitor.poller.close()
+    off = replace(
+        monitor.config, feeds=tuple(replace(f, full_article="never") for f in monitor.config.feeds)
+    )
+    monitor.poller = Poller(off, monitor.archive, clock=monitor.clock, owner="test")
+    monitor.clock.now += timedelta(seconds=ARTICLE_RETRY_DELAYS[0] + 1)
+    assert monitor.poll(all_feeds=False).articles_retried == 1
+    row = monitor.article_row("/a/1")
+    assert "full_article is off" in row["article_error"] and row["article_retry"] is None
+    assert monitor.requested("/a/1") == 1
+    # A feed removed from the configuration: its stories' retries end as well.
+    monitor.poller.close()
+    with sqlite3.connect(monitor.db_path) as db:
+        db.execute("UPDATE stories SET article_retry = ?", (START.timestamp(),))
+    monitor.poller = Poller(replace(off, feeds=()), monitor.archive, clock=monitor.clock, owner="t")
+    assert asyncio.run(monitor.poller.poll()).articles_retried == 0
+    assert monitor.article_row("/a/1")["article_retry"] is None
+
+
+def test_a_cancelled_poll_records_no_failures_and_keeps_its_retries(make: Any) -> None:
+    monitor = make("auto")
+    count = 4
+    for i in range(count):
+        monitor.server.route(f"/a/{i}", status=503, body=b"busy", content_type="text/html")
+    monitor.server.route(
+        "/feed.xml",
+        rss(
+            *(
+                item(str(i), f"Story {i}", prose(i, 1)[0], monitor.server.url(f"/a/{i}"))
+                for i in range(count)
+            )
+        ),
+    )
+    monitor.poll()
+
+    def slow(request: Request) -> Response:
+        time.sleep(1.0)
+        return Response(body=article_page("Story", prose(99, 5)), content_type="text/html")
+
+    for i in range(count):
+        monitor.server.route(f"/a/{i}", handler=slow)
+    monitor.clock.now += timedelta(seconds=ARTICLE_RETRY_DELAYS[0] + 1)
+
+    async def cancelled_poll() -> None:
+        task = asyncio.create_task(monitor.poller.poll())
+        await asyncio.sleep(0.3)
+        task.cancel()  # the service stopping after its grace time
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(1.5)  # anything left running would record its failure now
+
+    asyncio.run(cancelled_poll())
+    for i in range(count):
+        row = monitor.article_row(f"/a/{i}")
+        assert row["article_tries"] == 1 and row["article_error"] == "HTTP 503"
+        assert (
+            row["article_retry"] > monitor.clock.now.timestamp()
+        )  # claimed: tried after the lease
+
+
+def test_retry_after_puts_the_next_attempt_off(make: Any) -> None:
+    monitor = make("auto")
+    headline, paragraphs = seed(0)
+    monitor.server.route(
+        "/a/1",
+        status=429,
+        body=b"slow down",
+        headers={"Retry-After": "7200"},
+        content_type="text/html",
+    )
+    monitor.server.route(
+        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
+    )
+    monitor.poll()
+    assert monitor.article_row("/a/1")["article_retry"] == pytest.approx(START.timestamp() + 7200)
+
+
+def test_a_page_about_something_else_is_not_taken() -> None:
+    assert not same_story(
+        "China ready to resume human rights talks", "Before you continue to Google"
+    )
+    assert same_story("China ready to resume human rights talks", "Rights talks to resume | Wire")
+    assert same_story("Brief", "Anything at all")  # too few words to tell
+
+
+def test_read_page_survives_charset_labels_that_are_no_encodings() -> None:
+    page = (
+        b"<html><body><article><p>"
+        + b"Plain words in a page. " * 20
+        + b"</p></article></body></html>"
+    )
+    for label in ("undefined", "rot13", "hex", "no-such-charset"):
+        assert read_page(page, "https://news.example/a", f"text/html; charset={label}").paragraphs

@@ -42,10 +42,11 @@ ARTICLE_RETRY_DELAYS: tuple[float, ...] = (300.0, 1800.0, 3 * 3600.0)
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ArticleRetry:
-    """A story whose article page is due another attempt: the feed that carries it, and
-    the story as an entry of that feed (its stored text, its link as the feed gave it)."""
+    """A story whose article page is due another attempt: the active feeds that carry it
+    (first the first), and the story as an entry of the first (its link as that feed gave
+    it, the story's text)."""
 
-    feed_url: str
+    feed_urls: tuple[str, ...]
     entry: Entry
 
 
@@ -93,8 +94,9 @@ class Archive(Protocol):
         entry with a failed article attempt schedules the next one (ARTICLE_RETRY_DELAYS).
         """
 
-    def unknown_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
-        """For each entry: true when no archived story has its URL (or the feed's GUID)."""
+    def untried_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
+        """For each entry: true when no archived story has its URL (or the feed's GUID), or
+        when that story's page was never asked for (a feed without full articles stored it)."""
 
     def claim_article_retries(
         self, now: datetime, *, limit: int, lease_seconds: float

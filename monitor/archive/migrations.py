@@ -147,6 +147,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE stories ADD COLUMN article_error TEXT;
     ALTER TABLE stories ADD COLUMN article_tries INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE stories ADD COLUMN article_retry REAL;
+    ALTER TABLE stories ADD COLUMN feed_sketch BLOB;
     CREATE INDEX stories_article_retry ON stories (article_retry)
         WHERE article_retry IS NOT NULL;
     """,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,8 +19,9 @@ from monitor.archive import (
 )
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_outbox import OutboxStore, _dt
-from monitor.dedupe import INDEXED_HASHES, is_near_duplicate
+from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
 from monitor.errors import ArchiveError, StoryNotFound
+from monitor.tokens import tokenize
 from monitor.types import ContentSource, Entry, Feed, FeedState, Story
 from monitor.urls import story_id
 
@@ -73,7 +74,8 @@ class _Fresh:
     author: str | None
     text_hash: str
     sketch: tuple[int, ...]
-    probes: frozenset[int]  # the indexed hashes of the sketch
+    feed_sketch: tuple[int, ...]  # with an article's text: the sketch of the feed's own
+    probes: frozenset[int]  # the indexed hashes of both sketches
     paragraphs: tuple[str, ...]  # those joined into body
     article: _ArticleState
 
@@ -90,6 +92,7 @@ class _Fresh:
             self.author,
             self.text_hash,
             _pack(self.sketch),
+            _pack(self.feed_sketch) if self.feed_sketch else None,
             *self.article.row(),
         )
 
@@ -129,22 +132,70 @@ class _ArticleState:
 
     def after(self, entry: Entry, t: float) -> _ArticleState:
         """The state once ``entry`` is stored: its article attempt counted, if it made one."""
-        if not entry.article_tried:
-            return self
-        tries = self.tries + 1
+        failure = entry.article_failure
         if entry.content_source == "article":
-            return _ArticleState(source="article", tries=tries)
+            return _ArticleState(source="article", tries=self.tries + 1)
+        if failure is None:
+            return self
+        if self.source == "article":  # a late failure (a retry claimed twice) changes nothing
+            return replace(self, retry=None)
+        tries = self.tries + (1 if failure.counted else 0)
         retry = None
-        if entry.article_retry and tries <= len(ARTICLE_RETRY_DELAYS):
-            retry = t + ARTICLE_RETRY_DELAYS[tries - 1]
-        return _ArticleState(
-            source=self.source, error=entry.article_error, tries=tries, retry=retry
-        )
+        if failure.retry and tries <= len(ARTICLE_RETRY_DELAYS):
+            retry = t + max(ARTICLE_RETRY_DELAYS[max(tries, 1) - 1], failure.retry_after)
+        return _ArticleState(error=failure.reason, tries=tries, retry=retry)
 
-    def keeps_text_against(self, entry: Entry) -> bool:
-        """Whether the story keeps its text when the entry brings other text: the article's
-        stays until the feed's text comes with a newer article (or none could be fetched)."""
-        return self.source == "article" and entry.content_source == "feed"
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """A story's text after an update, with its fingerprints."""
+
+    headline: str
+    paragraphs: tuple[str, ...]
+    sketch: tuple[int, ...]
+    text_hash: str
+    article_body: bool = False  # the body is now the article's (it was the feed's)
+
+    @classmethod
+    def of(cls, headline: str, paragraphs: tuple[str, ...], *, article_body: bool) -> _Text:
+        tokens = tokenize(" ".join([headline, *paragraphs]))
+        return cls(headline, paragraphs, sketch(tokens), text_hash(tokens), article_body)
+
+
+def _new_text(
+    state: _ArticleState,
+    entry: Entry,
+    current: Callable[[], tuple[str, tuple[str, ...]]],
+    current_hash: str,
+) -> _Text | None:
+    """The story's text once ``entry`` (of a feed that carries it) is taken in; None: as is.
+
+    The feed's text replaces the feed's; an article's body replaces the feed's body (under
+    the story's headline); a story with its article's body keeps it when the feed brings its
+    own text again, taking only a changed headline; a failed attempt changes nothing.
+    """
+    if entry.article_failure is not None:
+        return None
+    if entry.content_source == "article":
+        if state.source == "article":
+            return None  # the page was read already (a retry claimed twice)
+        headline = current()[0]
+        if headline == entry.headline:
+            text = _Text(headline, entry.paragraphs, entry.sketch, entry.text_hash, True)
+        else:
+            text = _Text.of(headline, entry.paragraphs, article_body=True)
+    elif state.source == "article":
+        headline, paragraphs = current()
+        if headline == entry.headline:
+            return None
+        text = _Text.of(entry.headline, paragraphs, article_body=False)
+    else:
+        text = _Text(entry.headline, entry.paragraphs, entry.sketch, entry.text_hash)
+    return None if text.text_hash == current_hash else text
+
+
+def _probes(*sketches: Sequence[int]) -> frozenset[int]:
+    return frozenset(h for s in sketches for h in s[:INDEXED_HASHES])
 
 
 def _dt_utc(value: float) -> datetime:
@@ -365,13 +416,25 @@ class SQLiteArchive(OutboxStore):
         with self._tx() as db:
             return self._store(db, feed_url, entries, _ts(now), matcher)
 
-    def unknown_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
+    def untried_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
         row = self._db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
         if row is None:
             raise ArchiveError(f"unknown feed {feed_url}")
         keys_of = [_keys(entry, row[0]) for entry in entries]
         known = self._known_keys(self._db, {k for keys in keys_of for k in keys})
-        return [not any(k in known for k in keys) for keys in keys_of]
+        seqs = sorted(set(known.values()))
+        tried: set[int] = set()
+        for start in range(0, len(seqs), _CHUNK):
+            chunk = seqs[start : start + _CHUNK]
+            tried.update(
+                seq
+                for (seq,) in self._db.execute(
+                    f"SELECT seq FROM stories WHERE seq IN ({_marks(len(chunk))})"
+                    " AND (article_tries > 0 OR content_source = 'article')",
+                    chunk,
+                )
+            )
+        return [not any(known.get(k) in tried for k in keys) for keys in keys_of]
 
     def claim_article_retries(
         self, now: datetime, *, limit: int, lease_seconds: float
@@ -381,24 +444,27 @@ class SQLiteArchive(OutboxStore):
             rows = db.execute(
                 """
                 SELECT s.seq, s.url, s.headline, s.body, s.published, s.author, s.text_hash,
-                    s.sketch, f.url AS feed_url, ss.link
+                    s.sketch,
+                    (SELECT group_concat(url, char(31)) FROM (
+                        SELECT f.url FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
+                        WHERE ss.story_seq = s.seq AND f.active AND NOT f.gone
+                        ORDER BY ss.first_seen, f.id)) AS feed_urls,
+                    (SELECT ss.link FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
+                        WHERE ss.story_seq = s.seq AND f.active AND NOT f.gone
+                        ORDER BY ss.first_seen, f.id LIMIT 1) AS link
                 FROM stories s
-                -- the first feed that carried it: the one whose new item made the attempt
-                JOIN story_sources ss ON ss.story_seq = s.seq AND ss.feed_id = (
-                    SELECT feed_id FROM story_sources WHERE story_seq = s.seq
-                    ORDER BY first_seen, feed_id LIMIT 1)
-                JOIN feeds f ON f.id = ss.feed_id
                 WHERE s.article_retry <= ? ORDER BY s.article_retry LIMIT ?
                 """,
                 (t, limit),
             ).fetchall()
+            # No feed in the configuration carries the story any more: no more attempts.
             db.executemany(
                 "UPDATE stories SET article_retry = ? WHERE seq = ?",
-                [(t + lease_seconds, r["seq"]) for r in rows],
+                [(t + lease_seconds if r["feed_urls"] else None, r["seq"]) for r in rows],
             )
         return [
             ArticleRetry(
-                feed_url=r["feed_url"],
+                feed_urls=tuple(r["feed_urls"].split("\x1f")),
                 entry=Entry(
                     guid=None,
                     url=r["url"],
@@ -412,6 +478,7 @@ class SQLiteArchive(OutboxStore):
                 ),
             )
             for r in rows
+            if r["feed_urls"]
         ]
 
     def article_counts(self, since: datetime) -> dict[str, int]:
@@ -487,12 +554,15 @@ class SQLiteArchive(OutboxStore):
                 next_seq += 1
                 fresh[seq] = self._fresh(db, entry, first_id, identity, taken, t)
                 new.append(seq)
-            elif own:
-                rematch = self._update_text(db, seq, entry, t, fresh)
-                if rematch:
-                    changed.append(seq)
             else:
-                merged += 1
+                # The feed's own story takes its new text; another feed's story takes an
+                # article read for it here (whichever feed stored it first, it gets the page).
+                if own or entry.article_tried:
+                    rematch = self._update_text(db, seq, entry, t, fresh)
+                    if rematch:
+                        changed.append(seq)
+                if not own:
+                    merged += 1
             for key in keys:
                 if key not in known:  # INSERT OR IGNORE: a key keeps its first story
                     known[key] = seq
@@ -587,13 +657,16 @@ class SQLiteArchive(OutboxStore):
     ) -> int | None:
         """The earliest story whose text is (nearly) the entry's, if any."""
         if entry.sketch:
-            probe = entry.sketch[:INDEXED_HASHES]
+            # An entry with its article's text is also recognised by the feed's own text,
+            # and a story with an article's text by the text its feed gave.
+            sketches = [x for x in (entry.sketch, entry.feed_sketch) if x]
+            probe = sorted(_probes(*sketches))
             # Candidates share at least two of the probe hashes: one alone is often a
             # common phrase ("according to the") and would pull in a growing share of
             # the archive, while near-duplicates (similarity >= 0.8) share three or more.
             rows = db.execute(
                 f"""
-                SELECT s.seq, s.sketch FROM (
+                SELECT s.seq, s.sketch, s.feed_sketch FROM (
                     SELECT story_seq FROM story_minhash
                     WHERE hash IN ({_marks(len(probe))})
                     GROUP BY story_seq HAVING count(*) >= {MIN_SHARED_PROBES}
@@ -601,14 +674,14 @@ class SQLiteArchive(OutboxStore):
                 """,
                 probe,
             ).fetchall()
-            for seq, blob in rows:
-                if is_near_duplicate(entry.sketch, _unpack(blob)):
+            for seq, blob, feed_blob in rows:
+                if _any_near(sketches, (_unpack(blob), _unpack(feed_blob))):
                     return int(seq)
             # The stories this call adds have no rows in the tables yet: the same test here.
             wanted = set(probe)
             for seq, story in fresh.items():
-                if len(wanted & story.probes) >= MIN_SHARED_PROBES and is_near_duplicate(
-                    entry.sketch, story.sketch
+                if len(wanted & story.probes) >= MIN_SHARED_PROBES and _any_near(
+                    sketches, (story.sketch, story.feed_sketch)
                 ):
                     return seq
             return None
@@ -659,7 +732,8 @@ class SQLiteArchive(OutboxStore):
             author=entry.author,
             text_hash=entry.text_hash,
             sketch=entry.sketch,
-            probes=frozenset(entry.sketch[:INDEXED_HASHES]),
+            feed_sketch=entry.feed_sketch,
+            probes=_probes(entry.sketch, entry.feed_sketch),
             paragraphs=tuple(entry.paragraphs),
             article=_ArticleState().after(entry, t),
         )
@@ -671,14 +745,14 @@ class SQLiteArchive(OutboxStore):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             db.execute(
                 "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
-                " updated, author, text_hash, sketch, content_source, article_error,"
-                " article_tries, article_retry) VALUES "
-                + ",".join([f"({_marks(15)})"] * len(chunk)),
+                " updated, author, text_hash, sketch, feed_sketch, content_source,"
+                " article_error, article_tries, article_retry) VALUES "
+                + ",".join([f"({_marks(16)})"] * len(chunk)),
                 [value for row in chunk for value in row],
             )
         db.executemany(
             "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
-            [(h, seq) for seq, story in fresh.items() for h in story.sketch[:INDEXED_HASHES]],
+            [(h, seq) for seq, story in fresh.items() for h in story.probes],
         )
 
     @staticmethod
@@ -688,24 +762,26 @@ class SQLiteArchive(OutboxStore):
         """Take the entry's text and article attempt into the story; whether its text changed."""
         story = fresh.get(seq)
         if story is not None:
-            kept = story.article.keeps_text_against(entry)
-            story.article = story.article.after(entry, t)
-            if kept or story.text_hash == entry.text_hash:
+            state, story.article = story.article, story.article.after(entry, t)
+            text = _new_text(
+                state, entry, lambda: (story.headline, story.paragraphs), story.text_hash
+            )
+            if text is None:
                 return False
-            story.headline = entry.headline
-            story.body = "\n\n".join(entry.paragraphs)
-            story.paragraphs = tuple(entry.paragraphs)
-            story.text_hash = entry.text_hash
-            story.sketch = entry.sketch
-            story.probes = frozenset(entry.sketch[:INDEXED_HASHES])
+            if text.article_body:
+                story.feed_sketch = story.sketch
+            story.headline, story.paragraphs = text.headline, text.paragraphs
+            story.body = "\n\n".join(text.paragraphs)
+            story.text_hash, story.sketch = text.text_hash, text.sketch
+            story.probes = _probes(story.sketch, story.feed_sketch)
             story.updated = t
             return True
         row = db.execute(
-            "SELECT text_hash, content_source, article_error, article_tries, article_retry"
-            " FROM stories WHERE seq = ?",
+            "SELECT text_hash, sketch, feed_sketch, content_source, article_error, article_tries,"
+            " article_retry FROM stories WHERE seq = ?",
             (seq,),
         ).fetchone()
-        state = _ArticleState(*row[1:])
+        state = _ArticleState(*row[3:])
         after = state.after(entry, t)
         if after != state:
             db.execute(
@@ -713,18 +789,29 @@ class SQLiteArchive(OutboxStore):
                 " article_retry = ? WHERE seq = ?",
                 (*after.row(), seq),
             )
-        if state.keeps_text_against(entry) or row["text_hash"] == entry.text_hash:
+
+        def current() -> tuple[str, tuple[str, ...]]:
+            headline, body = db.execute(
+                "SELECT headline, body FROM stories WHERE seq = ?", (seq,)
+            ).fetchone()
+            return headline, tuple(p for p in body.split("\n\n") if p)
+
+        text = _new_text(state, entry, current, row["text_hash"])
+        if text is None:
             return False
+        feed_sketch = _unpack(row["sketch"] if text.article_body else row["feed_sketch"])
         db.execute(
             """
-            UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?, updated = ?
+            UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?, feed_sketch = ?,
+                updated = ?
             WHERE seq = ?
             """,
             (
-                entry.headline,
-                "\n\n".join(entry.paragraphs),
-                entry.text_hash,
-                _pack(entry.sketch),
+                text.headline,
+                "\n\n".join(text.paragraphs),
+                text.text_hash,
+                _pack(text.sketch),
+                _pack(feed_sketch) if feed_sketch else None,
                 t,
                 seq,
             ),
@@ -732,7 +819,7 @@ class SQLiteArchive(OutboxStore):
         db.execute("DELETE FROM story_minhash WHERE story_seq = ?", (seq,))
         db.executemany(
             "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
-            [(h, seq) for h in entry.sketch[:INDEXED_HASHES]],
+            [(h, seq) for h in _probes(text.sketch, feed_sketch)],
         )
         return True
 
@@ -856,6 +943,10 @@ class SQLiteArchive(OutboxStore):
             for row in rows:
                 yield _story(row)
             last = rows[-1]["seq"]
+
+
+def _any_near(ours: Sequence[Sequence[int]], theirs: Sequence[Sequence[int]]) -> bool:
+    return any(a and b and is_near_duplicate(a, b) for a in ours for b in theirs)
 
 
 def _identity(entry: Entry, feed_id: int) -> str:
