@@ -292,16 +292,20 @@ class Poller:
                 reader = ArticleReader(articles, partial(self._offload, executor))
             # A task group: when the poll is cancelled (the service stopping), every fetch
             # stops before the fetchers close, and nothing is recorded as failed meanwhile.
-            async with asyncio.TaskGroup() as group:
-                retried = group.create_task(self._retry_articles(reader, retries))
-                tasks = [
-                    group.create_task(self._poll_one(fetcher, executor, reader, s)) for s in states
-                ]
-                for next_done in asyncio.as_completed(tasks):
-                    outcome = await next_done
-                    outcomes.append(outcome)
-                    if progress is not None:
-                        progress(outcome)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    retried = group.create_task(self._retry_articles(reader, retries))
+                    tasks = [
+                        group.create_task(self._poll_one(fetcher, executor, reader, s))
+                        for s in states
+                    ]
+                    for next_done in asyncio.as_completed(tasks):
+                        outcome = await next_done
+                        outcomes.append(outcome)
+                        if progress is not None:
+                            progress(outcome)
+            except* Exception as failed:  # only an archive that takes no writes gets here
+                raise failed.exceptions[0] from None
             retry_results = retried.result()
         return PollSummary(
             outcomes=tuple(outcomes),

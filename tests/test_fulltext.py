@@ -21,6 +21,7 @@ import pytest
 
 from monitor.archive import ARTICLE_RETRY_DELAYS, Archive, open_archive
 from monitor.config import parse_config
+from monitor.errors import ArchiveError
 from monitor.extract import Article, read_page
 from monitor.fulltext import (
     ARTICLES_PER_HOST,
@@ -628,3 +629,18 @@ def test_read_page_survives_charset_labels_that_are_no_encodings() -> None:
     )
     for label in ("undefined", "rot13", "hex", "no-such-charset"):
         assert read_page(page, "https://news.example/a", f"text/html; charset={label}").paragraphs
+
+
+def test_an_archive_that_takes_no_writes_fails_the_poll_with_its_own_error(
+    make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monitor = make("auto")
+    serve_seed_feed(monitor.server)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ArchiveError("database or disk is full")
+
+    monkeypatch.setattr(monitor.archive, "store_entries", refuse)
+    monkeypatch.setattr(monitor.archive, "record_poll", refuse)
+    with pytest.raises(ArchiveError, match="disk is full"):  # not an ExceptionGroup
+        asyncio.run(monitor.poller.poll(all_feeds=True))
