@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from monitor.archive import Archive
 from monitor.cadence import latest_due, parse_cadence
@@ -82,6 +84,7 @@ class Deliverer:
         self.clock = clock
         self._jitter = jitter
         self._threads = {name: ThreadPoolExecutor(1, f"notify-{name}") for name in notifiers}
+        self._lock = threading.Lock()  # the notifier threads record outcomes one at a time
 
     def close(self) -> None:
         for pool in self._threads.values():
@@ -133,51 +136,69 @@ class Deliverer:
             by_notifier.setdefault(entry.notifier, []).append((entry, message))
         for name, batch in by_notifier.items():
             for entry, message in batch:
-                futures[self._threads[name].submit(self._send, name, message, failed)] = entry
+                job = partial(self._deliver, name, entry, message, failed, counts, errors)
+                futures[self._threads[name].submit(job)] = entry
         for future in as_completed(futures):
-            entry = futures[future]
-            try:
-                future.result()
-            except _Skipped:
-                self.archive.finish_delivery(
-                    entry.id,
-                    owner=self.owner,
-                    now=self.clock(),
-                    error=entry.last_error
-                    or "deferred: an earlier message to this notifier failed",
-                    next_attempt=self.clock(),
-                    count_attempt=False,
-                )
-                counts["deferred"] += 1
-            except NotifierGone as exc:
-                log.error("notifier %s disabled: %s", entry.notifier, exc.reason)
-                errors.append(str(exc))
-                self.archive.disable_notifier(entry.notifier, exc.reason, self.clock())
-                self.archive.finish_delivery(
-                    entry.id,
-                    owner=self.owner,
-                    now=self.clock(),
-                    error=exc.reason,
-                    next_attempt=self.clock(),
-                    count_attempt=False,
-                )
-                counts["deferred"] += 1
-            except PermanentFailure as exc:
-                errors.append(str(exc))
-                self._finish(entry, exc.reason, dead=True, counts=counts)
-            except NotifyError as exc:
-                errors.append(str(exc))
-                self._finish(
-                    entry, exc.reason, retry=True, retry_after=exc.retry_after, counts=counts
-                )
-            except Exception as exc:  # a bug in a notifier must not stop delivery
-                log.exception("notifier %s failed unexpectedly", entry.notifier)
-                errors.append(f"{entry.notifier}: {exc!r}")
-                self._finish(entry, f"internal error: {exc!r}", retry=True, counts=counts)
-            else:
+            future.result()
+        return DeliveryReport(**counts, errors=tuple(errors))
+
+    def _deliver(
+        self,
+        name: str,
+        entry: OutboxEntry,
+        message: Message,
+        failed: set[str],
+        counts: dict[str, int],
+        errors: list[str],
+    ) -> None:
+        """Send one message in its notifier's thread and record the outcome before the next
+        is sent: a crash leaves at most one message per notifier sent but not recorded."""
+        try:
+            self._send(name, message, failed)
+        except Exception as exc:
+            with self._lock:
+                self._record_failure(entry, exc, counts, errors)
+        else:
+            with self._lock:
                 self.archive.finish_delivery(entry.id, owner=self.owner, now=self.clock())
                 counts["sent"] += 1
-        return DeliveryReport(**counts, errors=tuple(errors))
+
+    def _record_failure(
+        self, entry: OutboxEntry, exc: Exception, counts: dict[str, int], errors: list[str]
+    ) -> None:
+        if isinstance(exc, _Skipped):
+            self.archive.finish_delivery(
+                entry.id,
+                owner=self.owner,
+                now=self.clock(),
+                error=entry.last_error or "deferred: an earlier message to this notifier failed",
+                next_attempt=self.clock(),
+                count_attempt=False,
+            )
+            counts["deferred"] += 1
+        elif isinstance(exc, NotifierGone):
+            log.error("notifier %s disabled: %s", entry.notifier, exc.reason)
+            errors.append(str(exc))
+            self.archive.disable_notifier(entry.notifier, exc.reason, self.clock())
+            self.archive.finish_delivery(
+                entry.id,
+                owner=self.owner,
+                now=self.clock(),
+                error=exc.reason,
+                next_attempt=self.clock(),
+                count_attempt=False,
+            )
+            counts["deferred"] += 1
+        elif isinstance(exc, PermanentFailure):
+            errors.append(str(exc))
+            self._finish(entry, exc.reason, dead=True, counts=counts)
+        elif isinstance(exc, NotifyError):
+            errors.append(str(exc))
+            self._finish(entry, exc.reason, retry=True, retry_after=exc.retry_after, counts=counts)
+        else:  # a bug in a notifier must not stop delivery
+            log.error("notifier %s failed unexpectedly", entry.notifier, exc_info=exc)
+            errors.append(f"{entry.notifier}: {exc!r}")
+            self._finish(entry, f"internal error: {exc!r}", retry=True, counts=counts)
 
     def _send(self, name: str, message: Message, failed: set[str]) -> None:
         if name in failed:
