@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -138,8 +138,9 @@ class Deliverer:
             for entry, message in batch:
                 job = partial(self._deliver, name, entry, message, failed, counts, errors)
                 futures[self._threads[name].submit(job)] = entry
-        for future in as_completed(futures):
-            future.result()
+        wait(futures)
+        for future in futures:
+            future.result()  # only a bug in _deliver itself raises here
         return DeliveryReport(**counts, errors=tuple(errors))
 
     def _deliver(
@@ -152,16 +153,26 @@ class Deliverer:
         errors: list[str],
     ) -> None:
         """Send one message in its notifier's thread and record the outcome before the next
-        is sent: a crash leaves at most one message per notifier sent but not recorded."""
+        is sent: a crash leaves at most one message per notifier sent but not recorded.
+
+        Never raises: the run waits for every thread before the archive is used again.
+        """
         try:
             self._send(name, message, failed)
         except Exception as exc:
-            with self._lock:
-                self._record_failure(entry, exc, counts, errors)
+            outcome: Exception | None = exc
         else:
-            with self._lock:
-                self.archive.finish_delivery(entry.id, owner=self.owner, now=self.clock())
-                counts["sent"] += 1
+            outcome = None
+        with self._lock:
+            try:
+                if outcome is None:
+                    self.archive.finish_delivery(entry.id, owner=self.owner, now=self.clock())
+                    counts["sent"] += 1
+                else:
+                    self._record_failure(entry, outcome, counts, errors)
+            except Exception as exc:  # the lease runs out and the message is tried again
+                log.exception("cannot record the delivery of %s", entry.id)
+                errors.append(f"{entry.notifier}: cannot record the delivery: {exc}")
 
     def _record_failure(
         self, entry: OutboxEntry, exc: Exception, counts: dict[str, int], errors: list[str]

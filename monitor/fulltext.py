@@ -113,13 +113,13 @@ class ArticleReader:
     async def read(self, entry: Entry) -> Entry:
         """The entry with its article's text, or with its own and the reason; never raises."""
         link = entry.link
-        page = self._pending.get(link)
-        if page is None:
-            if not self._take_slot(link):
-                return without_article(entry, DEFERRED)
-            page = self._pending[link] = asyncio.ensure_future(self._page(link))
-            page.add_done_callback(lambda _: self._pending.pop(link, None))
         try:
+            page = self._pending.get(link)
+            if page is None:
+                if not self._take_slot(link):
+                    return without_article(entry, DEFERRED)
+                page = self._pending[link] = asyncio.ensure_future(self._page(link))
+                page.add_done_callback(lambda _: self._pending.pop(link, None))
             result = await page
         except Exception as exc:  # a bug stays with this story, which keeps its feed text
             log.exception("internal error reading the article of %s", link)

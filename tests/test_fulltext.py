@@ -644,3 +644,28 @@ def test_an_archive_that_takes_no_writes_fails_the_poll_with_its_own_error(
     monkeypatch.setattr(monitor.archive, "record_poll", refuse)
     with pytest.raises(ArchiveError, match="disk is full"):  # not an ExceptionGroup
         asyncio.run(monitor.poller.poll(all_feeds=True))
+
+
+def test_a_rewritten_summary_still_finds_copies_of_a_story_with_its_article(make: Any) -> None:
+    monitor = make(False, also=(("/b.xml", False),))
+    monitor.poller.close()  # the first feed reads articles, the second does not
+    feeds = tuple(
+        replace(f, full_article="always" if f.name == "/feed.xml" else "never")
+        for f in monitor.config.feeds
+    )
+    monitor.poller = Poller(
+        replace(monitor.config, feeds=feeds), monitor.archive, clock=monitor.clock, owner="test"
+    )
+    headline, paragraphs = seed(0)
+    link = monitor.server.url("/a/1")
+    monitor.server.route("/a/1", article_page(headline, paragraphs), content_type="text/html")
+    monitor.server.route("/feed.xml", rss(item("1", headline, paragraphs[0], link)))
+    monitor.server.route("/b.xml", rss())
+    monitor.poll()
+    rewritten = " ".join(paragraphs[1:3])  # the publisher rewrites its summary
+    monitor.server.route("/feed.xml", rss(item("1", headline, rewritten, link)))
+    monitor.poll()
+    monitor.server.route("/b.xml", rss(item("x", headline, rewritten, "http://b.example/1")))
+    monitor.poll()
+    (story,) = monitor.stories().values()
+    assert story.sources == ("/feed.xml", "/b.xml") and story.paragraphs == paragraphs

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import DeliverySettings
 from monitor.deliver import Deliverer, run_digests
-from monitor.errors import NotifierGone, NotifyError, PermanentFailure
+from monitor.errors import ArchiveError, NotifierGone, NotifyError, PermanentFailure
 from monitor.notify.message import Message
 from monitor.rules import RuleSet
 from monitor.rules.files import ParsedTopic
@@ -256,3 +257,26 @@ def test_a_burst_over_the_hourly_limit_becomes_one_digest(archive: SQLiteArchive
     mail = FakeNotifier("mail")
     deliverer(archive, clock, mail).run_once()
     assert sorted(len(m.items) for m in mail.sent) == [1, 1, 4]
+
+
+def test_a_delivery_that_cannot_be_recorded_is_reported_and_the_run_finishes(
+    archive: SQLiteArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher())
+    mail, hook = FakeNotifier("mail"), FakeNotifier("hook")
+    record = archive.finish_delivery
+    calls = 0
+
+    def flaky(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ArchiveError("database is locked")
+        record(*args, **kwargs)
+
+    monkeypatch.setattr(archive, "finish_delivery", flaky)
+    report = deliverer(archive, Clock(), mail, hook).run_once()
+    # Every thread finished before run_once returned; three outcomes are recorded.
+    assert report.sent == 3 and len(mail.sent) + len(hook.sent) == 4
+    assert any("cannot record the delivery" in e for e in report.errors)
+    assert archive.outbox_counts() == {"pending": 1, "sent": 3}

@@ -194,6 +194,16 @@ def _new_text(
     return None if text.text_hash == current_hash else text
 
 
+def _feed_text_of_article_story(state: _ArticleState, entry: Entry) -> bool:
+    """The entry is its feed's own text, for a story that has its article's."""
+    return (
+        state.source == "article"
+        and entry.content_source == "feed"
+        and entry.article_failure is None
+        and bool(entry.sketch)
+    )
+
+
 def _probes(*sketches: Sequence[int]) -> frozenset[int]:
     return frozenset(h for s in sketches for h in s[:INDEXED_HASHES])
 
@@ -763,6 +773,9 @@ class SQLiteArchive(OutboxStore):
         story = fresh.get(seq)
         if story is not None:
             state, story.article = story.article, story.article.after(entry, t)
+            if _feed_text_of_article_story(state, entry):
+                story.feed_sketch = entry.sketch
+                story.probes = _probes(story.sketch, story.feed_sketch)
             text = _new_text(
                 state, entry, lambda: (story.headline, story.paragraphs), story.text_hash
             )
@@ -797,9 +810,23 @@ class SQLiteArchive(OutboxStore):
             return headline, tuple(p for p in body.split("\n\n") if p)
 
         text = _new_text(state, entry, current, row["text_hash"])
+        feed_sketch = _unpack(row["feed_sketch"])
+        if _feed_text_of_article_story(state, entry) and entry.sketch != feed_sketch:
+            # The feed's summary changed: copies of the new one must still find the story.
+            feed_sketch = entry.sketch
+            if text is None:
+                db.execute(
+                    "UPDATE stories SET feed_sketch = ? WHERE seq = ?", (_pack(feed_sketch), seq)
+                )
+                db.execute("DELETE FROM story_minhash WHERE story_seq = ?", (seq,))
+                db.executemany(
+                    "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
+                    [(h, seq) for h in _probes(_unpack(row["sketch"]), feed_sketch)],
+                )
         if text is None:
             return False
-        feed_sketch = _unpack(row["sketch"] if text.article_body else row["feed_sketch"])
+        if text.article_body:
+            feed_sketch = _unpack(row["sketch"])
         db.execute(
             """
             UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?, feed_sketch = ?,
