@@ -204,6 +204,15 @@ def _feed_text_of_article_story(state: _ArticleState, entry: Entry) -> bool:
     )
 
 
+def _reindex(db: sqlite3.Connection, seq: int, *sketches: Sequence[int]) -> None:
+    """A stored story's near-duplicate index rows, for its sketches as they are now."""
+    db.execute("DELETE FROM story_minhash WHERE story_seq = ?", (seq,))
+    db.executemany(
+        "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
+        [(h, seq) for h in _probes(*sketches)],
+    )
+
+
 def _probes(*sketches: Sequence[int]) -> frozenset[int]:
     return frozenset(h for s in sketches for h in s[:INDEXED_HASHES])
 
@@ -818,11 +827,7 @@ class SQLiteArchive(OutboxStore):
                 db.execute(
                     "UPDATE stories SET feed_sketch = ? WHERE seq = ?", (_pack(feed_sketch), seq)
                 )
-                db.execute("DELETE FROM story_minhash WHERE story_seq = ?", (seq,))
-                db.executemany(
-                    "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
-                    [(h, seq) for h in _probes(_unpack(row["sketch"]), feed_sketch)],
-                )
+                _reindex(db, seq, _unpack(row["sketch"]), feed_sketch)
         if text is None:
             return False
         if text.article_body:
@@ -843,11 +848,7 @@ class SQLiteArchive(OutboxStore):
                 seq,
             ),
         )
-        db.execute("DELETE FROM story_minhash WHERE story_seq = ?", (seq,))
-        db.executemany(
-            "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
-            [(h, seq) for h in _probes(text.sketch, feed_sketch)],
-        )
+        _reindex(db, seq, text.sketch, feed_sketch)
         return True
 
     @staticmethod
