@@ -13,9 +13,8 @@ import re
 from dataclasses import dataclass
 
 from monitor.extract_render import LINK_END, LINK_START
-from monitor.normalize import clean_text, is_dateline, is_prose, word_count
+from monitor.normalize import BLANK_LINES, clean_text, is_dateline, is_prose, word_count
 
-_BR_RUN = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 _FOLD = re.compile(r"\W+")
 _LINKED = re.compile(f"{LINK_START}([^{LINK_END}]*){LINK_END}")
 _STOCK = re.compile(
@@ -47,7 +46,7 @@ class Piece:
 def split_text(text: str) -> list[Piece]:
     """Paragraphs of element text: blank lines separate them, one line break joins."""
     pieces = []
-    for block in _BR_RUN.sub("\n\n", text).split("\n\n"):
+    for block in BLANK_LINES.split(text):
         paragraph = clean_text(block)
         if not paragraph:
             continue

@@ -38,6 +38,11 @@ _TEASER_END = re.compile(
     r"|\b(?:read (?:the )?(?:full|more|rest)|continue reading)\b(?:\W+\w+){0,4})\W*$",
     re.IGNORECASE,
 )
+# Why an entry keeps its feed's text without its page being fetched.
+DEFERRED = ArticleFailure(
+    reason="not fetched yet: too many new pages in one poll", retry=True, counted=False
+)
+TURNED_OFF = ArticleFailure(reason="not tried again: full_article is off for its feeds")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 Run = Callable[[Callable[[], Article]], Awaitable[Article]]
 
@@ -164,8 +169,3 @@ class ArticleReader:
         if not article.paragraphs:
             return ArticleFailure(reason="no article found on the page")
         return article
-
-
-DEFERRED = ArticleFailure(
-    reason="not fetched yet: too many new pages in one poll", retry=True, counted=False
-)

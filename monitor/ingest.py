@@ -37,13 +37,14 @@ from monitor.fetch import Fetcher, FetchResult
 from monitor.fulltext import (
     ARTICLES_PER_HOST,
     ARTICLES_PER_POLL,
+    TURNED_OFF,
     ArticleReader,
     wants_article,
     without_article,
 )
 from monitor.parse import ParsedFeed, parse_feed, warm_up
 from monitor.schedule import next_poll, publishing_gap, server_hint
-from monitor.types import ArticleFailure, Entry, Feed, FeedOutcome, FeedState, PollSummary
+from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ log = logging.getLogger(__name__)
 PROCESS_POOL_MIN_FEEDS = 16
 # Stories whose article is due another attempt, taken up in one poll at most.
 ARTICLE_RETRIES_PER_POLL = 50
-TURNED_OFF = ArticleFailure(reason="not tried again: full_article is off for its feeds")
 # Archive writes in one transaction at most, and how long the writer waits for more.
 WRITE_BATCH_JOBS = 64
 WRITE_LINGER = 0.2

@@ -52,7 +52,7 @@ _INVISIBLE = re.compile(
     r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200d\u2060\ufeff\ufffd]"
 )
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
-_BR_RUN = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
+BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")  # a paragraph break, however spaced
 
 _WORD = re.compile(r"\w+")
 _DATELINE = re.compile(
@@ -281,7 +281,7 @@ def html_to_paragraphs(html: str) -> list[str]:
         pieces = _soup_pieces(BeautifulSoup(html, "html.parser"))
     text = "".join(pieces)
     # One <br> is a line break inside a paragraph; two or more end the paragraph.
-    return _clean_blocks(_BR_RUN.sub("\n\n", text), "\n\n")
+    return _clean_blocks(BLANK_LINES.sub("\n\n", text), "\n\n")
 
 
 def _unescape_plain(text: str) -> str:

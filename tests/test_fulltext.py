@@ -11,7 +11,7 @@ import html
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -202,6 +202,19 @@ def serve_seed_feed(
     return headline, paragraphs
 
 
+BUSY = Response(status=503, body=b"busy", content_type="text/html")
+
+
+def serve_summary(
+    server: FeedServer, page: Response | Callable[[Request], Response]
+) -> tuple[str, tuple[str, ...]]:
+    """Seed 0 as an item of its first paragraph only, linking /a/1, which answers ``page``."""
+    headline, paragraphs = seed(0)
+    server.route("/a/1", handler=page if callable(page) else lambda request: page)
+    server.route("/feed.xml", rss(item("1", headline, paragraphs[0], server.url("/a/1"))))
+    return headline, paragraphs
+
+
 def test_auto_replaces_a_short_summary_with_the_article(make: Any) -> None:
     monitor = make("auto")
     headline, paragraphs = serve_seed_feed(monitor.server)
@@ -284,11 +297,7 @@ def test_a_page_that_fails_keeps_the_feed_text_for_good(
     make: Any, response: Response, reason: str
 ) -> None:
     monitor = make("auto")
-    headline, paragraphs = seed(0)
-    monitor.server.route("/a/1", handler=lambda request: response)
-    monitor.server.route(
-        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
-    )
+    paragraphs = serve_summary(monitor.server, response)[1]
     summary = monitor.poll()
     assert summary.new_stories == 1 and summary.articles == 0
     story = monitor.story("/a/1")
@@ -326,15 +335,12 @@ def test_a_transient_failure_is_tried_again_and_then_matched(make: Any) -> None:
     monitor = make("auto")
     headline, paragraphs = seed(0)
     page = article_page(headline, paragraphs)
-    answers = [Response(status=503, body=b"busy", content_type="text/html")] * 2
+    answers = [BUSY] * 2
 
     def handler(request: Request) -> Response:
         return answers.pop(0) if answers else Response(body=page, content_type="text/html")
 
-    monitor.server.route("/a/1", handler=handler)
-    monitor.server.route(
-        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
-    )
+    serve_summary(monitor.server, handler)
     matched: list[str] = []
     monitor.poller._matcher = lambda headline, body, sources: matched.append(body) or ()
     monitor.poll()
@@ -365,11 +371,7 @@ def test_a_transient_failure_is_tried_again_and_then_matched(make: Any) -> None:
 
 def test_retries_give_up_after_the_last_delay(make: Any) -> None:
     monitor = make("auto")
-    headline, paragraphs = seed(0)
-    monitor.server.route("/a/1", status=500, body=b"down", content_type="text/html")
-    monitor.server.route(
-        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
-    )
+    paragraphs = serve_summary(monitor.server, replace(BUSY, status=500))[1]
     monitor.poll()
     for delay in ARTICLE_RETRY_DELAYS:
         monitor.clock.now += timedelta(seconds=delay + 1)
@@ -488,10 +490,8 @@ def test_a_story_with_its_article_takes_a_corrected_headline(make: Any) -> None:
 
 def test_a_failed_retry_never_undoes_the_feed_s_newer_text(make: Any) -> None:
     monitor = make("auto")
-    headline, paragraphs = seed(0)
-    monitor.server.route("/a/1", status=503, body=b"busy", content_type="text/html")
+    headline, paragraphs = serve_summary(monitor.server, BUSY)
     link = monitor.server.url("/a/1")
-    monitor.server.route("/feed.xml", rss(item("1", headline, paragraphs[0], link)))
     monitor.poll()
     # In one poll: the feed edits the item, and the due retry of its page fails again.
     edited = paragraphs[0] + " The talks were later postponed."
@@ -506,11 +506,7 @@ def test_a_failed_retry_never_undoes_the_feed_s_newer_text(make: Any) -> None:
 
 def test_a_retry_claimed_twice_keeps_the_article_it_got(make: Any) -> None:
     monitor = make("auto")
-    headline, paragraphs = seed(0)
-    monitor.server.route("/a/1", status=503, body=b"busy", content_type="text/html")
-    monitor.server.route(
-        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
-    )
+    headline, paragraphs = serve_summary(monitor.server, BUSY)
     monitor.poll()
     archive = monitor.archive
     due = START + timedelta(seconds=ARTICLE_RETRY_DELAYS[0] + 1)
@@ -530,11 +526,7 @@ def test_a_retry_claimed_twice_keeps_the_article_it_got(make: Any) -> None:
 
 def test_retries_stop_when_no_configured_feed_wants_articles(make: Any) -> None:
     monitor = make("auto")
-    headline, paragraphs = seed(0)
-    monitor.server.route("/a/1", status=503, body=b"busy", content_type="text/html")
-    monitor.server.route(
-        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
-    )
+    serve_summary(monitor.server, BUSY)
     monitor.poll()
     monitor.poller.close()
     off = replace(
@@ -559,7 +551,7 @@ def test_a_cancelled_poll_records_no_failures_and_keeps_its_retries(make: Any) -
     monitor = make("auto")
     count = 4
     for i in range(count):
-        monitor.server.route(f"/a/{i}", status=503, body=b"busy", content_type="text/html")
+        monitor.server.route(f"/a/{i}", handler=lambda request: BUSY)
     monitor.server.route(
         "/feed.xml",
         rss(
@@ -598,17 +590,7 @@ def test_a_cancelled_poll_records_no_failures_and_keeps_its_retries(make: Any) -
 
 def test_retry_after_puts_the_next_attempt_off(make: Any) -> None:
     monitor = make("auto")
-    headline, paragraphs = seed(0)
-    monitor.server.route(
-        "/a/1",
-        status=429,
-        body=b"slow down",
-        headers={"Retry-After": "7200"},
-        content_type="text/html",
-    )
-    monitor.server.route(
-        "/feed.xml", rss(item("1", headline, paragraphs[0], monitor.server.url("/a/1")))
-    )
+    serve_summary(monitor.server, replace(BUSY, status=429, headers={"Retry-After": "7200"}))
     monitor.poll()
     assert monitor.article_row("/a/1")["article_retry"] == pytest.approx(START.timestamp() + 7200)
 

@@ -7,7 +7,7 @@ from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from monitor.archive import (
@@ -18,7 +18,7 @@ from monitor.archive import (
     StoreResult,
 )
 from monitor.archive.migrations import MIGRATIONS
-from monitor.archive.sqlite_outbox import OutboxStore, _dt
+from monitor.archive.sqlite_outbox import OutboxStore, _dt, _utc
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.tokens import tokenize
@@ -102,16 +102,16 @@ class _Fresh:
         # Splitting the body gives the paragraphs back unless one is empty or has a line
         # break: then split, as reading the row would.
         if not (all(paragraphs) and self.body.count("\n") == 2 * len(paragraphs) - 2):
-            paragraphs = tuple(p for p in self.body.split("\n\n") if p)
+            paragraphs = _paragraphs(self.body)
         return Story(
             id=self.id,
             seq=seq,
             url=self.url,
             headline=self.headline,
             paragraphs=paragraphs,
-            published=datetime.fromtimestamp(self.published, tz=UTC),
+            published=_utc(self.published),
             first_seen=at,
-            updated=at if self.updated == self.first_seen else _dt_utc(self.updated),
+            updated=at if self.updated == self.first_seen else _utc(self.updated),
             sources=sources,
             content_source=self.article.source,
             article_error=self.article.error,
@@ -217,8 +217,9 @@ def _probes(*sketches: Sequence[int]) -> frozenset[int]:
     return frozenset(h for s in sketches for h in s[:INDEXED_HASHES])
 
 
-def _dt_utc(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=UTC)
+def _paragraphs(body: str) -> tuple[str, ...]:
+    """A stored body's paragraphs (it holds them joined by blank lines)."""
+    return tuple(p for p in body.split("\n\n") if p)
 
 
 def _story(row: sqlite3.Row) -> Story:
@@ -227,10 +228,10 @@ def _story(row: sqlite3.Row) -> Story:
         seq=row["seq"],
         url=row["url"],
         headline=row["headline"],
-        paragraphs=tuple(p for p in row["body"].split("\n\n") if p),
-        published=datetime.fromtimestamp(row["published"], tz=UTC),
-        first_seen=datetime.fromtimestamp(row["first_seen"], tz=UTC),
-        updated=datetime.fromtimestamp(row["updated"], tz=UTC),
+        paragraphs=_paragraphs(row["body"]),
+        published=_utc(row["published"]),
+        first_seen=_utc(row["first_seen"]),
+        updated=_utc(row["updated"]),
         sources=tuple(row["sources"].split("\x1f")) if row["sources"] else (),
         content_source=row["content_source"],
         article_error=row["article_error"],
@@ -459,18 +460,21 @@ class SQLiteArchive(OutboxStore):
         self, now: datetime, *, limit: int, lease_seconds: float
     ) -> list[ArticleRetry]:
         t = _ts(now)
+        # Asked every poll tick: nothing due must not cost a write transaction.
+        due = "SELECT 1 FROM stories WHERE article_retry <= ? LIMIT 1"
+        if self._db.execute(due, (t,)).fetchone() is None:
+            return []
         with self._tx() as db:
             rows = db.execute(
                 """
                 SELECT s.seq, s.url, s.headline, s.body, s.published, s.author, s.text_hash,
                     s.sketch,
-                    (SELECT group_concat(url, char(31)) FROM (
-                        SELECT f.url FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
+                    -- "feed URL<RS>its link" of each active feed carrying it, first first
+                    (SELECT group_concat(source, char(31)) FROM (
+                        SELECT f.url || char(30) || ss.link AS source
+                        FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
                         WHERE ss.story_seq = s.seq AND f.active AND NOT f.gone
-                        ORDER BY ss.first_seen, f.id)) AS feed_urls,
-                    (SELECT ss.link FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
-                        WHERE ss.story_seq = s.seq AND f.active AND NOT f.gone
-                        ORDER BY ss.first_seen, f.id LIMIT 1) AS link
+                        ORDER BY ss.first_seen, f.id)) AS sources
                 FROM stories s
                 WHERE s.article_retry <= ? ORDER BY s.article_retry LIMIT ?
                 """,
@@ -479,26 +483,30 @@ class SQLiteArchive(OutboxStore):
             # No feed in the configuration carries the story any more: no more attempts.
             db.executemany(
                 "UPDATE stories SET article_retry = ? WHERE seq = ?",
-                [(t + lease_seconds if r["feed_urls"] else None, r["seq"]) for r in rows],
+                [(t + lease_seconds if r["sources"] else None, r["seq"]) for r in rows],
             )
-        return [
-            ArticleRetry(
-                feed_urls=tuple(r["feed_urls"].split("\x1f")),
-                entry=Entry(
-                    guid=None,
-                    url=r["url"],
-                    link=r["link"] or r["url"],
-                    headline=r["headline"],
-                    paragraphs=tuple(p for p in r["body"].split("\n\n") if p),
-                    published=_dt_utc(r["published"]),
-                    author=r["author"],
-                    sketch=_unpack(r["sketch"]),
-                    text_hash=r["text_hash"],
-                ),
+        retries = []
+        for r in rows:
+            if not r["sources"]:
+                continue
+            sources = [source.split("\x1e") for source in r["sources"].split("\x1f")]
+            retries.append(
+                ArticleRetry(
+                    feed_urls=tuple(url for url, _ in sources),
+                    entry=Entry(
+                        guid=None,
+                        url=r["url"],
+                        link=sources[0][1] or r["url"],
+                        headline=r["headline"],
+                        paragraphs=_paragraphs(r["body"]),
+                        published=_utc(r["published"]),
+                        author=r["author"],
+                        sketch=_unpack(r["sketch"]),
+                        text_hash=r["text_hash"],
+                    ),
+                )
             )
-            for r in rows
-            if r["feed_urls"]
-        ]
+        return retries
 
     def article_counts(self, since: datetime) -> dict[str, int]:
         rows = self._db.execute(
@@ -547,7 +555,7 @@ class SQLiteArchive(OutboxStore):
         identities = [_identity(entry, feed_id) for entry in entries]
         first_ids = [story_id(identity) for identity in identities]
         taken = self._taken_ids(db, set(first_ids))
-        at = _dt_utc(t)
+        at = _utc(t)
         fresh: dict[int, _Fresh] = {}  # the stories this call adds, by seq
         next_seq = 0
         new: list[int] = []
@@ -816,7 +824,7 @@ class SQLiteArchive(OutboxStore):
             headline, body = db.execute(
                 "SELECT headline, body FROM stories WHERE seq = ?", (seq,)
             ).fetchone()
-            return headline, tuple(p for p in body.split("\n\n") if p)
+            return headline, _paragraphs(body)
 
         text = _new_text(state, entry, current, row["text_hash"])
         feed_sketch = _unpack(row["feed_sketch"])

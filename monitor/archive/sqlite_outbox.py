@@ -55,8 +55,12 @@ def match_from_json(topic: str, text: str) -> Match:
     )
 
 
+def _utc(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
 def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+    return None if value is None else _utc(value)
 
 
 def _entry(row: sqlite3.Row) -> OutboxEntry:
@@ -66,8 +70,8 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
         kind=row["kind"],
         topic=row["topic"],
         status=row["status"],
-        created=datetime.fromtimestamp(row["created"], tz=UTC),
-        next_attempt=datetime.fromtimestamp(row["next_attempt"], tz=UTC),
+        created=_utc(row["created"]),
+        next_attempt=_utc(row["next_attempt"]),
         attempts=row["attempts"],
         last_error=row["last_error"],
         sent_at=_dt(row["sent_at"]),
@@ -403,7 +407,7 @@ class OutboxStore:
             """
         ).fetchall()
         for r in rows:
-            oldest = datetime.fromtimestamp(r["oldest"], tz=UTC)
+            oldest = _utc(r["oldest"])
             yield r["topic"], r["notifier"], r["queue"], oldest, _dt(r["last_due"])
 
     def create_digest(
