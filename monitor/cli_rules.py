@@ -13,7 +13,8 @@ import click
 
 from monitor.cli_common import archive_of, config_option, load
 from monitor.config import Config
-from monitor.normalize import html_to_paragraphs, read_story
+from monitor.normalize import read_story
+from monitor.pagetext import page_paragraphs, read_page_text
 from monitor.rules import Document, RuleSet, load_rules
 from monitor.types import Match, Story, TermHit
 from monitor.units import parse_duration
@@ -92,12 +93,19 @@ def rules_test(config_path: Path, topic: str | None, since: str) -> None:
             click.echo(f"    {headline}")
 
 
-def read_story_file(path: Path) -> tuple[str, str]:
-    """Headline and body of a story-format .txt file or an .html page."""
+def read_story_file(path: Path, *, page: bool = False) -> tuple[str, str]:
+    """Headline and body of a story-format .txt file, or of page text (.html, or ``page``).
+
+    A story-format file reads exactly: its first paragraph is the headline, every other
+    one is body. Page text has its headline found and its chrome left out by shape.
+    """
     text = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix.lower() in (".html", ".htm"):
-        text = "\n\n".join(html_to_paragraphs(text))
-    headline, body = read_story(text)
+        headline, body = read_page_text("\n\n".join(page_paragraphs(text)))
+    elif page:
+        headline, body = read_page_text(text)
+    else:
+        headline, body = read_story(text)
     return headline, "\n\n".join(body)
 
 
@@ -146,13 +154,21 @@ def _print_match(headline: str, body: str, m: Match, *, color: bool) -> None:
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line.")
-def match(config_path: Path, files: tuple[Path, ...], as_json: bool) -> None:
-    """Show which topics story files (.txt in story format, or .html) match, and why."""
+@click.option(
+    "--page",
+    is_flag=True,
+    help="Read .txt files as text copied off a web page: find the headline, leave out chrome.",
+)
+def match(config_path: Path, files: tuple[Path, ...], as_json: bool, page: bool) -> None:
+    """Show which topics story files (.txt in story format, or .html pages) match, and why.
+
+    A .txt file is read as the story format: its first paragraph is the headline.
+    """
     config = load(config_path)
     compiled = rule_set(config)
     color = sys.stdout.isatty() and not as_json
     for path in files:
-        headline, body = read_story_file(path)
+        headline, body = read_story_file(path, page=page)
         matches = compiled.match(Document.of(headline, body))
         if as_json:
             record = {

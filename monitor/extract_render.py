@@ -60,7 +60,7 @@ def is_chrome(el: Element) -> bool:
 
 
 _CELLS = frozenset({"td", "th", "cell"})  # a table row is one paragraph
-LINK_START, LINK_END = "\x01", "\x02"  # around link text; clean_text drops both
+LINK_START, LINK_END = "\x01", "\x02"  # around link text; split_text drops both
 
 
 def element_text(root: Element, *, edges: frozenset[str] = _PARAGRAPH_EDGES) -> str:

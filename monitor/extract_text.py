@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 
 from monitor.extract_render import LINK_END, LINK_START
-from monitor.normalize import BLANK_LINES, clean_text, is_dateline, is_prose, word_count
+from monitor.normalize import BLANK_LINES, clean_text, word_count
+from monitor.pagetext import is_dateline, is_prose
 
 _FOLD = re.compile(r"\W+")
 _LINKED = re.compile(f"{LINK_START}([^{LINK_END}]*){LINK_END}")
@@ -47,7 +48,7 @@ def split_text(text: str) -> list[Piece]:
     """Paragraphs of element text: blank lines separate them, one line break joins."""
     pieces = []
     for block in BLANK_LINES.split(text):
-        paragraph = clean_text(block)
+        paragraph = clean_text(block.replace(LINK_START, "").replace(LINK_END, ""))
         if not paragraph:
             continue
         linked = sum(len(m.group(1).strip()) for m in _LINKED.finditer(block))

@@ -1,77 +1,74 @@
-"""Turning item HTML and raw page text into the story format (DESIGN.md section 3).
+"""Turning feed item HTML into the story format (DESIGN.md section 3), and reading it back.
 
-Pure functions: no I/O, no clock. A story is a headline and body paragraphs,
-each paragraph one line of plain text.
+Pure functions: no I/O, no clock. A story is a headline and body paragraphs, each
+paragraph one line of plain text.
 
-Chrome (app banners, "Watch CBS News", timestamps) is recognised by shape, not by
-a list of phrases: a story's body runs from its first to its last *prose*
-paragraph (a sentence of several words ending in terminal punctuation), its
-headline is the nearest *title-like* line before the body, and short non-prose
-lines outside that span are page furniture.
+A feed item keeps every word of its title and content: lists, tables, captions, quotes,
+code and definition lists become paragraphs like any other block. Only what is not
+content goes: scripts, styles, templates, hidden elements, and the named furniture of
+``monitor.furniture``. Page text (a scraped page, with its chrome recognised by shape) is
+``monitor.pagetext``'s business, never a feed item's.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, PageElement, Tag
 from lxml import etree
 
-# Elements whose content is never story text.
-_DROP = frozenset(
-    {
-        "script", "style", "noscript", "template", "iframe", "object", "embed", "svg",
-        "canvas", "nav", "footer", "aside", "form", "button", "select", "input",
-        "textarea", "figure", "figcaption", "img", "picture", "video", "audio", "source",
-        "map", "dialog", "menu", "head", "title", "meta", "link",
-    }
-)  # fmt: skip
+from monitor import furniture
+
+# Elements whose content is never text that a reader sees.
+NOT_TEXT = frozenset({"script", "style", "template"})
 # Elements that start and end a paragraph.
 _BLOCK = frozenset(
     {
-        "p", "div", "section", "article", "main", "header", "h1", "h2", "h3", "h4", "h5",
-        "h6", "li", "ul", "ol", "dl", "dt", "dd", "blockquote", "pre", "table", "tr", "td",
-        "th", "thead", "tbody", "caption", "hr", "address", "center", "body", "html",
+        "p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "h1",
+        "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt", "dd", "blockquote", "pre",
+        "table", "tr", "caption", "thead", "tbody", "tfoot", "hr", "address", "center",
+        "figure", "figcaption", "details", "summary", "fieldset", "legend", "form", "body",
+        "html", "head", "title", "iframe", "object", "video", "audio", "noscript", "dialog",
+        "menu", "option", "textarea",
     }
 )  # fmt: skip
-# class/id words that mark page furniture inside item HTML.
-_CHROME_WORDS = frozenset(
-    {
-        "share", "sharing", "social", "related", "newsletter", "subscribe", "cookie",
-        "cookies", "consent", "promo", "advert", "advertisement", "ad", "ads", "banner",
-        "popup", "modal", "breadcrumb", "breadcrumbs", "caption", "comments", "sidebar",
-        "toolbar", "outbrain", "taboola", "paywall", "signup", "app",
-    }
-)  # fmt: skip
-_WORD_SPLIT = re.compile(r"[-_\s]+")
-_INVISIBLE = re.compile(
-    r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200d\u2060\ufeff\ufffd]"
-)
+_CELLS = frozenset({"td", "th"})
+CELL_SEPARATOR = " | "  # between the cells of a table row, which is one paragraph
+_HIDDEN_STYLE = re.compile(r"(?i)display\s*:\s*none|visibility\s*:\s*hidden")
+# Control characters separate what is around them, as a tokenizer sees it; the invisible
+# ones that a browser shows as nothing (zero-width spaces and joiners, the byte order
+# mark, the soft hyphen inside "inter&shy;national") join it.
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]")
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff\ufffd]")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")  # a paragraph break, however spaced
-
 _WORD = re.compile(r"\w+")
-_DATELINE = re.compile(
-    r"(?i)\b(updated|published|posted|last modified)\b|"
-    r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b|"
-    r"^\W*\d{1,2}:\d{2}\s*(am|pm)?\b"
-)
-# A sentence end glued to trailing furniture: "an export power.Watch CBS News".
-_GLUED_TAIL = re.compile(r"(?<=[a-z0-9][.!?])([A-Z][^.!?]{0,60})$")
 
-MAX_TITLE_WORDS = 30
-MIN_PROSE_WORDS = 3  # "He declined to comment." is prose; "Read more." is not
+# Why an element is left out: "" for what is never text (scripts, hidden elements), else
+# the name of the furniture rule, whose text is then reported as removed.
+Skip = Callable[[str, Mapping[str, Any], Callable[[], str]], str | None]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ItemText:
+    """A feed item's paragraphs, and the furniture taken out of it (rule, text)."""
+
+    paragraphs: tuple[str, ...]
+    removed: tuple[tuple[str, str], ...] = ()
 
 
 def clean_text(text: str) -> str:
-    """One line of plain text: NFC, no control or zero-width characters, single spaces."""
+    """One line of plain text: NFC, no control or invisible characters, single spaces."""
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    text = _INVISIBLE.sub("", text)
+    text = _INVISIBLE.sub("", _CONTROL.sub(" ", text))
     # Line breaks and runs of white space become one blank. With the control characters
     # gone, str.split's white space (str.isspace) is exactly the set of line breaks and
     # spaces meant: \t-\r, U+0085, U+2028/9 and the Unicode spaces.
@@ -86,7 +83,11 @@ def _clean_blocks(text: str, separator: str) -> list[str]:
     is left to do, block by block.
     """
     blocks = text.split(separator)
-    if unicodedata.is_normalized("NFC", text) and _INVISIBLE.search(text) is None:
+    if (
+        unicodedata.is_normalized("NFC", text)
+        and _INVISIBLE.search(text) is None
+        and _CONTROL.search(text) is None
+    ):
         return [p for p in (" ".join(block.split()) for block in blocks) if p]
     return [p for p in map(clean_text, blocks) if p]
 
@@ -95,112 +96,40 @@ def word_count(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-def _ends_like_a_sentence(paragraph: str) -> bool:
-    """Ends in . ! ? \u2026 or \u3002, then only closing quotes or brackets (and, as a
-    regex ``$`` allows, one final line break); checked from the end, without a scan."""
-    if paragraph.endswith("\n"):
-        paragraph = paragraph[:-1]
-    core = paragraph.rstrip("\"'\u2019\u201d)]")
-    return bool(core) and core[-1] in ".!?\u2026\u3002"
-
-
-def is_prose(paragraph: str) -> bool:
-    """A sentence or more: ends like a sentence and has a few words, or is long."""
-    words = word_count(paragraph)
-    return words >= 40 or (words >= MIN_PROSE_WORDS and _ends_like_a_sentence(paragraph))
-
-
-def is_dateline(paragraph: str) -> bool:
-    return word_count(paragraph) <= 12 and bool(_DATELINE.search(paragraph))
-
-
-def is_title_like(paragraph: str) -> bool:
-    words = word_count(paragraph)
-    return (
-        0 < words <= MAX_TITLE_WORDS
-        and len(paragraph) <= 300
-        and (paragraph[0].isalnum() or paragraph[0] in "\"'\u2018\u201c")
-        and not is_dateline(paragraph)
-    )
-
-
 def split_paragraphs(text: str) -> list[str]:
     """Paragraphs of a plain text: blank lines separate them; hard wraps are joined."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return [p for p in map(clean_text, _BLANK_LINE.split(text)) if p]
 
 
-def _cut_glued_tail(paragraph: str) -> str:
-    # A match starts at most 61 characters (and a final line break) before the end, and
-    # the look-behind still sees what comes before the starting position.
-    m = _GLUED_TAIL.search(paragraph, max(0, len(paragraph) - 64))
-    if m and 2 <= word_count(m.group(1)) <= 6:
-        return paragraph[: m.start()]
-    return paragraph
+def is_hidden(attrs: Mapping[str, Any]) -> bool:
+    """Hidden from every reader: the ``hidden`` attribute or an inline display:none."""
+    if "hidden" in attrs:
+        return True
+    style = attrs.get("style")
+    return bool(style) and _HIDDEN_STYLE.search(str(style)) is not None
 
 
-def body_span(paragraphs: list[str]) -> tuple[int, int] | None:
-    """Indexes of the first and last prose paragraph, or None when there is no prose."""
-    first = next((i for i, p in enumerate(paragraphs) if is_prose(_cut_glued_tail(p))), None)
-    if first is None:
+def _item_skip(tag: str, attrs: Mapping[str, Any], text: Callable[[], str]) -> str | None:
+    if tag in NOT_TEXT:
+        return ""
+    if not attrs:
         return None
-    last = next(
-        i
-        for i in range(len(paragraphs) - 1, first - 1, -1)
-        if i == first or is_prose(_cut_glued_tail(paragraphs[i]))
-    )
-    return first, last
+    if is_hidden(attrs):
+        return ""
+    return furniture.element_rule(attrs, lambda: word_count(text()))
 
 
-def trim_chrome(paragraphs: list[str]) -> list[str]:
-    """Body paragraphs without the furniture before the first and after the last prose."""
-    span = body_span(paragraphs)
-    if span is None:
-        return paragraphs
-    first, last = span
-    body = paragraphs[first : last + 1]
-    body[-1] = _cut_glued_tail(body[-1])
-    return body
+def _title_skip(tag: str, attrs: Mapping[str, Any], text: Callable[[], str]) -> str | None:
+    return "" if tag in NOT_TEXT else None
 
 
-def read_story(text: str) -> tuple[str, list[str]]:
-    """Headline and body paragraphs of a story-format text, or of page text with chrome."""
-    paragraphs = split_paragraphs(text)
-    if not paragraphs:
-        return "", []
-    span = body_span(paragraphs)
-    if span is None or span[0] == 0:
-        # Story format proper: the first paragraph is the headline, whatever its shape.
-        return paragraphs[0], trim_chrome(paragraphs[1:])
-    first, _ = span
-    headline_at = next((i for i in range(first - 1, -1, -1) if is_title_like(paragraphs[i])), None)
-    if headline_at is None:
-        return paragraphs[0], trim_chrome(paragraphs[1:])
-    return paragraphs[headline_at], trim_chrome(paragraphs[headline_at + 1 :])
-
-
-def format_story(headline: str, paragraphs: Iterable[str]) -> str:
-    """The story format: headline, then body paragraphs, one blank line between."""
-    return "\n\n".join([headline, *paragraphs]) + "\n"
-
-
-def _is_chrome(attrs: Mapping[str, Any] | etree._Attrib) -> bool:
-    """Hidden elements and those whose class, id or role names page furniture."""
-    if "hidden" in attrs or attrs.get("aria-hidden") == "true":
-        return True
-    if attrs.get("role") in ("navigation", "banner", "complementary", "dialog", "alert"):
-        return True
-    names = [attrs.get("class"), attrs.get("id")]
-    text = " ".join(" ".join(n) if isinstance(n, list) else n for n in names if n)
-    return bool(text) and not _CHROME_WORDS.isdisjoint(_WORD_SPLIT.split(text.lower()))
-
-
-def _lxml_pieces(root: etree._Element) -> list[str]:
+def _lxml_pieces(root: etree._Element, skip: Skip, removed: list[tuple[str, str]]) -> list[str]:
     """Text pieces in document order, "\n\n" at paragraph edges and "\n" for <br>.
 
     Walked with lxml's iterwalk (no recursion, so deeply nested markup cannot exhaust the
-    recursion limit); furniture, comments and the like are skipped whole, only their tail
-    counts.
+    recursion limit); skipped elements, comments and the like are left out whole, only
+    their tail counts.
     """
     out: list[str] = []
     append = out.append
@@ -209,11 +138,13 @@ def _lxml_pieces(root: etree._Element) -> list[str]:
     for event, node in walker:
         if event == "start":
             tag = node.tag
-            if (
-                not isinstance(tag, str)
-                or tag in _DROP
-                or (node.attrib and _is_chrome(node.attrib))
-            ):
+            if not isinstance(tag, str):
+                why: str | None = ""
+            else:
+                why = skip(tag, node.attrib, partial(_text_of, node))
+            if why is not None:
+                if why:
+                    removed.append((why, clean_text(" ".join(node.itertext()))))
                 walker.skip_subtree()
                 skipped = True
             elif tag == "br":
@@ -223,6 +154,8 @@ def _lxml_pieces(root: etree._Element) -> list[str]:
             else:
                 if tag in _BLOCK:
                     append("\n\n")
+                elif tag in _CELLS and _follows_cell(node):
+                    append(CELL_SEPARATOR)
                 if node.text:
                     append(node.text)
             continue
@@ -235,14 +168,26 @@ def _lxml_pieces(root: etree._Element) -> list[str]:
     return out
 
 
-def _soup_pieces(soup: BeautifulSoup) -> list[str]:
+def _text_of(node: etree._Element) -> str:
+    return "".join(t for t in node.itertext() if isinstance(t, str))
+
+
+def _follows_cell(node: etree._Element) -> bool:
+    previous = node.getprevious()
+    return previous is not None and previous.tag in _CELLS
+
+
+def _soup_pieces(soup: BeautifulSoup, skip: Skip, removed: list[tuple[str, str]]) -> list[str]:
     """The same as _lxml_pieces over a BeautifulSoup tree (for input lxml refuses)."""
     out: list[str] = []
     stack: list[PageElement | str] = [soup]
     while stack:
         node = stack.pop()
         if isinstance(node, Tag):
-            if node.name in _DROP or _is_chrome(node.attrs):
+            why = skip(node.name, node.attrs, node.get_text)
+            if why is not None:
+                if why:
+                    removed.append((why, clean_text(node.get_text(" "))))
                 continue
             if node.name == "br":
                 out.append("\n")
@@ -250,6 +195,8 @@ def _soup_pieces(soup: BeautifulSoup) -> list[str]:
             if node.name in _BLOCK:
                 out.append("\n\n")
                 stack.append(_EDGE)
+            elif node.name in _CELLS and _soup_follows_cell(node):
+                out.append(CELL_SEPARATOR)
             stack.extend(reversed(node.contents))
         elif node is _EDGE:
             out.append("\n\n")
@@ -258,48 +205,81 @@ def _soup_pieces(soup: BeautifulSoup) -> list[str]:
     return out
 
 
+def _soup_follows_cell(node: Tag) -> bool:
+    previous = node.find_previous_sibling()
+    return isinstance(previous, Tag) and previous.name in _CELLS
+
+
 _EDGE = "\n\n"
 # Plain lxml elements (no lxml.html class lookup) and no comments: this is the hot path.
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
 
 
-def html_to_paragraphs(html: str) -> list[str]:
-    """Paragraphs of text in an HTML fragment or page, without markup or furniture.
+def html_paragraphs(
+    html: str, skip: Skip, removed: list[tuple[str, str]] | None = None
+) -> list[str]:
+    """Paragraphs of text in an HTML fragment or page, without the elements ``skip`` names.
 
     lxml builds the tree: it is some forty times faster than BeautifulSoup on item
     HTML, which matters on a cold poll of thousands of items. BeautifulSoup takes
-    over for the rare input lxml refuses.
+    over for the rare input lxml refuses. What a furniture rule removes is added to
+    ``removed`` as (rule, text).
     """
     if "<" not in html:
-        return split_paragraphs(_unescape_plain(html))
+        return split_paragraphs(html_lib.unescape(html) if "&" in html else html)
+    sink: list[tuple[str, str]] = [] if removed is None else removed
+    if _CONTROL.search(html):  # the parsers would drop them, joining their neighbours
+        html = _CONTROL.sub(" ", html)
     try:
         root = etree.fromstring(html, _PARSER)
         if root is None:
             return []
-        pieces = _lxml_pieces(root)
+        pieces = _lxml_pieces(root, skip, sink)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
-        pieces = _soup_pieces(BeautifulSoup(html, "html.parser"))
+        del sink[:]
+        pieces = _soup_pieces(BeautifulSoup(html, "html.parser"), skip, sink)
     text = "".join(pieces)
     # One <br> is a line break inside a paragraph; two or more end the paragraph.
     return _clean_blocks(BLANK_LINES.sub("\n\n", text), "\n\n")
 
 
-def _unescape_plain(text: str) -> str:
-    if "&" not in text:
-        return text
-    import html as html_lib
+def item_text(html: str) -> ItemText:
+    """A feed item's content as paragraphs: every word but the named furniture."""
+    removed: list[tuple[str, str]] = []
+    paragraphs = html_paragraphs(html, _item_skip, removed)
+    trimmed = furniture.last_paragraph_rule(paragraphs[-1]) if paragraphs else None
+    if trimmed is not None:
+        rule, rest = trimmed
+        removed.append((rule, paragraphs[-1][len(rest) :].strip()))
+        if rest:
+            paragraphs[-1] = rest
+        else:
+            paragraphs.pop()
+    return ItemText(paragraphs=tuple(paragraphs), removed=tuple(removed))
 
-    return html_lib.unescape(text)
+
+def item_paragraphs(html: str) -> list[str]:
+    return list(item_text(html).paragraphs)
 
 
 def html_to_text(html: str) -> str:
-    """A single line of plain text from an HTML snippet (for titles)."""
-    return clean_text(" ".join(html_to_paragraphs(html)))
+    """A single line of plain text from an HTML snippet (for titles): every word."""
+    return clean_text(" ".join(html_paragraphs(html, _title_skip)))
 
 
-def story_paragraphs(html: str, headline: str) -> list[str]:
-    """Body paragraphs of a feed item: its HTML, furniture trimmed, a repeated headline dropped."""
-    paragraphs = html_to_paragraphs(html)
-    if paragraphs and paragraphs[0].casefold() == headline.casefold():
-        paragraphs = paragraphs[1:]
-    return trim_chrome(paragraphs)
+def format_story(headline: str, paragraphs: Iterable[str]) -> str:
+    """The story format: headline, then body paragraphs, one blank line between."""
+    return "\n\n".join([headline, *paragraphs]) + "\n"
+
+
+def read_story(text: str) -> tuple[str, list[str]]:
+    """Headline and body paragraphs of a story-format text, exactly as written.
+
+    The first paragraph is the headline and every other paragraph is body, whatever their
+    shape: what ``format_story`` wrote reads back unchanged. Text with page chrome around
+    it is ``monitor.pagetext.read_page_text``'s.
+    """
+    paragraphs = split_paragraphs(text)
+    if not paragraphs:
+        return "", []
+    return paragraphs[0], paragraphs[1:]

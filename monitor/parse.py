@@ -22,12 +22,7 @@ import feedparser
 from monitor import fastrss
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import FeedParseError
-from monitor.normalize import (
-    clean_text,
-    html_to_text,
-    split_paragraphs,
-    story_paragraphs,
-)
+from monitor.normalize import clean_text, html_to_text, item_paragraphs, split_paragraphs
 from monitor.tokens import tokenize
 from monitor.types import Entry
 from monitor.urls import canonical_url
@@ -121,13 +116,18 @@ def _text_of(detail: Mapping[str, Any] | None, fallback: str) -> tuple[str, str]
     return str(detail.get("value") or ""), str(detail.get("type") or "text/html")
 
 
-def _body(entry: Mapping[str, Any], headline: str) -> list[str]:
-    # The longest of content:encoded / atom:content / summary is the fullest text.
+def _body(entry: Mapping[str, Any]) -> list[str]:
+    """The item's content, or its summary when it has none: every word of it.
+
+    Of several contents (content:encoded and atom:content, say), the longest is the fullest.
+    """
     candidates = [_text_of(c, "") for c in entry.get("content") or []]
-    candidates.append(_text_of(entry.get("summary_detail"), str(entry.get("summary") or "")))
+    candidates = [c for c in candidates if c[0].strip()]
+    if not candidates:
+        candidates = [_text_of(entry.get("summary_detail"), str(entry.get("summary") or ""))]
     value, kind = max(candidates, key=lambda c: len(c[0]))
     if "html" in kind or "xml" in kind:
-        return story_paragraphs(value, headline)
+        return item_paragraphs(value)
     return split_paragraphs(value)
 
 
@@ -150,11 +150,10 @@ def _entry(raw: dict[str, Any], base_url: str, now: datetime) -> Entry | None:
         if urlsplit(link).scheme.lower() not in ("http", "https"):
             link = ""  # javascript:, data: and the like are never a story's address
     guid = str(raw.get("id") or "").strip() or None
-    provisional = _text_of(raw.get("title_detail"), str(raw.get("title") or ""))[0]
-    body = _body(raw, clean_text(provisional))
-    headline = _headline(raw, body)
-    if not headline and not body:
-        return None
+    body = _body(raw)
+    headline = _headline(raw, body) or link
+    if not headline:
+        return None  # nothing to show, match or link to
     tokens = tokenize(" ".join([headline, *body]))
     # dict.get: FeedParserDict.get maps a missing published to updated with a warning.
     published = _believable(dict.get(raw, "published_parsed"), now) or _believable(

@@ -41,11 +41,11 @@ def rss(stories: list[tuple[str, str]]) -> bytes:
 
 
 def seed_stories() -> list[tuple[str, str]]:
-    from monitor.normalize import read_story
+    from monitor.pagetext import read_page_text
 
     out = []
     for seed in SEEDS:
-        headline, body = read_story(seed.read_text(encoding="utf-8"))
+        headline, body = read_page_text(seed.read_text(encoding="utf-8"))
         out.append((headline, "\n\n".join(body)))
     return out
 
@@ -229,11 +229,11 @@ def test_a_topic_deep_in_the_article_is_alerted_with_full_articles(
     tmp_path: Path, feed_server: FeedServer, receiver: Receiver
 ) -> None:
     """The items carry only their first paragraph; MFN comes later, on the article page."""
-    from monitor.normalize import read_story
+    from monitor.pagetext import read_page_text
 
     items = []
     for n, seed in enumerate(SEEDS):
-        headline, body = read_story(seed.read_text(encoding="utf-8"))
+        headline, body = read_page_text(seed.read_text(encoding="utf-8"))
         assert "favored nation" not in body[0] and "MFN" not in body[0]
         page = "".join(f"<p>{escape(p)}</p>" for p in body)
         feed_server.route(

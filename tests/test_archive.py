@@ -11,7 +11,7 @@ from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import ArchiveError, StoryNotFound
-from monitor.normalize import read_story
+from monitor.pagetext import read_page_text
 from monitor.tokens import tokenize
 from monitor.types import Entry, Feed
 
@@ -42,7 +42,7 @@ def entry(
 
 
 def seed_entry(url: str) -> Entry:
-    headline, body = read_story(next(SEEDS.glob("003_*.txt")).read_text(encoding="utf-8"))
+    headline, body = read_page_text(next(SEEDS.glob("003_*.txt")).read_text(encoding="utf-8"))
     return entry(url=url, headline=headline, body=tuple(body))
 
 

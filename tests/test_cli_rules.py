@@ -9,7 +9,7 @@ SEEDS = sorted((Path(__file__).parent / "fixtures" / "seeds").glob("*.txt"))
 
 
 def test_match_prints_topics_with_highlights(project: Path) -> None:
-    out = run(project, "match", *map(str, SEEDS))
+    out = run(project, "match", "--page", *map(str, SEEDS))
     assert (
         f"{SEEDS[0]}: 'China Ready to Resume Talks on Human Rights': human rights dialogue, MFN"
         in out
@@ -26,7 +26,7 @@ def test_match_json(project: Path, tmp_path: Path) -> None:
         "next month, officials said.</p></body></html>",
         encoding="utf-8",
     )
-    lines = run(project, "match", "--json", str(SEEDS[1]), str(page)).splitlines()
+    lines = run(project, "match", "--json", "--page", str(SEEDS[1]), str(page)).splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["path"] for r in records] == [str(SEEDS[1]), str(page)]
     seed, html = records

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from monitor.dedupe import is_near_duplicate, similarity, sketch
-from monitor.normalize import read_story
+from monitor.pagetext import read_page_text
 from monitor.tokens import tokenize
 
 SEED = next((Path(__file__).parent / "fixtures" / "seeds").glob("003_*.txt"))
@@ -20,7 +20,7 @@ def test_tokenizer_matches_unicode61() -> None:
 
 
 def test_wire_copy_with_small_edits_is_a_near_duplicate() -> None:
-    headline, body = read_story(SEED.read_text(encoding="utf-8"))
+    headline, body = read_page_text(SEED.read_text(encoding="utf-8"))
     original = " ".join([headline, *body])
     edited = original.replace("Wednesday", "on Wednesday").replace("powerful", "big") + " (AP)"
     assert is_near_duplicate(sketch(tokenize(original)), sketch(tokenize(edited)))

@@ -31,7 +31,7 @@ from monitor.fulltext import (
     without_article,
 )
 from monitor.ingest import PROCESS_POOL_MIN_FEEDS, Poller
-from monitor.normalize import read_story
+from monitor.pagetext import read_page_text
 from monitor.types import ArticleFailure, Entry, PollSummary, Story
 from tests.feedserver import FeedServer, Request, Response
 
@@ -47,7 +47,7 @@ LONG_TEXT = " ".join(["The valley's farmers expect an early harvest of apples th
 
 
 def seed(n: int) -> tuple[str, tuple[str, ...]]:
-    headline, paragraphs = read_story(SEEDS[n].read_text(encoding="utf-8"))
+    headline, paragraphs = read_page_text(SEEDS[n].read_text(encoding="utf-8"))
     return headline, tuple(paragraphs)
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.normalize import read_story
+from monitor.pagetext import read_page_text
 from monitor.rules import Document, RuleEngine, load_rules
 from monitor.rules.files import RuleError
 
@@ -13,7 +13,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def document(path: Path) -> Document:
-    headline, body = read_story(path.read_text(encoding="utf-8"))
+    headline, body = read_page_text(path.read_text(encoding="utf-8"))
     return Document.of(headline, "\n\n".join(body))
 
 
