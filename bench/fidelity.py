@@ -6,14 +6,18 @@ Serves every feed file under FEEDS_DIR (default ``../shared/feeds-dev``) on 127.
 polls them all once with the default settings (parse pool included) into a fresh
 archive, then compares entry by entry the words of the entry, as feedparser (or the JSON
 Feed itself) gives them: its title and its content, or its summary when it has none, tags
-stripped, with the words of the story archived for the entry's link. A word is a token of
+stripped (without its scripts and styles), with the words of the story archived for the
+entry's link. A word is a token of
 the rule language (``monitor.tokens``); recall counts repeated words too.
 
 The baseline is the reading itself: a perfect run archives every entry with recall 1.0.
-Prints: feeds, feeds failed (grouped by reason), entries, entries archived, mean word
-recall, entries losing more than 2% and 10% of their words, and the worst entries with
-the words they lost. Never fails on a figure; exits non-zero when a feed fails with an
-internal error.
+Prints: feeds, feeds failed (grouped by reason), entries (those with no title, no text and
+no link have nothing to archive and are counted apart), entries archived, mean word recall,
+entries losing more than 2% and 10% of their words, each with the rules that explain its
+loss (the text that ``monitor.normalize.item_text`` takes out of the entry's HTML: scripts,
+styles, hidden elements, named furniture) or UNEXPLAINED, and the worst entries with the
+words they lost. Never fails on a figure; exits non-zero when a feed fails with an internal
+error.
 """
 
 from __future__ import annotations
@@ -47,11 +51,16 @@ sys.path.insert(0, str(REPO))
 from monitor.archive import open_archive  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ingest import Poller  # noqa: E402
+from monitor.normalize import item_text  # noqa: E402
 from monitor.tokens import tokenize  # noqa: E402
 
 DEFAULT_FEEDS = REPO.parent / "shared" / "feeds-dev"
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".json", ".rdf")
 _NOT_TEXT = ("script", "style", "template")
+_INLINE = frozenset(
+    "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strike strong "
+    "sub sup time tt u var del ins wbr".split()
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +72,12 @@ class Expected:
     link: str
     guid: str
     words: tuple[str, ...]
+    html: tuple[str, ...] = ()  # the entry's HTML values, to explain what they lose
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to archive: no words and no web link (an id as link does not count)."""
+        return not self.words and not self.link.lower().startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +86,7 @@ class Compared:
     archived: bool
     recall: float
     lost: tuple[str, ...]
+    explained_by: tuple[str, ...] = ()  # rules whose removals hold every lost word
 
 
 @dataclass(kw_only=True)
@@ -79,10 +95,13 @@ class Report:
     failed: Counter[str] = field(default_factory=Counter)
     internal_errors: list[str] = field(default_factory=list)
     entries: int = 0
+    empty: int = 0
     archived: int = 0
     mean_recall: float = 0.0
     losing_2: int = 0
+    losing_2_unexplained: int = 0
     losing_10: int = 0
+    explained: Counter[str] = field(default_factory=Counter)
     worst: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -105,7 +124,13 @@ def html_words(html: str) -> list[str]:
         node.text = None
         for child in list(node):
             node.remove(child)
-    return tokenize(" ".join(t for t in root.itertext() if isinstance(t, str)))
+    # As a browser shows it: inline elements run on ("19<sup>th</sup>" is one word), other
+    # elements are set apart.
+    for node in root.iter():
+        if isinstance(node.tag, str) and node.tag not in _INLINE:
+            node.tail = " " + (node.tail or "")
+            node.text = " " + (node.text or "")
+    return tokenize(etree.tostring(root, method="text", encoding="unicode"))
 
 
 def _unescape(text: str) -> str:
@@ -120,11 +145,22 @@ def _detail_words(detail: Any, fallback: str) -> list[str]:
     return html_words(value) if "html" in kind or "xml" in kind else tokenize(value)
 
 
+def _html_values(entry: Any) -> tuple[str, ...]:
+    details = [
+        entry.get("title_detail"),
+        entry.get("summary_detail"),
+        *(entry.get("content") or []),
+    ]
+    return tuple(str(d.get("value") or "") for d in details if d and "html" in str(d.get("type")))
+
+
 def expected_entries(path: Path, relative: str) -> list[Expected]:
     data = path.read_bytes()
     if data.lstrip()[:1] == b"{" or path.suffix == ".json":
         return _json_entries(data, relative)
-    parsed = feedparser.parse(data)
+    # As the feed carries it: feedparser's sanitizer would drop some of it (and leave the
+    # text of some scripts behind); tags are stripped here, script and style text with them.
+    parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
     out = []
     for i, entry in enumerate(parsed.entries):
         words = _detail_words(entry.get("title_detail"), str(entry.get("title") or ""))
@@ -145,6 +181,7 @@ def expected_entries(path: Path, relative: str) -> list[Expected]:
                 link=str(entry.get("link") or ""),
                 guid=str(entry.get("id") or ""),
                 words=tuple(words),
+                html=_html_values(entry),
             )
         )
     return out
@@ -175,6 +212,7 @@ def _json_entries(data: bytes, relative: str) -> list[Expected]:
                 link=str(link),
                 guid=str(item.get("id") or ""),
                 words=tuple(words),
+                html=(str(item.get("content_html") or ""),),
             )
         )
     return out
@@ -233,20 +271,29 @@ def poll_all(config_path: Path) -> tuple[dict[str, str], float]:
     return errors, seconds
 
 
-def stored_words(db: sqlite3.Connection, feed_url: str) -> tuple[dict[str, list[int]], dict]:
-    """For one feed: story seqs by source link, and each story's words."""
+@dataclass(frozen=True, kw_only=True)
+class Stored:
+    """A feed's stories in the archive."""
+
+    by_link: dict[str, list[int]]  # story seqs by the link the feed gave
+    words: dict[int, Counter[str]]
+    others: set[int]  # stories whose text is another feed's (theirs was fuller)
+
+
+def stored_words(db: sqlite3.Connection, feed_url: str) -> Stored:
     rows = db.execute(
-        "SELECT s.seq, ss.link, s.headline, s.body FROM story_sources ss "
+        "SELECT s.seq, ss.link, s.headline, s.body, s.text_feed != f.id FROM story_sources ss "
         "JOIN stories s ON s.seq = ss.story_seq JOIN feeds f ON f.id = ss.feed_id "
         "WHERE f.url = ?",
         (feed_url,),
     ).fetchall()
-    by_link: dict[str, list[int]] = {}
-    words: dict[int, Counter[str]] = {}
-    for seq, link, headline, body in rows:
-        by_link.setdefault(link, []).append(seq)
-        words[seq] = Counter(tokenize(headline + "\n" + body))
-    return by_link, words
+    stored = Stored(by_link={}, words={}, others=set())
+    for seq, link, headline, body, other in rows:
+        stored.by_link.setdefault(link, []).append(seq)
+        stored.words[seq] = Counter(tokenize(headline + "\n" + body))
+        if other:
+            stored.others.add(seq)
+    return stored
 
 
 def guid_story(db: sqlite3.Connection, feed_url: str, guid: str) -> int | None:
@@ -258,7 +305,10 @@ def guid_story(db: sqlite3.Connection, feed_url: str, guid: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def compare(expected: Expected, story: Counter[str] | None) -> Compared:
+OTHER_VERSION = "another feed's fuller version"
+
+
+def compare(expected: Expected, story: Counter[str] | None, *, other: bool = False) -> Compared:
     want = Counter(expected.words)
     if story is None:
         return Compared(expected=expected, archived=False, recall=0.0, lost=expected.words)
@@ -266,7 +316,30 @@ def compare(expected: Expected, story: Counter[str] | None) -> Compared:
         return Compared(expected=expected, archived=True, recall=1.0, lost=())
     missing = want - story
     recall = 1 - sum(missing.values()) / sum(want.values())
-    return Compared(expected=expected, archived=True, recall=recall, lost=tuple(missing.elements()))
+    return Compared(
+        expected=expected,
+        archived=True,
+        recall=recall,
+        lost=tuple(missing.elements()),
+        explained_by=(explain(expected, missing) or ((OTHER_VERSION,) if other else ()))
+        if missing
+        else (),
+    )
+
+
+def explain(expected: Expected, missing: Counter[str]) -> tuple[str, ...]:
+    """The rules whose removals from the entry's HTML hold every missing word, or ()."""
+    removed: Counter[str] = Counter()
+    rules: set[str] = set()
+    for html in expected.html:
+        here: Counter[str] = Counter()
+        for rule, text in item_text(html).removed:
+            words = Counter(tokenize(text))
+            if words & missing:
+                rules.add(rule)
+            here += words
+        removed |= here
+    return tuple(sorted(rules)) if not missing - removed else ()
 
 
 def _reason_group(error: str) -> str:
@@ -294,18 +367,21 @@ def measure(
                 report.failed[_reason_group(error)] += 1
                 if "internal error" in error or error == "not polled":
                     report.internal_errors.append(f"{relative}: {error}")
-            expected = expected_entries(path, relative)
+            expected = [e for e in expected_entries(path, relative) if not e.empty]
+            report.empty += len(expected_entries(path, relative)) - len(expected)
             if not expected:
                 continue
-            by_link, words = stored_words(db, url)
+            stored = stored_words(db, url)
             for entry in expected:
-                seqs = by_link.get(urljoin(url, entry.link), []) if entry.link else []
-                if not seqs and entry.guid:
+                seqs = stored.by_link.get(urljoin(url, entry.link), []) if entry.link else []
+                if entry.guid:  # the feed's own GUID first: several items may share a link
                     found = guid_story(db, url, entry.guid)
-                    seqs = [found] if found is not None else []
+                    seqs = [found] if found is not None else seqs
                 if not seqs and not entry.link:
-                    seqs = list(words)  # nothing identifies it: the closest story of its feed
-                candidates = [compare(entry, words[s]) for s in seqs]
+                    seqs = list(stored.words)  # nothing identifies it: the closest story
+                candidates = [
+                    compare(entry, stored.words[s], other=s in stored.others) for s in seqs
+                ]
                 compared.append(
                     max(candidates, key=lambda c: c.recall) if candidates else compare(entry, None)
                 )
@@ -313,7 +389,10 @@ def measure(
     report.entries = len(compared)
     report.archived = sum(c.archived for c in compared)
     report.mean_recall = sum(c.recall for c in compared) / len(compared) if compared else 1.0
-    report.losing_2 = sum(c.recall < 0.98 for c in compared)
+    losing = [c for c in compared if c.recall < 0.98]
+    report.losing_2 = len(losing)
+    report.losing_2_unexplained = sum(not c.explained_by for c in losing)
+    report.explained = Counter(" + ".join(c.explained_by) or "UNEXPLAINED" for c in losing)
     report.losing_10 = sum(c.recall < 0.90 for c in compared)
     ranked = sorted(compared, key=lambda c: (c.recall, c.expected.feed))
     report.worst = [
@@ -324,6 +403,7 @@ def measure(
             "recall": round(c.recall, 3),
             "words": len(c.expected.words),
             "lost": " ".join(c.lost[:25]) + (" …" if len(c.lost) > 25 else ""),
+            "explained_by": " + ".join(c.explained_by) or "UNEXPLAINED",
         }
         for c in ranked[:worst]
         if c.recall < 1.0
@@ -344,7 +424,9 @@ def print_report(report: Report) -> None:
     print(f"internal errors            {len(report.internal_errors)}")
     for line in report.internal_errors[:10]:
         print(f"    {line}")
-    print(f"entries                    {report.entries}")
+    print(
+        f"entries                    {report.entries} (and {report.empty} with nothing to archive)"
+    )
     print(
         f"entries archived           {report.archived} "
         f"({_percent(report.archived, report.entries)}; target >= 99%)"
@@ -354,6 +436,8 @@ def print_report(report: Report) -> None:
         f"losing > 2% of words       {report.losing_2} "
         f"({_percent(report.losing_2, report.entries)}; target <= 0.5%)"
     )
+    for reason, count in report.explained.most_common():
+        print(f"    {count:5d}  {reason}")
     print(
         f"losing > 10% of words      {report.losing_10} "
         f"({_percent(report.losing_10, report.entries)})"
@@ -364,7 +448,7 @@ def print_report(report: Report) -> None:
         for w in report.worst:
             print(
                 f"    {w['recall']:.3f} of {w['words']:4d} words  {w['feed']}#{w['entry']}"
-                f"{'' if w['archived'] else ' (not archived)'}"
+                f"{'' if w['archived'] else ' (not archived)'}  [{w['explained_by']}]"
             )
             print(f"        lost: {w['lost']}")
 
@@ -381,7 +465,10 @@ def main() -> int:
     report, _ = measure(args.feeds.resolve(), worst=args.worst, workers=args.workers)
     print_report(report)
     if args.json:
-        figures = asdict(report) | {"failed": dict(report.failed)}
+        figures = asdict(report) | {
+            "failed": dict(report.failed),
+            "explained": dict(report.explained),
+        }
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return 1 if report.internal_errors else 0
 

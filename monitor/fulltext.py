@@ -72,6 +72,7 @@ def with_article(entry: Entry, article: Article) -> Entry:
         author=entry.author or article.author,
         sketch=sketch(tokens),
         text_hash=text_hash(tokens),
+        words=len(tokens),
         content_source="article",
         feed_sketch=entry.sketch,  # a copy of the item elsewhere is still recognised by it
         article_failure=None,

@@ -4,9 +4,10 @@ Pure functions: no I/O, no clock. A story is a headline and body paragraphs, eac
 paragraph one line of plain text.
 
 A feed item keeps every word of its title and content: lists, tables, captions, quotes,
-code and definition lists become paragraphs like any other block. Only what is not
-content goes: scripts, styles, templates, hidden elements, and the named furniture of
-``monitor.furniture``. Page text (a scraped page, with its chrome recognised by shape) is
+code and definition lists become paragraphs like any other block. Only what is never text
+goes (scripts, styles, templates) and the named furniture of ``monitor.furniture``. Hidden
+elements stay: feed readers strip the styles that hide them and show their text, so it is
+part of what the feed says (a podcast's Flattr buttons name the episode and its guests). Page text (a scraped page, with its chrome recognised by shape) is
 ``monitor.pagetext``'s business, never a feed item's.
 """
 
@@ -51,14 +52,14 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")  # a paragraph break, however spaced
 _WORD = re.compile(r"\w+")
 
-# Why an element is left out: "" for what is never text (scripts, hidden elements), else
-# the name of the furniture rule, whose text is then reported as removed.
+# Why an element is left out (its text then reported as removed under that name): "script",
+# "style", "template" or a furniture rule; "" for comments and the like.
 Skip = Callable[[str, Mapping[str, Any], Callable[[], str]], str | None]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ItemText:
-    """A feed item's paragraphs, and the furniture taken out of it (rule, text)."""
+    """A feed item's paragraphs, and what was taken out of it: (rule, text)."""
 
     paragraphs: tuple[str, ...]
     removed: tuple[tuple[str, str], ...] = ()
@@ -112,11 +113,9 @@ def is_hidden(attrs: Mapping[str, Any]) -> bool:
 
 def _item_skip(tag: str, attrs: Mapping[str, Any], text: Callable[[], str]) -> str | None:
     if tag in NOT_TEXT:
-        return ""
+        return tag
     if not attrs:
         return None
-    if is_hidden(attrs):
-        return ""
     return furniture.element_rule(attrs, lambda: word_count(text()))
 
 

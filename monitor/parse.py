@@ -170,6 +170,7 @@ def _entry(raw: dict[str, Any], base_url: str, now: datetime) -> Entry | None:
         author=author,
         sketch=sketch(tokens),
         text_hash=text_hash(tokens),
+        words=len(tokens),
     )
 
 

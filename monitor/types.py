@@ -56,6 +56,7 @@ class Entry:
     author: str | None = None
     sketch: tuple[int, ...] = ()  # bottom-k shingle hashes, for near-duplicates
     text_hash: str = ""
+    words: int = 0  # tokens in the headline and paragraphs
     content_source: ContentSource = "feed"  # "article": the text is the fetched page's
     feed_sketch: tuple[int, ...] = ()  # with an article's text: the sketch of the feed's own
     article_failure: ArticleFailure | None = None  # why the feed's text is kept, if tried

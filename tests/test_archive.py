@@ -38,6 +38,7 @@ def entry(
         published=NOW - timedelta(hours=1),
         sketch=sketch(tokens),
         text_hash=text_hash(tokens),
+        words=len(tokens),
     )
 
 
@@ -123,6 +124,7 @@ def test_near_identical_wire_copy_under_different_urls_is_one_story(archive: SQL
         published=copy.published,
         sketch=sketch(tokens),
         text_hash=text_hash(tokens),
+        words=len(tokens),
     )
     result = archive.store_entries(FEEDS[2].url, [copy], NOW)
     assert result.new == () and result.merged == 1
@@ -196,3 +198,83 @@ def test_feeds_removed_from_config_become_inactive(archive: SQLiteArchive) -> No
     archive.sync_feeds(FEEDS[:1], NOW)
     assert [s.url for s in archive.feed_states()] == [FEEDS[0].url]
     assert len(archive.feed_states(include_inactive=True)) == 3
+
+
+def test_a_fuller_text_from_another_feed_replaces_the_story_text(archive: SQLiteArchive) -> None:
+    url = "https://n.example/talks"
+    teaser = entry(url=url, body=("Talks resume in Beijing.",))
+    full = entry(
+        url=url,
+        body=("Talks resume in Beijing.", "The dialogue had been suspended over MFN status."),
+    )
+    archive.store_entries(FEEDS[0].url, [teaser], NOW)
+    stored = archive.store_entries(FEEDS[1].url, [full], NOW)
+    assert [s.paragraphs for s in stored.changed] == [full.paragraphs]
+    (story,) = archive.recent_stories(limit=10)
+    assert story.paragraphs == full.paragraphs and story.sources == ("alpha", "beta")
+    # Each feed sending its version again changes nothing: the versions never take turns.
+    for feed, again in ((FEEDS[0], teaser), (FEEDS[1], full), (FEEDS[0], teaser)):
+        assert archive.store_entries(feed.url, [again], NOW).changed == ()
+    # The feed whose text the story has may edit it, shorter or not; the other may not.
+    corrected = entry(url=url, body=("Talks resume in Beijing on Monday.",))
+    assert archive.store_entries(FEEDS[0].url, [corrected], NOW).changed == ()
+    assert archive.store_entries(FEEDS[1].url, [corrected], NOW).changed != ()
+    assert archive.recent_stories(limit=1)[0].paragraphs == corrected.paragraphs
+
+
+def test_stories_from_before_text_feed_take_it_from_their_first_source(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = SQLiteArchive(path)
+    db.sync_feeds(FEEDS, NOW)
+    db.store_entries(FEEDS[0].url, [entry(url="https://n.example/a")], NOW)
+    db.store_entries(FEEDS[1].url, [entry(url="https://n.example/a")], NOW)
+    db.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE stories SET text_feed = NULL, text_words = NULL")
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.commit()
+    conn.close()
+    # The last migration again (its ALTERs would fail on existing columns: drop them first).
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE stories DROP COLUMN text_feed")
+    conn.execute("ALTER TABLE stories DROP COLUMN text_words")
+    conn.execute("DROP INDEX story_keys_story")
+    conn.commit()
+    conn.close()
+    migrated = SQLiteArchive(path)
+    conn = sqlite3.connect(path)
+    (text_feed,) = conn.execute("SELECT text_feed FROM stories").fetchone()
+    (alpha,) = conn.execute("SELECT id FROM feeds WHERE url = ?", (FEEDS[0].url,)).fetchone()
+    assert text_feed == alpha
+    # A longer text from beta replaces it, its length counted from the stored text.
+    longer = entry(
+        url="https://n.example/a", body=("One more sentence than before, officials said.",) * 3
+    )
+    assert migrated.store_entries(FEEDS[1].url, [longer], NOW).changed != ()
+
+
+def test_items_of_one_feed_under_other_guids_are_other_stories(archive: SQLiteArchive) -> None:
+    # Every episode of a podcast links the show's page; a weblog's posts are fragments of
+    # one page (canonical URLs drop fragments): their GUIDs tell them apart.
+    show = "https://podcast.example/show"
+    episodes = [
+        entry(url=show, guid=f"episode-{n}", headline=f"Episode {n}", body=(f"Notes {n}.",))
+        for n in (1, 2)
+    ]
+    first = archive.store_entries(FEEDS[0].url, episodes, NOW)
+    assert len(first.new) == 2
+    # Their third, in a later poll, and the same again: one more story, then none.
+    third = entry(url=show, guid="episode-3", headline="Episode 3", body=("Notes 3.",))
+    assert len(archive.store_entries(FEEDS[0].url, [*episodes, third], NOW).new) == 1
+    assert archive.store_entries(FEEDS[0].url, [*episodes, third], NOW).new == ()
+    # Near-identical text under another GUID of the same feed: another item too.
+    seed = seed_entry("https://n.example/daily")
+    other = entry(url="https://n.example/daily-2", guid="b", headline=seed.headline,
+                  body=seed.paragraphs)  # fmt: skip
+    archive.store_entries(FEEDS[1].url, [entry(url=seed.url, guid="a", headline=seed.headline,
+                                               body=seed.paragraphs)], NOW)  # fmt: skip
+    assert len(archive.store_entries(FEEDS[1].url, [other], NOW).new) == 1
+    # Another feed with the same URL is the same story, whatever its GUID.
+    assert archive.store_entries(FEEDS[2].url, [entry(url=show, guid="x1", headline="Episode 1",
+                                               body=("Notes 1.",))], NOW).new == ()  # fmt: skip
+    assert archive.count_stories() == 5

@@ -43,7 +43,7 @@ def test_item_html_keeps_every_word_as_paragraphs() -> None:
       <figure class="slide"><img src="x.jpg"><figcaption>A caption</figcaption></figure>
       <script>alert(1)</script><style>p {}</style><template><p>never shown</p></template>
       <ul><li>First point</li><li>Second point</li></ul>
-      <p hidden>Hidden text</p><span style="display:none">also hidden</span>
+      <p hidden>Hidden text</p><span style="display:none">shown by readers</span>
       <aside>Related stories</aside>
       <blockquote>A quote</blockquote><pre>line one
 line two
@@ -61,6 +61,8 @@ after a blank</pre>
         "A caption",
         "First point",
         "Second point",
+        "Hidden text",
+        "shown by readers",
         "Related stories",
         "A quote",
         "line one line two",

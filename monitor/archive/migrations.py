@@ -151,4 +151,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX stories_article_retry ON stories (article_retry)
         WHERE article_retry IS NOT NULL;
     """,
+    # 6: the feed whose text a story has (the fullest any of its feeds gave), and its length;
+    # a story's keys by story (which GUID a feed gave it).
+    """
+    ALTER TABLE stories ADD COLUMN text_feed INTEGER;
+    ALTER TABLE stories ADD COLUMN text_words INTEGER;
+    UPDATE stories SET text_feed = (
+        SELECT feed_id FROM story_sources WHERE story_seq = stories.seq
+        ORDER BY first_seen, feed_id LIMIT 1
+    );
+    CREATE INDEX story_keys_story ON story_keys (story_seq);
+    """,
 )

@@ -78,6 +78,8 @@ class _Fresh:
     probes: frozenset[int]  # the indexed hashes of both sketches
     paragraphs: tuple[str, ...]  # those joined into body
     article: _ArticleState
+    text_feed: int  # the feed whose text this is
+    text_words: int
 
     def row(self, seq: int) -> tuple[object, ...]:
         return (
@@ -94,6 +96,8 @@ class _Fresh:
             _pack(self.sketch),
             _pack(self.feed_sketch) if self.feed_sketch else None,
             *self.article.row(),
+            self.text_feed,
+            self.text_words,
         )
 
     def story(self, seq: int, sources: tuple[str, ...], at: datetime) -> Story:
@@ -154,12 +158,21 @@ class _Text:
     paragraphs: tuple[str, ...]
     sketch: tuple[int, ...]
     text_hash: str
+    words: int
     article_body: bool = False  # the body is now the article's (it was the feed's)
 
     @classmethod
     def of(cls, headline: str, paragraphs: tuple[str, ...], *, article_body: bool) -> _Text:
         tokens = tokenize(" ".join([headline, *paragraphs]))
-        return cls(headline, paragraphs, sketch(tokens), text_hash(tokens), article_body)
+        return cls(
+            headline, paragraphs, sketch(tokens), text_hash(tokens), len(tokens), article_body
+        )
+
+    @classmethod
+    def of_entry(cls, entry: Entry, headline: str, *, article_body: bool) -> _Text:
+        return cls(
+            headline, entry.paragraphs, entry.sketch, entry.text_hash, entry.words, article_body
+        )
 
 
 def _new_text(
@@ -167,12 +180,19 @@ def _new_text(
     entry: Entry,
     current: Callable[[], tuple[str, tuple[str, ...]]],
     current_hash: str,
+    *,
+    supplier: bool,
+    current_words: Callable[[], int],
 ) -> _Text | None:
-    """The story's text once ``entry`` (of a feed that carries it) is taken in; None: as is.
+    """The story's text once ``entry`` (of a feed) is taken in; None: as is.
 
-    The feed's text replaces the feed's; an article's body replaces the feed's body (under
-    the story's headline); a story with its article's body keeps it when the feed brings its
-    own text again, taking only a changed headline; a failed attempt changes nothing.
+    Of its feeds' texts, a story has the fullest: the text of the feed that gave it
+    (``supplier``) replaces it, edits and corrections included, and another feed's replaces
+    it when it has more words (so every word a feed carries reaches the archive and the
+    matcher, and two feeds' versions never take turns). An article's body replaces the
+    feed's body (under the story's headline); a story with its article's body keeps it when
+    a feed brings its own text again, taking only a changed headline from its supplier; a
+    failed attempt changes nothing.
     """
     if entry.article_failure is not None:
         return None
@@ -181,16 +201,20 @@ def _new_text(
             return None  # the page was read already (a retry claimed twice)
         headline = current()[0]
         if headline == entry.headline:
-            text = _Text(headline, entry.paragraphs, entry.sketch, entry.text_hash, True)
+            text = _Text.of_entry(entry, headline, article_body=True)
         else:
             text = _Text.of(headline, entry.paragraphs, article_body=True)
     elif state.source == "article":
         headline, paragraphs = current()
-        if headline == entry.headline:
+        if headline == entry.headline or not supplier:
             return None
         text = _Text.of(entry.headline, paragraphs, article_body=False)
     else:
-        text = _Text(entry.headline, entry.paragraphs, entry.sketch, entry.text_hash)
+        if entry.text_hash == current_hash:
+            return None
+        if not supplier and entry.words <= current_words():
+            return None
+        text = _Text.of_entry(entry, entry.headline, article_body=False)
     return None if text.text_hash == current_hash else text
 
 
@@ -468,7 +492,7 @@ class SQLiteArchive(OutboxStore):
             rows = db.execute(
                 """
                 SELECT s.seq, s.url, s.headline, s.body, s.published, s.author, s.text_hash,
-                    s.sketch,
+                    s.sketch, s.text_words,
                     -- "feed URL<RS>its link" of each active feed carrying it, first first
                     (SELECT group_concat(source, char(31)) FROM (
                         SELECT f.url || char(30) || ss.link AS source
@@ -503,6 +527,7 @@ class SQLiteArchive(OutboxStore):
                         author=r["author"],
                         sketch=_unpack(r["sketch"]),
                         text_hash=r["text_hash"],
+                        words=r["text_words"] or 0,
                     ),
                 )
             )
@@ -564,12 +589,22 @@ class SQLiteArchive(OutboxStore):
         key_rows: list[tuple[str, int]] = []
         source_rows: list[tuple[int, int, str, float]] = []
         to_match: list[tuple[int, str, str, str]] = []  # seq, id, headline, body
+        guids: dict[int, str] = {}  # the GUIDs this call gives stories, by seq
         for entry, keys, identity, first_id in zip(
             entries, keys_of, identities, first_ids, strict=True
         ):
             seq = next((known[k] for k in sorted(keys) if k in known), None)
+            if seq is not None and entry.guid and f"guid:{feed_id}:{entry.guid}" not in known:
+                # Found by its URL alone: under another GUID of this feed's, it is another
+                # item (a podcast's episodes all linking the show's page, fragments of one
+                # page in a weblog) and must not disappear into that one's story.
+                if self._feed_guid_of(db, feed_id, seq, guids) not in (None, entry.guid):
+                    seq = None
             if seq is None:
                 seq = self._near_duplicate(db, entry, fresh)
+                if seq is not None and entry.guid:
+                    if self._feed_guid_of(db, feed_id, seq, guids) not in (None, entry.guid):
+                        seq = None
             own = seq is not None and self._carries(db, seq, feed_id, carried)
             rematch = False
             if seq is None:
@@ -579,21 +614,23 @@ class SQLiteArchive(OutboxStore):
                     ).fetchone()[0]
                 seq = next_seq
                 next_seq += 1
-                fresh[seq] = self._fresh(db, entry, first_id, identity, taken, t)
+                fresh[seq] = self._fresh(db, entry, first_id, identity, taken, t, feed_id)
                 new.append(seq)
             else:
-                # The feed's own story takes its new text; another feed's story takes an
-                # article read for it here (whichever feed stored it first, it gets the page).
-                if own or entry.article_tried:
-                    rematch = self._update_text(db, seq, entry, t, fresh)
-                    if rematch:
-                        changed.append(seq)
+                # The story takes the entry's text when it is its own feed's, when it is
+                # fuller, and when it is an article read for it here (whichever feed stored
+                # it first, it gets the page): see _new_text.
+                rematch = self._update_text(db, seq, entry, t, fresh, feed_id)
+                if rematch:
+                    changed.append(seq)
                 if not own:
                     merged += 1
             for key in keys:
                 if key not in known:  # INSERT OR IGNORE: a key keeps its first story
                     known[key] = seq
                     key_rows.append((key, seq))
+            if entry.guid:
+                guids.setdefault(seq, entry.guid)
             added_source = not carried.get(seq, False)
             if added_source:
                 carried[seq] = True
@@ -679,6 +716,20 @@ class SQLiteArchive(OutboxStore):
         return known
 
     @staticmethod
+    def _feed_guid_of(
+        db: sqlite3.Connection, feed_id: int, seq: int, guids: dict[int, str]
+    ) -> str | None:
+        """The GUID the feed gave the story, if any (this call's first, then the archive's)."""
+        if seq in guids:
+            return guids[seq]
+        prefix = f"guid:{feed_id}:"
+        row = db.execute(
+            "SELECT key FROM story_keys WHERE story_seq = ? AND substr(key, 1, ?) = ? LIMIT 1",
+            (seq, len(prefix), prefix),
+        ).fetchone()
+        return str(row[0])[len(prefix) :] if row else None
+
+    @staticmethod
     def _near_duplicate(
         db: sqlite3.Connection, entry: Entry, fresh: dict[int, _Fresh]
     ) -> int | None:
@@ -729,6 +780,7 @@ class SQLiteArchive(OutboxStore):
         identity: str,
         taken: dict[str, bool],
         t: float,
+        feed_id: int,
     ) -> _Fresh:
         """A new story for ``entry``, with an id no other story has.
 
@@ -763,6 +815,8 @@ class SQLiteArchive(OutboxStore):
             probes=_probes(entry.sketch, entry.feed_sketch),
             paragraphs=tuple(entry.paragraphs),
             article=_ArticleState().after(entry, t),
+            text_feed=feed_id,
+            text_words=entry.words,
         )
 
     @staticmethod
@@ -773,8 +827,8 @@ class SQLiteArchive(OutboxStore):
             db.execute(
                 "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
                 " updated, author, text_hash, sketch, feed_sketch, content_source,"
-                " article_error, article_tries, article_retry) VALUES "
-                + ",".join([f"({_marks(16)})"] * len(chunk)),
+                " article_error, article_tries, article_retry, text_feed, text_words) VALUES "
+                + ",".join([f"({_marks(18)})"] * len(chunk)),
                 [value for row in chunk for value in row],
             )
         db.executemany(
@@ -784,17 +838,28 @@ class SQLiteArchive(OutboxStore):
 
     @staticmethod
     def _update_text(
-        db: sqlite3.Connection, seq: int, entry: Entry, t: float, fresh: dict[int, _Fresh]
+        db: sqlite3.Connection,
+        seq: int,
+        entry: Entry,
+        t: float,
+        fresh: dict[int, _Fresh],
+        feed_id: int,
     ) -> bool:
         """Take the entry's text and article attempt into the story; whether its text changed."""
         story = fresh.get(seq)
         if story is not None:
             state, story.article = story.article, story.article.after(entry, t)
-            if _feed_text_of_article_story(state, entry):
+            supplier = story.text_feed == feed_id
+            if supplier and _feed_text_of_article_story(state, entry):
                 story.feed_sketch = entry.sketch
                 story.probes = _probes(story.sketch, story.feed_sketch)
             text = _new_text(
-                state, entry, lambda: (story.headline, story.paragraphs), story.text_hash
+                state,
+                entry,
+                lambda: (story.headline, story.paragraphs),
+                story.text_hash,
+                supplier=supplier,
+                current_words=lambda: story.text_words,
             )
             if text is None:
                 return False
@@ -804,14 +869,17 @@ class SQLiteArchive(OutboxStore):
             story.body = "\n\n".join(text.paragraphs)
             story.text_hash, story.sketch = text.text_hash, text.sketch
             story.probes = _probes(story.sketch, story.feed_sketch)
+            story.text_feed, story.text_words = feed_id, text.words
             story.updated = t
             return True
         row = db.execute(
             "SELECT text_hash, sketch, feed_sketch, content_source, article_error, article_tries,"
-            " article_retry FROM stories WHERE seq = ?",
+            " article_retry, text_feed, text_words FROM stories WHERE seq = ?",
             (seq,),
         ).fetchone()
-        state = _ArticleState(*row[3:])
+        state = _ArticleState(*row[3:7])
+        # Stories archived before text_feed was kept have it from their first source.
+        supplier = row["text_feed"] == feed_id
         after = state.after(entry, t)
         if after != state:
             db.execute(
@@ -826,9 +894,26 @@ class SQLiteArchive(OutboxStore):
             ).fetchone()
             return headline, _paragraphs(body)
 
-        text = _new_text(state, entry, current, row["text_hash"])
+        def current_words() -> int:
+            if row["text_words"] is not None:
+                return int(row["text_words"])
+            headline, paragraphs = current()
+            return len(tokenize(" ".join([headline, *paragraphs])))
+
+        text = _new_text(
+            state,
+            entry,
+            current,
+            row["text_hash"],
+            supplier=supplier,
+            current_words=current_words,
+        )
         feed_sketch = _unpack(row["feed_sketch"])
-        if _feed_text_of_article_story(state, entry) and entry.sketch != feed_sketch:
+        if (
+            supplier
+            and _feed_text_of_article_story(state, entry)
+            and entry.sketch != feed_sketch
+        ):
             # The feed's summary changed: copies of the new one must still find the story.
             feed_sketch = entry.sketch
             if text is None:
@@ -843,7 +928,7 @@ class SQLiteArchive(OutboxStore):
         db.execute(
             """
             UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?, feed_sketch = ?,
-                updated = ?
+                updated = ?, text_feed = ?, text_words = ?
             WHERE seq = ?
             """,
             (
@@ -853,6 +938,8 @@ class SQLiteArchive(OutboxStore):
                 _pack(text.sketch),
                 _pack(feed_sketch) if feed_sketch else None,
                 t,
+                feed_id,
+                text.words,
                 seq,
             ),
         )
