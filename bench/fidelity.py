@@ -58,9 +58,12 @@ DEFAULT_FEEDS = REPO.parent / "shared" / "feeds-dev"
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".json", ".rdf")
 _NOT_TEXT = ("script", "style", "template")
 _INLINE = frozenset(
-    "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strike strong "
-    "sub sup time tt u var del ins wbr".split()
-)
+    {
+        "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i",
+        "kbd", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup",
+        "time", "tt", "u", "var", "del", "ins", "wbr",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

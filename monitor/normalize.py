@@ -7,8 +7,9 @@ A feed item keeps every word of its title and content: lists, tables, captions, 
 code and definition lists become paragraphs like any other block. Only what is never text
 goes (scripts, styles, templates) and the named furniture of ``monitor.furniture``. Hidden
 elements stay: feed readers strip the styles that hide them and show their text, so it is
-part of what the feed says (a podcast's Flattr buttons name the episode and its guests). Page text (a scraped page, with its chrome recognised by shape) is
-``monitor.pagetext``'s business, never a feed item's.
+part of what the feed says (a podcast's Flattr buttons name the episode and its guests).
+Page text (a scraped page, with its chrome recognised by shape) is ``monitor.pagetext``'s
+business, never a feed item's.
 """
 
 from __future__ import annotations

@@ -594,17 +594,14 @@ class SQLiteArchive(OutboxStore):
             entries, keys_of, identities, first_ids, strict=True
         ):
             seq = next((known[k] for k in sorted(keys) if k in known), None)
-            if seq is not None and entry.guid and f"guid:{feed_id}:{entry.guid}" not in known:
-                # Found by its URL alone: under another GUID of this feed's, it is another
-                # item (a podcast's episodes all linking the show's page, fragments of one
-                # page in a weblog) and must not disappear into that one's story.
-                if self._feed_guid_of(db, feed_id, seq, guids) not in (None, entry.guid):
-                    seq = None
+            # Found by its URL or text alone, a story the feed gave another GUID is another
+            # item (a podcast's episodes all linking the show's page, fragments of one page
+            # in a weblog): the entry must not disappear into it.
+            if seq is not None and f"guid:{feed_id}:{entry.guid}" not in known:
+                seq = self._unless_other_item(db, feed_id, seq, entry, guids)
             if seq is None:
-                seq = self._near_duplicate(db, entry, fresh)
-                if seq is not None and entry.guid:
-                    if self._feed_guid_of(db, feed_id, seq, guids) not in (None, entry.guid):
-                        seq = None
+                found = self._near_duplicate(db, entry, fresh)
+                seq = self._unless_other_item(db, feed_id, found, entry, guids)
             own = seq is not None and self._carries(db, seq, feed_id, carried)
             rematch = False
             if seq is None:
@@ -716,18 +713,21 @@ class SQLiteArchive(OutboxStore):
         return known
 
     @staticmethod
-    def _feed_guid_of(
-        db: sqlite3.Connection, feed_id: int, seq: int, guids: dict[int, str]
-    ) -> str | None:
-        """The GUID the feed gave the story, if any (this call's first, then the archive's)."""
-        if seq in guids:
-            return guids[seq]
-        prefix = f"guid:{feed_id}:"
-        row = db.execute(
-            "SELECT key FROM story_keys WHERE story_seq = ? AND substr(key, 1, ?) = ? LIMIT 1",
-            (seq, len(prefix), prefix),
-        ).fetchone()
-        return str(row[0])[len(prefix) :] if row else None
+    def _unless_other_item(
+        db: sqlite3.Connection, feed_id: int, seq: int | None, entry: Entry, guids: dict[int, str]
+    ) -> int | None:
+        """``seq``, unless the feed gave that story a GUID other than the entry's."""
+        if seq is None or not entry.guid:
+            return seq
+        given = guids.get(seq)
+        if given is None:
+            prefix = f"guid:{feed_id}:"
+            row = db.execute(
+                "SELECT key FROM story_keys WHERE story_seq = ? AND substr(key, 1, ?) = ? LIMIT 1",
+                (seq, len(prefix), prefix),
+            ).fetchone()
+            given = str(row[0])[len(prefix) :] if row else None
+        return seq if given in (None, entry.guid) else None
 
     @staticmethod
     def _near_duplicate(
@@ -909,11 +909,7 @@ class SQLiteArchive(OutboxStore):
             current_words=current_words,
         )
         feed_sketch = _unpack(row["feed_sketch"])
-        if (
-            supplier
-            and _feed_text_of_article_story(state, entry)
-            and entry.sketch != feed_sketch
-        ):
+        if supplier and _feed_text_of_article_story(state, entry) and entry.sketch != feed_sketch:
             # The feed's summary changed: copies of the new one must still find the story.
             feed_sketch = entry.sketch
             if text is None:
