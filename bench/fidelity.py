@@ -352,12 +352,14 @@ def _reason_group(error: str) -> str:
 
 
 def measure(
-    root: Path, *, worst: int = 10, workers: int | None = None
+    root: Path, *, worst: int = 10, workers: int | None = None, keep: Path | None = None
 ) -> tuple[Report, list[Compared]]:
+    """Serve, poll and compare; ``keep``: a folder to leave the config and archive in."""
     files = feed_files(root)
     relatives = [p.relative_to(root).as_posix() for p in files]
     report = Report(feeds=len(files))
-    with tempfile.TemporaryDirectory() as tmp, serve(root) as base:
+    with tempfile.TemporaryDirectory() as scratch, serve(root) as base:
+        tmp = keep or Path(scratch)
         config_path = Path(tmp) / "config.toml"
         write_config(config_path, base, relatives, workers)
         errors, report.seconds = poll_all(config_path)
