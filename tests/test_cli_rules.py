@@ -63,3 +63,24 @@ def test_rules_test_backtests_the_archive(project: Path) -> None:
     only = run(project, "rules", "test", "MFN")
     assert "MFN: 2 hits" in only and "human rights dialogue" not in only
     run(project, "rules", "test", "nope", code=1)
+
+
+def test_export_then_match_reads_every_story_back_unchanged(project: Path, tmp_path: Path) -> None:
+    from monitor.archive.sqlite import SQLiteArchive
+
+    run(project, "poll", "--once")
+    out = tmp_path / "export"
+    run(project, "export", str(out))
+    files = sorted(out.glob("*.txt"))
+    records = [
+        json.loads(line) for line in run(project, "match", "--json", *map(str, files)).splitlines()
+    ]
+    archive = SQLiteArchive(project.parent / "archive" / "monitor.db")
+    stories = list(archive.iter_stories())
+    assert len(records) == len(stories) == 5
+    for record, story in zip(records, stories, strict=True):
+        assert record["path"].endswith(f"_{story.id}.txt")
+        assert (record["headline"], record["body"]) == (
+            story.headline,
+            "\n\n".join(story.paragraphs),
+        )
