@@ -439,21 +439,35 @@ def test_truncated_feed_keeps_the_complete_items(
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type"),
+    ("body", "content_type", "expected"),
     [
-        (b"<html><body><h1>Not a feed</h1><p>A web page.</p></body></html>", "text/html"),
-        (b"", "application/rss+xml"),
-        (bytes(range(256)) * 8, "application/octet-stream"),
-        (b'{"items": [{"title": "json"}]}', "application/json"),
+        (
+            b"<html><head><title>Home</title>"
+            b'<link rel="alternate" type="application/rss+xml" href="/news.rss"></head>'
+            b"<body><h1>Not a feed</h1><p>A web page.</p></body></html>",
+            "text/html",
+            "not a feed: an HTML page (title: 'Home'); it links a feed: {base}/news.rss",
+        ),
+        (b"", "application/rss+xml", "not a feed: an empty body"),
+        (bytes(range(256)) * 8, "application/octet-stream", "not a feed: binary data"),
+        (
+            b'{"data": [{"title": "json"}]}',
+            "application/json",
+            "not a feed: a JSON document that is not a JSON Feed (no version or items)",
+        ),
     ],
     ids=["html", "empty", "binary", "json"],
 )
 def test_not_a_feed_is_a_clear_failure(
-    make_monitor: MonitorFactory, feed_server: FeedServer, body: bytes, content_type: str
+    make_monitor: MonitorFactory,
+    feed_server: FeedServer,
+    body: bytes,
+    content_type: str,
+    expected: str,
 ) -> None:
     m = make_monitor([serve(feed_server, "/feed", body, content_type=content_type)])
     reason = m.failed(m.poll()["feed"])
-    assert reason.startswith("not a feed"), reason
+    assert reason == expected.format(base=feed_server.base_url), reason
     assert m.state("feed").last_error == reason
     assert m.state("feed").error_count == 1
     assert m.stories("feed") == []
