@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import itertools
+import json
 import logging
 import time
 import tracemalloc
@@ -321,6 +322,68 @@ def test_feed_formats_parse_into_stories(
     want = sorted((h, b, u, p or START) for h, b, u, p in expected)
     assert got == want
     assert feed_server.requests_to("/rss-0.91.dtd") == []  # the DTD is never fetched
+
+
+JSON_FEED_11 = {
+    "version": "https://jsonfeed.org/version/1.1",
+    "title": "JSON wire",
+    "home_page_url": "https://json.example/",
+    "authors": [{"name": "Wire desk"}],
+    "items": [
+        {
+            "id": 1001,
+            "url": "/2002/12/dialogue",
+            "title": "Rights dialogue resumes",
+            "content_html": "<p>Officials met in Beijing on Monday.</p>"
+            "<p>Trade status was <em>not</em> on the agenda.</p>",
+            "date_published": "2002-12-16T09:00:00+08:00",
+        },
+        {
+            "id": "json-2",
+            "external_url": "https://elsewhere.example/mfn",
+            "title": "MFN renewed",
+            "content_text": "The president renewed most-favored-nation status.",
+            "date_modified": "2002-05-30T12:00:00Z",
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "content_type"),
+    [(b"", "application/feed+json"), (b"\xef\xbb\xbf\n", "text/plain"), (b"", None)],
+    ids=["feed+json", "bom-text-plain", "no-content-type"],
+)
+def test_json_feed_is_polled_into_stories(
+    make_monitor: MonitorFactory, feed_server: FeedServer, prefix: bytes, content_type: str | None
+) -> None:
+    body = prefix + json.dumps(JSON_FEED_11).encode()
+    m = make_monitor([serve(feed_server, "/feed.json", body, content_type=content_type)])
+    outcome = m.poll()["feed.json"]
+    assert outcome.status == "updated" and outcome.new == 2, outcome
+    got = sorted((s.headline, s.paragraphs, s.url, s.published) for s in m.stories("feed.json"))
+    assert got == [
+        (
+            "MFN renewed",
+            ("The president renewed most-favored-nation status.",),
+            "https://elsewhere.example/mfn",
+            datetime(2002, 5, 30, 12, 0, tzinfo=UTC),
+        ),
+        (
+            "Rights dialogue resumes",
+            ("Officials met in Beijing on Monday.", "Trade status was not on the agenda."),
+            "https://json.example/2002/12/dialogue",
+            datetime(2002, 12, 16, 1, 0, tzinfo=UTC),
+        ),
+    ]
+    # The same items again, one of them edited: the same stories, by their ids.
+    edited = json.loads(json.dumps(JSON_FEED_11))
+    edited["items"][1]["title"] = "MFN status renewed"
+    feed_server.route("/feed.json", json.dumps(edited), content_type=content_type)
+    m.clock.advance(3600)
+    outcome = m.poll()["feed.json"]
+    assert outcome.status == "updated" and outcome.new == 0, outcome
+    assert len(m.stories("feed.json")) == 2
 
 
 # -- legacy and mislabelled encodings -------------------------------------------------------------
