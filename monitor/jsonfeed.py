@@ -25,7 +25,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypedDict
 from urllib.parse import urljoin, urlsplit
 
-VERSION_PREFIXES = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
+# https://jsonfeed.org/version/1.1, and the variants publishers write (http, www).
+_VERSION = re.compile(r"\s*https?://(?:www\.)?jsonfeed\.org/version/", re.IGNORECASE)
 
 # JSON's own white space; what may come before the first "{".
 _JSON_SPACE = re.compile(rb"[ \t\r\n]*")
@@ -170,7 +171,7 @@ def read(data: bytes, *, url: str, content_type: str | None = None) -> JsonFeed:
     items = document.get("items")
     warnings: list[str] = []
     if isinstance(version, str) and not isinstance(version, _Number):
-        if not version.startswith(VERSION_PREFIXES):
+        if not _VERSION.match(version):
             raise NotAJsonFeed(f"a JSON document that is not a JSON Feed (version {version!r})")
     elif isinstance(items, list):
         warnings.append("no JSON Feed version; read for its items")

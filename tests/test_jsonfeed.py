@@ -171,7 +171,12 @@ def test_recognised_by_content_whatever_the_content_type(
 
 
 def test_http_version_and_unknown_versions_are_read() -> None:
-    for version in ("http://jsonfeed.org/version/1", "https://jsonfeed.org/version/2"):
+    for version in (
+        "http://jsonfeed.org/version/1",
+        "https://jsonfeed.org/version/2",
+        "https://www.jsonfeed.org/version/1.1/",
+        "HTTPS://JSONFeed.org/version/1",
+    ):
         feed = parse({**FEED_10, "version": version})
         assert len(feed.entries) == 2 and feed.warning is None
 
