@@ -1,9 +1,11 @@
-"""Parsing fetched feed bytes with feedparser and normalizing each item into an Entry.
+"""Parsing fetched feed bytes (RSS, Atom, JSON Feed) and normalizing each item into an Entry.
 
 Pure: the bytes, headers, base URL and ``now`` come in as arguments. feedparser
 only ever sees an in-memory stream, so it can neither open a file nor fetch a URL
 that a feed body names; internal DTD entity declarations are removed first, so
-an entity-expansion feed cannot blow up its loose fallback parser.
+an entity-expansion feed cannot blow up its loose fallback parser. A body that starts
+like a JSON object is read by ``monitor.jsonfeed`` instead, into the same raw item
+mappings feedparser makes, so every format reaches Entries through ``_entry``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import calendar
 import io
 import re
+import xml.sax
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from monitor import fastrss
+from monitor import fastrss, jsonfeed, sniff
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import FeedParseError
 from monitor.normalize import clean_text, html_to_text, item_paragraphs, split_paragraphs
@@ -143,7 +146,7 @@ def _headline(entry: Mapping[str, Any], body: list[str]) -> str:
     return first[:HEADLINE_FALLBACK_CHARS].rsplit(" ", 1)[0] + "\u2026"
 
 
-def _entry(raw: dict[str, Any], base_url: str, now: datetime) -> Entry | None:
+def _entry(raw: Mapping[str, Any], base_url: str, now: datetime) -> Entry | None:
     link = str(raw.get("link") or "").strip()
     if link:
         link = urljoin(base_url, link)
@@ -156,8 +159,9 @@ def _entry(raw: dict[str, Any], base_url: str, now: datetime) -> Entry | None:
         return None  # nothing to show, match or link to
     tokens = tokenize(" ".join([headline, *body]))
     # dict.get: FeedParserDict.get maps a missing published to updated with a warning.
-    published = _believable(dict.get(raw, "published_parsed"), now) or _believable(
-        dict.get(raw, "updated_parsed"), now
+    stated = raw if isinstance(raw, dict) else dict(raw)
+    published = _believable(dict.get(stated, "published_parsed"), now) or _believable(
+        dict.get(stated, "updated_parsed"), now
     )
     author = clean_text(str(raw.get("author") or "")) or None
     return Entry(
@@ -185,14 +189,21 @@ def parse_feed(
     """Parse a fetched feed body; raise FeedParseError when it is not a feed at all.
 
     Plain RSS 2.0 feeds are read by ``monitor.fastrss`` (the same result as feedparser's,
-    several times faster) unless ``fast`` is false; everything else by feedparser.
+    several times faster) unless ``fast`` is false; JSON Feeds by ``monitor.jsonfeed``,
+    recognised by their content whatever their Content-Type; everything else by feedparser.
+    When nothing is a feed, the error says what the body is instead (``monitor.sniff``).
     """
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if jsonfeed.starts_like_json(data):
+        return _parse_json_feed(
+            data, url=url, content_type=response_headers.get("content-type"), now=now
+        )
     # No content-location: feedparser would "resolve" GUIDs that look relative against it,
     # and a GUID must not change when the feed moves. Links are resolved below instead.
     response_headers.pop("content-location", None)
     data = strip_dtd(data)
     read = fastrss.read(data, response_headers) if fast else None
+    xml_error = None
     if read is not None:
         version, feed, raw_entries, warning = read["version"], read["feed"], read["entries"], None
     else:
@@ -207,10 +218,14 @@ def parse_feed(
             raise FeedParseError(url, f"parser failed: {exc!r}") from exc
         warning = None
         if result.get("bozo"):
-            warning = str(result.get("bozo_exception") or "ill-formed feed")
+            problem = result.get("bozo_exception")
+            warning = str(problem or "ill-formed feed")
+            if isinstance(problem, xml.sax.SAXParseException):
+                xml_error = problem.getMessage()
         version, feed, raw_entries = result.get("version"), result.feed, result.entries
     if not version and not raw_entries:
-        raise FeedParseError(url, f"not a feed: {warning or 'no RSS or Atom content'}")
+        what = sniff.describe(data, url=url, xml_error=xml_error)
+        raise FeedParseError(url, f"not a feed: {what}")
     entries = [_entry(e, url, now) for e in raw_entries]
     ttl = feed.get("ttl")
     return ParsedFeed(
@@ -218,6 +233,21 @@ def parse_feed(
         entries=tuple(e for e in entries if e is not None),
         ttl=float(ttl) * 60 if isinstance(ttl, str) and ttl.strip().isdigit() else None,
         warning=warning,
+    )
+
+
+def _parse_json_feed(
+    data: bytes, *, url: str, content_type: str | None, now: datetime
+) -> ParsedFeed:
+    try:
+        feed = jsonfeed.read(data, url=url, content_type=content_type)
+    except jsonfeed.NotAJsonFeed as exc:
+        raise FeedParseError(url, f"not a feed: {exc.reason}") from exc
+    entries = [_entry(item, url, now) for item in feed.items]
+    return ParsedFeed(
+        title=html_to_text(feed.title),
+        entries=tuple(e for e in entries if e is not None),
+        warning=feed.warning,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import itertools
+import json
 import logging
 import time
 import tracemalloc
@@ -323,6 +324,68 @@ def test_feed_formats_parse_into_stories(
     assert feed_server.requests_to("/rss-0.91.dtd") == []  # the DTD is never fetched
 
 
+JSON_FEED_11 = {
+    "version": "https://jsonfeed.org/version/1.1",
+    "title": "JSON wire",
+    "home_page_url": "https://json.example/",
+    "authors": [{"name": "Wire desk"}],
+    "items": [
+        {
+            "id": 1001,
+            "url": "/2002/12/dialogue",
+            "title": "Rights dialogue resumes",
+            "content_html": "<p>Officials met in Beijing on Monday.</p>"
+            "<p>Trade status was <em>not</em> on the agenda.</p>",
+            "date_published": "2002-12-16T09:00:00+08:00",
+        },
+        {
+            "id": "json-2",
+            "external_url": "https://elsewhere.example/mfn",
+            "title": "MFN renewed",
+            "content_text": "The president renewed most-favored-nation status.",
+            "date_modified": "2002-05-30T12:00:00Z",
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "content_type"),
+    [(b"", "application/feed+json"), (b"\xef\xbb\xbf\n", "text/plain"), (b"", None)],
+    ids=["feed+json", "bom-text-plain", "no-content-type"],
+)
+def test_json_feed_is_polled_into_stories(
+    make_monitor: MonitorFactory, feed_server: FeedServer, prefix: bytes, content_type: str | None
+) -> None:
+    body = prefix + json.dumps(JSON_FEED_11).encode()
+    m = make_monitor([serve(feed_server, "/feed.json", body, content_type=content_type)])
+    outcome = m.poll()["feed.json"]
+    assert outcome.status == "updated" and outcome.new == 2, outcome
+    got = sorted((s.headline, s.paragraphs, s.url, s.published) for s in m.stories("feed.json"))
+    assert got == [
+        (
+            "MFN renewed",
+            ("The president renewed most-favored-nation status.",),
+            "https://elsewhere.example/mfn",
+            datetime(2002, 5, 30, 12, 0, tzinfo=UTC),
+        ),
+        (
+            "Rights dialogue resumes",
+            ("Officials met in Beijing on Monday.", "Trade status was not on the agenda."),
+            "https://json.example/2002/12/dialogue",
+            datetime(2002, 12, 16, 1, 0, tzinfo=UTC),
+        ),
+    ]
+    # The same items again, one of them edited: the same stories, by their ids.
+    edited = json.loads(json.dumps(JSON_FEED_11))
+    edited["items"][1]["title"] = "MFN status renewed"
+    feed_server.route("/feed.json", json.dumps(edited), content_type=content_type)
+    m.clock.advance(3600)
+    outcome = m.poll()["feed.json"]
+    assert outcome.status == "updated" and outcome.new == 0, outcome
+    assert len(m.stories("feed.json")) == 2
+
+
 # -- legacy and mislabelled encodings -------------------------------------------------------------
 
 LATIN = ("Caf\u00e9 d\u00e9j\u00e0 vu \u00bd", "Na\u00efve b\u00f6dy text, s'il vous pla\u00eet.")
@@ -439,21 +502,35 @@ def test_truncated_feed_keeps_the_complete_items(
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type"),
+    ("body", "content_type", "expected"),
     [
-        (b"<html><body><h1>Not a feed</h1><p>A web page.</p></body></html>", "text/html"),
-        (b"", "application/rss+xml"),
-        (bytes(range(256)) * 8, "application/octet-stream"),
-        (b'{"items": [{"title": "json"}]}', "application/json"),
+        (
+            b"<html><head><title>Home</title>"
+            b'<link rel="alternate" type="application/rss+xml" href="/news.rss"></head>'
+            b"<body><h1>Not a feed</h1><p>A web page.</p></body></html>",
+            "text/html",
+            "not a feed: an HTML page (title: 'Home'); it links a feed: {base}/news.rss",
+        ),
+        (b"", "application/rss+xml", "not a feed: an empty body"),
+        (bytes(range(256)) * 8, "application/octet-stream", "not a feed: binary data"),
+        (
+            b'{"data": [{"title": "json"}]}',
+            "application/json",
+            "not a feed: a JSON document that is not a JSON Feed (no version or items)",
+        ),
     ],
     ids=["html", "empty", "binary", "json"],
 )
 def test_not_a_feed_is_a_clear_failure(
-    make_monitor: MonitorFactory, feed_server: FeedServer, body: bytes, content_type: str
+    make_monitor: MonitorFactory,
+    feed_server: FeedServer,
+    body: bytes,
+    content_type: str,
+    expected: str,
 ) -> None:
     m = make_monitor([serve(feed_server, "/feed", body, content_type=content_type)])
     reason = m.failed(m.poll()["feed"])
-    assert reason.startswith("not a feed"), reason
+    assert reason == expected.format(base=feed_server.base_url), reason
     assert m.state("feed").last_error == reason
     assert m.state("feed").error_count == 1
     assert m.stories("feed") == []

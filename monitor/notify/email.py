@@ -34,7 +34,7 @@ from typing import Literal
 from monitor.config import EmailSettings
 from monitor.errors import AmbiguousDelivery, NotifyError, PermanentFailure
 from monitor.notify.message import Message
-from monitor.notify.render import clean_header, render_html, render_text
+from monitor.notify.render import clean_header, render_html, render_text, truncate
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,9 @@ def header_text(text: str, limit: int = SUBJECT_LIMIT) -> str:
     headline would come back out as a line break and an extra header. A zero-width
     space after each ``=`` that precedes ``?`` keeps such text literal.
     """
-    return clean_header(text, limit).replace("=?", "=\u200b?")
+    # Cut after guarding: each guard adds a character, which could take it past the limit.
+    guarded = clean_header(text, max(len(text), 1)).replace("=?", "=\u200b?")
+    return truncate(guarded, limit)
 
 
 def compose(message: Message, settings: EmailSettings, *, date: datetime) -> EmailMessage:
