@@ -336,10 +336,6 @@ def test_every_word_of_the_item_reaches_the_entry() -> None:
     assert set(tokenize(text_of(entry))) == set(tokenize("Mill vote passes")) | _words(html)
 
 
-@pytest.mark.xfail(
-    reason="normalize's trim_chrome cuts an item's non-prose first and last paragraphs",
-    strict=True,
-)
 def test_every_word_of_an_item_with_a_subheading_first_and_a_short_last_line() -> None:
     html = (
         "<h2>Inside the mill</h2><p>Workers at the mill voted on Friday.</p>"
@@ -516,8 +512,9 @@ def test_feed_rs_jsonfeed_announcement() -> None:
     assert entry.guid == "https://jsonfeed.org/2017/05/17/announcing_json_feed"
     assert entry.published == datetime(2017, 5, 17, 15, 2, 12, tzinfo=UTC)
     assert entry.author == "Brent Simmons and Manton Reece"  # the feed's 1.0 author
-    assert len(entry.paragraphs) == 2
+    assert len(entry.paragraphs) == 3
     assert entry.paragraphs[1].startswith("So we developed JSON Feed, a format similar to RSS")
+    assert entry.paragraphs[2] == "..."  # after the last paragraph, as the feed has it
 
 
 def test_feed_rs_influxdata_11() -> None:
@@ -646,33 +643,7 @@ def _item_words(item: Any) -> set[str]:
     return words
 
 
-# The normalizer drops these items' words today: trim_chrome cuts non-prose paragraphs at
-# the start and end of an item ("Rob Fahrni:", "Plus I think you'll enjoy it. :)", a
-# closing "please consider contributing..." line) and figure captions are never text.
-# DESIGN.md section 3 keeps every word of a feed item; normalize.py is being rewritten.
-NORMALIZER_DROPS_WORDS = {
-    ("feedjira/json_feed.json", 2),
-    ("feedjira/json_feed.json", 14),
-    ("feedjira/json_feed.json", 15),
-    *(("feedjira/json_feed_with_escaped_uris.json", i) for i in range(30)),
-}
-
-
-@pytest.mark.parametrize(
-    ("name", "index"),
-    [
-        pytest.param(
-            *case,
-            marks=pytest.mark.xfail(
-                case in NORMALIZER_DROPS_WORDS,
-                reason="normalize drops words of item content (see NORMALIZER_DROPS_WORDS)",
-                strict=True,
-            ),
-        )
-        for case in _fixture_items()
-    ],
-    ids=lambda v: str(v),
-)
+@pytest.mark.parametrize(("name", "index"), _fixture_items(), ids=lambda v: str(v))
 def test_every_word_of_each_fixture_item_reaches_its_entry(name: str, index: int) -> None:
     document = json.loads((FIXTURES / name).read_bytes())
     item = document["items"][index]

@@ -594,14 +594,14 @@ class SQLiteArchive(OutboxStore):
             entries, keys_of, identities, first_ids, strict=True
         ):
             seq = next((known[k] for k in sorted(keys) if k in known), None)
-            # Found by its URL or text alone, a story the feed gave another GUID is another
-            # item (a podcast's episodes all linking the show's page, fragments of one page
-            # in a weblog): the entry must not disappear into it.
+            # Found by its URL alone, a story the feed gave another GUID is another item (a
+            # podcast's episodes all linking the show's page, fragments of one page in a
+            # weblog): the entry must not disappear into it. Near-identical text under
+            # another GUID and URL is the same story posted twice, and stays one.
             if seq is not None and f"guid:{feed_id}:{entry.guid}" not in known:
                 seq = self._unless_other_item(db, feed_id, seq, entry, guids)
             if seq is None:
-                found = self._near_duplicate(db, entry, fresh)
-                seq = self._unless_other_item(db, feed_id, found, entry, guids)
+                seq = self._near_duplicate(db, entry, fresh)
             own = seq is not None and self._carries(db, seq, feed_id, carried)
             rematch = False
             if seq is None:
@@ -714,10 +714,10 @@ class SQLiteArchive(OutboxStore):
 
     @staticmethod
     def _unless_other_item(
-        db: sqlite3.Connection, feed_id: int, seq: int | None, entry: Entry, guids: dict[int, str]
+        db: sqlite3.Connection, feed_id: int, seq: int, entry: Entry, guids: dict[int, str]
     ) -> int | None:
         """``seq``, unless the feed gave that story a GUID other than the entry's."""
-        if seq is None or not entry.guid:
+        if not entry.guid:
             return seq
         given = guids.get(seq)
         if given is None:
