@@ -53,6 +53,9 @@ T = TypeVar("T")
 _PROCESSES = threading.Lock()
 # How long a worker asked to stop (its pipe closed) may take before it is killed.
 STOP_GRACE = 2.0
+# A new worker's warm-up may take this long even under a short job deadline: it is our own
+# tiny job, and a busy machine must not make every new worker fail it.
+WARM_UP_DEADLINE = 30.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -261,14 +264,16 @@ class WorkerPool:
         if slot.worker is None:
             self._replace(slot)
 
-    def _execute(self, slot: _Slot, worker: _Worker, task: _Task) -> None:
+    def _execute(
+        self, slot: _Slot, worker: _Worker, task: _Task, deadline: float | None = None
+    ) -> None:
         """Wait for the answer to the job just sent to the worker, as the slot's job."""
         with self._lock:
             if self._closed:  # shutdown() did not see this job to kill its worker
                 worker.process.kill()
             slot.task, slot.started = task, time.monotonic()
         try:
-            self._await_answer(slot, worker, task)
+            self._await_answer(slot, worker, task, deadline or self.deadline)
         finally:
             with self._lock:
                 slot.task = None
@@ -283,8 +288,8 @@ class WorkerPool:
             self._replace(slot)
         return slot.worker
 
-    def _await_answer(self, slot: _Slot, worker: _Worker, task: _Task) -> None:
-        due = slot.started + self.deadline
+    def _await_answer(self, slot: _Slot, worker: _Worker, task: _Task, deadline: float) -> None:
+        due = slot.started + deadline
         while True:
             left = due - time.monotonic()
             ready = wait([worker.conn, worker.process.sentinel], timeout=max(left, 0.0))
@@ -306,9 +311,9 @@ class WorkerPool:
                     self._name,
                     worker.pid,
                     task.label,
-                    self.deadline,
+                    deadline,
                 )
-                task.future.set_exception(JobTimedOut(self.deadline))
+                task.future.set_exception(JobTimedOut(deadline))
                 return
         how = exit_description(self._reap(worker))
         self._set_worker(slot, None)
@@ -337,7 +342,8 @@ class WorkerPool:
         warm = _Task(self._warm_up, "warm-up")
         warm.future.set_running_or_notify_cancel()
         if _send(worker, pickle.dumps(self._warm_up, pickle.HIGHEST_PROTOCOL)):
-            self._execute(slot, worker, warm)  # gone already otherwise: the next job finds out
+            # Gone already otherwise: the next job finds out.
+            self._execute(slot, worker, warm, max(self.deadline, WARM_UP_DEADLINE))
         problem = warm.future.exception() if warm.future.done() else None
         if problem is not None and not self._closed:
             log.warning("%s pool: a worker could not warm up: %s", self._name, problem)
