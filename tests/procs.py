@@ -10,15 +10,29 @@ from pathlib import Path
 PROC = Path("/proc")
 
 
-def _stat(pid: int) -> tuple[int, str] | None:
-    """(parent pid, state letter) of a process, or None when there is no such process."""
+def _fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command, from the state on; None: no process."""
     try:
         text = (PROC / str(pid) / "stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
     # "pid (command) state ppid ...": the command may hold spaces and parentheses.
-    state, ppid = text[text.rindex(")") + 2 :].split()[:2]
-    return int(ppid), state
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, state letter) of a process, or None when there is no such process."""
+    fields = _fields(pid)
+    return None if fields is None else (int(fields[1]), fields[0])
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used (user and system), 0 when it is gone."""
+    fields = _fields(pid)
+    if fields is None:
+        return 0.0
+    # utime and stime are the 14th and 15th fields of the line, in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def alive(pid: int) -> bool:
