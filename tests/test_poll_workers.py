@@ -8,10 +8,12 @@ processes, the parser and a SQLite archive. Enough feeds are polled for the pool
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -97,16 +99,31 @@ class Farm:
     """Feeds on the loopback server, polled with two parse workers into a real archive."""
 
     def __init__(
-        self, tmp_path: Path, server: FeedServer, names: list[str], **schedule: Any
+        self,
+        tmp_path: Path,
+        server: FeedServer,
+        names: list[str],
+        readers: tuple[str, ...] = (),
+        **schedule: Any,
     ) -> None:
+        """``readers``: the feeds that fetch every item's page (full_article = true)."""
         self.server = server
         for name in names:
             self.serve(name, small_feed(name))
         data = {
             "archive": {"url": "sqlite:///archive/monitor.db"},
-            "feeds": [{"url": server.url(f"/{name}.xml"), "name": name} for name in names],
+            "feeds": [
+                {
+                    "url": server.url(f"/{name}.xml"),
+                    "name": name,
+                    "full_article": name in readers,
+                }
+                for name in names
+            ],
             "schedule": {"workers": 2, **schedule},
+            "articles": {"allow": ["127.0.0.1"]},
         }
+        self.db_path = tmp_path / "archive" / "monitor.db"
         self.config = parse_config(data, tmp_path / "config.toml")
         self.archive: Archive = open_archive(self.config.archive_url)
         self.clock = FakeClock()
@@ -138,19 +155,52 @@ class Farm:
     def stories(self, name: str) -> list[Story]:
         return [s for s in self.archive.iter_stories() if name in s.sources]
 
+    def article_retry(self, url: str) -> str | None:
+        """When the story's article is due another attempt, if ever."""
+        with contextlib.closing(sqlite3.connect(self.db_path)) as db:
+            row = db.execute("SELECT article_retry FROM stories WHERE url = ?", (url,)).fetchone()
+        assert row is not None, url
+        return None if row[0] is None else str(row[0])
+
 
 @pytest.fixture
 def farms(tmp_path: Path, feed_server: FeedServer) -> Iterator[Any]:
     made: list[Farm] = []
 
-    def make(names: list[str], **schedule: Any) -> Farm:
-        farm = Farm(tmp_path, feed_server, names, **schedule)
+    def make(names: list[str], readers: tuple[str, ...] = (), **schedule: Any) -> Farm:
+        farm = Farm(tmp_path, feed_server, names, readers, **schedule)
         made.append(farm)
         return farm
 
     yield make
     for farm in made:
         farm.close()
+
+
+READER_TEXT = "The council met on Tuesday to discuss the harbour budget."
+
+
+def reader_feed(link: str) -> str:
+    """One item whose page is at ``link``."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Reader</title>'
+        "<link>http://reader.example/</link><description>d</description>"
+        f"<item><title>Harbour budget</title><link>{link}</link><guid>reader-1</guid>"
+        f"<description>{READER_TEXT}</description></item></channel></rss>"
+    )
+
+
+def slow_page(blocks: int = 20000) -> str:
+    """A page of many short blocks: its extraction takes most of a second (its CPU budget)."""
+    return (
+        "<!doctype html><html><head><title>Slow page</title></head><body>"
+        + "".join(
+            f"<div><div><p>{prose(f'block-{i}', 20)}</p><span>{prose(f'aside-{i}', 5)}</span>"
+            "</div></div>"
+            for i in range(blocks)
+        )
+        + "</body></html>"
+    )
 
 
 def names(count: int) -> list[str]:
@@ -300,3 +350,50 @@ def test_killing_monitor_poll_leaves_no_process_behind(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_an_extraction_past_the_deadline_keeps_the_feeds_text(farms: Any) -> None:
+    fillers = names(PROCESS_POOL_MIN_FEEDS + 2)
+    # The page's extraction takes most of a second, against a deadline of 0.2 s; a small
+    # feed's parse takes a few milliseconds.
+    farm = farms([*fillers, "reader"], readers=("reader",), parse_timeout="200ms")
+    farm.server.route("/pages/slow", slow_page(), content_type="text/html")
+    farm.serve("reader", reader_feed(farm.server.url("/pages/slow")))
+
+    outcomes = farm.poll()
+    assert outcomes["reader"].status == "updated" and outcomes["reader"].articles == 0
+    (story,) = farm.stories("reader")
+    assert story.content_source == "feed" and story.paragraphs == (READER_TEXT,)
+    assert story.article_error == "extraction took longer than 0.2 s"
+    assert farm.article_retry(story.url) is None  # the same page would take as long again
+
+
+def test_an_extraction_whose_worker_dies_keeps_the_feeds_text_and_is_tried_again(
+    farms: Any,
+) -> None:
+    fillers = names(PROCESS_POOL_MIN_FEEDS + 2)
+    farm = farms([*fillers, "reader"], readers=("reader",))
+    page = farm.server.route("/pages/slow", slow_page(), content_type="text/html")
+    farm.serve("reader", reader_feed(page))
+
+    def kill_the_extraction() -> None:
+        def extracting() -> bool:
+            pool = farm.poller._pool
+            return pool is not None and any(j.label == page for j in pool.running())
+
+        wait_until(extracting, 60, "the page's extraction")
+        assert farm.poller._pool is not None
+        (job,) = [j for j in farm.poller._pool.running() if j.label == page]
+        os.kill(job.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_extraction)
+    killer.start()
+    outcomes = farm.poll()
+    killer.join()
+
+    assert_archived(farm, outcomes, fillers)
+    assert outcomes["reader"].status == "updated" and outcomes["reader"].articles == 0
+    (story,) = farm.stories("reader")
+    assert story.content_source == "feed" and story.paragraphs == (READER_TEXT,)
+    assert story.article_error == "extraction worker died (killed by signal 9, SIGKILL)"
+    assert farm.article_retry(story.url) is not None
