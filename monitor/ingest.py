@@ -273,7 +273,7 @@ class Poller:
         states, retries = await self._writer.submit(claim, urgent=True)
         if not states and not retries:
             return PollSummary()  # nothing due: no HTTP client, no parse pool
-        executor = self._executor(len(states))
+        pool = self._pool_for(len(states))
         outcomes: list[FeedOutcome] = []
         self._writer.expect(len(states))  # each feed's poll ends with one write
         async with contextlib.AsyncExitStack() as stack:
@@ -289,15 +289,14 @@ class Poller:
                     limits=fetcher,  # one set of limits for the feeds and their pages
                 )
                 await stack.enter_async_context(articles)
-                reader = ArticleReader(articles, partial(self._offload, executor))
+                reader = ArticleReader(articles, partial(self._offload, pool))
             # A task group: when the poll is cancelled (the service stopping), every fetch
             # stops before the fetchers close, and nothing is recorded as failed meanwhile.
             try:
                 async with asyncio.TaskGroup() as group:
                     retried = group.create_task(self._retry_articles(reader, retries))
                     tasks = [
-                        group.create_task(self._poll_one(fetcher, executor, reader, s))
-                        for s in states
+                        group.create_task(self._poll_one(fetcher, pool, reader, s)) for s in states
                     ]
                     for next_done in asyncio.as_completed(tasks):
                         outcome = await next_done
@@ -362,7 +361,7 @@ class Poller:
     def _store_retry(self, feed_url: str, entry: Entry) -> StoreResult:
         return self.archive.store_entries(feed_url, [entry], self.clock(), matcher=self._matcher)
 
-    def _executor(self, feeds: int) -> WorkerPool | None:
+    def _pool_for(self, feeds: int) -> WorkerPool | None:
         workers = self.config.schedule.workers or os.cpu_count() or 1
         if workers <= 1 or feeds < PROCESS_POOL_MIN_FEEDS:
             return None
@@ -395,7 +394,7 @@ class Poller:
     async def _poll_one(
         self,
         fetcher: Fetcher,
-        executor: WorkerPool | None,
+        pool: WorkerPool | None,
         reader: ArticleReader | None,
         state: FeedState,
     ) -> FeedOutcome:
@@ -405,9 +404,7 @@ class Poller:
             entries: Sequence[Entry] | None = None
             now = self.clock()
             try:
-                record, outcome, entries, now = await self._poll_feed(
-                    fetcher, executor, feed, state
-                )
+                record, outcome, entries, now = await self._poll_feed(fetcher, pool, feed, state)
                 if entries and reader is not None and feed.full_article != "never":
                     entries = await self._with_articles(reader, feed, entries)
             except Exception as exc:  # contain any bug to this feed
@@ -476,7 +473,7 @@ class Poller:
         return stored
 
     async def _poll_feed(
-        self, fetcher: Fetcher, executor: WorkerPool | None, feed: Feed, state: FeedState
+        self, fetcher: Fetcher, pool: WorkerPool | None, feed: Feed, state: FeedState
     ) -> tuple[PollRecord, FeedOutcome, Sequence[Entry] | None, datetime]:
         """The feed's poll record and outcome, and the entries to store (None: nothing)."""
         now = self.clock()
@@ -506,7 +503,7 @@ class Poller:
         now = self.clock()
         job = partial(parse_feed, result.body, url=result.url, headers=result.headers, now=now)
         try:
-            parsed = await self._offload(executor, job, feed.url)
+            parsed = await self._offload(pool, job, feed.url)
         except FeedParseError as exc:
             return (*self._failed(feed, state, exc.reason), None, now)
         except WorkerError as exc:
