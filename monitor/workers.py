@@ -26,6 +26,7 @@ A job is a picklable callable without arguments; its result or exception comes b
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -169,10 +170,6 @@ class WorkerPool:
             )
             slot.thread.start()
 
-    @property
-    def size(self) -> int:
-        return len(self._slots)
-
     def submit(self, job: Callable[[], T], *, label: str = "") -> Future[T]:
         """Queue ``job``; ``label`` (e.g. the feed's URL) names it in logs and ``running``."""
         task = _Task(job, label)
@@ -231,6 +228,8 @@ class WorkerPool:
         try:
             self._replace(slot)  # started before any job comes, so that it is ready for it
             while (task := self._tasks.get()) is not None:
+                if self._closed:  # taken while shutdown() cancelled the queue
+                    task.future.cancel()
                 if not task.future.set_running_or_notify_cancel():
                     continue
                 try:
@@ -300,7 +299,11 @@ class WorkerPool:
                     break
                 _settle(task.future, answer)
                 return
-            if ready:
+            if ready:  # the exit status, before the pipe closed?
+                if not wait([worker.conn], timeout=1.0):
+                    # The forkserver that reports it is gone, and the worker may live on.
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.pid, signal.SIGKILL)
                 break
             if left <= 0:
                 worker.process.kill()

@@ -41,6 +41,12 @@ def alive(pid: int) -> bool:
     return stat is not None and stat[1] not in ("Z", "X")
 
 
+def parent_of(pid: int) -> int:
+    stat = _stat(pid)
+    assert stat is not None, f"no process {pid}"
+    return stat[0]
+
+
 def descendants(pid: int) -> set[int]:
     """Every process below ``pid`` now: its children, their children, and so on."""
     children: dict[int, list[int]] = {}

@@ -23,7 +23,7 @@ import pytest
 from monitor.errors import FeedParseError, JobTimedOut, WorkerDied, WorkerError
 from monitor.parse import parse_feed, warm_up
 from monitor.workers import RemoteTraceback, RunningJob, WorkerPool
-from tests.procs import alive, descendants, wait_until
+from tests.procs import alive, descendants, parent_of, wait_until
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
 
@@ -102,6 +102,20 @@ def test_a_worker_killed_by_a_signal_fails_only_the_job_it_was_running(
     assert results(queued) == SQUARES
     assert not alive(job.pid)
     assert results(squares(pool)) == SQUARES
+
+
+def test_a_killed_forkserver_takes_its_workers_job_and_is_started_again() -> None:
+    with WorkerPool(1, deadline=60.0) as pool:
+        sleeper = pool.submit(partial(time.sleep, 600), label="sleeper")
+        job = running(pool, "sleeper")
+        forkserver = parent_of(job.pid)
+        assert forkserver != os.getpid()
+        os.kill(forkserver, signal.SIGKILL)
+
+        assert isinstance(sleeper.exception(timeout=60), WorkerDied)
+        wait_until(lambda: not alive(job.pid), 30, "the orphaned worker to be killed")
+        assert pool.submit(os.getpid).result(timeout=60) != job.pid
+        assert results(squares(pool)) == SQUARES
 
 
 def test_a_job_past_its_deadline_is_abandoned_and_its_worker_replaced() -> None:
