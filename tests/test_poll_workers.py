@@ -191,7 +191,7 @@ def reader_feed(link: str) -> str:
 
 
 def slow_page(blocks: int = 20000) -> str:
-    """A page of many short blocks: its extraction takes most of a second (its CPU budget)."""
+    """A page of many short blocks: its extraction takes half a second or more."""
     return (
         "<!doctype html><html><head><title>Slow page</title></head><body>"
         + "".join(
