@@ -52,6 +52,7 @@ class ScheduleSettings:
     max_interval: float = 86400.0
     max_backoff: float = 6 * 3600.0
     workers: int = 0  # parse processes; 0 means one per CPU
+    parse_timeout: float = 60.0  # a parse or extraction in a worker is abandoned after this
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -368,7 +369,14 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     sched_t = c.table(
         data,
         "schedule",
-        ("default_interval", "min_interval", "max_interval", "max_backoff", "workers"),
+        (
+            "default_interval",
+            "min_interval",
+            "max_interval",
+            "max_backoff",
+            "workers",
+            "parse_timeout",
+        ),
     )
     s = ScheduleSettings()
     dur = 'a duration like "15m"'
@@ -380,6 +388,14 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         max_interval=c.get(sched_t, "schedule", "max_interval", _duration, dur, s.max_interval),
         max_backoff=c.get(sched_t, "schedule", "max_backoff", _duration, dur, s.max_backoff),
         workers=c.get(sched_t, "schedule", "workers", _positive_int, "an integer", s.workers),
+        parse_timeout=c.get(
+            sched_t,
+            "schedule",
+            "parse_timeout",
+            _duration,
+            'a duration like "60s"',
+            s.parse_timeout,
+        ),
     )
     if schedule.min_interval > schedule.max_interval:
         raise c.fail("schedule.min_interval", "must not be larger than schedule.max_interval")

@@ -2,13 +2,38 @@
 
 Identifying data (file, key, URL) is kept as attributes so callers can report or
 record it; third-party exceptions are translated at the boundary with ``from``.
+
+Every error survives pickling with its attributes, because parse and extraction jobs
+raise them in worker processes (``monitor.workers``). Pickle rebuilds an exception by
+calling its class with ``self.args``, which fails for an ``__init__`` with other
+parameters; ``rebuilt`` instead restores ``args`` and the attributes without calling it.
 """
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
+
+def rebuilt(cls: type[E], args: tuple[Any, ...]) -> E:
+    """An instance of the exception class ``cls`` with ``args``, its ``__init__`` not called.
+
+    Pickle then restores the instance's attributes (its ``__dict__``).
+    """
+    return cls.__new__(cls, *args)
+
+
+def reduce_error(exc: BaseException) -> tuple[Any, ...]:
+    """``__reduce__`` for an exception whose ``__init__`` does not take its own ``args``."""
+    return rebuilt, (type(exc), exc.args), exc.__dict__ or None
+
 
 class MonitorError(Exception):
     """Root of every error the monitor raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_error(self)
 
 
 class ConfigError(MonitorError):
@@ -99,3 +124,30 @@ class NotifierGone(NotifyError):
 
 class PermanentFailure(NotifyError):
     """Retrying cannot help (bad credentials, rejected recipient): dead-letter at once."""
+
+
+class WorkerError(MonitorError):
+    """A job run in a worker process did not come back with its own result or exception."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class WorkerDied(WorkerError):
+    """The worker process ended while it ran the job (killed, crashed, or exited).
+
+    ``how``: "killed by signal 9 (SIGKILL)", "exit code 3", or "exit status unknown".
+    """
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        super().__init__(f"worker died ({how})")
+
+
+class JobTimedOut(WorkerError):
+    """The job ran past its deadline; its worker was killed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"took longer than {seconds:g} s")

@@ -21,11 +21,12 @@ from urllib.parse import urlsplit
 
 from monitor.articles import ArticleFetcher
 from monitor.dedupe import sketch, text_hash
-from monitor.errors import FetchError, RetryLater
+from monitor.errors import FetchError, RetryLater, WorkerDied, WorkerError
 from monitor.extract import Article, read_page
 from monitor.normalize import word_count
 from monitor.tokens import tokenize
 from monitor.types import ArticleFailure, Entry, FullArticle
+from monitor.workers import failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ DEFERRED = ArticleFailure(
 )
 TURNED_OFF = ArticleFailure(reason="not tried again: full_article is off for its feeds")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
-Run = Callable[[Callable[[], Article]], Awaitable[Article]]
+# Runs an extraction (the job, the page's URL to name it by) off the event loop.
+Run = Callable[[Callable[[], Article], str], Awaitable[Article]]
 
 
 def feed_words(entry: Entry) -> int:
@@ -166,7 +168,15 @@ class ArticleReader:
         if media not in _HTML_TYPES:
             return ArticleFailure(reason=f"not a web page ({media})")
         assert result.body is not None
-        article = await self._run(partial(read_page, result.body, result.url, content_type))
+        try:
+            article = await self._run(
+                partial(read_page, result.body, result.url, content_type), link
+            )
+        except WorkerError as exc:  # past the deadline, or its worker died
+            # A dead worker may not be this page's doing (the OOM killer): worth another try.
+            return ArticleFailure(
+                reason=failure_reason(exc, "extraction"), retry=isinstance(exc, WorkerDied)
+            )
         if not article.paragraphs:
             return ArticleFailure(reason="no article found on the page")
         return article

@@ -1,10 +1,11 @@
 """One poll: claim feeds, fetch them, parse and normalize, deduplicate into the archive.
 
 Fetching is asynchronous in this process; parsing (the floor of a cold poll) runs
-in a pool of processes when there are many feeds, started while the first feeds
-are fetched; the archive is written from this process only, by one writer thread
-that puts many feeds' writes in one transaction. A failure belongs to its feed: it
-is recorded on that feed, backed off, and never stops the others.
+in a pool of processes when there are many feeds (``monitor.workers``), started while
+the first feeds are fetched; the archive is written from this process only, by one
+writer thread that puts many feeds' writes in one transaction. A failure belongs to its
+feed: it is recorded on that feed, backed off, and never stops the others; a parse that
+kills its worker or runs past ``schedule.parse_timeout`` fails its own feed only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -32,7 +32,7 @@ import httpx
 from monitor.archive import Archive, ArticleRetry, Matcher, PollRecord, StoreResult
 from monitor.articles import ArticleFetcher
 from monitor.config import Config
-from monitor.errors import FeedGone, FeedParseError, FetchError, RetryLater
+from monitor.errors import FeedGone, FeedParseError, FetchError, RetryLater, WorkerDied, WorkerError
 from monitor.fetch import Fetcher, FetchResult
 from monitor.fulltext import (
     ARTICLES_PER_HOST,
@@ -45,6 +45,7 @@ from monitor.fulltext import (
 from monitor.parse import ParsedFeed, parse_feed, warm_up
 from monitor.schedule import next_poll, publishing_gap, server_hint
 from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
+from monitor.workers import WorkerPool, failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +233,7 @@ class Poller:
         self.owner = owner or default_owner()
         self._transport = transport
         self._matcher = matcher
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_ready = threading.Event()
+        self._pool: WorkerPool | None = None
         self._synced = False
         self._host_spacing: dict[str, float] = {}  # per-host politeness across polls
         self._feeds = {f.url: f for f in config.feeds}
@@ -243,8 +243,7 @@ class Poller:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool_ready.wait()  # not while the pool is still starting its processes
-            self._pool.shutdown(cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
         self._writer.close()
 
@@ -254,7 +253,8 @@ class Poller:
         # at a time, and all of them within the overall limit.
         f = self.config.fetch
         pages = ARTICLES_PER_HOST / f.per_host + ARTICLES_PER_POLL / f.concurrency
-        return f.timeout * (2 + pages) + ARTICLES_PER_HOST * f.host_spacing + 60
+        parse = self.config.schedule.parse_timeout
+        return f.timeout * (2 + pages) + ARTICLES_PER_HOST * f.host_spacing + parse + 60
 
     async def poll(
         self,
@@ -273,7 +273,7 @@ class Poller:
         states, retries = await self._writer.submit(claim, urgent=True)
         if not states and not retries:
             return PollSummary()  # nothing due: no HTTP client, no parse pool
-        executor = self._executor(len(states))
+        pool = self._pool_for(len(states))
         outcomes: list[FeedOutcome] = []
         self._writer.expect(len(states))  # each feed's poll ends with one write
         async with contextlib.AsyncExitStack() as stack:
@@ -289,15 +289,14 @@ class Poller:
                     limits=fetcher,  # one set of limits for the feeds and their pages
                 )
                 await stack.enter_async_context(articles)
-                reader = ArticleReader(articles, partial(self._offload, executor))
+                reader = ArticleReader(articles, partial(self._offload, pool))
             # A task group: when the poll is cancelled (the service stopping), every fetch
             # stops before the fetchers close, and nothing is recorded as failed meanwhile.
             try:
                 async with asyncio.TaskGroup() as group:
                     retried = group.create_task(self._retry_articles(reader, retries))
                     tasks = [
-                        group.create_task(self._poll_one(fetcher, executor, reader, s))
-                        for s in states
+                        group.create_task(self._poll_one(fetcher, pool, reader, s)) for s in states
                     ]
                     for next_done in asyncio.as_completed(tasks):
                         outcome = await next_done
@@ -362,42 +361,40 @@ class Poller:
     def _store_retry(self, feed_url: str, entry: Entry) -> StoreResult:
         return self.archive.store_entries(feed_url, [entry], self.clock(), matcher=self._matcher)
 
-    def _executor(self, feeds: int) -> Executor | None:
+    def _pool_for(self, feeds: int) -> WorkerPool | None:
         workers = self.config.schedule.workers or os.cpu_count() or 1
         if workers <= 1 or feeds < PROCESS_POOL_MIN_FEEDS:
             return None
         if self._pool is None:
             # forkserver: safe with threads (the service runs a scheduler) and cheap per worker.
+            # The workers start (and warm up) in the pool's threads while the first feeds are
+            # fetched.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["monitor.parse"])
-            pool = self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-            # Starting the forkserver (which imports the parsers) and the workers takes a
-            # while: do it in a thread of its own while the first feeds are fetched.
-            threading.Thread(
-                target=self._start_pool, args=(pool, workers), name="parse-pool-start"
-            ).start()
+            self._pool = WorkerPool(
+                workers,
+                deadline=self.config.schedule.parse_timeout,
+                context=context,
+                warm_up=warm_up,
+                name="parse",
+            )
         return self._pool
 
-    def _start_pool(self, pool: ProcessPoolExecutor, workers: int) -> None:
-        try:
-            for _ in range(workers):
-                pool.submit(warm_up)  # each submit starts a worker until there are enough
-        except RuntimeError:  # shut down meanwhile
-            pass
-        finally:
-            self._pool_ready.set()
+    async def _offload(self, pool: WorkerPool | None, job: Callable[[], T], label: str) -> T:
+        """Run CPU work (parsing, extracting) in the parse pool, or a thread without one.
 
-    async def _offload(self, executor: Executor | None, job: Callable[[], T]) -> T:
-        """Run CPU work (parsing, extracting) in the parse pool, or a thread without one."""
-        if executor is not None and not self._pool_ready.is_set():
-            # Submitting now would block the event loop until the workers have started.
-            await asyncio.to_thread(self._pool_ready.wait)
-        return await asyncio.get_running_loop().run_in_executor(executor, job)
+        ``label`` (the feed's or page's URL) names the job in the pool's logs.
+        """
+        if pool is None:
+            # A thread cannot be killed: a runaway parse here keeps its thread, and the poll
+            # waiting for it, until it ends. Only small polls (or workers = 1) parse here.
+            return await asyncio.get_running_loop().run_in_executor(None, job)
+        return await asyncio.wrap_future(pool.submit(job, label=label))
 
     async def _poll_one(
         self,
         fetcher: Fetcher,
-        executor: Executor | None,
+        pool: WorkerPool | None,
         reader: ArticleReader | None,
         state: FeedState,
     ) -> FeedOutcome:
@@ -407,9 +404,7 @@ class Poller:
             entries: Sequence[Entry] | None = None
             now = self.clock()
             try:
-                record, outcome, entries, now = await self._poll_feed(
-                    fetcher, executor, feed, state
-                )
+                record, outcome, entries, now = await self._poll_feed(fetcher, pool, feed, state)
                 if entries and reader is not None and feed.full_article != "never":
                     entries = await self._with_articles(reader, feed, entries)
             except Exception as exc:  # contain any bug to this feed
@@ -478,7 +473,7 @@ class Poller:
         return stored
 
     async def _poll_feed(
-        self, fetcher: Fetcher, executor: Executor | None, feed: Feed, state: FeedState
+        self, fetcher: Fetcher, pool: WorkerPool | None, feed: Feed, state: FeedState
     ) -> tuple[PollRecord, FeedOutcome, Sequence[Entry] | None, datetime]:
         """The feed's poll record and outcome, and the entries to store (None: nothing)."""
         now = self.clock()
@@ -508,9 +503,16 @@ class Poller:
         now = self.clock()
         job = partial(parse_feed, result.body, url=result.url, headers=result.headers, now=now)
         try:
-            parsed = await self._offload(executor, job)
+            parsed = await self._offload(pool, job, feed.url)
         except FeedParseError as exc:
             return (*self._failed(feed, state, exc.reason), None, now)
+        except WorkerError as exc:
+            # A worker that died may have been killed for reasons of its own (the OOM killer
+            # picks the largest process): the feed is tried again at the next poll, and backs
+            # off only when that fails too.
+            soon = isinstance(exc, WorkerDied) and state.error_count == 0
+            reason = failure_reason(exc, "parsing")
+            return (*self._failed(feed, state, reason, soon=soon), None, now)
         if parsed.warning:
             log.info("%s: read despite: %s", feed.url, parsed.warning)
         record, outcome = self._succeeded(
@@ -570,20 +572,25 @@ class Poller:
         *,
         gone: bool = False,
         retry_after: float | None = None,
+        soon: bool = False,
     ) -> tuple[PollRecord, FeedOutcome]:
+        """The record and outcome of a failed poll; ``soon``: due again at once, not backed off."""
         now = self.clock()
         log.warning("feed failed: %s: %s", feed.url, reason)
-        record = PollRecord(
-            url=feed.url,
-            polled=now,
-            next_poll=next_poll(
+        due = now
+        if not soon:
+            due = next_poll(
                 now,
                 key=feed.url,
                 interval=feed.interval,
                 settings=self.config.schedule,
                 error_count=state.error_count + 1,
                 retry_after=retry_after,
-            ),
+            )
+        record = PollRecord(
+            url=feed.url,
+            polled=now,
+            next_poll=due,
             ok=False,
             error=reason,
             gone=gone,

@@ -31,6 +31,12 @@ def test_defaults_when_empty(tmp_path: Path) -> None:
     assert config.archive_url == f"sqlite:///{tmp_path.resolve() / 'archive' / 'monitor.db'}"
     assert config.feeds == ()
     assert config.fetch.max_bytes > 0
+    assert config.schedule.parse_timeout == 60.0
+
+
+def test_parse_timeout_takes_a_duration(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[schedule]\nparse_timeout = "1500ms"\n'))
+    assert config.schedule.parse_timeout == 1.5
 
 
 def test_full_feed_table(tmp_path: Path) -> None:
@@ -76,6 +82,7 @@ def test_full_feed_table(tmp_path: Path) -> None:
         ('[notifiers.desk]\ntype = "pigeon"\n', "notifiers.desk.type", "expected one of"),
         ("colour = 1\n", "colour", "unknown key"),
         ('[schedule]\nmin_interval = "2d"\nmax_interval = "1d"\n', "schedule.min_interval", ""),
+        ('[schedule]\nparse_timeout = "0s"\n', "schedule.parse_timeout", "expected a duration"),
     ],
 )
 def test_mistakes_name_file_key_and_expectation(

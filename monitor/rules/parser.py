@@ -18,7 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from monitor.errors import reduce_error
 from monitor.rules.ast import (
     DEFAULT_NEAR,
     AliasRef,
@@ -59,6 +61,9 @@ class QueryError(ValueError):
         super().__init__(message)
         self.message = message
         self.offset = offset
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable although __init__ takes two arguments
+        return reduce_error(self)
 
 
 @dataclass(frozen=True, slots=True)

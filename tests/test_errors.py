@@ -1,0 +1,92 @@
+"""Every exception class in the package survives pickling, as a worker process's errors must.
+
+The classes are found by walking the package, so a new one cannot be forgotten; each is
+built with a distinct value per ``__init__`` parameter, so swapped attributes show too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import itertools
+import pickle
+import pkgutil
+import types
+import typing
+from typing import Any
+
+import pytest
+
+import monitor
+
+# Importing these runs the program, not a module.
+_NOT_IMPORTED = {"monitor.__main__"}
+
+
+def _exception_classes() -> list[type[BaseException]]:
+    found: list[type[BaseException]] = []
+    modules = pkgutil.walk_packages(monitor.__path__, prefix="monitor.")
+    for name in sorted(info.name for info in modules):
+        if name in _NOT_IMPORTED:
+            continue
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and value.__module__ == name
+            ):
+                found.append(value)
+    return found
+
+
+CLASSES = _exception_classes()
+_counter = itertools.count(1)
+
+
+def _sample(hint: Any, name: str) -> Any:
+    """A distinct value of the annotated type."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    n = next(_counter)
+    if hint is bool:
+        return n % 2 == 0
+    if hint is int:
+        return n
+    if hint is float:
+        return n + 0.5
+    if hint is str:
+        return f"{name}-{n}"
+    raise AssertionError(f"no sample value for {name}: {hint!r}; extend _sample")
+
+
+def _instance(cls: type[BaseException]) -> BaseException:
+    init = cls.__init__
+    if not inspect.isfunction(init):  # the built-in one: a message
+        return cls(f"{cls.__name__} message")
+    hints = typing.get_type_hints(init)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for param in list(inspect.signature(init).parameters.values())[1:]:
+        if param.kind is param.KEYWORD_ONLY:
+            kwargs[param.name] = _sample(hints[param.name], param.name)
+        elif param.kind is param.POSITIONAL_OR_KEYWORD:
+            args.append(_sample(hints[param.name], param.name))
+    return cls(*args, **kwargs)
+
+
+def test_the_walk_finds_the_error_classes() -> None:
+    names = {c.__name__ for c in CLASSES}
+    known = {"MonitorError", "FeedParseError", "RetryLater", "QueryError", "RuleError"}
+    assert known | {"AlreadyRunning", "BlockedAddress", "WorkerDied", "OutOfTime"} <= names
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_every_error_survives_pickling(cls: type[BaseException]) -> None:
+    original = _instance(cls)
+    original.add_note("a note")
+    copy = pickle.loads(pickle.dumps(original))
+    assert type(copy) is cls
+    assert str(copy) == str(original)
+    assert copy.args == original.args
+    assert vars(copy) == vars(original)
