@@ -200,22 +200,24 @@ def _json_entries(data: bytes, relative: str) -> list[Expected]:
     for i, item in enumerate(items if isinstance(items, list) else []):
         if not isinstance(item, dict):
             continue
-        words = tokenize(str(item.get("title") or ""))
-        if item.get("content_html"):
-            words += html_words(str(item["content_html"]))
-        elif item.get("content_text"):
-            words += tokenize(str(item["content_text"]))
-        elif item.get("summary"):
-            words += tokenize(str(item["summary"]))
-        link = item.get("url") or item.get("external_url") or ""
+
+        def text(key: str, item: dict[str, Any] = item) -> str:
+            value = item.get(key)
+            return value if isinstance(value, str) else ""  # the spec's strings only
+
+        words = tokenize(text("title"))
+        # Its content (both forms, each word as often as the fuller has it), else its summary.
+        body = Counter(html_words(text("content_html"))) | Counter(tokenize(text("content_text")))
+        if not body:
+            body = Counter(tokenize(text("summary")))
         out.append(
             Expected(
                 feed=relative,
                 index=i,
-                link=str(link),
+                link=text("url") or text("external_url"),
                 guid=str(item.get("id") or ""),
-                words=tuple(words),
-                html=(str(item.get("content_html") or ""),),
+                words=tuple(words + list(body.elements())),
+                html=(text("content_html"),) if text("content_html") else (),
             )
         )
     return out

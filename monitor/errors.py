@@ -145,6 +145,13 @@ class WorkerDied(WorkerError):
         super().__init__(f"worker died ({how})")
 
 
+class NoWorker(WorkerError):
+    """No worker process could be started (a limit on processes, a broken environment)."""
+
+    def __init__(self) -> None:
+        super().__init__("no worker process could be started")
+
+
 class JobTimedOut(WorkerError):
     """The job ran past its deadline; its worker was killed."""
 

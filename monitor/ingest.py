@@ -32,7 +32,15 @@ import httpx
 from monitor.archive import Archive, ArticleRetry, Matcher, PollRecord, StoreResult
 from monitor.articles import ArticleFetcher
 from monitor.config import Config
-from monitor.errors import FeedGone, FeedParseError, FetchError, RetryLater, WorkerDied, WorkerError
+from monitor.errors import (
+    FeedGone,
+    FeedParseError,
+    FetchError,
+    NoWorker,
+    RetryLater,
+    WorkerDied,
+    WorkerError,
+)
 from monitor.fetch import Fetcher, FetchResult
 from monitor.fulltext import (
     ARTICLES_PER_HOST,
@@ -234,6 +242,7 @@ class Poller:
         self._transport = transport
         self._matcher = matcher
         self._pool: WorkerPool | None = None
+        self._pool_broken = False  # said once: no worker could be started, threads parse
         self._synced = False
         self._host_spacing: dict[str, float] = {}  # per-host politeness across polls
         self._feeds = {f.url: f for f in config.feeds}
@@ -385,11 +394,17 @@ class Poller:
 
         ``label`` (the feed's or page's URL) names the job in the pool's logs.
         """
-        if pool is None:
-            # A thread cannot be killed: a runaway parse here keeps its thread, and the poll
-            # waiting for it, until it ends. Only small polls (or workers = 1) parse here.
-            return await asyncio.get_running_loop().run_in_executor(None, job)
-        return await asyncio.wrap_future(pool.submit(job, label=label))
+        if pool is not None:
+            try:
+                return await asyncio.wrap_future(pool.submit(job, label=label))
+            except NoWorker:
+                # Parsing goes on without the isolation of processes rather than not at all.
+                if not self._pool_broken:
+                    log.error("no parse worker process could be started: parsing in threads")
+                    self._pool_broken = True
+        # A thread cannot be killed: a runaway parse here keeps its thread, and the poll
+        # waiting for it, until it ends. Only small polls (or workers = 1) parse here.
+        return await asyncio.get_running_loop().run_in_executor(None, job)
 
     async def _poll_one(
         self,

@@ -119,19 +119,32 @@ def _text_of(detail: Mapping[str, Any] | None, fallback: str) -> tuple[str, str]
     return str(detail.get("value") or ""), str(detail.get("type") or "text/html")
 
 
-def _body(entry: Mapping[str, Any]) -> list[str]:
-    """The item's content, or its summary when it has none: every word of it.
-
-    Of several contents (content:encoded and atom:content, say), the longest is the fullest.
-    """
-    candidates = [_text_of(c, "") for c in entry.get("content") or []]
-    candidates = [c for c in candidates if c[0].strip()]
-    if not candidates:
-        candidates = [_text_of(entry.get("summary_detail"), str(entry.get("summary") or ""))]
-    value, kind = max(candidates, key=lambda c: len(c[0]))
+def _paragraphs(value: str, kind: str) -> list[str]:
     if "html" in kind or "xml" in kind:
         return item_paragraphs(value)
     return split_paragraphs(value)
+
+
+def _body(entry: Mapping[str, Any]) -> list[str]:
+    """The item's content, or its summary when it has none: every word of it.
+
+    An item with several contents (content:encoded beside an itunes:summary, say) has the
+    longest, then the paragraphs of the others that bring words it lacks.
+    """
+    contents = [_text_of(c, "") for c in entry.get("content") or []]
+    contents = sorted((c for c in contents if c[0].strip()), key=lambda c: -len(c[0]))
+    if not contents:
+        return _paragraphs(*_text_of(entry.get("summary_detail"), str(entry.get("summary") or "")))
+    body = _paragraphs(*contents[0])
+    if len(contents) > 1:
+        seen = set(tokenize(" ".join(body)))
+        for other in contents[1:]:
+            for paragraph in _paragraphs(*other):
+                words = set(tokenize(paragraph))
+                if not words <= seen:
+                    body.append(paragraph)
+                    seen |= words
+    return body
 
 
 def _headline(entry: Mapping[str, Any], body: list[str]) -> str:

@@ -44,7 +44,7 @@ from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-from monitor.errors import JobTimedOut, WorkerDied, WorkerError
+from monitor.errors import JobTimedOut, NoWorker, WorkerDied, WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ class WorkerPool:
                 self._discard(slot, kill=True)
                 worker = None
         if worker is None:
-            task.future.set_exception(WorkerError("no worker process could be started"))
+            task.future.set_exception(NoWorker())
             return
         self._execute(slot, worker, task)
         if slot.worker is None:

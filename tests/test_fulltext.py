@@ -457,12 +457,13 @@ def test_an_article_read_for_another_feed_upgrades_the_story_it_joins(make: Any)
 
 def test_a_copy_under_another_url_is_one_story_with_or_without_its_article(make: Any) -> None:
     """The same wire summary at two sites: the article of the second still joins the first."""
-    monitor = make(False, also=(("/b.xml", "auto"),))
+    monitor = make(False, also=(("/b.xml", "auto"), ("/c.xml", "auto")))
     headline, paragraphs = seed(0)
     summary = " ".join(paragraphs[:2])
     monitor.server.route("/b/1", article_page(headline, paragraphs), content_type="text/html")
     monitor.server.route("/feed.xml", rss(item("1", headline, summary, monitor.server.url("/a/1"))))
     monitor.server.route("/b.xml", rss())
+    monitor.server.route("/c.xml", rss())
     monitor.poll()
     monitor.server.route("/b.xml", rss(item("x", headline, summary, monitor.server.url("/b/1"))))
     monitor.poll()
@@ -470,7 +471,7 @@ def test_a_copy_under_another_url_is_one_story_with_or_without_its_article(make:
     assert story.sources == ("/feed.xml", "/b.xml")
     assert story.content_source == "article" and story.paragraphs == paragraphs
     # And a third site's summary-only copy is recognised by the feed text the story came with.
-    monitor.server.route("/b.xml", rss(item("y", headline, summary, "http://c.example/1")))
+    monitor.server.route("/c.xml", rss(item("y", headline, summary, "http://c.example/1")))
     monitor.poll()
     assert len(monitor.stories()) == 1
 

@@ -587,7 +587,8 @@ def test_reader_full_and_edge_cases() -> None:
     assert (second.guid, second.headline, second.paragraphs) == (
         "2",
         "Title",
-        ("Content with link",),  # content_html, the fullest
+        # content_html, the fullest, then content_text for the word only it has
+        ("Content with link", "Content with no link"),
     )
     assert second.published == datetime(2020, 1, 2, 21, 0, tzinfo=UTC)
     assert second.author is None  # its authors have no names

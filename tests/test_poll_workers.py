@@ -397,3 +397,35 @@ def test_an_extraction_whose_worker_dies_keeps_the_feeds_text_and_is_tried_again
     assert story.content_source == "feed" and story.paragraphs == (READER_TEXT,)
     assert story.article_error == "extraction worker died (killed by signal 9, SIGKILL)"
     assert farm.article_retry(story.url) is not None
+
+
+def test_without_worker_processes_feeds_are_parsed_in_threads(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # A program read from standard input cannot start forkserver workers (they would import
+    # its __main__ from a file named "-"): parsing must go on all the same.
+    names = [f"t{i:02d}" for i in range(PROCESS_POOL_MIN_FEEDS + 4)]
+    for name in names:
+        feed_server.route(f"/{name}.xml", small_feed(name), content_type="application/rss+xml")
+    feeds = [{"url": feed_server.url(f"/{n}.xml"), "name": n} for n in names]
+    script = f"""
+import asyncio, logging
+from pathlib import Path
+from monitor.archive import open_archive
+from monitor.config import parse_config
+from monitor.ingest import Poller
+logging.basicConfig(level=logging.ERROR)
+config = parse_config({{"archive": {{"url": "sqlite:///archive.db"}}, "feeds": {feeds!r},
+                       "schedule": {{"workers": 2}}}}, Path({str(tmp_path / "config.toml")!r}))
+archive = open_archive(config.archive_url)
+poller = Poller(config, archive)
+summary = asyncio.run(poller.poll(all_feeds=True))
+poller.close()
+print(sorted({{o.status for o in summary.outcomes}}), archive.count_stories())
+"""
+    done = subprocess.run(
+        [sys.executable, "-"], input=script, capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['updated']", str(2 * len(names))]
+    assert "no parse worker process could be started: parsing in threads" in done.stderr

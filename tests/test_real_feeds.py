@@ -52,7 +52,12 @@ def test_every_feed_polls_and_every_word_is_archived(measured: tuple[Any, Path])
     assert sum(report.failed.values()) < 0.02 * report.feeds
     assert report.archived >= 0.99 * report.entries
     assert report.mean_recall >= 0.995
-    assert report.losing_2 <= 0.005 * report.entries
+    # Every entry that loses more than 2% of its words loses them to a named rule, or because
+    # another feed carries the same link with a fuller text (the story keeps the fullest:
+    # these files share example links); by the rules alone, at most 0.5% of entries.
+    assert report.losing_2_unexplained == 0, report.worst
+    by_rules = report.losing_2 - report.explained.get(_fidelity().OTHER_VERSION, 0)
+    assert by_rules <= 0.005 * report.entries, report.explained
 
 
 @pytest.mark.slow

@@ -594,14 +594,16 @@ class SQLiteArchive(OutboxStore):
             entries, keys_of, identities, first_ids, strict=True
         ):
             seq = next((known[k] for k in sorted(keys) if k in known), None)
-            # Found by its URL alone, a story the feed gave another GUID is another item (a
-            # podcast's episodes all linking the show's page, fragments of one page in a
-            # weblog): the entry must not disappear into it. Near-identical text under
-            # another GUID and URL is the same story posted twice, and stays one.
+            # Found by its URL or its text alone, a story the feed gave another GUID is
+            # another item (a podcast's episodes all linking the show's page, fragments of
+            # one page in a weblog, a series of posts sharing most of their text): the entry
+            # must not disappear into it.
             if seq is not None and f"guid:{feed_id}:{entry.guid}" not in known:
                 seq = self._unless_other_item(db, feed_id, seq, entry, guids)
             if seq is None:
-                seq = self._near_duplicate(db, entry, fresh)
+                found = self._near_duplicate(db, entry, fresh)
+                if found is not None:
+                    seq = self._unless_other_item(db, feed_id, found, entry, guids)
             own = seq is not None and self._carries(db, seq, feed_id, carried)
             rematch = False
             if seq is None:
