@@ -251,7 +251,7 @@ def _article(meta: Metadata, method: str, paragraphs: list[Piece], root: etree._
     if not headline:
         h1 = next(root.iter("h1"), None)
         headline = text_of(h1) if h1 is not None else ""
-    body = body_paragraphs(paragraphs, headline, meta.author)
+    body = body_paragraphs(paragraphs, headline)
     if not body and not headline:
         return EMPTY
     return Article(

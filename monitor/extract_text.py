@@ -1,10 +1,10 @@
 """Plain-text paragraphs of an extracted article, cleaned into the story format.
 
 The extractors keep what a reader view shows; a story (DESIGN.md section 3) also
-leaves out the furniture that sits inside an article: the headline repeated, the
-byline and dateline lines above the first sentence, lines that are nothing but a
-link ("related stories"), and the few stock lines of news sites ("Advertisement",
-"Continue reading the main story").
+leaves out the furniture that sits inside an article: the headline repeated, lines that
+are nothing but a link ("related stories"), and the few stock lines of news sites
+("Advertisement", "Continue reading the main story"). Bylines, datelines, figures and
+captions are content, kept wherever they stand.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from monitor.extract_render import LINK_END, LINK_START
 from monitor.normalize import BLANK_LINES, clean_text, word_count
-from monitor.pagetext import is_dateline, is_prose
+from monitor.pagetext import is_prose
 
 _FOLD = re.compile(r"\W+")
 _LINKED = re.compile(f"{LINK_START}([^{LINK_END}]*){LINK_END}")
@@ -26,14 +26,6 @@ _STOCK = re.compile(
     r"share( this)?( article| story| page)?( on \w+)?|skip (to|this) \w+( \w+)?|"
     r"click here.*|follow us( on \w+)?|(photo|image|video)( credit)?: .*)\W*$"
 )
-_DATE_LIKE = re.compile(
-    r"(?i)\b(updated|published|posted|mis à jour|publié|aktualisiert|actualizado)\b|"
-    r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\b\d{4}-\d\d-\d\d\b|\b\d{1,2}:\d\d\b|"
-    r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? \d{1,2}\b|"
-    r"\b\d{1,2}\.? (jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b"
-)
-_BYLINE = re.compile(r"(?i)^(by|par|von|por|di|door|av|af)\s+\w")
-_SEPARATED = re.compile(r" [|\u2022\u00b7] ")
 MAX_LINK_LINE_WORDS = 20  # a longer paragraph made of links is content
 MIN_LINK_LIST = 3  # this many link lines in a row inside the body are content (a list)
 
@@ -75,20 +67,6 @@ def _repeats_headline(paragraph: str, headline: str) -> bool:
     return bool(p) and (p == h or (len(p) >= 0.6 * len(h) and h.startswith(p)))
 
 
-def is_dateline_or_byline(paragraph: str, author: str | None = None) -> bool:
-    """ "By Jane Doe", "March 5, 2024 6:01 am", "Le Monde | 04.05.2015 à 13h36 | Par ..." """
-    if not _short(paragraph, 30):
-        return False
-    words = word_count(paragraph)
-    if _BYLINE.match(paragraph) and words <= 12:
-        return True
-    if author and words <= 12 and fold(author) in fold(paragraph):
-        return True
-    return bool(_DATE_LIKE.search(paragraph)) and (
-        words <= 12 or bool(_SEPARATED.search(paragraph))
-    )
-
-
 def _link_line(piece: Piece) -> bool:
     return piece.linked >= 0.9 and _short(piece.text, MAX_LINK_LINE_WORDS)
 
@@ -112,7 +90,7 @@ def _without_link_lines(pieces: list[Piece], last_prose: int) -> list[Piece]:
     return out
 
 
-def body_paragraphs(pieces: list[Piece], headline: str, author: str | None = None) -> list[str]:
+def body_paragraphs(pieces: list[Piece], headline: str) -> list[str]:
     """Story body: furniture, a repeated headline and repeated short lines left out."""
     kept = [
         p
@@ -122,10 +100,7 @@ def body_paragraphs(pieces: list[Piece], headline: str, author: str | None = Non
     ]
     prose = [i for i, p in enumerate(kept) if _prose(p.text)]
     if prose:
-        first, last = prose[0], prose[-1]
-        head = [p for p in kept[:first] if not is_dateline_or_byline(p.text, author)]
-        tail = [p for p in kept[last + 1 :] if not (_short(p.text, 12) and is_dateline(p.text))]
-        kept = _without_link_lines(head + kept[first : last + 1] + tail, len(head) + last - first)
+        kept = _without_link_lines(kept, prose[-1])
     out: list[str] = []
     seen: set[str] = set()
     for piece in kept:
