@@ -279,3 +279,15 @@ def test_items_of_one_feed_under_other_guids_are_other_stories(archive: SQLiteAr
     assert archive.store_entries(FEEDS[2].url, [entry(url=show, guid="x1", headline="Episode 1",
                                                body=("Notes 1.",))], NOW).new == ()  # fmt: skip
     assert archive.count_stories() == 5
+
+
+def test_a_feed_that_moves_its_guids_does_not_repeat_its_items(archive: SQLiteArchive) -> None:
+    # The same URL and the same text under a new GUID (a CMS moved from ?p=123 GUIDs to
+    # permalinks): the same item, not a new story to alert again.
+    old = [seed_entry(f"https://n.example/{n}") for n in (1, 2)]
+    old = [entry(url=e.url, guid=f"?p={n}", headline=e.headline, body=e.paragraphs)
+           for n, e in enumerate(old)]  # fmt: skip
+    archive.store_entries(FEEDS[0].url, old, NOW)
+    moved = [entry(url=e.url, guid=e.url, headline=e.headline, body=e.paragraphs) for e in old]
+    assert archive.store_entries(FEEDS[0].url, moved, NOW).new == ()
+    assert archive.count_stories() == 2

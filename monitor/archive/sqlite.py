@@ -594,16 +594,20 @@ class SQLiteArchive(OutboxStore):
             entries, keys_of, identities, first_ids, strict=True
         ):
             seq = next((known[k] for k in sorted(keys) if k in known), None)
-            # Found by its URL or its text alone, a story the feed gave another GUID is
-            # another item (a podcast's episodes all linking the show's page, fragments of
-            # one page in a weblog, a series of posts sharing most of their text): the entry
-            # must not disappear into it.
+            # A story the feed gave another GUID is another item when the entry shares only
+            # its URL (a podcast's episodes all linking the show's page, fragments of one
+            # page in a weblog) or only near-identical text (a series of posts sharing most
+            # of their text): the entry must not disappear into it. Its URL and its text
+            # both the same, it is that item under a new GUID (a feed that moved its GUIDs).
             if seq is not None and f"guid:{feed_id}:{entry.guid}" not in known:
-                seq = self._unless_other_item(db, feed_id, seq, entry, guids)
+                if self._other_guid(db, feed_id, seq, entry, guids) and not self._same_text(
+                    db, seq, entry, fresh
+                ):
+                    seq = None
             if seq is None:
                 found = self._near_duplicate(db, entry, fresh)
-                if found is not None:
-                    seq = self._unless_other_item(db, feed_id, found, entry, guids)
+                if found is not None and not self._other_guid(db, feed_id, found, entry, guids):
+                    seq = found
             own = seq is not None and self._carries(db, seq, feed_id, carried)
             rematch = False
             if seq is None:
@@ -715,12 +719,12 @@ class SQLiteArchive(OutboxStore):
         return known
 
     @staticmethod
-    def _unless_other_item(
+    def _other_guid(
         db: sqlite3.Connection, feed_id: int, seq: int, entry: Entry, guids: dict[int, str]
-    ) -> int | None:
-        """``seq``, unless the feed gave that story a GUID other than the entry's."""
+    ) -> bool:
+        """Whether the feed gave the story a GUID, and not the entry's."""
         if not entry.guid:
-            return seq
+            return False
         given = guids.get(seq)
         if given is None:
             prefix = f"guid:{feed_id}:"
@@ -729,7 +733,24 @@ class SQLiteArchive(OutboxStore):
                 (seq, len(prefix), prefix),
             ).fetchone()
             given = str(row[0])[len(prefix) :] if row else None
-        return seq if given in (None, entry.guid) else None
+        return given not in (None, entry.guid)
+
+    @staticmethod
+    def _same_text(
+        db: sqlite3.Connection, seq: int, entry: Entry, fresh: dict[int, _Fresh]
+    ) -> bool:
+        """Whether the story's text is (nearly) the entry's."""
+        story = fresh.get(seq)
+        if story is not None:
+            text_hash, sketches = story.text_hash, (story.sketch, story.feed_sketch)
+        else:
+            row = db.execute(
+                "SELECT text_hash, sketch, feed_sketch FROM stories WHERE seq = ?", (seq,)
+            ).fetchone()
+            text_hash, sketches = row[0], (_unpack(row[1]), _unpack(row[2]))
+        if text_hash == entry.text_hash:
+            return True
+        return bool(entry.sketch) and _any_near([entry.sketch, entry.feed_sketch], sketches)
 
     @staticmethod
     def _near_duplicate(
