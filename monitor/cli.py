@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -121,11 +122,12 @@ def _chosen_feeds(config: Config, wanted: tuple[str, ...]) -> list[str]:
     matches none is an error naming it."""
     urls: list[str] = []
     for value in wanted:
-        try:
-            resolved = resolve_feed_url(value, config.base_dir)
-        except ValueError:
-            resolved = value
-        found = [f.url for f in config.feeds if value in (f.name, f.url) or f.url == resolved]
+        # A path may be written as in the config file (relative to it) or from here.
+        forms = {value}
+        for base in (config.base_dir, Path.cwd()):
+            with contextlib.suppress(ValueError):
+                forms.add(resolve_feed_url(value, base))
+        found = [f.url for f in config.feeds if f.name == value or f.url in forms]
         if not found:
             raise click.BadParameter(
                 f"no configured feed is named {value!r} or has that URL (see `monitor feeds`)",
