@@ -187,9 +187,7 @@ def test_replan_with_the_same_configuration_changes_nothing() -> None:
         again = replan(Feed(url=KEY, name="News", interval=interval), stored, settings)
         assert again == plan
     plan = failed(interval=120.0, errors=2, retry_after=7200.0)
-    stored = state(
-        last_polled=NOW, next_poll=plan.due, error_count=2, retry_until=plan.retry_until
-    )
+    stored = state(last_polled=NOW, next_poll=plan.due, error_count=2, retry_until=plan.retry_until)
     assert replan(Feed(url=KEY, name="News", interval=120.0), stored, S) == plan
 
 
