@@ -256,6 +256,11 @@ class Poller:
         # concurrent use), polls that overlap included.
         self._writer = ArchiveWriter(archive)
 
+    def resync(self) -> None:
+        """Apply the configuration to the archive again before the next claim: polls that
+        ran under an older one (in flight when it was replaced) planned by its schedule."""
+        self._synced = False
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()

@@ -55,7 +55,9 @@ class Plan:
 
 
 def spread(key: str) -> float:
-    """A fixed fraction in [0, SPREAD) for the feed ``key``: the same at every poll."""
+    """A fixed fraction in [0, SPREAD) for the feed ``key``, the same at every poll (so a
+    schedule counted again under the same settings is the same). Intervals are shortened
+    by it, never lengthened: the configured interval stays the longest wait."""
     return zlib.crc32(key.encode()) / 2**32 * SPREAD
 
 
@@ -91,13 +93,11 @@ def _working(
     configured = settings.default_interval
     if not settings.adaptive or publish_gap is None:
         return configured * (1.0 - spread(key)), "default", False
-    rate = max(publish_gap / 2, settings.min_interval)
-    hinted = hint is not None and hint > rate
-    if hint is not None:
-        rate = max(rate, hint)
+    rate, hinted = max(publish_gap / 2, settings.min_interval), False
+    if hint is not None and hint > rate:
+        rate, hinted = hint, True
     if rate >= configured:
         return configured * (1.0 - spread(key)), "default", False
-    # Only ever earlier: the configured interval is the longest a feed waits.
     return rate * (1.0 - spread(key)), "adaptive", hinted
 
 

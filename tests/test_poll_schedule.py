@@ -4,6 +4,7 @@ parser, a real SQLite archive, and a clock the test moves."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -212,3 +213,33 @@ def test_only_the_feeds_asked_for_are_polled(setup: Setup, feed_server: FeedServ
     poller = setup.poller([{"url": u, "interval": "1h"} for u in urls])
     assert setup.poll(poller, all_feeds=True, urls=[urls[1]]) == {urls[1]: "updated"}
     assert set(setup.poll(poller)) == {urls[0], urls[2]}  # due: never polled
+
+
+def test_a_poll_in_flight_during_an_edit_is_planned_again_on_resync(
+    setup: Setup, feed_server: FeedServer
+) -> None:
+    # The service keeps polls in flight on the configuration they started with; once they
+    # are done, the new poller applies its configuration again (resync).
+    release = threading.Event()
+    asked = threading.Event()
+
+    def slow(_: Request) -> Response:
+        asked.set()
+        release.wait(10)
+        return Response(body=rss(every=timedelta(hours=1)))
+
+    url = feed_server.route("/feed", handler=slow)
+    hourly = setup.poller([{"url": url, "interval": "1h"}])
+    in_flight = threading.Thread(target=setup.poll, args=(hourly,))
+    in_flight.start()
+    try:
+        assert asked.wait(10)
+        fast = setup.poller([{"url": url, "interval": "2m"}])
+        assert setup.poll(fast, all_feeds=False) == {}  # leased by the poll in flight
+    finally:
+        release.set()
+        in_flight.join()
+    assert setup.wait(url) == 3600  # planned by the configuration it was polled under
+    fast.resync()
+    setup.clock.advance(minutes=2)
+    assert setup.poll(fast, all_feeds=False) == {url: "unchanged"}

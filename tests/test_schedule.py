@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from monitor.config import ScheduleSettings
+from monitor.config import ScheduleSettings, parse_config
+from monitor.errors import ConfigError
 from monitor.schedule import (
     SPREAD,
     Plan,
@@ -252,3 +254,11 @@ def test_server_hints() -> None:
 
 def test_plan_next_without_errors_is_a_success() -> None:
     assert plan_next(NOW, key=KEY, interval=60.0, settings=S) == ok(interval=60.0)
+
+
+def test_adaptive_is_off_unless_set_and_must_be_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    assert parse_config({}, path).schedule.adaptive is False
+    assert parse_config({"schedule": {"adaptive": True}}, path).schedule.adaptive is True
+    with pytest.raises(ConfigError, match=r"schedule\.adaptive: expected true or false"):
+        parse_config({"schedule": {"adaptive": "yes"}}, path)
