@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -15,10 +16,11 @@ import click
 from monitor import __version__
 from monitor.alerts import AlertPlanner
 from monitor.cli_alerts import alerts, deliver, deliver_now, notify, report_line
-from monitor.cli_common import archive_of, config_option, load, when
+from monitor.cli_common import archive_of, config_option, interval_of, load, when
 from monitor.cli_extract import extract
 from monitor.cli_rules import match, rule_set, rules
 from monitor.cli_service import run, status
+from monitor.config import Config, resolve_feed_url
 from monitor.errors import MonitorError
 from monitor.export import export_stories
 from monitor.ingest import Poller
@@ -67,23 +69,40 @@ def check(config_path: Path) -> None:
 
 @main.command()
 @config_option
-@click.option("--once", is_flag=True, required=True, help="Poll every feed once now and exit.")
-def poll(config_path: Path, once: bool) -> None:
-    """Poll every configured feed once, archive and match new stories, send alerts."""
+@click.option("--once", is_flag=True, help="Poll every feed once now and exit.")
+@click.option(
+    "--feed",
+    "only",
+    multiple=True,
+    metavar="NAME|URL",
+    help="Poll this configured feed now, due or not (repeatable).",
+)
+def poll(config_path: Path, once: bool, only: tuple[str, ...]) -> None:
+    """Poll every configured feed (or those named) once, archive and match new stories,
+    send alerts."""
+    if not once and not only:
+        raise click.UsageError("give --once (every feed) or --feed NAME|URL (that feed)")
     config = load(config_path)
+    urls = _chosen_feeds(config, only) if only else None
     # Broken rules stop the poll: stories archived without matching would never alert.
     rules = rule_set(config)
     planner = AlertPlanner(lambda: rules, config.feeds, list(config.notifiers))
     with archive_of(config) as archive:
         poller = Poller(config, archive, matcher=planner)
         try:
-            summary = asyncio.run(_poll_with_progress(poller, len(config.feeds)))
+            total = len(config.feeds) if urls is None else len(urls)
+            summary = asyncio.run(_poll_with_progress(poller, total, urls))
         finally:
             poller.close()
+        skipped = set(urls or ()) - {o.url for o in summary.outcomes}
+        held = {s.url: s for s in archive.feed_states() if s.url in skipped}
         report = deliver_now(config, archive, rules) if config.notifiers else None
     for outcome in summary.outcomes:
         if outcome.error:
             click.echo(f"{outcome.status}: {outcome.url}: {outcome.error}", err=True)
+    for url in sorted(skipped):
+        why = "retired: " + (held[url].last_error or "gone") if held[url].gone else "in a poll"
+        click.echo(f"not polled: {url}: {why}", err=True)
     click.echo(
         f"polled {len(summary.outcomes)} feeds: {summary.count('updated')} updated, "
         f"{summary.count('unchanged')} unchanged, {summary.count('failed')} failed, "
@@ -98,15 +117,35 @@ def poll(config_path: Path, once: bool) -> None:
         click.echo(report_line(report))
 
 
-async def _poll_with_progress(poller: Poller, total: int) -> Any:
+def _chosen_feeds(config: Config, wanted: tuple[str, ...]) -> list[str]:
+    """The URLs of the configured feeds named (or at the URLs or paths) given; a value that
+    matches none is an error naming it."""
+    urls: list[str] = []
+    for value in wanted:
+        # A path may be written as in the config file (relative to it) or from here.
+        forms = {value}
+        for base in (config.base_dir, Path.cwd()):
+            with contextlib.suppress(ValueError):
+                forms.add(resolve_feed_url(value, base))
+        found = [f.url for f in config.feeds if f.name == value or f.url in forms]
+        if not found:
+            raise click.BadParameter(
+                f"no configured feed is named {value!r} or has that URL (see `monitor feeds`)",
+                param_hint="'--feed'",
+            )
+        urls.extend(u for u in found if u not in urls)
+    return urls
+
+
+async def _poll_with_progress(poller: Poller, total: int, urls: list[str] | None) -> Any:
     if not sys.stderr.isatty():
-        return await poller.poll(all_feeds=True)
+        return await poller.poll(all_feeds=True, urls=urls)
     with click.progressbar(length=total, label="polling", file=sys.stderr) as bar:
 
         def advance(_: FeedOutcome) -> None:
             bar.update(1)
 
-        return await poller.poll(all_feeds=True, progress=advance)
+        return await poller.poll(all_feeds=True, progress=advance, urls=urls)
 
 
 def _health(state: FeedState) -> str:
@@ -126,12 +165,12 @@ def feeds(ctx: click.Context, config_path: Path) -> None:
         return
     config = load(config_path)
     with archive_of(config) as archive:
-        archive.sync_feeds(config.feeds, datetime.now(UTC))
+        archive.sync_feeds(config.feeds, datetime.now(UTC), schedule=config.schedule)
         states = archive.feed_states()
     for s in states:
         click.echo(
             f"{_health(s):<12} {s.story_count:>6} stories  last ok {when(s.last_success)}  "
-            f"next {when(s.next_poll)}  {s.name}  <{s.url}>"
+            f"next {when(s.next_poll)}  {interval_of(config, s)}  {s.name}  <{s.url}>"
         )
         if s.fetch_url != s.url:
             click.echo(f"{'':<12} moved permanently to {s.fetch_url}")

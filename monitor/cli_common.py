@@ -13,6 +13,8 @@ import click
 from monitor.archive import Archive, open_archive
 from monitor.config import Config, load_config
 from monitor.errors import MonitorError
+from monitor.schedule import explain
+from monitor.types import Feed, FeedState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,3 +54,9 @@ def archive_of(config: Config) -> Iterator[Archive]:
 
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def interval_of(config: Config, state: FeedState) -> str:
+    """A feed's effective interval and why ("every 15m (default)"), as configured now."""
+    feed = next((f for f in config.feeds if f.url == state.url), None)
+    return explain(feed or Feed(url=state.url, name=state.name), state, config.schedule)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli_common import archive_of, config_option, load, when
+from monitor.cli_common import archive_of, config_option, interval_of, load, when
 from monitor.errors import MonitorError
 from monitor.lock import ArchiveLock
 from monitor.logs import setup_logging
@@ -38,7 +38,7 @@ def status(config_path: Path) -> None:
     config = load(config_path)
     now = datetime.now(UTC)
     with archive_of(config) as archive:
-        archive.sync_feeds(config.feeds, now)
+        archive.sync_feeds(config.feeds, now, schedule=config.schedule)
         service = archive.status()
         states = archive.feed_states()
         rates = archive.stories_per_day(now - timedelta(days=7), now)
@@ -64,7 +64,7 @@ def status(config_path: Path) -> None:
         health = "gone" if s.gone else f"failing x{s.error_count}" if s.error_count else "ok"
         click.echo(
             f"  {health:<12} {rates.get(s.url, 0.0):6.1f}/day  last poll {when(s.last_polled)}  "
-            f"next {when(s.next_poll)}  {s.name}"
+            f"next {when(s.next_poll)}  {interval_of(config, s)}  {s.name}"
         )
         if s.last_error:
             click.echo(f"  {'':12} last error: {s.last_error}")

@@ -51,6 +51,7 @@ class ScheduleSettings:
     min_interval: float = 60.0
     max_interval: float = 86400.0
     max_backoff: float = 6 * 3600.0
+    adaptive: bool = False  # feeds without an interval may be polled faster when busy
     workers: int = 0  # parse processes; 0 means one per CPU
     parse_timeout: float = 60.0  # a parse or extraction in a worker is abandoned after this
 
@@ -236,6 +237,12 @@ def _positive_int(raw: Any) -> int:
     return raw
 
 
+def _bool(raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise ValueError
+    return raw
+
+
 def _string(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError
@@ -374,6 +381,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             "min_interval",
             "max_interval",
             "max_backoff",
+            "adaptive",
             "workers",
             "parse_timeout",
         ),
@@ -387,6 +395,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         min_interval=c.get(sched_t, "schedule", "min_interval", _duration, dur, s.min_interval),
         max_interval=c.get(sched_t, "schedule", "max_interval", _duration, dur, s.max_interval),
         max_backoff=c.get(sched_t, "schedule", "max_backoff", _duration, dur, s.max_backoff),
+        adaptive=c.get(sched_t, "schedule", "adaptive", _bool, "true or false", s.adaptive),
         workers=c.get(sched_t, "schedule", "workers", _positive_int, "an integer", s.workers),
         parse_timeout=c.get(
             sched_t,

@@ -51,7 +51,13 @@ from monitor.fulltext import (
     without_article,
 )
 from monitor.parse import ParsedFeed, parse_feed, warm_up
-from monitor.schedule import next_poll, publishing_gap, server_hint
+from monitor.schedule import (
+    after_failure,
+    after_success,
+    cache_max_age,
+    publishing_gap,
+    server_hint,
+)
 from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
 from monitor.workers import WorkerPool, failure_reason
 
@@ -250,6 +256,11 @@ class Poller:
         # concurrent use), polls that overlap included.
         self._writer = ArchiveWriter(archive)
 
+    def resync(self) -> None:
+        """Apply the configuration to the archive again before the next claim: polls that
+        ran under an older one (in flight when it was replaced) planned by its schedule."""
+        self._synced = False
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
@@ -271,14 +282,16 @@ class Poller:
         all_feeds: bool = False,
         progress: Progress | None = None,
         lookahead: float = 0.0,
+        urls: Sequence[str] | None = None,
     ) -> PollSummary:
-        """Poll the feeds that are due (or every active feed) once.
+        """Poll the feeds that are due (or every active feed) once; with ``urls``, only
+        those of them (``monitor poll --feed``).
 
         ``lookahead`` claims feeds due that many seconds from now too: a service that
         ticks every T seconds passes T/2, so a feed is polled at the tick nearest its
         due time instead of at the one after it.
         """
-        claim = partial(self._claim, all_feeds, lookahead)
+        claim = partial(self._claim, all_feeds, lookahead, urls)
         states, retries = await self._writer.submit(claim, urgent=True)
         if not states and not retries:
             return PollSummary()  # nothing due: no HTTP client, no parse pool
@@ -327,18 +340,19 @@ class Poller:
         return feed.full_article if feed is not None else "never"
 
     def _claim(
-        self, all_feeds: bool, lookahead: float
+        self, all_feeds: bool, lookahead: float, urls: Sequence[str] | None
     ) -> tuple[list[FeedState], list[ArticleRetry]]:
-        if not self._synced:  # the configured feeds, once per configuration
-            self.archive.sync_feeds(self.config.feeds, self.clock())
-            self._synced = True
         now = self.clock()
+        if not self._synced:  # the configured feeds and their schedule, once per configuration
+            self.archive.sync_feeds(self.config.feeds, now, schedule=self.config.schedule)
+            self._synced = True
         states = self.archive.claim_due(
             now + timedelta(seconds=lookahead),
             owner=self.owner,
             lease_seconds=self.lease_seconds,
             limit=max(1, len(self._feeds)),
             all_feeds=all_feeds,
+            urls=urls,
         )
         retries = self.archive.claim_article_retries(
             now, limit=ARTICLE_RETRIES_PER_POLL, lease_seconds=self.lease_seconds
@@ -414,17 +428,19 @@ class Poller:
         state: FeedState,
     ) -> FeedOutcome:
         feed = self._feeds.get(state.url) or Feed(url=state.url, name=state.name)
+        # The poll's one time: its start, from which the next poll counts (so the time a
+        # fetch takes does not stretch the period), and the time its stories are first seen.
+        now = self.clock()
         submitted = False
         try:
             entries: Sequence[Entry] | None = None
-            now = self.clock()
             try:
-                record, outcome, entries, now = await self._poll_feed(fetcher, pool, feed, state)
+                record, outcome, entries = await self._poll_feed(fetcher, pool, feed, state, now)
                 if entries and reader is not None and feed.full_article != "never":
                     entries = await self._with_articles(reader, feed, entries)
             except Exception as exc:  # contain any bug to this feed
                 log.exception("internal error polling %s", feed.url)
-                record, outcome = self._failed(feed, state, f"internal error: {exc!r}")
+                record, outcome = self._failed(feed, state, now, f"internal error: {exc!r}")
             if entries is None:
                 job: Callable[[], StoreResult | None] = partial(
                     self.archive.record_poll, record, owner=self.owner
@@ -439,7 +455,7 @@ class Poller:
                 if entries is None:
                     raise  # the archive cannot even take a poll record
                 log.exception("internal error storing %s", feed.url)
-                record, outcome = self._failed(feed, state, f"internal error: {exc!r}")
+                record, outcome = self._failed(feed, state, now, f"internal error: {exc!r}")
                 await self._writer.submit(
                     partial(self.archive.record_poll, record, owner=self.owner)
                 )
@@ -488,68 +504,81 @@ class Poller:
         return stored
 
     async def _poll_feed(
-        self, fetcher: Fetcher, pool: WorkerPool | None, feed: Feed, state: FeedState
-    ) -> tuple[PollRecord, FeedOutcome, Sequence[Entry] | None, datetime]:
+        self,
+        fetcher: Fetcher,
+        pool: WorkerPool | None,
+        feed: Feed,
+        state: FeedState,
+        now: datetime,
+    ) -> tuple[PollRecord, FeedOutcome, Sequence[Entry] | None]:
         """The feed's poll record and outcome, and the entries to store (None: nothing)."""
-        now = self.clock()
         try:
             result = await fetcher.fetch(
                 state.fetch_url, etag=state.etag, last_modified=state.last_modified
             )
         except FeedGone as exc:
             log.warning("feed retired: %s", exc)
-            return (*self._failed(feed, state, exc.reason, gone=True), None, now)
+            return (*self._failed(feed, state, now, exc.reason, gone=True), None)
         except RetryLater as exc:
-            failed = self._failed(feed, state, exc.reason, retry_after=exc.retry_after)
-            return (*failed, None, now)
+            return (*self._failed(feed, state, now, exc.reason, retry_after=exc.retry_after), None)
         except FetchError as exc:
-            return (*self._failed(feed, state, exc.reason), None, now)
+            return (*self._failed(feed, state, now, exc.reason), None)
 
-        started = now
         if result.not_modified:
-            done = self._succeeded(feed, state, result, content_hash=None, started=started)
-            return (*done, None, now)
+            return (*self._succeeded(feed, state, result, now, content_hash=None), None)
         assert result.body is not None
         body_hash = hashlib.sha256(result.body).hexdigest()[:32]
         if body_hash == state.content_hash:
-            done = self._succeeded(feed, state, result, content_hash=None, started=started)
-            return (*done, None, now)
+            return (*self._succeeded(feed, state, result, now, content_hash=None), None)
 
-        now = self.clock()
         job = partial(parse_feed, result.body, url=result.url, headers=result.headers, now=now)
         try:
             parsed = await self._offload(pool, job, feed.url)
         except FeedParseError as exc:
-            return (*self._failed(feed, state, exc.reason), None, now)
+            return (*self._failed(feed, state, now, exc.reason), None)
         except WorkerError as exc:
             # A worker that died may have been killed for reasons of its own (the OOM killer
             # picks the largest process): the feed is tried again at the next poll, and backs
             # off only when that fails too.
             soon = isinstance(exc, WorkerDied) and state.error_count == 0
             reason = failure_reason(exc, "parsing")
-            return (*self._failed(feed, state, reason, soon=soon), None, now)
+            return (*self._failed(feed, state, now, reason, soon=soon), None)
         if parsed.warning:
             log.info("%s: read despite: %s", feed.url, parsed.warning)
         record, outcome = self._succeeded(
-            feed, state, result, content_hash=body_hash, started=started, parsed=parsed
+            feed, state, result, now, content_hash=body_hash, parsed=parsed
         )
-        return record, outcome, parsed.entries, now
+        return record, outcome, parsed.entries
 
     def _succeeded(
         self,
         feed: Feed,
         state: FeedState,
         result: FetchResult,
+        now: datetime,
         *,
         content_hash: str | None,
-        started: datetime,
         parsed: ParsedFeed | None = None,
     ) -> tuple[PollRecord, FeedOutcome]:
-        now = self.clock()
+        """The record and outcome of a poll that started at ``now`` and worked."""
         gap = state.publish_gap
         if parsed is not None:
             gap = publishing_gap(e.published for e in parsed.entries if e.published) or gap
-        hint = server_hint(result.headers.get("cache-control"), parsed.ttl if parsed else None)
+        # A body not parsed (304, or the same bytes) keeps its ttl; a 304 updates only the
+        # headers it carries (RFC 9111, 4.3.4), so without Cache-Control the last one stands.
+        ttl = parsed.ttl if parsed is not None else state.ttl
+        cache_control = result.headers.get("cache-control")
+        max_age = cache_max_age(cache_control)
+        if cache_control is None and result.not_modified:
+            max_age = state.max_age
+        plan = after_success(
+            now,
+            key=feed.url,
+            interval=feed.interval,
+            settings=self.config.schedule,
+            publish_gap=gap,
+            hint=server_hint(max_age, ttl),
+        )
         if result.permanent_url:
             log.warning("%s moved permanently to %s", feed.url, result.permanent_url)
         # A 304 may omit the validators; keep sending the ones we have.
@@ -560,17 +589,11 @@ class Poller:
         record = PollRecord(
             url=feed.url,
             polled=now,
-            # From the start of this poll, so the time a fetch takes does not stretch the period.
-            next_poll=next_poll(
-                started,
-                key=feed.url,
-                interval=feed.interval,
-                settings=self.config.schedule,
-                hint=hint,
-                publish_gap=gap,
-            ),
+            next_poll=plan.due,
             ok=True,
             publish_gap=gap,
+            max_age=max_age,
+            ttl=ttl,
             etag=etag,
             last_modified=modified,
             content_hash=content_hash,
@@ -583,6 +606,7 @@ class Poller:
         self,
         feed: Feed,
         state: FeedState,
+        now: datetime,
         reason: str,
         *,
         gone: bool = False,
@@ -590,24 +614,25 @@ class Poller:
         soon: bool = False,
     ) -> tuple[PollRecord, FeedOutcome]:
         """The record and outcome of a failed poll; ``soon``: due again at once, not backed off."""
-        now = self.clock()
         log.warning("feed failed: %s: %s", feed.url, reason)
-        due = now
-        if not soon:
-            due = next_poll(
-                now,
-                key=feed.url,
-                interval=feed.interval,
-                settings=self.config.schedule,
-                error_count=state.error_count + 1,
-                retry_after=retry_after,
-            )
+        plan = after_failure(
+            now,
+            key=feed.url,
+            interval=feed.interval,
+            settings=self.config.schedule,
+            errors=state.error_count + 1,
+            retry_after=retry_after,
+            publish_gap=state.publish_gap,
+            hint=server_hint(state.max_age, state.ttl),
+            at_once=soon,
+        )
         record = PollRecord(
             url=feed.url,
             polled=now,
-            next_poll=due,
+            next_poll=plan.due,
             ok=False,
             error=reason,
             gone=gone,
+            retry_until=plan.retry_until,
         )
         return record, FeedOutcome(url=feed.url, status="gone" if gone else "failed", error=reason)

@@ -278,6 +278,8 @@ class Service:
                 generation.poller.close()
                 generation.deliverer.close()
                 self._retired.remove(generation)
+                # Its last polls planned their feeds' next polls by the old configuration.
+                self.current.poller.resync()
 
     # -- health and status ------------------------------------------------------------------
 

@@ -32,6 +32,9 @@ class FeedState:
     last_modified: str | None = None
     content_hash: str | None = None  # of the last body parsed, to skip unchanged ones
     publish_gap: float | None = None  # median seconds between its newest items
+    max_age: float | None = None  # Cache-Control max-age of the last answer, in seconds
+    ttl: float | None = None  # RSS <ttl> of the last body parsed, in seconds
+    retry_until: datetime | None = None  # the server's Retry-After on the last failure
     next_poll: datetime | None = None
     last_polled: datetime | None = None
     last_success: datetime | None = None

@@ -36,9 +36,15 @@ def parse_size(text: str) -> int:
 
 
 def format_duration(seconds: float) -> str:
+    """A compact duration such as "500ms", "45s", "14m12s", "1h30m" or "2d6h": the two
+    largest units, rounded to the second from one second up."""
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s" if seconds < 60 else f"{seconds / 60:.1f}m"
+    left = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, left = divmod(left, size)
+        parts.append((count, unit))
+    first = next(i for i, (count, _) in enumerate(parts) if count)
+    shown = [p for p in parts[first : first + 2] if p[0]]
+    return "".join(f"{count}{unit}" for count, unit in shown)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from monitor.archive import PollRecord
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite import SQLiteArchive
+from monitor.config import ScheduleSettings
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.pagetext import read_page_text
@@ -50,7 +52,7 @@ def seed_entry(url: str) -> Entry:
 @pytest.fixture
 def archive(tmp_path: Path) -> SQLiteArchive:
     db = SQLiteArchive(tmp_path / "archive" / "monitor.db")
-    db.sync_feeds(FEEDS, NOW)
+    db.sync_feeds(FEEDS, NOW, schedule=ScheduleSettings())
     return db
 
 
@@ -194,8 +196,91 @@ def test_poll_state_round_trip_and_claims(archive: SQLiteArchive) -> None:
     }
 
 
+def test_editing_an_interval_moves_the_next_poll_of_a_scheduled_feed_at_once(
+    archive: SQLiteArchive,
+) -> None:
+    schedule = ScheduleSettings()
+    hourly = [replace(f, interval=3600.0) for f in FEEDS]
+    archive.sync_feeds(hourly, NOW, schedule=schedule)
+    archive.claim_due(NOW, owner="w", lease_seconds=60, limit=10)
+    ok = PollRecord(url=FEEDS[0].url, polled=NOW, next_poll=NOW + timedelta(hours=1), ok=True)
+    archive.record_poll(ok, owner="w")
+    # Failing: its third error in a row, and the server asked for 8 hours (more than the
+    # backoff, which is at most max_backoff, 6 h).
+    until = NOW + timedelta(hours=8)
+    for _ in range(3):
+        archive.record_poll(
+            PollRecord(
+                url=FEEDS[1].url,
+                polled=NOW,
+                next_poll=until,
+                ok=False,
+                error="HTTP 503",
+                retry_until=until,
+            ),
+            owner="w",
+        )
+    backoff = NOW + timedelta(hours=2)
+    archive.record_poll(
+        PollRecord(url=FEEDS[2].url, polled=NOW, next_poll=backoff, ok=False, error="HTTP 500"),
+        owner="w",
+    )
+
+    def next_polls() -> list[datetime | None]:
+        return [s.next_poll for s in archive.feed_states()]
+
+    assert next_polls() == [NOW + timedelta(hours=1), until, backoff]
+    later = NOW + timedelta(minutes=10)
+    every_2m = [replace(f, interval=120.0) for f in FEEDS]
+    archive.sync_feeds(every_2m, later, schedule=schedule)
+    # Polled 10 minutes ago with a 2 m interval: due (overdue) now. Retry-After stands, and
+    # a failing feed backs off from the new interval (one error: twice 2 m).
+    assert next_polls() == [NOW + timedelta(minutes=2), until, NOW + timedelta(minutes=4)]
+    assert archive.claim_due(later, owner="w", lease_seconds=60, limit=10)[0].url == FEEDS[0].url
+    archive.release_leases()
+    archive.sync_feeds(hourly, later, schedule=schedule)
+    assert next_polls() == [NOW + timedelta(hours=1), until, backoff]
+    # The same configuration again changes nothing.
+    archive.sync_feeds(hourly, later, schedule=schedule)
+    assert next_polls() == [NOW + timedelta(hours=1), until, backoff]
+
+
+def test_claiming_only_some_feeds(archive: SQLiteArchive) -> None:
+    urls = [FEEDS[2].url, FEEDS[0].url]
+    claimed = archive.claim_due(NOW, owner="w", lease_seconds=60, limit=10, urls=urls)
+    assert sorted(s.url for s in claimed) == sorted(urls)
+    assert [s.url for s in archive.claim_due(NOW, owner="w", lease_seconds=60, limit=10)] == [
+        FEEDS[1].url
+    ]
+
+
+def test_server_hints_and_retry_after_are_kept(archive: SQLiteArchive) -> None:
+    archive.claim_due(NOW, owner="w", lease_seconds=60, limit=10)
+    archive.record_poll(
+        PollRecord(url=FEEDS[0].url, polled=NOW, next_poll=NOW, ok=True, max_age=60.0, ttl=600.0),
+        owner="w",
+    )
+    until = NOW + timedelta(hours=1)
+    archive.record_poll(
+        PollRecord(
+            url=FEEDS[0].url,
+            polled=NOW,
+            next_poll=until,
+            ok=False,
+            error="HTTP 429",
+            retry_until=until,
+        ),
+        owner="w",
+    )
+    state = archive.feed_states()[0]
+    assert (state.max_age, state.ttl, state.retry_until) == (60.0, 600.0, until)
+    archive.record_poll(PollRecord(url=FEEDS[0].url, polled=NOW, next_poll=NOW, ok=True), owner="w")
+    state = archive.feed_states()[0]
+    assert (state.max_age, state.ttl, state.retry_until) == (None, None, None)
+
+
 def test_feeds_removed_from_config_become_inactive(archive: SQLiteArchive) -> None:
-    archive.sync_feeds(FEEDS[:1], NOW)
+    archive.sync_feeds(FEEDS[:1], NOW, schedule=ScheduleSettings())
     assert [s.url for s in archive.feed_states()] == [FEEDS[0].url]
     assert len(archive.feed_states(include_inactive=True)) == 3
 
@@ -225,20 +310,23 @@ def test_a_fuller_text_from_another_feed_replaces_the_story_text(archive: SQLite
 def test_stories_from_before_text_feed_take_it_from_their_first_source(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = SQLiteArchive(path)
-    db.sync_feeds(FEEDS, NOW)
+    db.sync_feeds(FEEDS, NOW, schedule=ScheduleSettings())
     db.store_entries(FEEDS[0].url, [entry(url="https://n.example/a")], NOW)
     db.store_entries(FEEDS[1].url, [entry(url="https://n.example/a")], NOW)
     db.close()
     conn = sqlite3.connect(path)
     conn.execute("UPDATE stories SET text_feed = NULL, text_words = NULL")
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.execute("PRAGMA user_version = 5")
     conn.commit()
     conn.close()
-    # The last migration again (its ALTERs would fail on existing columns: drop them first).
+    # Migration 6 again, and those after it (their ALTERs would fail on existing columns:
+    # drop them first).
     conn = sqlite3.connect(path)
     conn.execute("ALTER TABLE stories DROP COLUMN text_feed")
     conn.execute("ALTER TABLE stories DROP COLUMN text_words")
     conn.execute("DROP INDEX story_keys_story")
+    for column in ("max_age", "ttl", "retry_until"):  # migration 7
+        conn.execute(f"ALTER TABLE feeds DROP COLUMN {column}")
     conn.commit()
     conn.close()
     migrated = SQLiteArchive(path)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.config import DeliverySettings
+from monitor.config import DeliverySettings, ScheduleSettings
 from monitor.deliver import Deliverer, run_digests
 from monitor.errors import ArchiveError, NotifierGone, NotifyError, PermanentFailure
 from monitor.notify.message import Message
@@ -87,7 +87,7 @@ def matcher(
 @pytest.fixture
 def archive(tmp_path: Path) -> SQLiteArchive:
     db = SQLiteArchive(tmp_path / "m.db")
-    db.sync_feeds(FEEDS, T0)
+    db.sync_feeds(FEEDS, T0, schedule=ScheduleSettings())
     return db
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from monitor.units import parse_duration, parse_size
+from monitor.units import format_duration, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(
@@ -23,3 +23,22 @@ def test_sizes() -> None:
     assert parse_size("512") == 512
     with pytest.raises(ValueError):
         parse_size("lots")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.5, "500ms"),
+        (1, "1s"),
+        (45, "45s"),
+        (90, "1m30s"),
+        (852.4, "14m12s"),
+        (900, "15m"),
+        (5400, "1h30m"),
+        (3605, "1h"),  # two units at most
+        (86400, "1d"),
+        (6 * 86400 + 7 * 3600, "6d7h"),
+    ],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError
 from monitor.types import Entry, Feed, FeedState, Match, OutboxEntry, PlannedMatch, Story
 
@@ -31,6 +32,9 @@ class PollRecord:
     content_hash: str | None = None
     moved_to: str | None = None  # new fetch URL after a permanent redirect
     publish_gap: float | None = None  # seconds between the feed's items, when measured
+    max_age: float | None = None  # server hints as of this poll (kept across a 304)
+    ttl: float | None = None
+    retry_until: datetime | None = None  # a failure's Retry-After, as a time
     error: str | None = None
     gone: bool = False
 
@@ -59,8 +63,15 @@ class StoreResult:
 
 
 class Archive(Protocol):
-    def sync_feeds(self, feeds: Sequence[Feed], now: datetime) -> None:
-        """Make the configured feeds the active ones, keeping the state of known feeds."""
+    def sync_feeds(
+        self, feeds: Sequence[Feed], now: datetime, *, schedule: ScheduleSettings
+    ) -> None:
+        """Make the configured feeds the active ones, keeping the state of known feeds.
+
+        New feeds are due at ``now``; a known feed's next poll is counted again from its
+        last poll under ``schedule`` and its configured interval (see ``schedule.replan``),
+        so an edited interval applies at once.
+        """
 
     def feed_states(self, *, include_inactive: bool = False) -> list[FeedState]: ...
 
@@ -72,8 +83,10 @@ class Archive(Protocol):
         lease_seconds: float,
         limit: int,
         all_feeds: bool = False,
+        urls: Sequence[str] | None = None,
     ) -> list[FeedState]:
-        """Lease the feeds due at ``now`` (or every active feed) to ``owner``."""
+        """Lease the feeds due at ``now`` (or every active feed) to ``owner``; with
+        ``urls``, only those of them."""
 
     def record_poll(self, record: PollRecord, *, owner: str) -> None:
         """Store a poll outcome and release the lease."""

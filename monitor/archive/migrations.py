@@ -162,4 +162,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX story_keys_story ON story_keys (story_seq);
     """,
+    # 7: what a feed's schedule is derived from: the server's hints and its Retry-After.
+    """
+    ALTER TABLE feeds ADD COLUMN max_age REAL;
+    ALTER TABLE feeds ADD COLUMN ttl REAL;
+    ALTER TABLE feeds ADD COLUMN retry_until REAL;
+    """,
 )

@@ -19,8 +19,10 @@ from monitor.archive import (
 )
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_outbox import OutboxStore, _dt, _utc
+from monitor.config import ScheduleSettings
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
 from monitor.errors import ArchiveError, StoryNotFound
+from monitor.schedule import replan
 from monitor.tokens import tokenize
 from monitor.types import ContentSource, Entry, Feed, FeedState, Story
 from monitor.urls import story_id
@@ -271,6 +273,9 @@ def _feed_state(row: sqlite3.Row) -> FeedState:
         last_modified=row["last_modified"],
         content_hash=row["content_hash"],
         publish_gap=row["publish_gap"],
+        max_age=row["max_age"],
+        ttl=row["ttl"],
+        retry_until=_dt(row["retry_until"]),
         next_poll=_dt(row["next_poll"]),
         last_polled=_dt(row["last_polled"]),
         last_success=_dt(row["last_success"]),
@@ -359,7 +364,9 @@ class SQLiteArchive(OutboxStore):
 
     # -- feeds ------------------------------------------------------------------------------
 
-    def sync_feeds(self, feeds: Sequence[Feed], now: datetime) -> None:
+    def sync_feeds(
+        self, feeds: Sequence[Feed], now: datetime, *, schedule: ScheduleSettings
+    ) -> None:
         with self._tx() as db:
             db.execute("UPDATE feeds SET active = 0")
             for feed in feeds:
@@ -371,6 +378,19 @@ class SQLiteArchive(OutboxStore):
                     """,
                     (feed.url, feed.name, feed.url, _ts(now)),
                 )
+            # The next poll of a feed already scheduled follows the configuration now, not
+            # the one it was polled under; with the same configuration nothing changes.
+            configured = {f.url: f for f in feeds}
+            rows = db.execute(
+                "SELECT *, 0 AS story_count FROM feeds WHERE active = 1 AND gone = 0"
+                " AND last_polled IS NOT NULL"
+            ).fetchall()
+            moved = []
+            for row in rows:
+                plan = replan(configured[row["url"]], _feed_state(row), schedule)
+                if plan is not None and abs(_ts(plan.due) - (row["next_poll"] or 0.0)) > 1e-3:
+                    moved.append((_ts(plan.due), row["id"]))
+            db.executemany("UPDATE feeds SET next_poll = ? WHERE id = ?", moved)
 
     def feed_states(self, *, include_inactive: bool = False) -> list[FeedState]:
         where = "" if include_inactive else "WHERE f.active = 1"
@@ -391,18 +411,20 @@ class SQLiteArchive(OutboxStore):
         lease_seconds: float,
         limit: int,
         all_feeds: bool = False,
+        urls: Sequence[str] | None = None,
     ) -> list[FeedState]:
         t = _ts(now)
+        only = "" if urls is None else f"AND url IN ({_marks(len(urls))})"
         with self._tx() as db:
             rows = db.execute(
-                """
+                f"""
                 SELECT f.*, 0 AS story_count FROM feeds f
-                WHERE active = 1 AND gone = 0
+                WHERE active = 1 AND gone = 0 {only}
                   AND (? OR next_poll IS NULL OR next_poll <= ?)
                   AND (lease_until IS NULL OR lease_until <= ?)
                 ORDER BY next_poll LIMIT ?
                 """,
-                (all_feeds, t, t, limit),
+                (*(urls or ()), all_feeds, t, t, limit),
             ).fetchall()
             db.executemany(
                 "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE id = ?",
@@ -418,7 +440,8 @@ class SQLiteArchive(OutboxStore):
                     """
                     UPDATE feeds SET etag = ?, last_modified = ?,
                         content_hash = coalesce(?, content_hash),
-                        publish_gap = coalesce(?, publish_gap),
+                        publish_gap = coalesce(?, publish_gap), max_age = ?, ttl = ?,
+                        retry_until = NULL,
                         fetch_url = coalesce(?, fetch_url), next_poll = ?, last_polled = ?,
                         last_success = ?, error_count = 0, last_error = NULL,
                         failing_since = NULL, lease_owner = NULL, lease_until = NULL
@@ -429,6 +452,8 @@ class SQLiteArchive(OutboxStore):
                         record.last_modified,
                         record.content_hash,
                         record.publish_gap,
+                        record.max_age,
+                        record.ttl,
                         record.moved_to,
                         _ts(record.next_poll),
                         polled,
@@ -441,10 +466,18 @@ class SQLiteArchive(OutboxStore):
                     """
                     UPDATE feeds SET next_poll = ?, last_polled = ?, error_count = error_count + 1,
                         last_error = ?, failing_since = coalesce(failing_since, ?),
-                        gone = gone OR ?, lease_owner = NULL, lease_until = NULL
+                        gone = gone OR ?, retry_until = ?, lease_owner = NULL, lease_until = NULL
                     WHERE url = ?
                     """,
-                    (_ts(record.next_poll), polled, record.error, polled, record.gone, record.url),
+                    (
+                        _ts(record.next_poll),
+                        polled,
+                        record.error,
+                        polled,
+                        record.gone,
+                        None if record.retry_until is None else _ts(record.retry_until),
+                        record.url,
+                    ),
                 )
 
     # -- stories ----------------------------------------------------------------------------
