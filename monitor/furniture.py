@@ -7,7 +7,9 @@ tests:
 
 * ``wordpress-footer``: the sentence "The post <title> appeared first on <site>." that
   WordPress's Yoast SEO appends to every item, as the last paragraph of its content or at
-  the end of its excerpt. It repeats the title and names the
+  the end of its excerpt; only with the item's own title in it and a short site name, so
+  that a story's own sentence ("The post office ... appeared first on a notice board") is
+  never taken for it. It repeats the title and names the
   site in every story, so a site called "Human Rights Watch" would otherwise match a
   "human rights" topic with each of its items.
 * ``feedburner-flare``: FeedBurner's ``<div class="feedflare">`` block of share buttons.
@@ -33,7 +35,16 @@ _SHARE_PLAIN = frozenset(
 )
 MAX_SHARE_WORDS = 30  # a longer block under a plain share class is content after all
 # At the start of the paragraph, or after the end of a sentence or an ellipsis.
-_WORDPRESS_FOOTER = re.compile(r"(?:^|(?<=[.!?\u2026\]]) )The post .+ appeared first on .+?$")
+_WORDPRESS_FOOTER = re.compile(
+    r"(?:^|(?<=[.!?\u2026\]]) )The post (?P<title>.+) appeared first on "
+    r"(?P<site>[^.]+(?:\.\w+)*) ?\.?$"
+)
+MAX_SITE_WORDS = 8
+_FOLD = re.compile(r"\W+")
+
+
+def _fold(text: str) -> str:
+    return _FOLD.sub(" ", text.casefold()).strip()
 
 
 def element_rule(attrs: Mapping[str, Any], words: Callable[[], int]) -> str | None:
@@ -54,9 +65,14 @@ def element_rule(attrs: Mapping[str, Any], words: Callable[[], int]) -> str | No
     return None
 
 
-def last_paragraph_rule(paragraph: str) -> tuple[str, str] | None:
+def last_paragraph_rule(paragraph: str, title: str) -> tuple[str, str] | None:
     """(rule, what is left of it) when the item's last paragraph ends in furniture."""
     found = _WORDPRESS_FOOTER.search(paragraph)
-    if found is None:
+    if (
+        found is None
+        or not title
+        or _fold(found["title"]) != _fold(title)
+        or len(found["site"].split()) > MAX_SITE_WORDS
+    ):
         return None
     return "wordpress-footer", paragraph[: found.start()].rstrip()

@@ -371,7 +371,7 @@ class Poller:
                 entry = without_article(item.entry, TURNED_OFF)
             else:
                 entry = await reader.read(item.entry)
-            store = partial(self._store_retry, item.feed_urls[0], entry)
+            store = partial(self._store_retry, item, entry)
             try:
                 return await self._writer.submit(store)
             except Exception:
@@ -381,8 +381,10 @@ class Poller:
         results = await asyncio.gather(*(retry(item) for item in retries))
         return [r for r in results if r is not None]
 
-    def _store_retry(self, feed_url: str, entry: Entry) -> StoreResult:
-        return self.archive.store_entries(feed_url, [entry], self.clock(), matcher=self._matcher)
+    def _store_retry(self, item: ArticleRetry, entry: Entry) -> StoreResult:
+        return self.archive.store_entries(
+            item.feed_urls[0], [entry], self.clock(), matcher=self._matcher, stories=[item.story]
+        )
 
     def _pool_for(self, feeds: int) -> WorkerPool | None:
         workers = self.config.schedule.workers or os.cpu_count() or 1

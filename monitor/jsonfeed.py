@@ -207,9 +207,18 @@ def _kind(value: object) -> str:
     return "null, not an object"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _string(value: object) -> str | None:
-    """The value if it is a JSON string (numbers are not text, whatever Python says)."""
-    return value if isinstance(value, str) and not isinstance(value, _Number) else None
+    """The value if it is a JSON string (numbers are not text, whatever Python says).
+
+    A lone surrogate (an escape like "\\ud83d" cut from its pair) becomes U+FFFD: no UTF-8
+    encoder, SQLite's included, takes it.
+    """
+    if not isinstance(value, str) or isinstance(value, _Number):
+        return None
+    return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
 
 
 def _web_url(value: object, base: str) -> str | None:
@@ -262,7 +271,7 @@ def _item(item: Mapping[str, Any], base: str, feed_authors: str | None) -> RawIt
         raw["link"] = link
     guid = item.get("id")
     if isinstance(guid, str):  # a _Number is the number as written: the spec says coerce
-        raw["id"] = guid
+        raw["id"] = _SURROGATE.sub("\ufffd", guid)
     content: list[Detail] = []
     html = _string(item.get("content_html"))
     if html is not None:

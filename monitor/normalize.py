@@ -43,12 +43,19 @@ _BLOCK = frozenset(
 )  # fmt: skip
 _CELLS = frozenset({"td", "th"})
 CELL_SEPARATOR = " | "  # between the cells of a table row, which is one paragraph
+# Marks the start of a cell in the walk; cells are joined once their text is known, so that
+# empty cells and cells of whole paragraphs add no separator. (Control characters of the
+# input are blanked before the walk, so this one is always ours.)
+_CELL = "\x1f"
 _HIDDEN_STYLE = re.compile(r"(?i)display\s*:\s*none|visibility\s*:\s*hidden")
-# Control characters separate what is around them, as a tokenizer sees it; the invisible
-# ones that a browser shows as nothing (zero-width spaces and joiners, the byte order
-# mark, the soft hyphen inside "inter&shy;national") join it.
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]")
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff\ufffd]")
+# Control characters separate what is around them, as a tokenizer sees it, and so do broken
+# ones (a lone surrogate from a JSON escape cut in half, U+FFFD where a decoder gave up: often
+# a dash); the invisible ones that a browser shows as nothing (zero-width spaces and joiners,
+# the byte order mark, the soft hyphen inside "inter&shy;national") join it.
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ud800-\udfff\ufffd]")
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")
+# libxml2 stops reading at the end of the document: what follows </html> would be lost.
+_DOCUMENT_END = re.compile(r"(?i)</(?:html|body)\s*>")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")  # a paragraph break, however spaced
 _WORD = re.compile(r"\w+")
@@ -154,8 +161,8 @@ def _lxml_pieces(root: etree._Element, skip: Skip, removed: list[tuple[str, str]
             else:
                 if tag in _BLOCK:
                     append("\n\n")
-                elif tag in _CELLS and _follows_cell(node):
-                    append(CELL_SEPARATOR)
+                elif tag in _CELLS:
+                    append(_CELL)
                 if node.text:
                     append(node.text)
             continue
@@ -170,11 +177,6 @@ def _lxml_pieces(root: etree._Element, skip: Skip, removed: list[tuple[str, str]
 
 def _text_of(node: etree._Element) -> str:
     return "".join(t for t in node.itertext() if isinstance(t, str))
-
-
-def _follows_cell(node: etree._Element) -> bool:
-    previous = node.getprevious()
-    return previous is not None and previous.tag in _CELLS
 
 
 def _soup_pieces(soup: BeautifulSoup, skip: Skip, removed: list[tuple[str, str]]) -> list[str]:
@@ -195,8 +197,8 @@ def _soup_pieces(soup: BeautifulSoup, skip: Skip, removed: list[tuple[str, str]]
             if node.name in _BLOCK:
                 out.append("\n\n")
                 stack.append(_EDGE)
-            elif node.name in _CELLS and _soup_follows_cell(node):
-                out.append(CELL_SEPARATOR)
+            elif node.name in _CELLS:
+                out.append(_CELL)
             stack.extend(reversed(node.contents))
         elif node is _EDGE:
             out.append("\n\n")
@@ -205,14 +207,10 @@ def _soup_pieces(soup: BeautifulSoup, skip: Skip, removed: list[tuple[str, str]]
     return out
 
 
-def _soup_follows_cell(node: Tag) -> bool:
-    previous = node.find_previous_sibling()
-    return isinstance(previous, Tag) and previous.name in _CELLS
-
-
 _EDGE = "\n\n"
 # Plain lxml elements (no lxml.html class lookup) and no comments: this is the hot path.
-_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+# huge_tree: without it libxml2 silently stops at 256 levels of nesting.
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=True)
 
 
 def html_paragraphs(
@@ -230,6 +228,8 @@ def html_paragraphs(
     sink: list[tuple[str, str]] = [] if removed is None else removed
     if _CONTROL.search(html):  # the parsers would drop them, joining their neighbours
         html = _CONTROL.sub(" ", html)
+    if "</" in html and _DOCUMENT_END.search(html):
+        html = _DOCUMENT_END.sub("", html)
     try:
         root = etree.fromstring(html, _PARSER)
         if root is None:
@@ -238,16 +238,29 @@ def html_paragraphs(
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         del sink[:]
         pieces = _soup_pieces(BeautifulSoup(html, "html.parser"), skip, sink)
-    text = "".join(pieces)
     # One <br> is a line break inside a paragraph; two or more end the paragraph.
-    return _clean_blocks(BLANK_LINES.sub("\n\n", text), "\n\n")
+    text = BLANK_LINES.sub("\n\n", "".join(pieces))
+    if _CELL in text:
+        text = "\n\n".join(map(_join_cells, text.split("\n\n")))
+    return _clean_blocks(text, "\n\n")
 
 
-def item_text(html: str) -> ItemText:
-    """A feed item's content as paragraphs: every word but the named furniture."""
+def _join_cells(block: str) -> str:
+    """A table row's cells with CELL_SEPARATOR between those that have text."""
+    if _CELL not in block:
+        return block
+    cells = (" ".join(cell.split()) for cell in block.split(_CELL))
+    return CELL_SEPARATOR.join(cell for cell in cells if cell)
+
+
+def item_text(html: str, title: str = "") -> ItemText:
+    """A feed item's content as paragraphs: every word but the named furniture.
+
+    ``title``: the item's title, which some furniture repeats (and so is told by).
+    """
     removed: list[tuple[str, str]] = []
     paragraphs = html_paragraphs(html, _item_skip, removed)
-    trimmed = furniture.last_paragraph_rule(paragraphs[-1]) if paragraphs else None
+    trimmed = furniture.last_paragraph_rule(paragraphs[-1], title) if paragraphs else None
     if trimmed is not None:
         rule, rest = trimmed
         removed.append((rule, paragraphs[-1][len(rest) :].strip()))
@@ -258,8 +271,8 @@ def item_text(html: str) -> ItemText:
     return ItemText(paragraphs=tuple(paragraphs), removed=tuple(removed))
 
 
-def item_paragraphs(html: str) -> list[str]:
-    return list(item_text(html).paragraphs)
+def item_paragraphs(html: str, title: str = "") -> list[str]:
+    return list(item_text(html, title).paragraphs)
 
 
 def html_to_text(html: str) -> str:

@@ -42,6 +42,12 @@ _DOCTYPE_SUBSET = re.compile(
 )
 # No "<" outside quotes, so each attempt ends at the next tag: linear time.
 _ENTITY_DECL = re.compile(rb"<!ENTITY(?:" + _QUOTED + rb"|[^<>\"'])*+>", re.IGNORECASE)
+# A character reference to half of a surrogate pair (an emoji cut in two by some encoder):
+# feedparser raises on it, failing the whole feed. Decimal 55296-57343, hex D800-DFFF.
+_SURROGATE_REF = re.compile(
+    rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}"
+    rb"|0*(?:5529[6-9]|55[3-9]\d\d|56\d{3}|57[0-2]\d\d|573[0-3]\d|5734[0-3]));"
+)
 _XML_ENCODING = re.compile(rb"\A(<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2")
 _FIRST_ELEMENT = re.compile(rb"<\w")
 _SPACE_RUN = re.compile(rb"\s+")
@@ -119,39 +125,48 @@ def _text_of(detail: Mapping[str, Any] | None, fallback: str) -> tuple[str, str]
     return str(detail.get("value") or ""), str(detail.get("type") or "text/html")
 
 
-def _paragraphs(value: str, kind: str) -> list[str]:
+def _paragraphs(value: str, kind: str, title: str) -> list[str]:
     if "html" in kind or "xml" in kind:
-        return item_paragraphs(value)
+        return item_paragraphs(value, title)
     return split_paragraphs(value)
 
 
-def _body(entry: Mapping[str, Any]) -> list[str]:
-    """The item's content, or its summary when it has none: every word of it.
+def _body(entry: Mapping[str, Any], title: str) -> list[str]:
+    """Every word of the item's texts: its contents and its summary, the longest first.
 
-    An item with several contents (content:encoded beside an itunes:summary, say) has the
-    longest, then the paragraphs of the others that bring words it lacks.
+    The others add the paragraphs that bring words it lacks: a summary is mostly the start
+    of the content (and then adds nothing), but an item may carry its text in the summary
+    beside an image in content:encoded, or a standfirst that the content does not repeat.
     """
-    contents = [_text_of(c, "") for c in entry.get("content") or []]
-    contents = sorted((c for c in contents if c[0].strip()), key=lambda c: -len(c[0]))
-    if not contents:
-        return _paragraphs(*_text_of(entry.get("summary_detail"), str(entry.get("summary") or "")))
-    body = _paragraphs(*contents[0])
-    if len(contents) > 1:
-        seen = set(tokenize(" ".join(body)))
-        for other in contents[1:]:
-            for paragraph in _paragraphs(*other):
-                words = set(tokenize(paragraph))
-                if not words <= seen:
-                    body.append(paragraph)
-                    seen |= words
+    texts = [_text_of(c, "") for c in entry.get("content") or []]
+    texts.append(_text_of(entry.get("summary_detail"), str(entry.get("summary") or "")))
+    texts = sorted((t for t in texts if t[0].strip()), key=lambda t: -len(t[0]))
+    if not texts:
+        return []
+    first = texts[0][0]
+    body = _paragraphs(*texts[0], title)
+    seen: set[str] | None = None
+    for value, kind in texts[1:]:
+        if value.strip() in first:
+            continue  # a copy of a piece of the first, as most summaries are: nothing new
+        if seen is None:
+            seen = set(tokenize(" ".join(body)))
+        for paragraph in _paragraphs(value, kind, title):
+            words = set(tokenize(paragraph))
+            if not words <= seen:
+                body.append(paragraph)
+                seen |= words
     return body
 
 
-def _headline(entry: Mapping[str, Any], body: list[str]) -> str:
+def _title(entry: Mapping[str, Any]) -> str:
     value, kind = _text_of(entry.get("title_detail"), str(entry.get("title") or ""))
-    headline = html_to_text(value) if "html" in kind else clean_text(value)
-    if headline or not body:
-        return headline
+    return html_to_text(value) if "html" in kind else clean_text(value)
+
+
+def _headline(title: str, body: list[str]) -> str:
+    if title or not body:
+        return title
     # No title: the start of the text, cut at a word boundary.
     first = body[0]
     if len(first) <= HEADLINE_FALLBACK_CHARS:
@@ -166,8 +181,9 @@ def _entry(raw: Mapping[str, Any], base_url: str, now: datetime) -> Entry | None
         if urlsplit(link).scheme.lower() not in ("http", "https"):
             link = ""  # javascript:, data: and the like are never a story's address
     guid = str(raw.get("id") or "").strip() or None
-    body = _body(raw)
-    headline = _headline(raw, body) or link
+    title = _title(raw)
+    body = _body(raw, title)
+    headline = _headline(title, body) or link
     if not headline:
         return None  # nothing to show, match or link to
     tokens = tokenize(" ".join([headline, *body]))
@@ -215,6 +231,8 @@ def parse_feed(
     # and a GUID must not change when the feed moves. Links are resolved below instead.
     response_headers.pop("content-location", None)
     data = strip_dtd(data)
+    if b"&#" in data:
+        data = _SURROGATE_REF.sub(b"&#xFFFD;", data)
     read = fastrss.read(data, response_headers) if fast else None
     xml_error = None
     if read is not None:

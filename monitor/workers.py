@@ -27,12 +27,15 @@ A job is a picklable callable without arguments; its result or exception comes b
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 import queue
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -57,6 +60,7 @@ STOP_GRACE = 2.0
 # A new worker's warm-up may take this long even under a short job deadline: it is our own
 # tiny job, and a busy machine must not make every new worker fail it.
 WARM_UP_DEADLINE = 30.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -418,6 +422,7 @@ def _settle(future: Future[Any], answer: bytes) -> None:
 def _work(conn: Connection) -> None:
     """A worker's life: run the jobs that come down the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    _killed_with_parent()
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), daemon=True).start()
@@ -427,6 +432,33 @@ def _work(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         conn.send_bytes(_answer(payload))
+
+
+def _killed_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the process that started it exits.
+
+    The watchdog thread below cannot run while a job holds the GIL in C code (a runaway
+    regular expression, say); the kernel's parent-death signal always arrives. The parent is
+    the forkserver (or the main process with another start method). The forkserver exits
+    when every holder of its "alive" pipe has: the main process and, as multiprocessing hands
+    each child a copy, its workers. A worker starts no processes, so it gives its copy back.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(alive, int):
+        with contextlib.suppress(OSError):
+            os.close(alive)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no libc to ask: the watchdog thread still watches
+        return
+    if os.getppid() != parent:  # it exited before the signal was asked for
+        os._exit(1)
 
 
 def _exit_with_parent(sentinel: int) -> None:

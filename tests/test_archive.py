@@ -307,38 +307,75 @@ def test_a_fuller_text_from_another_feed_replaces_the_story_text(archive: SQLite
     assert archive.recent_stories(limit=1)[0].paragraphs == corrected.paragraphs
 
 
-def test_stories_from_before_text_feed_take_it_from_their_first_source(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    db = SQLiteArchive(path)
-    db.sync_feeds(FEEDS, NOW, schedule=ScheduleSettings())
-    db.store_entries(FEEDS[0].url, [entry(url="https://n.example/a")], NOW)
-    db.store_entries(FEEDS[1].url, [entry(url="https://n.example/a")], NOW)
-    db.close()
+def _version_5_archive(path: Path) -> None:
+    """An archive as the release before migration 6 left it: one story carried by alpha then
+    beta, and one story into which that release merged two episodes alpha gave under one
+    link (two GUIDs of one feed)."""
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE stories SET text_feed = NULL, text_words = NULL")
+    for script in MIGRATIONS[:5]:
+        conn.executescript(script)
     conn.execute("PRAGMA user_version = 5")
+    t = NOW.timestamp()
+    for n, feed in enumerate(FEEDS[:2], start=1):
+        conn.execute(
+            "INSERT INTO feeds (id, url, name, fetch_url) VALUES (?, ?, ?, ?)",
+            (n, feed.url, feed.name, feed.url),
+        )
+    for seq, url, headline in ((1, "https://n.example/a", "Talks resume"),
+                               (2, "https://podcast.example/show", "Episode 1")):  # fmt: skip
+        body = f"Officials said on Tuesday that talks about {headline.lower()} would resume."
+        conn.execute(
+            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen, updated,"
+            " text_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, f"{seq:016x}", url, headline, body, t, t, t, f"hash{seq}"),
+        )
+    conn.executemany(
+        "INSERT INTO story_keys (key, story_seq) VALUES (?, ?)",
+        [
+            ("url:https://n.example/a", 1),
+            ("url:https://podcast.example/show", 2),
+            ("guid:1:episode-1", 2),
+            ("guid:1:episode-2", 2),
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO story_sources (story_seq, feed_id, link, first_seen) VALUES (?, ?, ?, ?)",
+        [
+            (1, 1, "https://n.example/a", t),
+            (1, 2, "https://n.example/a", t + 1),
+            (2, 1, "https://podcast.example/show", t),
+        ],
+    )
     conn.commit()
     conn.close()
-    # Migration 6 again, and those after it (their ALTERs would fail on existing columns:
-    # drop them first).
-    conn = sqlite3.connect(path)
-    conn.execute("ALTER TABLE stories DROP COLUMN text_feed")
-    conn.execute("ALTER TABLE stories DROP COLUMN text_words")
-    conn.execute("DROP INDEX story_keys_story")
-    for column in ("max_age", "ttl", "retry_until"):  # migration 7
-        conn.execute(f"ALTER TABLE feeds DROP COLUMN {column}")
-    conn.commit()
-    conn.close()
+
+
+def test_migration_6_on_an_archive_of_the_release_before(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _version_5_archive(path)
     migrated = SQLiteArchive(path)
     conn = sqlite3.connect(path)
-    (text_feed,) = conn.execute("SELECT text_feed FROM stories").fetchone()
-    (alpha,) = conn.execute("SELECT id FROM feeds WHERE url = ?", (FEEDS[0].url,)).fetchone()
-    assert text_feed == alpha
-    # A longer text from beta replaces it, its length counted from the stored text.
+    assert conn.execute(
+        "SELECT seq, text_feed, text_words FROM stories ORDER BY seq"
+    ).fetchall() == [
+        (1, 1, None),
+        (2, 1, None),
+    ]
+    # The merged story keeps the first GUID; the other episode is a story of its own again.
+    keys = conn.execute("SELECT key FROM story_keys WHERE story_seq = 2 ORDER BY key").fetchall()
+    assert keys == [("guid:1:episode-1",), ("url:https://podcast.example/show",)]
+    episode = entry(url="https://podcast.example/show", guid="episode-2", headline="Episode 2",
+                    body=("Notes of the second episode.",))  # fmt: skip
+    assert [s.headline for s in migrated.store_entries(FEEDS[0].url, [episode], NOW).new] == [
+        "Episode 2"
+    ]
+    # A longer text from beta replaces alpha's, its length counted from the stored text (and
+    # kept).
     longer = entry(
         url="https://n.example/a", body=("One more sentence than before, officials said.",) * 3
     )
     assert migrated.store_entries(FEEDS[1].url, [longer], NOW).changed != ()
+    assert conn.execute("SELECT text_feed FROM stories WHERE seq = 1").fetchone() == (2,)
 
 
 def test_items_of_one_feed_under_other_guids_are_other_stories(archive: SQLiteArchive) -> None:

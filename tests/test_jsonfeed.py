@@ -653,3 +653,23 @@ def test_every_word_of_each_fixture_item_reaches_its_entry(name: str, index: int
     entry = fixture(name).entries[with_text.index(index)]
     lost = _item_words(item) - set(tokenize(text_of(entry)))
     assert not lost, f"{name} item {index} lost {sorted(lost)}"
+
+
+def test_lone_surrogates_are_replaced_not_fatal(tmp_path: Path) -> None:
+    from monitor.archive.sqlite import SQLiteArchive
+    from monitor.config import ScheduleSettings
+    from monitor.types import Feed
+
+    document = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": ['
+        b'{"id": "1\\ud800", "url": "https://e.example/1", "title": "Talks \\ud83d resume",'
+        b' "content_text": "Rights talks \\udc00 resume.", "authors": [{"name": "A\\udc00"}]},'
+        b'{"id": "2", "url": "https://e.example/2", "title": "Second", "content_text": "Fine."}]}'
+    )
+    feed = parse_feed(document, url="https://e.example/feed.json", now=NOW)
+    assert [e.headline for e in feed.entries] == ["Talks resume", "Second"]
+    archive = SQLiteArchive(tmp_path / "m.db")
+    archive.sync_feeds([Feed(url="https://e.example/feed.json", name="e")], NOW,
+                       schedule=ScheduleSettings())  # fmt: skip
+    stored = archive.store_entries("https://e.example/feed.json", list(feed.entries), NOW)
+    assert len(stored.new) == 2

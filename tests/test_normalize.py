@@ -106,14 +106,14 @@ def test_short_figures_and_a_last_line_without_full_stop_are_content() -> None:
 
 def test_wordpress_footer_is_named_furniture() -> None:
     # Yoast SEO's footer, as Microsoft's developer blogs carry it.
+    title = "Updates on deprecating legacy Exchange Online tokens for Outlook add-ins"
     html = (
         "<p>Exchange Online legacy tokens are being turned off.</p>"
-        '<p>The post <a href="https://devblogs.microsoft.com/microsoft365dev/updates/">Updates '
-        "on deprecating legacy Exchange Online tokens for Outlook add-ins</a> appeared first on "
-        '<a href="https://devblogs.microsoft.com/microsoft365dev">Microsoft 365 Developer Blog'
-        "</a>.</p>"
+        f'<p>The post <a href="https://devblogs.microsoft.com/microsoft365dev/updates/">{title}'
+        '</a> appeared first on <a href="https://devblogs.microsoft.com/microsoft365dev">'
+        "Microsoft 365 Developer Blog</a>.</p>"
     )
-    text = item_text(html)
+    text = item_text(html, title)
     assert text.paragraphs == ("Exchange Online legacy tokens are being turned off.",)
     assert [rule for rule, _ in text.removed] == ["wordpress-footer"]
     # The same at the end of an excerpt, as SecurityWeek's feed has it.
@@ -121,12 +121,39 @@ def test_wordpress_footer_is_named_furniture() -> None:
         "The flaws were chained to hijack sessions. The post Zammad Zero-Days Exploited in "
         "AI-Powered DIVD Hack appeared first on SecurityWeek ."
     )
-    assert item_paragraphs(excerpt) == ["The flaws were chained to hijack sessions."]
-    # Not when the words are the story's own.
-    own = "<p>The post office appeared first on the list of closures.</p><p>More soon.</p>"
-    assert item_paragraphs(own) == [
-        "The post office appeared first on the list of closures.",
-        "More soon.",
+    assert item_paragraphs(excerpt, "Zammad Zero-Days Exploited in AI-Powered DIVD Hack") == [
+        "The flaws were chained to hijack sessions."
+    ]
+    # Never a story's own sentence: the footer names the item's title and a short site name.
+    for own in (
+        "<p>Officials met.</p><p>The post office in Lhasa, where the petition appeared first "
+        "on a notice board, was closed by police.</p>",
+        "<p>Officials met. The post of envoy appeared first on a list of the ministry.</p>",
+    ):
+        assert item_text(own, "Petition posted in Lhasa").removed == ()
+    assert item_text(html).removed == ()  # no title known: nothing to tell it by
+
+
+def test_tables_deep_nesting_and_broken_characters_keep_their_words() -> None:
+    table = (
+        "<table><tr><td>Qtly div</td><script>x()</script><td>41-1/2 cts</td><td></td>"
+        "<td>prior</td></tr><tr><td><p>One</p></td><td><p>Two</p></td></tr></table>"
+    )
+    assert item_paragraphs(table) == ["Qtly div | 41-1/2 cts | prior", "One", "Two"]
+    assert item_paragraphs("<div>" * 300 + "deep" + "</div>" * 300 + "after") == [
+        "deep",
+        "after",
+    ]
+    assert html_to_text("<span>" * 300 + "Headline" + "</span>" * 300) == "Headline"
+    assert item_paragraphs("<p>before</p></html><p>after the end</p>") == [
+        "before",
+        "after the end",
+    ]
+    # A lone surrogate (a JSON escape cut in half) and U+FFFD (a decoder's give-up, often a
+    # dash) separate words; they never cut the text short.
+    assert item_paragraphs("<p>a\ud83d b c</p>") == ["a b c"]
+    assert item_paragraphs("talks\ufffdthe first since 1999\ufffdresume") == [
+        "talks the first since 1999 resume"
     ]
 
 

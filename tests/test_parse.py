@@ -33,9 +33,11 @@ def test_items_become_entries_with_canonical_links_and_times() -> None:
     assert entry.headline == "Talks resume"
     assert entry.url == "https://feeds.example.org/world/talks"
     assert entry.guid == "g-1"
+    # The content, then what the summary says that the content does not.
     assert entry.paragraphs == (
         "Officials said on Tuesday that the talks would resume soon.",
         "More detail followed in a statement.",
+        "Short summary.",
     )
     assert entry.published == datetime(2003, 6, 10, 4, 0, tzinfo=UTC)
 
@@ -85,3 +87,50 @@ def test_utf16_feed_with_entities_is_defused() -> None:
     )
     feed = parse_feed(doc.encode("utf-16"), url="x", now=NOW)
     assert len(feed.title) < 100
+
+
+def test_a_summary_that_is_the_text_beside_an_image_content_is_kept() -> None:
+    feed = parse_feed(
+        rss(
+            "<item><title>Harbour closed</title><link>https://n.example/1</link>"
+            '<content:encoded><![CDATA[<p><img src="https://n.example/harbour.jpg"></p>'
+            "]]></content:encoded>"
+            "<description>High winds kept the harbour closed on Friday.</description></item>"
+        ),
+        url="https://n.example/feed",
+        now=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    assert feed.entries[0].paragraphs == ("High winds kept the harbour closed on Friday.",)
+
+
+def test_a_summary_that_starts_the_content_adds_nothing() -> None:
+    feed = parse_feed(
+        rss(
+            "<item><title>Harbour closed</title><link>https://n.example/1</link>"
+            "<content:encoded><![CDATA[<p>High winds kept the harbour closed.</p><p>More.</p>"
+            "]]></content:encoded>"
+            "<description>&lt;p&gt;High winds kept the harbour closed.&lt;/p&gt;</description>"
+            "</item>"
+        ),
+        url="https://n.example/feed",
+        now=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    assert feed.entries[0].paragraphs == ("High winds kept the harbour closed.", "More.")
+
+
+def test_a_reference_to_half_a_surrogate_pair_does_not_fail_the_feed() -> None:
+    # An emoji cut in two by some encoder: feedparser itself raises on it.
+    feed = parse_feed(
+        rss(
+            "<item><title>Talks &#xD83D;resume &#55357;today</title><guid>g&#xD800;1</guid>"
+            "<link>https://n.example/1</link>"
+            "<description>&lt;p&gt;Rights&amp;#xDC00;talks&lt;/p&gt;</description></item>"
+            "<item><title>Second</title><link>https://n.example/2</link></item>"
+        ),
+        url="https://n.example/feed",
+        now=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    first, second = feed.entries
+    assert first.headline == "Talks resume today"
+    assert first.paragraphs == ("Rights talks",)
+    assert second.headline == "Second"

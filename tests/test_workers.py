@@ -23,7 +23,7 @@ import pytest
 from monitor.errors import FeedParseError, JobTimedOut, WorkerDied, WorkerError
 from monitor.parse import parse_feed, warm_up
 from monitor.workers import RemoteTraceback, RunningJob, WorkerPool
-from tests.procs import alive, descendants, parent_of, wait_until
+from tests.procs import alive, cpu_seconds, descendants, parent_of, wait_until
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
 
@@ -197,27 +197,39 @@ def test_shutdown_cancels_queued_jobs_and_stops_every_worker() -> None:
 
 
 _ORPHAN_SCRIPT = """
-import sys, time
+import re, sys, time
 from functools import partial
 from monitor.workers import WorkerPool
 
 pool = WorkerPool(2, deadline=600.0)
-pool.submit(partial(time.sleep, 600), label="busy")
+pool.submit({job}, label="busy")
 while not pool.running() or len(pool.pids()) < 2:
     time.sleep(0.01)
-print("ready", flush=True)
+print(pool.running()[0].pid, flush=True)
 time.sleep(600)
 """
 
 
-def test_workers_and_the_forkserver_exit_when_their_parent_is_killed() -> None:
+@pytest.mark.parametrize(
+    "job",
+    [
+        "partial(time.sleep, 600)",
+        # Catastrophic backtracking: minutes in C with the GIL held, so that no thread of the
+        # worker's own can notice its parent's end.
+        'partial(re.match, r"(a+)+$", "a" * 40 + "b")',
+    ],
+    ids=["sleeping", "holding the GIL"],
+)
+def test_workers_and_the_forkserver_exit_when_their_parent_is_killed(job: str) -> None:
     """One worker busy with a job, one idle: a SIGKILL of the parent leaves no process."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _ORPHAN_SCRIPT.format(job=job)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline() == "ready\n"
+        busy = int(proc.stdout.readline())
+        if "re.match" in job:  # killed once it is under way (using the CPU), not sent yet
+            wait_until(lambda: cpu_seconds(busy) > 0.3, 60, "the job to start")
         tree = descendants(proc.pid)
         assert len(tree) >= 3  # the forkserver, its two workers (and the resource tracker)
         proc.kill()

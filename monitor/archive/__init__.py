@@ -50,6 +50,7 @@ class ArticleRetry:
     (first the first), and the story as an entry of the first (its link as that feed gave
     it, the story's text)."""
 
+    story: int  # its seq: stories may share a URL, so the entry's keys cannot say which
     feed_urls: tuple[str, ...]
     entry: Entry
 
@@ -98,8 +99,12 @@ class Archive(Protocol):
         now: datetime,
         *,
         matcher: Matcher | None = None,
+        stories: Sequence[int] | None = None,
     ) -> StoreResult:
         """Archive a feed's entries, deduplicating against every story already known.
+
+        ``stories``: the seq of the story each entry is, when the caller knows it (an
+        article retry), instead of finding it by the entry's keys and text.
 
         New and changed stories (and stories a further feed now carries) are matched
         with ``matcher``; matches and alerts are written in the same transaction. A

@@ -152,7 +152,11 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE article_retry IS NOT NULL;
     """,
     # 6: the feed whose text a story has (the fullest any of its feeds gave), and its length;
-    # a story's keys by story (which GUID a feed gave it).
+    # a story's keys by story (which GUID a feed gave it), and its near-duplicate index rows
+    # by story (rewritten with its text). A story given several GUIDs by one feed held items
+    # merged by their shared link: it keeps its first, and the others' items, no longer
+    # found by theirs, become stories of their own at their next poll (the key table keeps
+    # no insertion order: the first GUID in sort order stays).
     """
     ALTER TABLE stories ADD COLUMN text_feed INTEGER;
     ALTER TABLE stories ADD COLUMN text_words INTEGER;
@@ -161,6 +165,11 @@ MIGRATIONS: tuple[str, ...] = (
         ORDER BY first_seen, feed_id LIMIT 1
     );
     CREATE INDEX story_keys_story ON story_keys (story_seq);
+    CREATE INDEX story_minhash_story ON story_minhash (story_seq);
+    DELETE FROM story_keys WHERE key LIKE 'guid:%' AND key NOT IN (
+        SELECT min(key) FROM story_keys WHERE key LIKE 'guid:%'
+        GROUP BY story_seq, substr(key, 1, 5 + instr(substr(key, 6), ':'))
+    );
     """,
     # 7: what a feed's schedule is derived from: the server's hints and its Retry-After.
     """

@@ -489,9 +489,10 @@ class SQLiteArchive(OutboxStore):
         now: datetime,
         *,
         matcher: Matcher | None = None,
+        stories: Sequence[int] | None = None,
     ) -> StoreResult:
         with self._tx() as db:
-            return self._store(db, feed_url, entries, _ts(now), matcher)
+            return self._store(db, feed_url, entries, _ts(now), matcher, stories)
 
     def untried_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
         row = self._db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
@@ -549,6 +550,7 @@ class SQLiteArchive(OutboxStore):
             sources = [source.split("\x1e") for source in r["sources"].split("\x1f")]
             retries.append(
                 ArticleRetry(
+                    story=r["seq"],
                     feed_urls=tuple(url for url, _ in sources),
                     entry=Entry(
                         guid=None,
@@ -590,6 +592,7 @@ class SQLiteArchive(OutboxStore):
         entries: Sequence[Entry],
         t: float,
         matcher: Matcher | None,
+        stories: Sequence[int] | None = None,
     ) -> StoreResult:
         """Deduplicate and archive one feed's entries, in the caller's transaction.
 
@@ -621,26 +624,15 @@ class SQLiteArchive(OutboxStore):
         merged = 0
         key_rows: list[tuple[str, int]] = []
         source_rows: list[tuple[int, int, str, float]] = []
-        to_match: list[tuple[int, str, str, str]] = []  # seq, id, headline, body
+        to_match: dict[int, tuple[str, str, str]] = {}  # seq: id, headline, body (the last)
         guids: dict[int, str] = {}  # the GUIDs this call gives stories, by seq
-        for entry, keys, identity, first_id in zip(
-            entries, keys_of, identities, first_ids, strict=True
+        for i, (entry, keys, identity, first_id) in enumerate(
+            zip(entries, keys_of, identities, first_ids, strict=True)
         ):
-            seq = next((known[k] for k in sorted(keys) if k in known), None)
-            # A story the feed gave another GUID is another item when the entry shares only
-            # its URL (a podcast's episodes all linking the show's page, fragments of one
-            # page in a weblog) or only near-identical text (a series of posts sharing most
-            # of their text): the entry must not disappear into it. Its URL and its text
-            # both the same, it is that item under a new GUID (a feed that moved its GUIDs).
-            if seq is not None and f"guid:{feed_id}:{entry.guid}" not in known:
-                if self._other_guid(db, feed_id, seq, entry, guids) and not self._same_text(
-                    db, seq, entry, fresh
-                ):
-                    seq = None
-            if seq is None:
-                found = self._near_duplicate(db, entry, fresh)
-                if found is not None and not self._other_guid(db, feed_id, found, entry, guids):
-                    seq = found
+            if stories is not None:
+                seq: int | None = stories[i]  # known to the caller (an article retry)
+            else:
+                seq = self._story_of(db, feed_id, entry, keys, known, fresh, guids)
             own = seq is not None and self._carries(db, seq, feed_id, carried)
             rematch = False
             if seq is None:
@@ -657,7 +649,7 @@ class SQLiteArchive(OutboxStore):
                 # fuller, and when it is an article read for it here (whichever feed stored
                 # it first, it gets the page): see _new_text.
                 rematch = self._update_text(db, seq, entry, t, fresh, feed_id)
-                if rematch:
+                if rematch and seq not in changed:
                     changed.append(seq)
                 if not own:
                     merged += 1
@@ -674,7 +666,7 @@ class SQLiteArchive(OutboxStore):
             # New and changed stories, and stories another feed now carries too (a topic
             # may be limited to that feed), are matched; known alerts are not repeated.
             if matcher is not None and (rematch or added_source):
-                to_match.append((seq, *self._text_of(db, seq, fresh)))
+                to_match[seq] = self._text_of(db, seq, fresh)
 
         self._insert_fresh(db, fresh)
         db.executemany("INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES (?, ?)", key_rows)
@@ -685,7 +677,7 @@ class SQLiteArchive(OutboxStore):
         )
         alerts = 0
         if matcher is not None:
-            for seq, sid, headline, body in to_match:
+            for seq, (sid, headline, body) in to_match.items():
                 # In the same transaction as the story: a crash loses neither, ever.
                 alerts += self._match(db, seq, sid, headline, body, matcher, t)
         return StoreResult(
@@ -750,6 +742,38 @@ class SQLiteArchive(OutboxStore):
                 is not None
             )
         return known
+
+    def _story_of(
+        self,
+        db: sqlite3.Connection,
+        feed_id: int,
+        entry: Entry,
+        keys: list[str],
+        known: dict[str, int],
+        fresh: dict[int, _Fresh],
+        guids: dict[int, str],
+    ) -> int | None:
+        """The story the entry is, if it is one already: by its keys, else by its text.
+
+        A story the feed gave another GUID is another item when the entry shares only its
+        URL (a podcast's episodes all linking the show's page, fragments of one page in a
+        weblog) or only near-identical text (a series of posts sharing most of their text):
+        the entry must not disappear into it. Its URL and its text both the same, it is that
+        item under a new GUID (a feed that moved its GUIDs).
+        """
+        seq = next((known[k] for k in sorted(keys) if k in known), None)
+        if (
+            seq is not None
+            and f"guid:{feed_id}:{entry.guid}" not in known
+            and self._other_guid(db, feed_id, seq, entry, guids)
+            and not self._same_text(db, seq, entry, fresh)
+        ):
+            seq = None
+        if seq is None:
+            found = self._near_duplicate(db, entry, fresh)
+            if found is not None and not self._other_guid(db, feed_id, found, entry, guids):
+                seq = found
+        return seq
 
     @staticmethod
     def _other_guid(
@@ -953,8 +977,11 @@ class SQLiteArchive(OutboxStore):
         def current_words() -> int:
             if row["text_words"] is not None:
                 return int(row["text_words"])
+            # Archived before the count was kept: counted once, and kept.
             headline, paragraphs = current()
-            return len(tokenize(" ".join([headline, *paragraphs])))
+            words = len(tokenize(" ".join([headline, *paragraphs])))
+            db.execute("UPDATE stories SET text_words = ? WHERE seq = ?", (words, seq))
+            return words
 
         text = _new_text(
             state,
