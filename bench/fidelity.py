@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO))
 from monitor.archive import open_archive  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ingest import Poller  # noqa: E402
-from monitor.normalize import item_text  # noqa: E402
+from monitor.normalize import html_to_text, item_text  # noqa: E402
 from monitor.tokens import tokenize  # noqa: E402
 
 DEFAULT_FEEDS = REPO.parent / "shared" / "feeds-dev"
@@ -76,6 +76,7 @@ class Expected:
     guid: str
     words: tuple[str, ...]
     html: tuple[str, ...] = ()  # the entry's HTML values, to explain what they lose
+    title: str = ""  # as plain text: some furniture is told by it
 
     @property
     def empty(self) -> bool:
@@ -185,6 +186,7 @@ def expected_entries(path: Path, relative: str) -> list[Expected]:
                 guid=str(entry.get("id") or ""),
                 words=tuple(words),
                 html=_html_values(entry),
+                title=html_to_text(str(entry.get("title") or "")),
             )
         )
     return out
@@ -218,6 +220,7 @@ def _json_entries(data: bytes, relative: str) -> list[Expected]:
                 guid=str(item.get("id") or ""),
                 words=tuple(words + list(body.elements())),
                 html=(text("content_html"),) if text("content_html") else (),
+                title=text("title"),
             )
         )
     return out
@@ -338,7 +341,7 @@ def explain(expected: Expected, missing: Counter[str]) -> tuple[str, ...]:
     rules: set[str] = set()
     for html in expected.html:
         here: Counter[str] = Counter()
-        for rule, text in item_text(html).removed:
+        for rule, text in item_text(html, expected.title).removed:
             words = Counter(tokenize(text))
             if words & missing:
                 rules.add(rule)
