@@ -42,3 +42,13 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:.0f}{unit}"
     return f"{seconds:.0f}s" if seconds < 60 else f"{seconds / 60:.1f}m"
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """ "1 story", "2 stories", "0 feeds" (``words``: a plural the rule does not make)."""
+    if count == 1:
+        return f"1 {word}"
+    if words is None:
+        consonant_y = word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u")
+        words = word[:-1] + "ies" if consonant_y else word + "s"
+    return f"{count} {words}"

@@ -92,7 +92,8 @@ def test_mistakes_name_file_key_and_expectation(
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.key == key
-    assert str(info.value).startswith(f"{path.resolve()}: {key}: ")
+    assert str(info.value).startswith(f"{path}:{info.value.line}:")
+    assert f": {key}: " in str(info.value) or f": {key.split('.')[0]} (" in str(info.value)
     assert message in str(info.value)
 
 
