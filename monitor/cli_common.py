@@ -43,8 +43,10 @@ def config_option(func: F) -> F:
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         callback=_config_path,
-        show_default=f"config.toml, or ${CONFIG_ENV}",
-        help="The configuration file.",
+        help=(
+            "The configuration file [default: the one given before the command, "
+            f"${CONFIG_ENV}, or config.toml]."
+        ),
     )(func)
 
 
