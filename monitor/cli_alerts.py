@@ -133,10 +133,13 @@ def notify_test(config_path: Path, name: str) -> None:
         raise click.ClickException(f"test message through {name} failed: {exc.reason}") from exc
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from exc
-    # Re-enabling is the one write; an archive that does not exist has nothing disabled.
+    # Re-enabling is the one write, made only when needed; an archive that does not exist
+    # has nothing disabled.
     if archive_exists(config):
-        with archive_of(config, write=True) as archive:
-            if name in archive.disabled_notifiers():
+        with archive_of(config) as archive:
+            disabled = name in archive.disabled_notifiers()
+        if disabled:
+            with archive_of(config, write=True) as archive:
                 archive.enable_notifier(name)
-                click.echo(f"notifier {name} was disabled; it works again and is enabled")
+            click.echo(f"notifier {name} was disabled; it works again and is enabled")
     click.echo(f"test message sent through {name} ({settings.type})")

@@ -18,6 +18,7 @@ from monitor.archive.sqlite import SQLiteArchive
 from monitor.errors import ArchiveError, ArchiveMissing
 from monitor.types import Feed
 from tests.cli_project import run
+from tests.servers import SECRET, Receiver
 
 SEED = Path(__file__).parent / "fixtures" / "seeds"
 
@@ -184,3 +185,32 @@ def test_status_with_a_config_that_does_not_load_shows_the_service_state(
     missing = project.parent / "missing.toml"
     out = run(missing, "status", code=1)
     assert f"{missing}: file not found" in out and "the default location" in out
+
+
+def test_notify_test_writes_only_to_enable_a_disabled_notifier(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver()
+    monkeypatch.setenv("MONITOR_TEST_HOOK_SECRET", SECRET)
+    project.write_text(
+        project.read_text(encoding="utf-8")
+        + f'\n[notifiers.hook]\ntype = "webhook"\nurl = "{receiver.url}"\n'
+        'secret_env = "MONITOR_TEST_HOOK_SECRET"\n',
+        encoding="utf-8",
+    )
+    try:
+        assert "test message sent through hook" in run(project, "notify", "test", "hook")
+        assert not database(project).exists()
+        run(project, "poll")
+        with closing(SQLiteArchive(database(project))) as archive:
+            archive.disable_notifier("hook", "410 Gone", datetime.now(UTC))
+        out = run(project, "notify", "test", "hook")
+        assert "notifier hook was disabled; it works again and is enabled" in out
+        with closing(sqlite3.connect(database(project))) as watcher:
+            version = watcher.execute("PRAGMA data_version").fetchone()[0]
+            assert "was disabled" not in run(project, "notify", "test", "hook")
+            assert watcher.execute("PRAGMA data_version").fetchone()[0] == version
+        with closing(SQLiteArchive(database(project))) as archive:
+            assert archive.disabled_notifiers() == {}
+    finally:
+        receiver.stop()
