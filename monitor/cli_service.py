@@ -88,7 +88,7 @@ def status(ctx: click.Context, config_path: Path) -> None:
             click.echo(f"  {'':12} last error: {s.last_error}")
     drift = feed_drift(config.feeds, states) if config is not None else []
     if drift:
-        click.echo(f"{config_path} differs from the feeds being polled ({APPLY_HINT}):")
+        click.echo(f"\n{config_path} differs from the feeds being polled ({APPLY_HINT}):")
         for line in drift:
             click.echo(line)
     wants_articles = config is not None and any(f.full_article != "never" for f in config.feeds)
