@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +16,47 @@ import click
 from monitor import __version__
 from monitor.alerts import AlertPlanner
 from monitor.cli_alerts import alerts, deliver, deliver_now, notify, report_line
-from monitor.cli_common import archive_of, config_option, interval_of, load, when
+from monitor.cli_common import (
+    APPLY_HINT,
+    CONFIG_ENV,
+    archive_of,
+    config_failure,
+    config_option,
+    feed_drift,
+    interval_of,
+    load,
+    when,
+)
 from monitor.cli_extract import extract
 from monitor.cli_rules import match, rule_set, rules
 from monitor.cli_service import run, status
 from monitor.config import Config, resolve_feed_url
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError
 from monitor.export import export_stories
 from monitor.ingest import Poller
 from monitor.normalize import format_story
 from monitor.notify import build_notifier
 from monitor.opml import add_feeds_to_config, read_opml, write_opml
 from monitor.types import FeedOutcome, FeedState, Story
-from monitor.units import parse_duration
+from monitor.units import parse_duration, plural
 
 
 @click.group()
 @click.version_option(__version__, prog_name="monitor")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def main(verbose: int) -> None:
-    """News monitor: polls feeds, archives stories, matches topics, sends alerts."""
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"The configuration file, for every command [default: config.toml, or ${CONFIG_ENV}].",
+)
+def main(verbose: int, config_path: Path | None) -> None:
+    """News monitor: polls feeds, archives stories, matches topics, sends alerts.
+
+    Commands that only look (status, feeds, stories, show, search, export, check, match,
+    rules, alerts) never change the archive; run, poll, deliver, alerts retry and
+    notify test do.
+    """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -62,32 +83,36 @@ def check(config_path: Path) -> None:
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
-        raise click.ClickException(f"{len(problems)} problem(s)")
-    click.echo(f"{config.path}: OK ({len(config.feeds)} feeds, {len(config.notifiers)} notifiers)")
-    click.echo(f"{config.rules_path}: OK ({len(compiled.topics)} topics)")
+        raise click.ClickException(plural(len(problems), "problem"))
+    click.echo(
+        f"{config.path}: OK ({plural(len(config.feeds), 'feed')}, "
+        f"{plural(len(config.notifiers), 'notifier')})"
+    )
+    click.echo(f"{config.rules_path}: OK ({plural(len(compiled.topics), 'topic')})")
 
 
 @main.command()
 @config_option
-@click.option("--once", is_flag=True, help="Poll every feed once now and exit.")
+@click.option("--once", is_flag=True, help="Poll once and exit (what poll always does).")
 @click.option(
     "--feed",
     "only",
     multiple=True,
     metavar="NAME|URL",
-    help="Poll this configured feed now, due or not (repeatable).",
+    help="Poll this configured feed now, due or not (repeatable); the others are left.",
 )
 def poll(config_path: Path, once: bool, only: tuple[str, ...]) -> None:
     """Poll every configured feed (or those named) once, archive and match new stories,
-    send alerts."""
-    if not once and not only:
-        raise click.UsageError("give --once (every feed) or --feed NAME|URL (that feed)")
+    send alerts.
+
+    Applies the config file's feed list to the archive, as the service does.
+    """
     config = load(config_path)
     urls = _chosen_feeds(config, only) if only else None
     # Broken rules stop the poll: stories archived without matching would never alert.
     rules = rule_set(config)
     planner = AlertPlanner(lambda: rules, config.feeds, list(config.notifiers))
-    with archive_of(config) as archive:
+    with archive_of(config, write=True) as archive:
         poller = Poller(config, archive, matcher=planner)
         try:
             total = len(config.feeds) if urls is None else len(urls)
@@ -104,11 +129,11 @@ def poll(config_path: Path, once: bool, only: tuple[str, ...]) -> None:
         why = "retired: " + (held[url].last_error or "gone") if held[url].gone else "in a poll"
         click.echo(f"not polled: {url}: {why}", err=True)
     click.echo(
-        f"polled {len(summary.outcomes)} feeds: {summary.count('updated')} updated, "
+        f"polled {plural(len(summary.outcomes), 'feed')}: {summary.count('updated')} updated, "
         f"{summary.count('unchanged')} unchanged, {summary.count('failed')} failed, "
-        f"{summary.count('gone')} gone; {summary.new_stories} new stories, "
-        f"{summary.changed_stories} changed, {summary.alerts} alerts"
-        + (f"; {summary.articles} full articles" if summary.articles else "")
+        f"{summary.count('gone')} gone; {plural(summary.new_stories, 'new story', 'new stories')}, "
+        f"{summary.changed_stories} changed, {plural(summary.alerts, 'alert')}"
+        + (f"; {plural(summary.articles, 'full article')}" if summary.articles else "")
         + (f", {summary.articles_retried} tried again" if summary.articles_retried else "")
     )
     if report is not None:
@@ -164,31 +189,50 @@ def feeds(ctx: click.Context, config_path: Path) -> None:
     if ctx.invoked_subcommand is not None:
         return
     config = load(config_path)
+    zone = config.schedule.zone
     with archive_of(config) as archive:
-        archive.sync_feeds(config.feeds, datetime.now(UTC), schedule=config.schedule)
         states = archive.feed_states()
     for s in states:
+        stories = plural(s.story_count, "story", "stories")
         click.echo(
-            f"{_health(s):<12} {s.story_count:>6} stories  last ok {when(s.last_success)}  "
-            f"next {when(s.next_poll)}  {interval_of(config, s)}  {s.name}  <{s.url}>"
+            f"{_health(s):<12} {stories:>12}  last ok {when(s.last_success, zone)}  "
+            f"next {when(s.next_poll, zone)}  {interval_of(config, s)}  {s.name}  <{s.url}>"
         )
         if s.fetch_url != s.url:
             click.echo(f"{'':<12} moved permanently to {s.fetch_url}")
         if s.last_error:
             click.echo(f"{'':<12} last error: {s.last_error}")
+    drift = feed_drift(config.feeds, states)
+    if drift:
+        click.echo(f"\n{config_path} differs from the feeds being polled ({APPLY_HINT}):")
+        for line in drift:
+            click.echo(line)
 
 
 @feeds.command("import")
 @config_option
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def feeds_import(config_path: Path, opml_file: Path) -> None:
-    """Add the feeds of an OPML export to the configuration."""
+    """Add the feeds of an OPML export to the configuration.
+
+    Outlines that cannot be imported are skipped, each named with the reason; the others
+    are added.
+    """
     try:
         found = read_opml(opml_file.read_bytes(), source=str(opml_file))
-        added = add_feeds_to_config(config_path, found)
+        result = add_feeds_to_config(config_path, found)
+    except ConfigError as exc:
+        raise config_failure(exc) from exc
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{len(found)} feeds in {opml_file}, {len(added)} added to {config_path}")
+    parts = [f"{len(result.added)} added to {config_path}"]
+    if result.known:
+        parts.append(f"{len(result.known)} configured already")
+    if result.skipped:
+        parts.append(f"{len(result.skipped)} skipped")
+    click.echo(f"{plural(len(found), 'feed')} in {opml_file}: {', '.join(parts)}")
+    for outline, reason in result.skipped:
+        click.echo(f"  skipped {outline.title or outline.url or '(untitled)'!r}: {reason}")
 
 
 @feeds.command("export")
@@ -204,10 +248,10 @@ def feeds_export(config_path: Path, output: Path | None) -> None:
         output.write_bytes(data)
 
 
-def _story_line(story: Story) -> str:
+def _story_line(story: Story, zone: tzinfo) -> str:
     also = f" (+{len(story.sources) - 1} more)" if len(story.sources) > 1 else ""
     source = story.sources[0] if story.sources else "-"
-    return f"{story.id}  {when(story.published)}  {source}{also}  {story.headline}"
+    return f"{story.id}  {when(story.published, zone)}  {source}{also}  {story.headline}"
 
 
 @main.command()
@@ -225,7 +269,7 @@ def stories(config_path: Path, limit: int, since: str | None) -> None:
             raise click.BadParameter(f'expected a duration like "7d", got {since!r}') from None
     with archive_of(config) as archive:
         for story in archive.recent_stories(limit=limit, since=start):
-            click.echo(_story_line(story))
+            click.echo(_story_line(story, config.schedule.zone))
 
 
 @main.command()
@@ -242,14 +286,16 @@ def show(config_path: Path, story_id: str, as_json: bool) -> None:
     if not as_json:
         click.echo(format_story(story.headline, story.paragraphs), nl=False)
         return
+    zone = config.schedule.zone
     record = {
         "id": story.id,
         "url": story.url,
         "headline": story.headline,
         "body": story.body,
-        "published": story.published.isoformat(),
-        "first_seen": story.first_seen.isoformat(),
-        "updated": story.updated.isoformat(),
+        # In the configured time zone, with its offset: the same instants, read locally.
+        "published": story.published.astimezone(zone).isoformat(),
+        "first_seen": story.first_seen.astimezone(zone).isoformat(),
+        "updated": story.updated.astimezone(zone).isoformat(),
         "sources": list(story.sources),
         "content_source": story.content_source,  # "feed" or "article"
         "article_error": story.article_error,  # why the article page's text is not used
@@ -267,7 +313,7 @@ def search(config_path: Path, query: str, limit: int) -> None:
     with archive_of(config) as archive:
         found = archive.search(query, limit=limit)
     for story in found:
-        click.echo(_story_line(story))
+        click.echo(_story_line(story, config.schedule.zone))
     if not found:
         click.echo("no stories found", err=True)
 
@@ -280,7 +326,7 @@ def export(config_path: Path, directory: Path) -> None:
     config = load(config_path)
     with archive_of(config) as archive:
         count = export_stories(archive.iter_stories(), directory, total=archive.count_stories())
-    click.echo(f"wrote {count} stories to {directory}")
+    click.echo(f"wrote {plural(count, 'story', 'stories')} to {directory}")
 
 
 for command in (rules, match, alerts, deliver, notify, run, status, extract):

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from monitor.archive import Archive
-from monitor.cli_common import archive_of, config_option, load, when
+from monitor.cli_common import archive_exists, archive_of, config_option, load, when
 from monitor.cli_rules import rule_set
 from monitor.config import Config
 from monitor.deliver import Deliverer, DeliveryReport, run_digests
@@ -18,11 +18,12 @@ from monitor.ingest import default_owner, utc_now
 from monitor.notify import build_notifier, build_notifiers
 from monitor.notify.message import Message
 from monitor.rules import RuleSet
+from monitor.units import plural
 
 
 def deliver_now(config: Config, archive: Archive, rules: RuleSet) -> DeliveryReport:
     """Turn due digests into messages, then send everything that is due."""
-    run_digests(archive, rules, utc_now())
+    run_digests(archive, rules, utc_now(), zone=config.schedule.zone)
     try:
         notifiers = build_notifiers(config)
     except MonitorError as exc:
@@ -36,8 +37,8 @@ def deliver_now(config: Config, archive: Archive, rules: RuleSet) -> DeliveryRep
 
 def report_line(report: DeliveryReport) -> str:
     return (
-        f"delivered {report.sent} messages; {report.retrying} to retry, {report.dead} dead, "
-        f"{report.deferred} deferred"
+        f"delivered {plural(report.sent, 'message')}; {report.retrying} to retry, "
+        f"{report.dead} dead, {report.deferred} deferred"
     )
 
 
@@ -47,7 +48,7 @@ def deliver(config_path: Path) -> None:
     """Send due digests and every pending alert now."""
     config = load(config_path)
     rules = rule_set(config)
-    with archive_of(config) as archive:
+    with archive_of(config, write=True) as archive:
         report = deliver_now(config, archive, rules)
     for error in report.errors:
         click.echo(error, err=True)
@@ -64,6 +65,7 @@ def alerts(ctx: click.Context, config_path: Path, show_all: bool) -> None:
         return
     config = load(config_path)
     statuses = ["pending", "dead", "sent"] if show_all else ["pending", "dead"]
+    zone = config.schedule.zone
     with archive_of(config) as archive:
         entries = archive.list_outbox(statuses)
         disabled = archive.disabled_notifiers()
@@ -76,7 +78,7 @@ def alerts(ctx: click.Context, config_path: Path, show_all: bool) -> None:
         what = e.headline or e.kind
         click.echo(
             f"{e.id[:12]}  {e.status:<7} {e.notifier:<10} {e.kind:<6} attempts {e.attempts}  "
-            f"next {when(e.next_attempt)}  [{e.topic}] {what}"
+            f"next {when(e.next_attempt, zone)}  [{e.topic}] {what}"
         )
         if e.last_error:
             click.echo(f"{'':14}last error: {e.last_error}")
@@ -92,9 +94,9 @@ def alerts_retry(config_path: Path, ids: tuple[str, ...], all_dead: bool) -> Non
     if not ids and not all_dead:
         raise click.UsageError("give alert ids or --all-dead")
     config = load(config_path)
-    with archive_of(config) as archive:
+    with archive_of(config, write=True) as archive:
         count = archive.retry_outbox(datetime.now(UTC), ids=ids, all_dead=all_dead)
-    click.echo(f"{count} alerts queued again")
+    click.echo(f"{plural(count, 'alert')} queued again")
 
 
 @click.group()
@@ -131,8 +133,13 @@ def notify_test(config_path: Path, name: str) -> None:
         raise click.ClickException(f"test message through {name} failed: {exc.reason}") from exc
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from exc
-    with archive_of(config) as archive:
-        if name in archive.disabled_notifiers():
-            archive.enable_notifier(name)
+    # Re-enabling is the one write, made only when needed; an archive that does not exist
+    # has nothing disabled.
+    if archive_exists(config):
+        with archive_of(config) as archive:
+            disabled = name in archive.disabled_notifiers()
+        if disabled:
+            with archive_of(config, write=True) as archive:
+                archive.enable_notifier(name)
             click.echo(f"notifier {name} was disabled; it works again and is enabled")
     click.echo(f"test message sent through {name} ({settings.type})")

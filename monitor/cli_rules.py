@@ -17,7 +17,7 @@ from monitor.normalize import read_story
 from monitor.pagetext import page_paragraphs, read_page_text
 from monitor.rules import Document, RuleSet, load_rules
 from monitor.types import Match, Story, TermHit
-from monitor.units import parse_duration
+from monitor.units import parse_duration, plural
 
 SAMPLES = 3
 
@@ -28,7 +28,7 @@ def rule_set(config: Config, *, strict: bool = True) -> RuleSet:
     for error in errors:
         click.echo(str(error), err=True)
     if errors and strict:
-        raise click.ClickException(f"{len(errors)} error(s) in the rule files")
+        raise click.ClickException(f"{plural(len(errors), 'error')} in the rule files")
     return rules
 
 
@@ -43,7 +43,7 @@ def rules_check(config_path: Path) -> None:
     """List every error in the rule files; exit non-zero if there is any."""
     config = load(config_path)
     compiled = rule_set(config)
-    click.echo(f"{config.rules_path}: OK ({len(compiled.topics)} topics)")
+    click.echo(f"{config.rules_path}: OK ({plural(len(compiled.topics), 'topic')})")
 
 
 def story_document(story: Story, config: Config) -> Document:
@@ -83,12 +83,15 @@ def rules_test(config_path: Path, topic: str | None, since: str) -> None:
                         hits[m.topic] += 1
                         if len(samples[m.topic]) < SAMPLES:
                             samples[m.topic].append(story.headline)
-    click.echo(f"{total} stories first seen since {start:%Y-%m-%d}")
+    zone = config.schedule.zone
+    click.echo(
+        f"{plural(total, 'story', 'stories')} first seen since {start.astimezone(zone):%Y-%m-%d}"
+    )
     for compiled_topic in compiled.topics:
         name = compiled_topic.topic.name
         if topic is not None and name != topic:
             continue
-        click.echo(f"{name}: {hits[name]} hits")
+        click.echo(f"{name}: {plural(hits[name], 'hit')}")
         for headline in samples[name]:
             click.echo(f"    {headline}")
 

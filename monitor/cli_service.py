@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from monitor.cli_common import archive_of, config_option, interval_of, load, when
-from monitor.errors import MonitorError
+from monitor.cli_common import (
+    APPLY_HINT,
+    archive_at,
+    config_option,
+    feed_drift,
+    interval_of,
+    load,
+    when,
+)
+from monitor.config import Config, archive_url_despite_errors, load_config, salvage_setting
+from monitor.errors import ConfigError, MonitorError
 from monitor.lock import ArchiveLock
 from monitor.logs import setup_logging
 from monitor.service import Service
@@ -33,12 +43,28 @@ def run(ctx: click.Context, config_path: Path) -> None:
 
 @click.command()
 @config_option
-def status(config_path: Path) -> None:
-    """Feed health, the outbox backlog, topic hit counts and the service's state."""
-    config = load(config_path)
+@click.pass_context
+def status(ctx: click.Context, config_path: Path) -> None:
+    """Feed health, the outbox backlog, topic hit counts and the service's state.
+
+    Only reads the archive. When the config file does not load, says why and still shows
+    the service's state (exit status 1).
+    """
+    config: Config | None = None
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        archive_url, named = archive_url_despite_errors(config_path)
+        zone = _zone_despite_errors(config_path)
+        click.echo(f"config: {config_path} does not load:")
+        for problem in exc.problems:
+            click.echo(f"  {problem}")
+        where = "its [archive] url" if named else "the default location"
+        click.echo(f"  (the archive shown is {archive_url.removeprefix('sqlite:///')}: {where})\n")
+    else:
+        archive_url, zone = config.archive_url, config.schedule.zone
     now = datetime.now(UTC)
-    with archive_of(config) as archive:
-        archive.sync_feeds(config.feeds, now, schedule=config.schedule)
+    with archive_at(archive_url) as archive:
         service = archive.status()
         states = archive.feed_states()
         rates = archive.stories_per_day(now - timedelta(days=7), now)
@@ -47,7 +73,7 @@ def status(config_path: Path) -> None:
         day = archive.topic_hits(now - timedelta(days=1))
         week = archive.topic_hits(now - timedelta(days=7))
         articles = archive.article_counts(now - timedelta(days=7))
-    holder = ArchiveLock.for_url(config.archive_url).holder()
+    holder = ArchiveLock.for_url(archive_url).holder()
     if holder is not None:
         click.echo(f"service: running (pid {holder})")
     else:
@@ -59,19 +85,23 @@ def status(config_path: Path) -> None:
         )
     for error in service.get("reload_errors", []):
         click.echo(f"  reload error (the previous configuration keeps running): {error}")
-    click.echo(f"\nfeeds ({len(states)}):")
+    click.echo(f"\nfeeds ({len(states)}; times in {zone}):")
     for s in states:
         health = "gone" if s.gone else f"failing x{s.error_count}" if s.error_count else "ok"
         click.echo(
-            f"  {health:<12} {rates.get(s.url, 0.0):6.1f}/day  last poll {when(s.last_polled)}  "
-            f"next {when(s.next_poll)}  {interval_of(config, s)}  {s.name}"
+            f"  {health:<12} {rates.get(s.url, 0.0):6.1f}/day  last poll "
+            f"{when(s.last_polled, zone)}  next {when(s.next_poll, zone)}  "
+            f"{interval_of(config, s) if config is not None else '-'}  {s.name}"
         )
         if s.last_error:
             click.echo(f"  {'':12} last error: {s.last_error}")
-    if (
-        any(f.full_article != "never" for f in config.feeds)
-        or articles["article"] + articles["feed"]
-    ):
+    drift = feed_drift(config.feeds, states) if config is not None else []
+    if drift:
+        click.echo(f"\n{config_path} differs from the feeds being polled ({APPLY_HINT}):")
+        for line in drift:
+            click.echo(line)
+    wants_articles = config is not None and any(f.full_article != "never" for f in config.feeds)
+    if wants_articles or articles["article"] + articles["feed"]:
         click.echo(
             f"\nfull articles (last week): {articles['article']} from the page, "
             f"{articles['feed']} kept the feed's text ({articles['waiting']} to be tried again)"
@@ -92,3 +122,13 @@ def status(config_path: Path) -> None:
         click.echo(f"  {day.get(topic, 0):5d} / {week.get(topic, 0):5d}  {topic}")
     if not week:
         click.echo("  none yet")
+    if config is None:
+        ctx.exit(1)
+
+
+def _zone_despite_errors(config_path: Path) -> tzinfo:
+    name = salvage_setting(config_path, "schedule", "timezone")
+    try:
+        return ZoneInfo(name) if isinstance(name, str) else UTC
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return UTC

@@ -1,13 +1,14 @@
 """Loading and validating ``config.toml``.
 
-The whole file is checked on load; the first mistake is reported with the file,
-the key path and what was expected, e.g.
-``config.toml: feeds[3].interval: expected a duration like "15m", got "soon"``.
-Secrets never live in the file: notifiers name environment variables instead.
+The whole file is checked on load and every mistake is reported at once, each with
+the file, the line and column of its key, the key path and what was expected, e.g.
+``config.toml:12:1: feeds[3] (Example News).interval: expected a duration like "15m",
+got "soon"``. Secrets never live in the file: notifiers name environment variables.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,12 +16,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor import __version__
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, ConfigErrors
 from monitor.netguard import parse_allow_entry
+from monitor.tomlmap import decode_error_position, key_positions, locate
 from monitor.types import Feed, FullArticle
 from monitor.units import parse_duration, parse_size
+from monitor.urls import feed_key
 
 DEFAULT_USER_AGENT = (
     f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor; feed poller)"
@@ -54,6 +58,11 @@ class ScheduleSettings:
     adaptive: bool = False  # feeds without an interval may be polled faster when busy
     workers: int = 0  # parse processes; 0 means one per CPU
     parse_timeout: float = 60.0  # a parse or extraction in a worker is abandoned after this
+    timezone: str = "UTC"  # IANA name: digest times of day, and times the commands show
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)  # validated on load; zoneinfo caches instances
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,18 +158,62 @@ class Config:
 
 
 class _Checker:
-    """Reads typed values out of the parsed TOML, naming the key path on error."""
+    """Reads typed values out of the parsed TOML, naming the key path on error.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    Mistakes are collected so that one load reports all of them: ``get`` records one and
+    gives the default, and so do ``table`` and ``only``. ``fail`` records one too and
+    returns an error holding every mistake so far, for ``raise c.fail(...)`` where
+    reading cannot go on; ``check`` raises it at the end when there was any.
+    """
+
+    def __init__(self, path: Path, text: str = "") -> None:
+        self.path = path  # as the user gave it: messages name the file they know
+        self.text = text
+        self.errors: list[ConfigError] = []
+        self._positions: dict[tuple[str | int, ...], tuple[int, int]] | None = None
+        self._labels: dict[str, str] = {}
+
+    def name(self, key: str, label: str) -> None:
+        """Show ``key`` ("feeds[3]") as "feeds[3] (LABEL)" in messages about it and its keys."""
+        self._labels[key] = f"{key} ({label})"
 
     def fail(self, key: str, message: str) -> ConfigError:
-        return ConfigError(message, path=str(self.path), key=key)
+        self.errors.append(self._error(key, message))
+        return self._all()
+
+    def label(self, key: str) -> str:
+        """``key`` as messages show it."""
+        for prefix, shown in self._labels.items():
+            if key == prefix or key.startswith((prefix + ".", prefix + "[")):
+                return shown + key[len(prefix) :]
+        return key
+
+    def check(self) -> None:
+        if self.errors:
+            raise self._all()
+
+    def _all(self) -> ConfigError:
+        if len(self.errors) == 1:
+            return self.errors[0]
+        # In file order, as an editor would list them; unplaced ones last.
+        return ConfigErrors(sorted(self.errors, key=lambda e: (e.line or 1 << 30, e.column or 0)))
+
+    def _error(self, key: str, message: str) -> ConfigError:
+        position = None
+        if self.text:
+            if self._positions is None:
+                self._positions = key_positions(self.text)
+            position = locate(self._positions, key)
+        line, column = position or (None, None)
+        return ConfigError(
+            message, path=str(self.path), key=key, line=line, column=column, label=self.label(key)
+        )
 
     def table(self, data: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         value = data.get(key.rsplit(".", 1)[-1], {})
         if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table, got {_show(value)}")
+            self.fail(key, f"expected a table, got {_show(value)}")
+            return {}
         self.only(value, key, allowed)
         return value
 
@@ -169,7 +222,7 @@ class _Checker:
             if name not in allowed:
                 prefix = f"{key}." if key else ""
                 hint = ", ".join(allowed)
-                raise self.fail(f"{prefix}{name}", f"unknown key (expected one of: {hint})")
+                self.fail(f"{prefix}{name}", f"unknown key (expected one of: {hint})")
 
     def get(
         self,
@@ -185,8 +238,19 @@ class _Checker:
         raw = data[name]
         try:
             return convert(raw)
-        except (TypeError, ValueError):
-            raise self.fail(_join(key, name), f"expected {expected}, got {_show(raw)}") from None
+        except (TypeError, ValueError) as exc:
+            hint = _hint(exc)
+            self.fail(_join(key, name), f"expected {expected}, got {_show(raw)}{hint}")
+            return default
+
+
+def _hint(exc: Exception) -> str:
+    """A suggestion a converter attached to its ValueError (``Suggestion``), as "; ..."."""
+    return f"; {exc.args[0]}" if isinstance(exc, Suggestion) else ""
+
+
+class Suggestion(ValueError):
+    """A ValueError whose message is a hint for the user, e.g. 'did you mean ...?'."""
 
 
 def _join(key: str, name: str) -> str:
@@ -249,6 +313,15 @@ def _string(raw: Any) -> str:
     return raw
 
 
+def _timezone(raw: Any) -> str:
+    name = _string(raw)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(name) from None
+    return name
+
+
 def _tags(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(t, str) and t for t in raw):
         raise ValueError
@@ -266,13 +339,60 @@ def _full_article(raw: Any) -> FullArticle:
 
 
 def resolve_feed_url(url: str, base_dir: Path) -> str:
-    """http(s) and file URLs pass through; a local path becomes a file:// URL."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in ("http", "https", "file"):
+    """http(s) and file URLs pass through; a local path becomes a file:// URL.
+
+    A web address written without its scheme ("www.example.org/feed.xml") is refused with
+    a ``Suggestion`` rather than taken for a local file that does not exist; what looks
+    like a path ("./x.xml", "/srv/x.xml", "samples/x.xml") or exists stays a path.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise ValueError(url)
         return url
+    if scheme == "file":
+        return url
+    meant = _web_address(url)
+    if meant is not None and not (base_dir / url).exists():
+        raise Suggestion(f'did you mean "{meant}"?')
     if scheme and len(scheme) > 1:
         raise ValueError(url)
     return (base_dir / url).resolve().as_uri()
+
+
+# A host name with a top-level domain, "localhost" or an IPv4 address, then maybe a port.
+_HOST = re.compile(
+    r"(?P<name>(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9])"
+    r"|(?P<local>localhost|\d{1,3}(?:\.\d{1,3}){3})",
+    re.IGNORECASE,
+)
+# Names of feed files, not hosts: "feed.xml" alone is a file beside the config.
+_FILE_SUFFIXES = (".xml", ".rss", ".atom", ".rdf", ".json", ".txt", ".html", ".htm")
+
+
+def suggest_url(text: str) -> str | None:
+    """The URL meant by a web address written without its scheme, if it looks like one."""
+    return _web_address(text)
+
+
+def _web_address(text: str) -> str | None:
+    """The URL meant by a web address written without its scheme, or None for a path."""
+    text = text.strip()
+    if text.lower().startswith("feed:"):  # the feed: pseudo-scheme of some browsers
+        rest = text[5:].removeprefix("//")
+        return rest if rest.lower().startswith(("http://", "https://")) else f"https://{rest}"
+    rest = text[2:] if text.startswith("//") else text
+    if rest.startswith(("/", "./", "../", "~")):
+        return None
+    host, slash, _ = rest.partition("/")
+    host, colon, port = host.partition(":")
+    m = _HOST.fullmatch(host)
+    if m is None or (colon and not port.isdigit()):
+        return None
+    if not slash and not colon and host.lower().endswith(_FILE_SUFFIXES):
+        return None
+    return f"{'http' if m.group('local') else 'https'}://{rest}"
 
 
 def _archive_url(raw: Any, base_dir: Path) -> str:
@@ -286,7 +406,7 @@ def _archive_url(raw: Any, base_dir: Path) -> str:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a config file; raise ConfigError naming the key on any mistake."""
+    """Read and validate a config file; raise ConfigError naming every mistake."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -294,17 +414,63 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError("file not found", path=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", path=str(path)) from exc
+    return parse_config_text(text, path)
+
+
+def parse_config_text(text: str, path: Path) -> Config:
+    """Validate ``text`` as the config file at ``path`` (named in messages as given)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from exc
-    return parse_config(data, path)
+        position, reason = decode_error_position(str(exc), text)
+        line, column = position or (None, None)
+        raise ConfigError(
+            f"not valid TOML: {reason}", path=str(path), line=line, column=column
+        ) from exc
+    return parse_config(data, path, text=text)
 
 
-def parse_config(data: Mapping[str, Any], path: Path) -> Config:
+def salvage_setting(path: Path, table: str, key: str) -> Any:
+    """The value of ``[table] key`` in a config file that may not load; None if unreadable.
+
+    For ``monitor status`` with a broken file: a mistake elsewhere (even bad TOML) leaves
+    a ``[table]`` written on its own lines readable, parsed alone.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        header = re.search(rf"^[ \t]*\[[ \t]*{re.escape(table)}[ \t]*\][ \t]*(?:#.*)?$", text, re.M)
+        if header is None:
+            return None
+        following = re.search(r"^[ \t]*\[", text[header.end() :], re.M)
+        body = text[header.end() : header.end() + following.start() if following else len(text)]
+        try:
+            data = {table: tomllib.loads(body)}
+        except tomllib.TOMLDecodeError:
+            return None
+    section = data.get(table)
+    return section.get(key) if isinstance(section, dict) else None
+
+
+def archive_url_despite_errors(path: Path) -> tuple[str, bool]:
+    """The archive a config file names, read even when the file does not load (and True);
+    else the default one beside it (and False)."""
+    base = path.resolve().parent
+    try:
+        return _archive_url(salvage_setting(path, "archive", "url"), base), True
+    except (TypeError, ValueError):
+        return _archive_url("sqlite:///archive/monitor.db", base), False
+
+
+def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Config:
+    """Validate parsed TOML; ``text``, the file's text, places each mistake in it."""
+    c = _Checker(path, text)
     path = path.resolve()
     base = path.parent
-    c = _Checker(path)
     c.only(
         data,
         "",
@@ -371,7 +537,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     )
     for name in ("concurrency", "per_host"):
         if getattr(fetch, name) < 1:
-            raise c.fail(f"fetch.{name}", "expected a positive integer, got 0")
+            c.fail(f"fetch.{name}", "expected a positive integer, got 0")
 
     sched_t = c.table(
         data,
@@ -384,6 +550,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             "adaptive",
             "workers",
             "parse_timeout",
+            "timezone",
         ),
     )
     s = ScheduleSettings()
@@ -405,9 +572,17 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             'a duration like "60s"',
             s.parse_timeout,
         ),
+        timezone=c.get(
+            sched_t,
+            "schedule",
+            "timezone",
+            _timezone,
+            'an IANA time zone name like "Europe/Berlin"',
+            s.timezone,
+        ),
     )
     if schedule.min_interval > schedule.max_interval:
-        raise c.fail("schedule.min_interval", "must not be larger than schedule.max_interval")
+        c.fail("schedule.min_interval", "must not be larger than schedule.max_interval")
 
     delivery_t = c.table(data, "delivery", ("max_attempts", "max_age", "backoff", "max_backoff"))
     dd = DeliverySettings()
@@ -422,18 +597,21 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
 
     notifiers = _notifiers(c, data.get("notifiers", {}))
     service = _service(c, data, notifiers)
+    feeds = _feeds(c, data.get("feeds", []), base)
+    articles = _articles(c, data)
 
+    c.check()
     return Config(
         path=path,
         archive_url=archive_url,
         rules_path=rules_path,
-        feeds=_feeds(c, data.get("feeds", []), base),
+        feeds=feeds,
         notifiers=MappingProxyType(notifiers),
         fetch=fetch,
         schedule=schedule,
         delivery=delivery,
         service=service,
-        articles=_articles(c, data),
+        articles=articles,
     )
 
 
@@ -441,18 +619,19 @@ def _articles(c: _Checker, data: Mapping[str, Any]) -> ArticleSettings:
     table = c.table(data, "articles", ("allow", "short_words"))
     raw = table.get("allow", [])
     if not isinstance(raw, list):
-        raise c.fail("articles.allow", f"expected an array of strings, got {_show(raw)}")
+        c.fail("articles.allow", f"expected an array of strings, got {_show(raw)}")
+        raw = []
     for i, entry in enumerate(raw):
         try:
             if not isinstance(entry, str):
                 raise ValueError("not a string")
             parse_allow_entry(entry)
         except ValueError as exc:
-            raise c.fail(
+            c.fail(
                 f"articles.allow[{i}]",
                 'expected a host name, address or network like "intranet.example" or '
                 f'"10.1.0.0/16", got {_show(entry)} ({exc})',
-            ) from None
+            )
     short_words = c.get(
         table,
         "articles",
@@ -478,8 +657,12 @@ def _service(
     d = ServiceSettings()
     dur = 'a duration like "5s"'
 
+    # A notifier with mistakes of its own is reported there, not again here.
+    declared = data.get("notifiers")
+    named = set(notifiers) | (set(declared) if isinstance(declared, dict) else set())
+
     def notifier_name(raw: Any) -> str:
-        if raw not in notifiers:
+        if not isinstance(raw, str) or raw not in named:
             raise ValueError
         return str(raw)
 
@@ -511,38 +694,52 @@ def _service(
 
 def _feeds(c: _Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
     if not isinstance(raw, list):
-        raise c.fail("feeds", "expected an array of [[feeds]] tables")
+        c.fail("feeds", "expected an array of [[feeds]] tables")
+        return ()
     feeds: list[Feed] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}  # a feed URL as compared -> the feed that has it
     for i, item in enumerate(raw):
         key = f"feeds[{i}]"
         if not isinstance(item, dict):
-            raise c.fail(key, f"expected a table, got {_show(item)}")
-        c.only(item, key, ("url", "name", "tags", "interval", "full_article"))
-        if "url" not in item:
-            raise c.fail(f"{key}.url", "missing (every feed needs a url)")
-        url = c.get(
-            item,
-            key,
-            "url",
-            lambda v: resolve_feed_url(_string(v), base),
-            "an http(s) or file URL, or a local path",
+            c.fail(key, f"expected a table, got {_show(item)}")
+            continue
+        # Messages name the feed, not just its place: "feeds[3] (Example News).interval".
+        label = next(
+            (v.strip() for v in (item.get("name"), item.get("url")) if isinstance(v, str)),
             "",
         )
-        if url in seen:
-            raise c.fail(f"{key}.url", f"duplicate of feeds[{seen[url]}].url")
-        seen[url] = i
-        feeds.append(
-            Feed(
-                url=url,
-                name=c.get(item, key, "name", _string, "a non-empty string", _default_name(url)),
-                tags=c.get(item, key, "tags", _tags, "an array of strings", ()),
-                interval=c.get(item, key, "interval", _duration, 'a duration like "15m"', None),
-                full_article=c.get(
-                    item, key, "full_article", _full_article, 'true, false or "auto"', "never"
-                ),
+        if label:
+            c.name(key, label)
+        c.only(item, key, ("url", "name", "tags", "interval", "full_article"))
+        url = ""
+        if "url" not in item:
+            c.fail(f"{key}.url", "missing (every feed needs a url)")
+        else:
+            url = c.get(
+                item,
+                key,
+                "url",
+                lambda v: resolve_feed_url(_string(v), base),
+                "an http(s) or file URL, or a local path",
+                "",
             )
+        feed = Feed(
+            url=url,
+            name=c.get(item, key, "name", _string, "a non-empty string", _default_name(url)),
+            tags=c.get(item, key, "tags", _tags, "an array of strings", ()),
+            interval=c.get(item, key, "interval", _duration, 'a duration like "15m"', None),
+            full_article=c.get(
+                item, key, "full_article", _full_article, 'true, false or "auto"', "never"
+            ),
         )
+        if not url:
+            continue
+        same = feed_key(url)  # HTTP://Example.org/rss is http://example.org/rss
+        if same in seen:
+            c.fail(f"{key}.url", f"duplicate of {seen[same]}")
+            continue
+        seen[same] = c.label(key)
+        feeds.append(feed)
     return tuple(feeds)
 
 
@@ -552,40 +749,50 @@ def _default_name(url: str) -> str:
 
 
 def _notifiers(c: _Checker, raw: Any) -> dict[str, NotifierSettings]:
+    """The notifiers without mistakes (each mistake is recorded in ``c``)."""
     if not isinstance(raw, dict):
-        raise c.fail("notifiers", "expected a table of named notifiers")
+        c.fail("notifiers", "expected a table of named notifiers")
+        return {}
     out: dict[str, NotifierSettings] = {}
     for name, table in raw.items():
         key = f"notifiers.{name}"
         if not isinstance(table, dict):
-            raise c.fail(key, f"expected a table, got {_show(table)}")
+            c.fail(key, f"expected a table, got {_show(table)}")
+            continue
         kind = table.get("type")
         if kind not in NOTIFIER_TYPES:
-            raise c.fail(
-                f"{key}.type", f"expected one of {', '.join(NOTIFIER_TYPES)}, got {_show(kind)}"
+            c.fail(f"{key}.type", f"expected one of {', '.join(NOTIFIER_TYPES)}, got {_show(kind)}")
+            continue
+        secrets = [option for option in table if option in _SECRET_KEYS]
+        for option in secrets:
+            # Never echo the value: it is a secret put in the wrong place.
+            c.fail(
+                f"{key}.{option}",
+                f"secrets are not read from the config file; "
+                f"set {option}_env to the name of an environment variable",
             )
-        for option in table:
-            if option in _SECRET_KEYS:
-                # Never echo the value: it is a secret put in the wrong place.
-                raise c.fail(
-                    f"{key}.{option}",
-                    f"secrets are not read from the config file; "
-                    f"set {option}_env to the name of an environment variable",
-                )
+        if secrets:
+            continue
+        before = len(c.errors)
+        settings: NotifierSettings | None
         if kind == "email":
-            out[name] = _email(c, key, name, table)
+            settings = _email(c, key, name, table)
         elif kind == "webhook":
-            out[name] = _webhook(c, key, name, table)
+            settings = _webhook(c, key, name, table)
         elif kind == "console":
             c.only(table, key, ("type",))
-            out[name] = ConsoleSettings(name=name)
+            settings = ConsoleSettings(name=name)
         else:
             c.only(table, key, ("type", "url_env"))
+            settings = None
             if "url_env" not in table:
-                raise c.fail(f"{key}.url_env", "missing (the environment variable with the URL)")
-            out[name] = AppriseSettings(
-                name=name, url_env=c.get(table, key, "url_env", _env_name, _ENV, "")
-            )
+                c.fail(f"{key}.url_env", "missing (the environment variable with the URL)")
+            else:
+                settings = AppriseSettings(
+                    name=name, url_env=c.get(table, key, "url_env", _env_name, _ENV, "")
+                )
+        if settings is not None and len(c.errors) == before:
+            out[name] = settings
     return out
 
 
@@ -619,7 +826,7 @@ def _port(raw: Any) -> int:
     return raw
 
 
-def _email(c: _Checker, key: str, name: str, table: dict[str, Any]) -> EmailSettings:
+def _email(c: _Checker, key: str, name: str, table: dict[str, Any]) -> EmailSettings | None:
     c.only(
         table,
         key,
@@ -628,9 +835,11 @@ def _email(c: _Checker, key: str, name: str, table: dict[str, Any]) -> EmailSett
             "timeout", "ca_file",
         ),
     )  # fmt: skip
-    for required in ("host", "sender", "to"):
-        if required not in table:
-            raise c.fail(f"{key}.{required}", "missing")
+    missing = [required for required in ("host", "sender", "to") if required not in table]
+    for required in missing:
+        c.fail(f"{key}.{required}", "missing")
+    if missing:
+        return None
     security: Literal["starttls", "tls", "none"] = c.get(
         table, key, "security", _security, '"starttls", "tls" or "none"', "starttls"
     )
@@ -651,7 +860,7 @@ def _email(c: _Checker, key: str, name: str, table: dict[str, Any]) -> EmailSett
 def _webhook(c: _Checker, key: str, name: str, table: dict[str, Any]) -> WebhookSettings:
     c.only(table, key, ("type", "url", "url_env", "secret_env", "format", "timeout"))
     if ("url" in table) == ("url_env" in table):
-        raise c.fail(f"{key}.url", "expected exactly one of url and url_env")
+        c.fail(f"{key}.url", "expected exactly one of url and url_env")
 
     def http_url(raw: Any) -> str:
         url = _string(raw)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
 
 from monitor.archive import Archive
@@ -257,11 +257,14 @@ class _Skipped(Exception):
     """Not attempted in this batch."""
 
 
-def run_digests(archive: Archive, rules: RuleSet, now: datetime) -> list[str]:
+def run_digests(
+    archive: Archive, rules: RuleSet, now: datetime, *, zone: tzinfo = UTC
+) -> list[str]:
     """Turn every queue whose digest has fallen due into a digest message; return their ids.
 
     A digest that fell due while the service was down goes out now, as one message
-    holding everything queued up to the latest due time.
+    holding everything queued up to the latest due time. Times of day in schedules
+    ("daily 08:00") are in ``zone``.
     """
     created = []
     for topic, notifier, queue, oldest, last_due in list(archive.digest_queues()):
@@ -269,7 +272,7 @@ def run_digests(archive: Archive, rules: RuleSet, now: datetime) -> list[str]:
         if queue == "digest":
             known = rules.topic(topic)
             schedule = (known.digest if known and known.digest else None) or DEFAULT_DIGEST
-        due = latest_due(parse_cadence(schedule), last_due or oldest, now)
+        due = latest_due(parse_cadence(schedule), last_due or oldest, now, zone)
         if due is None:
             continue
         digest = archive.create_digest(

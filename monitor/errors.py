@@ -37,14 +37,54 @@ class MonitorError(Exception):
 
 
 class ConfigError(MonitorError):
-    """The configuration file is missing, malformed or invalid."""
+    """The configuration file is missing, malformed or invalid.
 
-    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
+    Shown as ``FILE:LINE:COL: KEY: message`` when the key's place in the file is known
+    (``label`` is the key as shown, e.g. ``feeds[3] (Example News).interval``), else as
+    ``FILE: KEY: message``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        key: str = "",
+        line: int | None = None,
+        column: int | None = None,
+        label: str = "",
+    ) -> None:
         self.path = path
         self.key = key
         self.detail = message
-        where = ": ".join(p for p in (path, key) if p)
-        super().__init__(f"{where}: {message}" if where else message)
+        self.line = line
+        self.column = column
+        where = path
+        if path and line is not None:
+            where = f"{path}:{line}:{column or 1}"
+        prefix = ": ".join(p for p in (where, label or key) if p)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+    @property
+    def problems(self) -> tuple[ConfigError, ...]:
+        """Each mistake found, one message per line of ``str(self)``."""
+        return (self,)
+
+
+class ConfigErrors(ConfigError):
+    """Several mistakes in one configuration file, every one reported at once."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(
+            first.detail, path=first.path, key=first.key, line=first.line, column=first.column
+        )
+        self.errors = tuple(errors)
+        self.args = ("\n".join(str(e) for e in errors),)
+
+    @property
+    def problems(self) -> tuple[ConfigError, ...]:
+        return self.errors
 
 
 class FetchError(MonitorError):
@@ -93,6 +133,14 @@ class FeedParseError(MonitorError):
 
 class ArchiveError(MonitorError):
     """The archive database failed or is of an unknown version."""
+
+
+class ArchiveMissing(ArchiveError):
+    """A command that only reads found no archive (it never creates one)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"no archive at {path} yet (`monitor run` or `monitor poll` creates it)")
 
 
 class StoryNotFound(ArchiveError):

@@ -25,7 +25,13 @@ import feedparser
 from monitor import fastrss, jsonfeed, sniff
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import FeedParseError
-from monitor.normalize import clean_text, html_to_text, item_paragraphs, split_paragraphs
+from monitor.normalize import (
+    clean_text,
+    html_to_text,
+    item_paragraphs,
+    split_paragraphs,
+    word_count,
+)
 from monitor.tokens import tokenize
 from monitor.types import Entry
 from monitor.urls import canonical_url
@@ -132,25 +138,42 @@ def _paragraphs(value: str, kind: str, title: str) -> list[str]:
 
 
 def _body(entry: Mapping[str, Any], title: str) -> list[str]:
-    """Every word of the item's texts: its contents and its summary, the longest first.
+    """Every word of the item's content, or of its summary when that says more.
 
-    The others add the paragraphs that bring words it lacks: a summary is mostly the start
-    of the content (and then adds nothing), but an item may carry its text in the summary
-    beside an image in content:encoded, or a standfirst that the content does not repeat.
+    An item with several contents (content:encoded beside an itunes:summary, say) has the
+    longest, then the paragraphs of the others that bring words it lacks. The summary is
+    mostly a piece of the content, or a teaser of it, and then adds nothing; but some items
+    carry their text in the summary, beside an image or a "Read more" in content:encoded:
+    then the summary is the body, and the content adds what it brings.
     """
-    texts = [_text_of(c, "") for c in entry.get("content") or []]
-    texts.append(_text_of(entry.get("summary_detail"), str(entry.get("summary") or "")))
-    texts = sorted((t for t in texts if t[0].strip()), key=lambda t: -len(t[0]))
+    contents = [_text_of(c, "") for c in entry.get("content") or []]
+    contents = sorted((c for c in contents if c[0].strip()), key=lambda c: -len(c[0]))
+    summary = _text_of(entry.get("summary_detail"), str(entry.get("summary") or ""))
+    if not summary[0].strip() or any(summary[0].strip() in value for value, _ in contents):
+        texts = contents
+    elif not contents:
+        texts = [summary]
+    else:
+        body = _paragraphs(*contents[0], title)
+        lead = _paragraphs(*summary, title)
+        if _words(lead) > _words(body):
+            return _merged(lead, contents, title)
+        return _merged(body, contents[1:], title)
     if not texts:
         return []
-    first = texts[0][0]
-    body = _paragraphs(*texts[0], title)
-    seen: set[str] | None = None
-    for value, kind in texts[1:]:
-        if value.strip() in first:
-            continue  # a copy of a piece of the first, as most summaries are: nothing new
-        if seen is None:
-            seen = set(tokenize(" ".join(body)))
+    return _merged(_paragraphs(*texts[0], title), texts[1:], title)
+
+
+def _words(paragraphs: list[str]) -> int:
+    return sum(word_count(p) for p in paragraphs)
+
+
+def _merged(body: list[str], others: list[tuple[str, str]], title: str) -> list[str]:
+    """``body``, then the paragraphs of ``others`` that bring words it lacks."""
+    if not others:
+        return body
+    seen = set(tokenize(" ".join(body)))
+    for value, kind in others:
         for paragraph in _paragraphs(value, kind, title):
             words = set(tokenize(paragraph))
             if not words <= seen:

@@ -21,6 +21,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,14 @@ from monitor.alerts import AlertPlanner
 from monitor.archive import Archive, open_archive
 from monitor.config import Config, load_config
 from monitor.deliver import Deliverer, run_digests
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError
 from monitor.ingest import Poller, default_owner, utc_now
 from monitor.lock import ArchiveLock
 from monitor.metrics import Metrics, MetricsServer
 from monitor.notify import build_notifiers
 from monitor.notify.message import Notifier
 from monitor.rules import RuleEngine
+from monitor.units import plural
 
 log = logging.getLogger(__name__)
 MAX_PARALLEL_POLLS = 4  # poll ticks that may overlap when a slow feed holds one up
@@ -154,7 +156,9 @@ class Service:
         scheduler.start()
         self._set_status(state="running", started=now.isoformat(), pid=os.getpid())
         log.info(
-            "monitor running: %d feeds, %d topics", len(config.feeds), len(self.rules.rules.topics)
+            "monitor running: %s, %s",
+            plural(len(config.feeds), "feed"),
+            plural(len(self.rules.rules.topics), "topic"),
         )
         await self._stop.wait()
         log.info("stopping: no new work; finishing what is in flight")
@@ -170,7 +174,9 @@ class Service:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
-                log.warning("%d polls cut short at the end of the grace time", len(pending))
+                log.warning(
+                    "%s cut short at the end of the grace time", plural(len(pending), "poll")
+                )
         with contextlib.suppress(MonitorError):
             self.house.release_leases()  # whatever was cut short is claimable again at once
 
@@ -218,7 +224,13 @@ class Service:
         generation = self.current
         async with self._deliver_lock:
             created = await asyncio.to_thread(
-                run_digests, generation.deliverer.archive, self.rules.rules, utc_now()
+                partial(
+                    run_digests,
+                    generation.deliverer.archive,
+                    self.rules.rules,
+                    utc_now(),
+                    zone=generation.config.schedule.zone,
+                )
             )
         if created:
             await self._deliver_tick()
@@ -240,11 +252,13 @@ class Service:
             return
         self._files = files
         errors: list[str] = []
+        config: Config | None = None
         try:
             config = load_config(self.config_path)
+        except ConfigError as exc:
+            errors.extend(str(problem) for problem in exc.problems)
         except MonitorError as exc:
             errors.append(str(exc))
-            config = None
         if config is not None and config.rules_path != self.rules.folder:
             self.rules = _swap_rules(self.rules, config.rules_path)
         changed = self.rules.reload()
@@ -257,11 +271,15 @@ class Service:
                 errors.append(str(exc))
         for error in errors:
             log.error("reload failed, keeping the running configuration: %s", error)
-        if changed and not errors:
+        # After a rejected edit, say when the files load again, even if what they now say
+        # is what already runs (the edit was undone): the logged error no longer applies.
+        fixed = bool(self._config_errors) and not errors
+        if (changed or fixed) and not errors:
             log.info(
-                "configuration reloaded: %d feeds, %d topics",
-                len(self.current.config.feeds),
-                len(self.rules.rules.topics),
+                "configuration reloaded%s: %s, %s",
+                "; the earlier error is fixed" if fixed else "",
+                plural(len(self.current.config.feeds), "feed"),
+                plural(len(self.rules.rules.topics), "topic"),
             )
         self._config_errors = errors
         self._set_status(reload_errors=errors, reloaded=datetime.now(UTC).isoformat())

@@ -48,3 +48,13 @@ def format_duration(seconds: float) -> str:
     first = next(i for i, (count, _) in enumerate(parts) if count)
     shown = [p for p in parts[first : first + 2] if p[0]]
     return "".join(f"{count}{unit}" for count, unit in shown)
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """ "1 story", "2 stories", "0 feeds" (``words``: a plural the rule does not make)."""
+    if count == 1:
+        return f"1 {word}"
+    if words is None:
+        consonant_y = word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u")
+        words = word[:-1] + "ies" if consonant_y else word + "s"
+    return f"{count} {words}"

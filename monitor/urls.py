@@ -49,6 +49,30 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, doseq=True), ""))
 
 
+def feed_key(url: str) -> str:
+    """The form in which two spellings of one feed URL are the same.
+
+    Scheme and host in lower case, no default port, no fragment; path and query as
+    written (unlike ``canonical_url``: a feed's query parameters select the feed).
+    Anything that is not an http(s) URL is returned unchanged.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return url
+    host = parts.hostname.rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    if parts.username is not None:
+        netloc = parts.netloc.rpartition("@")[0] + "@" + netloc
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
 def story_id(key: str) -> str:
     """16 lowercase hex digits identifying the story whose canonical URL (or GUID) is ``key``."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]

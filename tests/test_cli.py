@@ -44,15 +44,21 @@ def test_poll_list_show_search_export(project: Path, tmp_path: Path) -> None:
 
 
 def test_show_unknown_story_fails_clearly(project: Path) -> None:
+    run(project, "poll")
     out = run(project, "show", "0123456789abcdef", code=1)
     assert "no story with id" in out
 
 
 def test_check_reports_config_errors(project: Path) -> None:
-    assert "OK (2 feeds" in run(project, "check")
-    project.write_text(project.read_text() + '\n[[feeds]]\nurl = "x"\ninterval = "soon"\n')
+    assert "OK (2 feeds, 1 notifier)" in run(project, "check")
+    text = project.read_text()
+    project.write_text(text + '\n[[feeds]]\nurl = "x"\nname = "Example News"\ninterval = "soon"\n')
+    line = text.count("\n") + 5
     out = run(project, "check", code=1)
-    assert 'feeds[2].interval: expected a duration like "15m", got "soon"' in out
+    assert (
+        f'{project}:{line}:1: feeds[2] (Example News).interval: expected a duration like "15m", '
+        'got "soon"'
+    ) in out
 
 
 def test_opml_import_and_export(project: Path, tmp_path: Path) -> None:
@@ -70,16 +76,59 @@ def test_opml_import_and_export(project: Path, tmp_path: Path) -> None:
         encoding="utf-8",
     )
     before = project.read_text()
-    assert "2 feeds in" in run(project, "feeds", "import", str(opml))
+    out = run(project, "feeds", "import", str(opml))
+    assert f"3 feeds in {opml}: 2 added to {project}, 1 skipped" in out
+    assert "  skipped 'Dup': the same feed as 'Wire', listed before it" in out
     assert project.read_text().startswith(before.rstrip("\n"))  # appended; comments kept
     feeds = {f.url: f for f in load_config(project).feeds}
     assert feeds["https://wire.example/rss"].tags == ("World",)
     assert feeds["https://loose.example/atom"].name == "Loose & Co"
     assert feeds["https://loose.example/atom"].tags == ("trade", "asia")
-    assert "0 added" in run(project, "feeds", "import", str(opml))
+    again = run(project, "feeds", "import", str(opml))
+    assert "0 added" in again and "3 configured already" in again
 
     exported = run(project, "feeds", "export")
     assert exported.count("<outline") == 4 and 'xmlUrl="https://loose.example/atom"' in exported
+
+
+def test_opml_import_skips_what_cannot_be_a_feed_and_imports_the_rest(
+    project: Path, tmp_path: Path
+) -> None:
+    project.write_text(
+        project.read_text() + '\n[[feeds]]\nurl = "https://news.example.org/rss"\nname = "News"\n',
+        encoding="utf-8",
+    )
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        """<?xml version="1.0"?>
+        <opml version="2.0"><body>
+          <outline type="rss" text="News again" xmlUrl="HTTPS://News.Example.ORG/rss"/>
+          <outline type="rss" text="No scheme" xmlUrl="www.example.org/feed.xml"/>
+          <outline type="rss" text="Script" xmlUrl="javascript:alert(1)"/>
+          <outline type="rss" text="Local file" xmlUrl="file:///etc/passwd"/>
+          <outline type="rss" text="Empty"/>
+          <outline type="rss" text="Bad host" xmlUrl="http://[::1/rss"/>
+          <outline type="rss" text='Quote " and &#x7f; tab&#9;end' xmlUrl="HTTP://Good.Example/rss"/>
+          <outline text="An empty folder"/>
+        </body></opml>""",
+        encoding="utf-8",
+    )
+    out = run(project, "feeds", "import", str(opml))
+    assert f"7 feeds in {opml}: 1 added to {project}, 1 configured already, 5 skipped" in out
+    assert (
+        "  skipped 'No scheme': not an http(s) URL: 'www.example.org/feed.xml'; "
+        'did you mean "https://www.example.org/feed.xml"?'
+    ) in out
+    assert "  skipped 'Script': not an http(s) URL: 'javascript:alert(1)'" in out
+    assert "  skipped 'Local file': not an http(s) URL" in out
+    assert "  skipped 'Empty': no feed URL (xmlUrl)" in out
+    assert "  skipped 'Bad host': " in out
+    assert ".config-" not in out and "feeds[" not in out
+    feeds = load_config(project).feeds
+    assert [f.url for f in feeds].count("https://news.example.org/rss") == 1
+    added = feeds[-1]
+    assert (added.url, added.name) == ("http://good.example/rss", 'Quote " and \x7f tab\tend')
+    assert not list(project.parent.glob(".config-*"))  # no temporary file left behind
 
 
 def test_opml_import_rejects_garbage(project: Path, tmp_path: Path) -> None:

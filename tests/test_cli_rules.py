@@ -49,7 +49,7 @@ def test_rules_check_lists_every_error_and_fails(project: Path) -> None:
     out = run(project, "rules", "check", code=1)
     assert f"{rules / 'broken.toml'}:3:15: expected a word" in out
     assert f"{rules / 'broken.toml'}:6:12: expected ')'" in out
-    assert "2 error(s) in the rule files" in out
+    assert "2 errors in the rule files" in out
     run(project, "check", code=1)
     run(project, "match", str(SEEDS[0]), code=1)
 

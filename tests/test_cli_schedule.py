@@ -24,22 +24,24 @@ def times(line: str) -> list[datetime]:
 
 
 def test_feeds_show_the_effective_interval_and_why(project: Path) -> None:
+    run(project, "poll", "--once")
     listing = run(project, "feeds")
     # The sample feed without an interval runs at the default (15 m, less its spread),
     # not at a day computed from its weekly items.
     assert re.search(r"next \S+ \S+  every 1[34]m\d+s \(default\)  Example World News", listing)
     assert "every 30m (configured)  Example Wire Service" in listing
-
-    run(project, "poll", "--once")
-    world = line_of(run(project, "feeds"), WORLD)
+    world = line_of(listing, WORLD)
     last_ok, next_poll = times(world)
     assert 13.5 * 60 <= (next_poll - last_ok).total_seconds() <= 15 * 60
 
-    # An edited interval shows, and applies, at once: the next poll follows it.
+    # An edited interval shows at once, marked until something applies it (the service does
+    # on reload; `monitor poll` here); then the next poll follows it.
     text = project.read_text().replace('interval = "30m"', 'interval = "2h"')
     project.write_text(text, encoding="utf-8")
+    assert "every 2h (configured), not applied yet" in line_of(run(project, "feeds"), WIRE)
+    run(project, "poll", "--feed", WORLD)
     wire = line_of(run(project, "feeds"), WIRE)
-    assert "every 2h (configured)" in wire
+    assert "every 2h (configured)  " in wire
     last_ok, next_poll = times(wire)
     assert (next_poll - last_ok).total_seconds() == 2 * 3600
 
@@ -67,7 +69,7 @@ def test_a_failing_feed_shows_its_backoff(project: Path) -> None:
 
 def test_poll_one_feed_by_name_url_or_path(project: Path) -> None:
     out = run(project, "poll", "--feed", WIRE)
-    assert "polled 1 feeds: 1 updated" in out
+    assert "polled 1 feed: 1 updated" in out
     listing = run(project, "feeds")
     assert line_of(listing, WIRE).startswith("ok")
     assert line_of(listing, WORLD).startswith("new")
@@ -76,7 +78,7 @@ def test_poll_one_feed_by_name_url_or_path(project: Path) -> None:
     out = run(project, "poll", "--feed", world_url, "--feed", WIRE)
     assert "polled 2 feeds: 1 updated, 1 unchanged" in out
     out = run(project, "poll", "--feed", "samples/feeds/world-news.xml")
-    assert "polled 1 feeds: 0 updated, 1 unchanged" in out
+    assert "polled 1 feed: 0 updated, 1 unchanged" in out
 
 
 @pytest.mark.parametrize("args", [("--feed", "Nope"), ("--feed", WIRE, "--feed", "nope.xml")])
@@ -86,5 +88,5 @@ def test_poll_of_a_feed_not_configured_names_it(project: Path, args: tuple[str, 
     assert "polled" not in out
 
 
-def test_poll_needs_once_or_feed(project: Path) -> None:
-    assert "--once" in run(project, "poll", code=2)
+def test_poll_without_options_polls_every_feed_once(project: Path) -> None:
+    assert "polled 2 feeds: 2 updated" in run(project, "poll")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config
+from monitor.config import archive_url_despite_errors, load_config, salvage_setting
 from monitor.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,8 @@ def test_mistakes_name_file_key_and_expectation(
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.key == key
-    assert str(info.value).startswith(f"{path.resolve()}: {key}: ")
+    assert str(info.value).startswith(f"{path}:{info.value.line}:")
+    assert f": {key}: " in str(info.value) or f": {key.split('.')[0]} (" in str(info.value)
     assert message in str(info.value)
 
 
@@ -123,3 +124,150 @@ def test_local_paths_resolve_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "feeds").mkdir()
     config = load_config(write(tmp_path, '[[feeds]]\nurl = "feeds/a.xml"\n'))
     assert config.feeds[0].url == (tmp_path / "feeds" / "a.xml").resolve().as_uri()
+
+
+def test_every_mistake_is_reported_at_once_with_its_line_and_column(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """[fetch]
+concurrency = 0
+max_bytes = "lots"
+
+[[feeds]]
+url = "https://a.example/rss"
+name = "A"
+
+[[feeds]]
+name = "Example News"
+url = "https://b.example/rss"
+  interval = "soon"
+colour = "red"
+
+[notifiers.desk]
+type = "email"
+password = "hunter2"
+
+[notifiers]
+hook = { type = "webhook", url = "ftp://x" }
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).splitlines() == [
+        f"{path}:2:1: fetch.concurrency: expected a positive integer, got 0",
+        f'{path}:3:1: fetch.max_bytes: expected a size like "10MB", got "lots"',
+        f"{path}:12:3: feeds[1] (Example News).interval: "
+        'expected a duration like "15m", got "soon"',
+        f"{path}:13:1: feeds[1] (Example News).colour: "
+        "unknown key (expected one of: url, name, tags, interval, full_article)",
+        f"{path}:17:1: notifiers.desk.password: secrets are not read from the config file; "
+        "set password_env to the name of an environment variable",
+        f'{path}:20:28: notifiers.hook.url: expected an http(s) URL, got "ftp://x"',
+    ]
+    assert [p.key for p in info.value.problems][:2] == ["fetch.concurrency", "fetch.max_bytes"]
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_toml_syntax_error_has_its_position(tmp_path: Path) -> None:
+    path = write(tmp_path, '[fetch]\ntimeout = "1s"\n[feeds\nurl = "x"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:3:7: not valid TOML: ")
+    assert "(at line" not in str(info.value)
+
+
+def test_a_feed_without_a_name_is_named_by_its_url(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[feeds]]\nurl = "https://a.example/rss"\nfull_article = "maybe"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(
+        f"{path}:3:1: feeds[0] (https://a.example/rss).full_article: expected true, false"
+    )
+
+
+def test_feeds_in_an_array_of_inline_tables_are_located_too(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'feeds = [\n  { url = "https://a.example/rss" },\n  { url = "https://b.example/rss",'
+        ' interval = "often" },\n]\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:3:36: feeds[1] (https://b.example/rss).interval")
+
+
+@pytest.mark.parametrize(
+    ("url", "meant"),
+    [
+        ("www.example.org/feed.xml", "https://www.example.org/feed.xml"),
+        ("example.org/rss", "https://example.org/rss"),
+        ("news.example.co.uk", "https://news.example.co.uk"),
+        ("example.org:8080/rss", "https://example.org:8080/rss"),
+        ("localhost:8080/feed.xml", "http://localhost:8080/feed.xml"),
+        ("127.0.0.1/feed", "http://127.0.0.1/feed"),
+        ("//example.org/rss", "https://example.org/rss"),
+        ("feed://example.org/rss", "https://example.org/rss"),
+        ("feed:https://example.org/rss", "https://example.org/rss"),
+    ],
+)
+def test_a_web_address_without_its_scheme_gets_a_hint(tmp_path: Path, url: str, meant: str) -> None:
+    path = write(tmp_path, f'[[feeds]]\nurl = "{url}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == "feeds[0].url" and info.value.line == 2
+    assert str(info.value).endswith(f'got "{url}"; did you mean "{meant}"?')
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["./x.xml", "../x.xml", "/abs/x.xml", "feed.xml", "samples/feeds/x.xml", "file:///srv/x.xml"],
+)
+def test_local_paths_stay_paths(tmp_path: Path, url: str) -> None:
+    (tmp_path / "cfg").mkdir()
+    config = load_config(write(tmp_path / "cfg", f'[[feeds]]\nurl = "{url}"\n'))
+    assert config.feeds[0].url.startswith("file:///")
+
+
+def test_an_existing_path_that_looks_like_a_host_is_a_path(tmp_path: Path) -> None:
+    (tmp_path / "example.org").mkdir()
+    (tmp_path / "example.org" / "rss").write_text("<rss/>")
+    config = load_config(write(tmp_path, '[[feeds]]\nurl = "example.org/rss"\n'))
+    assert config.feeds[0].url == (tmp_path / "example.org" / "rss").resolve().as_uri()
+
+
+def test_feed_urls_are_compared_as_normalised(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[feeds]]\nurl = "https://Example.org/rss"\nname = "First"\n'
+        '[[feeds]]\nurl = "HTTPS://example.ORG:443/rss#top"\nname = "Second"\n'
+        '[[feeds]]\nurl = "https://example.org/rss?page=2"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert len(info.value.problems) == 1
+    assert str(info.value) == f"{path}:5:1: feeds[1] (Second).url: duplicate of feeds[0] (First)"
+
+
+def test_time_zone(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "")).schedule.timezone == "UTC"
+    config = load_config(write(tmp_path, '[schedule]\ntimezone = "Europe/Berlin"\n'))
+    assert str(config.schedule.zone) == "Europe/Berlin"
+    for name in ("Mars/Olympus_Mons", "Europe", "../../etc/passwd", ""):
+        path = write(tmp_path, f'[schedule]\ntimezone = "{name}"\n')
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert str(info.value) == (
+            f"{path}:2:1: schedule.timezone: expected an IANA time zone name like "
+            f'"Europe/Berlin", got "{name}"'
+        )
+
+
+def test_the_archive_location_is_read_from_a_file_that_does_not_load(tmp_path: Path) -> None:
+    base = tmp_path.resolve()
+    path = write(tmp_path, '[archive]\nurl = "sqlite:///data/m.db"\n\n[fetch\n')
+    assert archive_url_despite_errors(path) == (f"sqlite:///{base / 'data' / 'm.db'}", True)
+    path = write(tmp_path, "[fetch\n")
+    assert archive_url_despite_errors(path) == (f"sqlite:///{base / 'archive/monitor.db'}", False)
+    path = write(tmp_path, '[schedule]\ntimezone = "Europe/Berlin"\nworkers = "x"\n')
+    assert salvage_setting(path, "schedule", "timezone") == "Europe/Berlin"
+    assert salvage_setting(tmp_path / "missing.toml", "archive", "url") is None

@@ -57,6 +57,10 @@ def _sample(hint: Any, name: str) -> Any:
         return n + 0.5
     if hint is str:
         return f"{name}-{n}"
+    (item,) = typing.get_args(hint) or (None,)
+    is_error = isinstance(item, type) and issubclass(item, BaseException)
+    if typing.get_origin(hint) is list and is_error:  # errors that gather errors
+        return [_instance(item), _instance(item)]
     raise AssertionError(f"no sample value for {name}: {hint!r}; extend _sample")
 
 
@@ -89,4 +93,15 @@ def test_every_error_survives_pickling(cls: type[BaseException]) -> None:
     assert type(copy) is cls
     assert str(copy) == str(original)
     assert copy.args == original.args
-    assert vars(copy) == vars(original)
+    assert _same(vars(copy), vars(original))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with exceptions (which compare by identity) compared by type, args and vars."""
+    if isinstance(a, BaseException) and isinstance(b, BaseException):
+        return type(a) is type(b) and a.args == b.args and _same(vars(a), vars(b))
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)

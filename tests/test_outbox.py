@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -234,6 +235,20 @@ def test_digest_collects_matches_and_goes_out_when_due(archive: SQLiteArchive) -
     (message,) = mail.sent
     assert message.kind == "digest" and message.id == digest and len(message.items) == 2
     assert message.subject == "[talks] 2 new stories"
+
+
+def test_a_daily_digest_is_due_at_that_time_in_the_configured_zone(
+    archive: SQLiteArchive,
+) -> None:
+    rules = rules_with(Topic(name="talks", query="talks", delivery="digest", digest="daily 08:00"))
+    archive.store_entries(
+        FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",), delivery="digest")
+    )
+    berlin = ZoneInfo("Europe/Berlin")  # T0, 07:30 UTC, is 08:30 there in November
+    assert run_digests(archive, rules, T0 + timedelta(minutes=31), zone=berlin) == []
+    tomorrow_8am = datetime(2026, 11, 3, 7, 0, tzinfo=UTC)
+    assert run_digests(archive, rules, tomorrow_8am - timedelta(minutes=1), zone=berlin) == []
+    assert len(run_digests(archive, rules, tomorrow_8am, zone=berlin)) == 1
 
 
 def test_digest_missed_while_down_goes_out_at_next_start(archive: SQLiteArchive) -> None:

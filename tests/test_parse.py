@@ -33,11 +33,10 @@ def test_items_become_entries_with_canonical_links_and_times() -> None:
     assert entry.headline == "Talks resume"
     assert entry.url == "https://feeds.example.org/world/talks"
     assert entry.guid == "g-1"
-    # The content, then what the summary says that the content does not.
+    # The content: a summary that says less adds nothing.
     assert entry.paragraphs == (
         "Officials said on Tuesday that the talks would resume soon.",
         "More detail followed in a statement.",
-        "Short summary.",
     )
     assert entry.published == datetime(2003, 6, 10, 4, 0, tzinfo=UTC)
 
@@ -134,3 +133,20 @@ def test_a_reference_to_half_a_surrogate_pair_does_not_fail_the_feed() -> None:
     assert first.headline == "Talks resume today"
     assert first.paragraphs == ("Rights talks",)
     assert second.headline == "Second"
+
+
+def test_a_summary_that_says_more_than_a_read_more_content_is_the_body() -> None:
+    feed = parse_feed(
+        rss(
+            "<item><title>Harbour closed</title><link>https://n.example/1</link>"
+            '<content:encoded><![CDATA[<p><a href="https://n.example/1">Read more</a></p>'
+            "]]></content:encoded>"
+            "<description>High winds kept the harbour closed on Friday.</description></item>"
+        ),
+        url="https://n.example/feed",
+        now=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    assert feed.entries[0].paragraphs == (
+        "High winds kept the harbour closed on Friday.",
+        "Read more",
+    )

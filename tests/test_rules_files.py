@@ -203,3 +203,24 @@ def test_reload_is_atomic_and_idempotent(tmp_path: Path) -> None:
     path.write_text("[[topic]]\nname = 't2'\nquery = 'talks'\n", encoding="utf-8")
     assert engine.reload() is True
     assert [t.topic.name for t in engine.rules.topics] == ["t2"] and engine.errors == []
+
+
+def test_a_duplicate_topic_is_reported_where_it_was_added_not_at_the_one_in_use(
+    tmp_path: Path,
+) -> None:
+    running = write(tmp_path, "b.toml", "[[topic]]\nname = 't'\nquery = 'talks'\n")
+    engine = RuleEngine(tmp_path)
+    assert engine.reload() and engine.errors == []
+    # a.toml sorts first, but the topic in use is b.toml's: the new one is the duplicate.
+    added = write(
+        tmp_path,
+        "a.toml",
+        "[[topic]]\nname = 'u'\nquery = 'x'\n\n[[topic]]\nname = 't'\nquery = 'other'\n",
+    )
+    assert not engine.reload()
+    assert [str(e) for e in engine.errors] == [
+        f"{added}:6:8: topic 't' is already defined in {running}"
+    ]
+    assert [t.topic.query for t in engine.rules.topics] == ["talks"]
+    # Without a running set (rules check), the later one in file order is reported.
+    assert errors_of(tmp_path) == [f"{running}:2:8: topic 't' is already defined in {added}"]

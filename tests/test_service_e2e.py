@@ -261,3 +261,56 @@ def test_a_second_service_on_the_same_archive_refuses(
     finally:
         code, stderr = stop(first)
     assert code == 0, stderr
+
+
+def test_status_and_feeds_do_not_change_what_a_running_service_polls(
+    env: tuple[Path, LiveFeed, Receiver, Mailbox, int], feed_server: FeedServer
+) -> None:
+    config = env[0]
+    running = config.read_text(encoding="utf-8")
+    proc = start(config)
+    try:
+        wait_for(lambda: len(feed_server.requests_to("/live.xml")) >= 2)
+        # An edit the service rejects (a notifier whose secret is not set): it keeps
+        # polling Live, while the file on disk lists another feed only.
+        feed_server.route("/other.xml", body="<rss/>")
+        edited = running.replace(feed_server.url("/live.xml"), feed_server.url("/other.xml"))
+        edited += '\n[notifiers.extra]\ntype = "webhook"\nurl = "https://h.example/x"\n'
+        edited += 'secret_env = "MONITOR_TEST_SECRET_THAT_IS_NOT_SET"\n'
+        config.write_text(edited, encoding="utf-8")
+        wait_for(lambda: "reload error" in cli_status(config))
+        for args in (["status"], ["feeds"], ["stories"], ["alerts"]):
+            result = CliRunner().invoke(main, [*args, "--config", str(config)])
+            assert result.exit_code == 0, result.output
+        feeds = CliRunner().invoke(main, ["feeds", "--config", str(config)]).output
+        assert "Live" in feeds and "/other.xml>: in the config file, not applied yet" in feeds
+        polled = len(feed_server.requests_to("/live.xml"))
+        wait_for(lambda: len(feed_server.requests_to("/live.xml")) >= polled + 2)
+        assert feed_server.requests_to("/other.xml") == []
+    finally:
+        code, stderr = stop(proc)
+    assert code == 0, stderr
+
+
+def test_a_reload_after_a_rejected_one_says_the_error_is_fixed(
+    env: tuple[Path, LiveFeed, Receiver, Mailbox, int],
+) -> None:
+    config = env[0]
+    good = config.read_text(encoding="utf-8")
+    proc = start(config)
+    try:
+        wait_for(lambda: "service: running" in cli_status(config))
+        config.write_text(good + '\n[[feeds]]\nurl = "x.example.org/rss"\n', encoding="utf-8")
+        wait_for(lambda: "reload error" in cli_status(config))
+        assert 'did you mean "https://x.example.org/rss"?' in cli_status(config)
+        config.write_text(good, encoding="utf-8")  # undone: what runs is what the file says
+        wait_for(lambda: "reload error" not in cli_status(config))
+    finally:
+        code, stderr = stop(proc)
+    assert code == 0, stderr
+    rejected = stderr.index("reload failed, keeping the running configuration")
+    assert stderr.index("configuration reloaded; the earlier error is fixed", rejected) > rejected
+
+
+def cli_status(config: Path) -> str:
+    return CliRunner().invoke(main, ["status", "--config", str(config)]).output

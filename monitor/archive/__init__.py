@@ -211,9 +211,11 @@ class Archive(Protocol):
     def close(self) -> None: ...
 
 
-def open_archive(url: str) -> Archive:
+def open_archive(url: str, *, read_only: bool = False) -> Archive:
+    """The archive at ``url``; ``read_only``: an existing one, through a connection that
+    cannot write (ArchiveMissing when there is none yet)."""
     if url.startswith("sqlite:///"):
         from monitor.archive.sqlite import SQLiteArchive
 
-        return SQLiteArchive(url.removeprefix("sqlite:///"))
+        return SQLiteArchive(url.removeprefix("sqlite:///"), read_only=read_only)
     raise ArchiveError(f"unsupported archive URL {url.split('://')[0]}://... (use sqlite:///PATH)")

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from monitor.archive import (
     ARTICLE_RETRY_DELAYS,
@@ -21,7 +22,7 @@ from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_outbox import OutboxStore, _dt, _utc
 from monitor.config import ScheduleSettings
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
-from monitor.errors import ArchiveError, StoryNotFound
+from monitor.errors import ArchiveError, ArchiveMissing, StoryNotFound
 from monitor.schedule import replan
 from monitor.tokens import tokenize
 from monitor.types import ContentSource, Entry, Feed, FeedState, Story
@@ -289,28 +290,50 @@ def _feed_state(row: sqlite3.Row) -> FeedState:
 
 
 class SQLiteArchive(OutboxStore):
-    """Archive backed by one SQLite file. Not for concurrent use: one thread at a time."""
+    """Archive backed by one SQLite file. Not for concurrent use: one thread at a time.
 
-    def __init__(self, path: str | Path) -> None:
+    ``read_only`` opens an existing archive through a read-only connection (for commands
+    that only look): a write fails in SQLite itself, and a missing archive is not created
+    (``ArchiveMissing``).
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Used by one thread at a time (the poller hands writes to its writer thread).
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, timeout=10.0, check_same_thread=False
-            )
+            if read_only:
+                if not self.path.is_file():
+                    raise ArchiveMissing(str(self.path))
+                self._db = sqlite3.connect(
+                    f"file:{quote(str(self.path.resolve()))}?mode=ro",
+                    uri=True,
+                    isolation_level=None,
+                    timeout=10.0,
+                    check_same_thread=False,
+                )
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Used by one thread at a time (the poller hands writes to its writer thread).
+                self._db = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=10.0, check_same_thread=False
+                )
         except (OSError, sqlite3.Error) as exc:
             raise ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self._batch_depth = 0
-        for pragma in (
-            "journal_mode = WAL",
-            "synchronous = NORMAL",
-            "foreign_keys = ON",
-            "busy_timeout = 10000",
-        ):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._migrate()
+        pragmas = ["foreign_keys = ON", "busy_timeout = 10000"]
+        if not read_only:  # the journal mode is a property of the file: setting it writes
+            pragmas[:0] = ["journal_mode = WAL", "synchronous = NORMAL"]
+        try:
+            for pragma in pragmas:
+                self._db.execute(f"PRAGMA {pragma}")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
+        except ArchiveError:
+            self._db.close()
+            raise
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -352,6 +375,13 @@ class SQLiteArchive(OutboxStore):
             raise ArchiveError(
                 f"{self.path}: archive schema version {version} is newer than this program "
                 f"knows ({len(MIGRATIONS)}); upgrade the monitor"
+            )
+        if self.read_only and version < len(MIGRATIONS):
+            if version == 0:  # an empty file: nothing was ever archived in it
+                raise ArchiveMissing(str(self.path))
+            raise ArchiveError(
+                f"{self.path}: archive schema version {version} is older than this program's "
+                f"({len(MIGRATIONS)}); `monitor run` or `monitor poll` upgrades it"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self._tx("EXCLUSIVE") as db:

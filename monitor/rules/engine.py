@@ -350,7 +350,9 @@ class RuleEngine:
             if not errors and stamp == self._rules.fingerprint:
                 self.errors = []
                 return False
-            parsed, compile_errors = compile_rule_files(files)
+            # A duplicate name is reported where it was added, not at the topic in use.
+            running = [t.topic for t in self._rules.topics]
+            parsed, compile_errors = compile_rule_files(files, running)
             errors.extend(compile_errors)
             self.errors = errors
             if errors:

@@ -129,20 +129,28 @@ def _strings(value: Any) -> tuple[str, ...] | None:
     return None
 
 
-def compile_rule_files(files: Sequence[RuleFile]) -> tuple[list[ParsedTopic], list[RuleError]]:
-    """Parse every topic and alias, resolve aliases; return the topics and every error."""
+def compile_rule_files(
+    files: Sequence[RuleFile], running: Sequence[Topic] = ()
+) -> tuple[list[ParsedTopic], list[RuleError]]:
+    """Parse every topic and alias, resolve aliases; return the topics and every error.
+
+    Of two topics with one name, the one in ``running`` (the topics in use, when a service
+    reloads) is kept and the other reported, wherever the files sort; else the first.
+    """
     with gc_paused():  # see there: many query trees, all of them kept
-        return _compile_rule_files(files)
+        return _compile_rule_files(files, running)
 
 
-def _compile_rule_files(files: Sequence[RuleFile]) -> tuple[list[ParsedTopic], list[RuleError]]:
+def _compile_rule_files(
+    files: Sequence[RuleFile], running: Sequence[Topic]
+) -> tuple[list[ParsedTopic], list[RuleError]]:
     errors: list[RuleError] = []
     aliases: dict[str, tuple[Node, _FileCompiler]] = {}
     raw_topics: list[tuple[Topic, Node, Node | None, _FileCompiler, int]] = []
-    names: dict[str, str] = {}
-    for file in files:
-        fc = _FileCompiler(file, errors)
-        data = fc.load()
+    loaded = [(fc, fc.load()) for fc in (_FileCompiler(file, errors) for file in files)]
+    names = _topic_owners(loaded, running)
+    for fc, data in loaded:
+        file = fc.file
         if data is None:
             continue
         for key in data:
@@ -200,13 +208,44 @@ def _compile_rule_files(files: Sequence[RuleFile]) -> tuple[list[ParsedTopic], l
     return out, errors
 
 
+def _topic_owners(
+    loaded: Sequence[tuple[_FileCompiler, dict[str, Any] | None]], running: Sequence[Topic]
+) -> dict[str, tuple[str, int]]:
+    """For each topic name, the definition (file, index) that keeps it.
+
+    A duplicate is reported at the definition being added, not at the one in use: the
+    running topic of that name (same file and query, else same file) wins, else the first.
+    """
+    found: dict[str, list[tuple[str, int, Any]]] = {}
+    for fc, data in loaded:
+        topics = data.get("topic") if data is not None else None
+        if not isinstance(topics, list):
+            continue
+        for index, table in enumerate(topics):
+            name = table.get("name") if isinstance(table, dict) else None
+            if isinstance(name, str) and name.strip():
+                found.setdefault(name, []).append((fc.file.path, index, table.get("query")))
+    in_use = {t.name: t for t in running}
+    owners: dict[str, tuple[str, int]] = {}
+    for name, places in found.items():
+        owner = places[0]
+        topic = in_use.get(name)
+        if topic is not None and len(places) > 1:
+            same_file = [p for p in places if p[0] == topic.source]
+            owner = next((p for p in same_file if p[2] == topic.query), None) or next(
+                iter(same_file), owner
+            )
+        owners[name] = (owner[0], owner[1])
+    return owners
+
+
 def _key_position(text: str, key: str) -> tuple[int, int]:
     m = re.search(rf"^[ \t]*\[*[ \t]*{re.escape(key)}\b", text, re.MULTILINE)
     return line_col(text, m.start()) if m else (1, 1)
 
 
 def _topic(
-    fc: _FileCompiler, index: int, table: Any, names: dict[str, str]
+    fc: _FileCompiler, index: int, table: Any, names: dict[str, tuple[str, int]]
 ) -> tuple[Topic, Node, Node | None] | None:
     if not isinstance(table, dict):
         fc.error_at_table("topic", index, "topic: expected a table")
@@ -223,10 +262,10 @@ def _topic(
     if not isinstance(name, str) or not name.strip():
         fc.error_at_table("topic", index, "topic: missing name (a non-empty string)")
         return None
-    if name in names:
-        fc.error_at("topic", index, "name", f"topic {name!r} is already defined in {names[name]}")
+    owner = names.get(name, (fc.file.path, index))
+    if owner != (fc.file.path, index):
+        fc.error_at("topic", index, "name", f"topic {name!r} is already defined in {owner[0]}")
         return None
-    names[name] = fc.file.path
     if "query" not in table:
         fc.error_at_table("topic", index, f"topic {name!r}: missing query")
         return None
