@@ -17,7 +17,7 @@ from monitor.alerts import AlertPlanner
 from monitor.cli_alerts import alerts, deliver, deliver_now, notify, report_line
 from monitor.cli_common import archive_of, config_option, load, when
 from monitor.cli_extract import extract
-from monitor.cli_rules import match, rule_set, rules
+from monitor.cli_rules import checked_rules, match, rule_set, rules
 from monitor.cli_service import run, status
 from monitor.errors import MonitorError
 from monitor.export import export_stories
@@ -43,20 +43,13 @@ def main(verbose: int) -> None:
 def check(config_path: Path) -> None:
     """Validate the configuration and the rule files; exit non-zero on any error."""
     config = load(config_path)
-    compiled = rule_set(config)
-    problems = []
+    compiled, errors, unrouted = checked_rules(config)
+    problems = [str(e) for e in (*errors, *unrouted)]
     for settings in config.notifiers.values():
         try:  # secrets present and well-formed (never printed)
             build_notifier(settings).close()
         except MonitorError as exc:
             problems.append(str(exc))
-    for topic in compiled.topics:
-        unknown = set(topic.topic.notify or ()) - set(config.notifiers)
-        if unknown:
-            problems.append(
-                f"{topic.topic.source}:{topic.topic.line}: topic {topic.topic.name!r} "
-                f"names unknown notifiers: {', '.join(sorted(unknown))}"
-            )
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
@@ -68,19 +61,25 @@ def check(config_path: Path) -> None:
 @main.command()
 @config_option
 @click.option("--once", is_flag=True, required=True, help="Poll every feed once now and exit.")
-def poll(config_path: Path, once: bool) -> None:
+@click.option(
+    "--no-alerts",
+    is_flag=True,
+    help="Archive and match the new stories, but alert none of them, now or later.",
+)
+def poll(config_path: Path, once: bool, no_alerts: bool) -> None:
     """Poll every configured feed once, archive and match new stories, send alerts."""
     config = load(config_path)
     # Broken rules stop the poll: stories archived without matching would never alert.
     rules = rule_set(config)
     planner = AlertPlanner(lambda: rules, config.feeds, list(config.notifiers))
     with archive_of(config) as archive:
-        poller = Poller(config, archive, matcher=planner)
+        poller = Poller(config, archive, matcher=planner, alerts=not no_alerts)
         try:
             summary = asyncio.run(_poll_with_progress(poller, len(config.feeds)))
         finally:
             poller.close()
-        report = deliver_now(config, archive, rules) if config.notifiers else None
+        send = config.notifiers and not no_alerts
+        report = deliver_now(config, archive, rules) if send else None
     for outcome in summary.outcomes:
         if outcome.error:
             click.echo(f"{outcome.status}: {outcome.url}: {outcome.error}", err=True)

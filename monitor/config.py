@@ -8,6 +8,7 @@ Secrets never live in the file: notifiers name environment variables instead.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class ScheduleSettings:
     max_backoff: float = 6 * 3600.0
     workers: int = 0  # parse processes; 0 means one per CPU
     parse_timeout: float = 60.0  # a parse or extraction in a worker is abandoned after this
+    backlog_alerts: float = 86400.0  # a new feed's first poll alerts items this recent (inf: all)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -258,6 +260,17 @@ def _full_article(raw: Any) -> FullArticle:
     raise ValueError
 
 
+_BACKLOG = 'a duration like "1d", "0s" for none, or "all"'
+
+
+def _backlog(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise TypeError
+    if raw == "all":
+        return math.inf
+    return 0.0 if raw in (0, "0", "0s") else _duration(raw)
+
+
 def resolve_feed_url(url: str, base_dir: Path) -> str:
     """http(s) and file URLs pass through; a local path becomes a file:// URL."""
     scheme = urlsplit(url).scheme.lower()
@@ -376,6 +389,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             "max_backoff",
             "workers",
             "parse_timeout",
+            "backlog_alerts",
         ),
     )
     s = ScheduleSettings()
@@ -395,6 +409,9 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             _duration,
             'a duration like "60s"',
             s.parse_timeout,
+        ),
+        backlog_alerts=c.get(
+            sched_t, "schedule", "backlog_alerts", _backlog, _BACKLOG, s.backlog_alerts
         ),
     )
     if schedule.min_interval > schedule.max_interval:
@@ -509,7 +526,7 @@ def _feeds(c: _Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
         key = f"feeds[{i}]"
         if not isinstance(item, dict):
             raise c.fail(key, f"expected a table, got {_show(item)}")
-        c.only(item, key, ("url", "name", "tags", "interval", "full_article"))
+        c.only(item, key, ("url", "name", "tags", "interval", "full_article", "backlog_alerts"))
         if "url" not in item:
             raise c.fail(f"{key}.url", "missing (every feed needs a url)")
         url = c.get(
@@ -532,6 +549,7 @@ def _feeds(c: _Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
                 full_article=c.get(
                     item, key, "full_article", _full_article, 'true, false or "auto"', "never"
                 ),
+                backlog_alerts=c.get(item, key, "backlog_alerts", _backlog, _BACKLOG, None),
             )
         )
     return tuple(feeds)

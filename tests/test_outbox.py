@@ -224,9 +224,9 @@ def test_digest_collects_matches_and_goes_out_when_due(archive: SQLiteArchive) -
         FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher(("mail",), delivery="digest")
     )
     assert archive.outbox_counts() == {}
-    assert run_digests(archive, rules, T0 + timedelta(minutes=10)) == []
-    (digest,) = run_digests(archive, rules, T0 + timedelta(minutes=31))
-    assert run_digests(archive, rules, T0 + timedelta(minutes=32)) == []
+    assert run_digests(archive, rules, T0 + timedelta(minutes=10)).created == ()
+    (digest,) = run_digests(archive, rules, T0 + timedelta(minutes=31)).created
+    assert run_digests(archive, rules, T0 + timedelta(minutes=32)).created == ()
     clock = Clock()
     clock.now = T0 + timedelta(minutes=31)
     mail = FakeNotifier("mail")
@@ -242,7 +242,7 @@ def test_digest_missed_while_down_goes_out_at_next_start(archive: SQLiteArchive)
         FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",), delivery="digest")
     )
     three_days_later = T0 + timedelta(days=3)
-    assert len(run_digests(archive, rules, three_days_later)) == 1
+    assert len(run_digests(archive, rules, three_days_later).created) == 1
     assert archive.outbox_counts() == {"pending": 1}
 
 
@@ -251,7 +251,7 @@ def test_a_burst_over_the_hourly_limit_becomes_one_digest(archive: SQLiteArchive
     plan = matcher(("mail",), max_per_hour=2)
     archive.store_entries(FEEDS[0].url, [entry(n) for n in range(6)], T0, matcher=plan)
     assert archive.outbox_counts() == {"pending": 2}
-    assert len(run_digests(archive, rules, T0 + timedelta(minutes=31))) == 1
+    assert len(run_digests(archive, rules, T0 + timedelta(minutes=31)).created) == 1
     clock = Clock()
     clock.now = T0 + timedelta(minutes=31)
     mail = FakeNotifier("mail")

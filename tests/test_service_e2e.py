@@ -11,6 +11,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
@@ -33,19 +35,21 @@ class LiveFeed:
     """A feed whose items the test adds while the service runs."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, str]] = []
+        self.items: list[tuple[str, str, str]] = []
         self.lock = threading.Lock()
 
     def add(self, headline: str, body: str = STORY) -> None:
+        # Dated when added: news even to the feed's first poll.
         with self.lock:
-            self.items.append((headline, body))
+            self.items.append((headline, body, format_datetime(datetime.now(UTC))))
 
     def response(self, _: object) -> Response:
         with self.lock:
             items = "".join(
                 f"<item><title>{escape(h)}</title><link>https://news.example/{n}</link>"
-                f"<guid>item-{n}</guid><description>{escape(b)}</description></item>"
-                for n, (h, b) in enumerate(self.items)
+                f"<guid>item-{n}</guid><pubDate>{d}</pubDate><description>{escape(b)}"
+                "</description></item>"
+                for n, (h, b, d) in enumerate(self.items)
             )
         return Response(
             body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>Live</title>{items}'

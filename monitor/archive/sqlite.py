@@ -456,9 +456,12 @@ class SQLiteArchive(OutboxStore):
         now: datetime,
         *,
         matcher: Matcher | None = None,
+        backlog: Sequence[bool] = (),
     ) -> StoreResult:
+        if backlog and len(backlog) != len(entries):
+            raise ValueError("backlog needs one flag per entry")
         with self._tx() as db:
-            return self._store(db, feed_url, entries, _ts(now), matcher)
+            return self._store(db, feed_url, entries, _ts(now), matcher, backlog)
 
     def untried_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
         row = self._db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
@@ -557,6 +560,7 @@ class SQLiteArchive(OutboxStore):
         entries: Sequence[Entry],
         t: float,
         matcher: Matcher | None,
+        backlog: Sequence[bool] = (),
     ) -> StoreResult:
         """Deduplicate and archive one feed's entries, in the caller's transaction.
 
@@ -587,12 +591,13 @@ class SQLiteArchive(OutboxStore):
         changed: list[int] = []
         merged = 0
         key_rows: list[tuple[str, int]] = []
-        source_rows: list[tuple[int, int, str, float]] = []
-        to_match: list[tuple[int, str, str, str]] = []  # seq, id, headline, body
+        source_rows: list[tuple[int, int, str, float, bool]] = []
+        to_match: list[tuple[int, bool, str, str, str]] = []  # seq, backlog, id, headline, body
         guids: dict[int, str] = {}  # the GUIDs this call gives stories, by seq
-        for entry, keys, identity, first_id in zip(
-            entries, keys_of, identities, first_ids, strict=True
+        for n, (entry, keys, identity, first_id) in enumerate(
+            zip(entries, keys_of, identities, first_ids, strict=True)
         ):
+            old_news = bool(backlog) and backlog[n]
             seq = next((known[k] for k in sorted(keys) if k in known), None)
             # Found by its URL or its text alone, a story the feed gave another GUID is
             # another item (a podcast's episodes all linking the show's page, fragments of
@@ -633,24 +638,24 @@ class SQLiteArchive(OutboxStore):
             added_source = not carried.get(seq, False)
             if added_source:
                 carried[seq] = True
-                source_rows.append((seq, feed_id, entry.link, t))
+                source_rows.append((seq, feed_id, entry.link, t, old_news))
             # New and changed stories, and stories another feed now carries too (a topic
             # may be limited to that feed), are matched; known alerts are not repeated.
             if matcher is not None and (rematch or added_source):
-                to_match.append((seq, *self._text_of(db, seq, fresh)))
+                to_match.append((seq, old_news, *self._text_of(db, seq, fresh)))
 
         self._insert_fresh(db, fresh)
         db.executemany("INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES (?, ?)", key_rows)
         db.executemany(
-            "INSERT OR IGNORE INTO story_sources (story_seq, feed_id, link, first_seen)"
-            " VALUES (?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO story_sources (story_seq, feed_id, link, first_seen, backlog)"
+            " VALUES (?, ?, ?, ?, ?)",
             source_rows,
         )
         alerts = 0
         if matcher is not None:
-            for seq, sid, headline, body in to_match:
+            for seq, old_news, sid, headline, body in to_match:
                 # In the same transaction as the story: a crash loses neither, ever.
-                alerts += self._match(db, seq, sid, headline, body, matcher, t)
+                alerts += self._match(db, seq, sid, headline, body, matcher, t, old_news)
         return StoreResult(
             new=tuple(fresh[seq].story(seq, (feed_name,), at) for seq in new),
             changed=tuple(self._changed_stories(changed, fresh, feed_name, at)),
@@ -964,19 +969,20 @@ class SQLiteArchive(OutboxStore):
         body: str,
         matcher: Matcher,
         t: float,
+        old_news: bool = False,
     ) -> int:
-        sources = [
-            r[0]
-            for r in db.execute(
-                """
-                SELECT f.url FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
-                WHERE ss.story_seq = ? ORDER BY ss.first_seen, f.id
-                """,
-                (seq,),
-            )
-        ]
-        planned = matcher(headline, body, sources)
-        return self._record_matches(db, seq, sid, planned, t) if planned else 0
+        rows = db.execute(
+            """
+            SELECT f.url, ss.backlog FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
+            WHERE ss.story_seq = ? ORDER BY ss.first_seen, f.id
+            """,
+            (seq,),
+        ).fetchall()
+        planned = matcher(headline, body, [r[0] for r in rows])
+        # Backlog alerts nothing: neither the entry brought as backlog, nor a story that
+        # only feeds' backlogs carry (when it is edited, or its article read, later).
+        quiet = old_news or (bool(rows) and all(r[1] for r in rows))
+        return self._record_matches(db, seq, sid, planned, t, quiet=quiet) if planned else 0
 
     def _changed_stories(
         self, seqs: Sequence[int], fresh: dict[int, _Fresh], feed_name: str, at: datetime
