@@ -40,7 +40,10 @@ class AlertPlanner:
             topic = rules.topic(match.topic)
             if topic is None:  # pragma: no cover - the rule set names its own topics
                 continue
-            plans.append(self._plan(topic, match))
+            plan = self._plan(topic, match)
+            if plan.held is not None:
+                log.warning("alert of topic %r held back: %s", topic.name, plan.held)
+            plans.append(plan)
         return plans
 
     def route(self, match: Match) -> PlannedMatch | None:
@@ -58,8 +61,6 @@ class AlertPlanner:
             held = "no notifier named " + ", ".join(repr(n) for n in missing)
         elif not wanted:
             held = "no notifier is configured"
-        if held is not None:
-            log.warning("alert of topic %r held back until it can be sent: %s", topic.name, held)
         return PlannedMatch(
             match=match,
             notifiers=targets,

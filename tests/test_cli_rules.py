@@ -97,7 +97,7 @@ def test_rules_check_and_check_report_what_the_configuration_lacks(project: Path
     for command in (["rules", "check"], ["check"]):
         out = run(project, *command, code=1)
         assert f"{rules}:4:11: notify: no notifier named 'desk'" in out
-        assert f"{rules}:5:34: feeds: no feed named 'Example Wire'" in out
+        assert f"{rules}:5:34: feeds: no feed has the name or URL 'Example Wire'" in out
         assert "did you mean 'Example Wire Service'?" in out
         assert f"{rules}:6:9: tags: no feed in {project} has the tag 'asia'" in out
     # Trying rules out sends nothing: what the configuration lacks is only a warning there.

@@ -76,7 +76,7 @@ def test_feeds_and_tags_that_no_feed_has(tmp_path: Path, config: Config) -> None
     )
     feeds, tags = errors_for(tmp_path, config, text)
     assert (feeds.line, feeds.column) == (6, 3)
-    assert "no feed named 'Word News'" in feeds.message
+    assert "no feed has the name or URL 'Word News'" in feeds.message
     assert "did you mean 'World News'?" in feeds.message
     assert (tags.line, tags.column) == (8, 9)
     assert "has the tag 'europe'" in tags.message and "known: asia, wire" in tags.message

@@ -48,7 +48,7 @@ def check_rules_against_config(rules: RuleSet, config: Config) -> list[RuleError
                         compiled,
                         "feeds",
                         i,
-                        f"feeds: no feed named {name!r} in {where} (a feed's name or URL)"
+                        f"feeds: no feed has the name or URL {name!r} in {where}"
                         f"{_suggest(name, feed_names)} ({known})",
                     )
                 )
