@@ -231,7 +231,9 @@ def match(
             }
             click.echo(json.dumps(record, ensure_ascii=False))
             continue
-        found = ", ".join(m.topic for m in matches) or "no topics"
+        found = ", ".join(m.topic for m in matches) or (
+            "no topics" if not limited else "no topics from where this story comes"
+        )
         click.echo(f"{path}: {headline!r}: {found}")
         for m in matches:
             _print_match(headline, body, m, color=color)

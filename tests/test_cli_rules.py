@@ -117,8 +117,8 @@ def test_topics_without_any_notifier_are_an_error(project: Path) -> None:
 
 def test_match_respects_feeds_and_tags_and_names_what_it_skipped(project: Path) -> None:
     (project.parent / "rules" / "wire.toml").write_text(
-        "[[topic]]\nname = 'wire MFN'\nquery = 'MFN'\nfeeds = ['Example Wire Service']\n"
-        "[[topic]]\nname = 'world MFN'\nquery = 'MFN'\ntags = ['world']\n",
+        "[[topic]]\nname = 'wire MFN'\nquery = 'MFN OR harbour'\nfeeds = ['Example Wire Service']\n"
+        "[[topic]]\nname = 'world MFN'\nquery = 'MFN OR harbour'\ntags = ['world']\n",
         encoding="utf-8",
     )
     out = run(project, "match", str(SEEDS[0]))
@@ -138,6 +138,11 @@ def test_match_respects_feeds_and_tags_and_names_what_it_skipped(project: Path) 
     assert record["skipped"] == [
         {"name": "wire MFN", "feeds": ["Example Wire Service"], "tags": []}
     ]
+    negative = project.parent / "negative.txt"
+    negative.write_text("Harbour closed\n\nThe harbour was closed by a storm.", encoding="utf-8")
+    out = run(project, "match", str(negative))
+    assert ": 'Harbour closed': no topics from where this story comes\n" in out
+    assert "skipped, limited to other feeds or tags: wire MFN" in out
     assert "no feed named 'Wire'" in run(project, "match", "--feed", "Wire", str(SEEDS[0]), code=2)
     assert "no feed has the tag 'asia'" in run(
         project, "match", "--tag", "asia", str(SEEDS[0]), code=2
