@@ -237,8 +237,8 @@ class Service:
             )
             if released:
                 log.info("%d held alerts can be sent now", released)
-        except MonitorError as exc:  # delivery goes on; they are tried at the next round
-            log.error("cannot release held alerts: %s", exc)
+        except Exception:  # delivery goes on; they are tried again at the next round
+            log.exception("cannot release held alerts")
         return generation.deliverer.run_once()
 
     async def _digest_tick(self) -> None:
