@@ -28,7 +28,7 @@ from monitor.cli_common import (
     when,
 )
 from monitor.cli_extract import extract
-from monitor.cli_rules import match, rule_set, rules
+from monitor.cli_rules import checked_rules, match, rule_set, rules
 from monitor.cli_service import run, status
 from monitor.config import Config, resolve_feed_url
 from monitor.errors import ConfigError, MonitorError
@@ -66,20 +66,13 @@ def main(verbose: int, config_path: Path | None) -> None:
 def check(config_path: Path) -> None:
     """Validate the configuration and the rule files; exit non-zero on any error."""
     config = load(config_path)
-    compiled = rule_set(config)
-    problems = []
+    compiled, errors, unrouted = checked_rules(config)
+    problems = [str(e) for e in (*errors, *unrouted)]
     for settings in config.notifiers.values():
         try:  # secrets present and well-formed (never printed)
             build_notifier(settings).close()
         except MonitorError as exc:
             problems.append(str(exc))
-    for topic in compiled.topics:
-        unknown = set(topic.topic.notify or ()) - set(config.notifiers)
-        if unknown:
-            problems.append(
-                f"{topic.topic.source}:{topic.topic.line}: topic {topic.topic.name!r} "
-                f"names unknown notifiers: {', '.join(sorted(unknown))}"
-            )
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
@@ -101,7 +94,12 @@ def check(config_path: Path) -> None:
     metavar="NAME|URL",
     help="Poll this configured feed now, due or not (repeatable); the others are left.",
 )
-def poll(config_path: Path, once: bool, only: tuple[str, ...]) -> None:
+@click.option(
+    "--no-alerts",
+    is_flag=True,
+    help="Archive and match the new stories, but alert none of them, now or later.",
+)
+def poll(config_path: Path, once: bool, only: tuple[str, ...], no_alerts: bool) -> None:
     """Poll every configured feed (or those named) once, archive and match new stories,
     send alerts.
 
@@ -113,7 +111,7 @@ def poll(config_path: Path, once: bool, only: tuple[str, ...]) -> None:
     rules = rule_set(config)
     planner = AlertPlanner(lambda: rules, config.feeds, list(config.notifiers))
     with archive_of(config, write=True) as archive:
-        poller = Poller(config, archive, matcher=planner)
+        poller = Poller(config, archive, matcher=planner, alerts=not no_alerts)
         try:
             total = len(config.feeds) if urls is None else len(urls)
             summary = asyncio.run(_poll_with_progress(poller, total, urls))
@@ -121,7 +119,8 @@ def poll(config_path: Path, once: bool, only: tuple[str, ...]) -> None:
             poller.close()
         skipped = set(urls or ()) - {o.url for o in summary.outcomes}
         held = {s.url: s for s in archive.feed_states() if s.url in skipped}
-        report = deliver_now(config, archive, rules) if config.notifiers else None
+        send = config.notifiers and not no_alerts
+        report = deliver_now(config, archive, rules) if send else None
     for outcome in summary.outcomes:
         if outcome.error:
             click.echo(f"{outcome.status}: {outcome.url}: {outcome.error}", err=True)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from monitor.alerts import AlertPlanner
 from monitor.archive import Archive
 from monitor.cli_common import archive_exists, archive_of, config_option, load, when
-from monitor.cli_rules import rule_set
+from monitor.cli_rules import checked_rules
 from monitor.config import Config
 from monitor.deliver import Deliverer, DeliveryReport, run_digests
 from monitor.errors import MonitorError, NotifyError
@@ -21,9 +22,19 @@ from monitor.rules import RuleSet
 from monitor.units import plural
 
 
-def deliver_now(config: Config, archive: Archive, rules: RuleSet) -> DeliveryReport:
-    """Turn due digests into messages, then send everything that is due."""
-    run_digests(archive, rules, utc_now(), zone=config.schedule.zone)
+def deliver_now(config: Config, archive: Archive, rules: RuleSet | None) -> DeliveryReport:
+    """Make the alerts of held matches that can be routed now, turn due digests into
+    messages, then send everything that is due. Without rules (they do not load), only
+    what is in the outbox already is sent."""
+    if rules is not None:
+        planner = AlertPlanner(lambda: rules, config.feeds, list(config.notifiers))
+        try:
+            archive.release_held(planner.route, utc_now())
+        except Exception as exc:  # what is pending goes out all the same
+            click.echo(f"cannot release held alerts: {exc}", err=True)
+        run = run_digests(archive, rules, utc_now(), zone=config.schedule.zone)
+        for topic, reason in run.failed:
+            click.echo(f"digest of topic {topic!r} failed: {reason}", err=True)
     try:
         notifiers = build_notifiers(config)
     except MonitorError as exc:
@@ -45,14 +56,25 @@ def report_line(report: DeliveryReport) -> str:
 @click.command()
 @config_option
 def deliver(config_path: Path) -> None:
-    """Send due digests and every pending alert now."""
+    """Send due digests and every pending alert now.
+
+    Broken rule files are reported, and what is pending is sent all the same; digests
+    wait until the rules load again.
+    """
     config = load(config_path)
-    rules = rule_set(config)
+    rules, errors, unrouted = checked_rules(config)
+    for error in (*errors, *unrouted):
+        click.echo(str(error), err=True)
     with archive_of(config, write=True) as archive:
-        report = deliver_now(config, archive, rules)
-    for error in report.errors:
-        click.echo(error, err=True)
+        report = deliver_now(config, archive, None if errors else rules)
+    for problem in report.errors:
+        click.echo(problem, err=True)
     click.echo(report_line(report))
+    if errors or unrouted:
+        later = "; digests wait until the rule files load" if errors else ""
+        raise click.ClickException(
+            f"{plural(len(errors) + len(unrouted), 'error')} in the rule files{later}"
+        )
 
 
 @click.group(invoke_without_command=True)

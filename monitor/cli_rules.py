@@ -15,21 +15,36 @@ from monitor.cli_common import archive_of, config_option, load
 from monitor.config import Config
 from monitor.normalize import read_story
 from monitor.pagetext import page_paragraphs, read_page_text
-from monitor.rules import Document, RuleSet, load_rules
+from monitor.rules import Document, RuleError, RuleSet, check_rules_against_config, load_rules
+from monitor.rules.engine import CompiledTopic
 from monitor.types import Match, Story, TermHit
 from monitor.units import parse_duration, plural
 
 SAMPLES = 3
 
 
-def rule_set(config: Config, *, strict: bool = True) -> RuleSet:
-    """The compiled rules; with ``strict``, any rule error ends the command (exit 1)."""
-    rules, errors = load_rules(config.rules_path)
+def rule_set(config: Config, *, routing: bool = True) -> RuleSet:
+    """The compiled rules, checked against the configuration; any error ends the command.
+
+    Without ``routing`` (commands that only try rules out, and send nothing), what the
+    configuration lacks (a notifier, a feed a topic names) is a warning.
+    """
+    rules, errors, unrouted = checked_rules(config)
     for error in errors:
         click.echo(str(error), err=True)
-    if errors and strict:
+    for error in unrouted:
+        click.echo(str(error) if routing else f"warning: {error}", err=True)
+    if routing:
+        errors += unrouted
+    if errors:
         raise click.ClickException(f"{plural(len(errors), 'error')} in the rule files")
     return rules
+
+
+def checked_rules(config: Config) -> tuple[RuleSet, list[RuleError], list[RuleError]]:
+    """The rules that compile; the compile errors; and what the configuration lacks."""
+    rules, errors = load_rules(config.rules_path)
+    return rules, errors, check_rules_against_config(rules, config)
 
 
 @click.group()
@@ -60,7 +75,7 @@ def story_document(story: Story, config: Config) -> Document:
 def rules_test(config_path: Path, topic: str | None, since: str) -> None:
     """Backtest the rules: per topic, hits in the archive and sample headlines."""
     config = load(config_path)
-    compiled = rule_set(config)
+    compiled = rule_set(config, routing=False)
     if topic is not None and compiled.topic(topic) is None:
         raise click.ClickException(f"no topic named {topic!r}")
     try:
@@ -162,17 +177,40 @@ def _print_match(headline: str, body: str, m: Match, *, color: bool) -> None:
     is_flag=True,
     help="Read .txt files as text copied off a web page: find the headline, leave out chrome.",
 )
-def match(config_path: Path, files: tuple[Path, ...], as_json: bool, page: bool) -> None:
+@click.option(
+    "--feed",
+    "feed_names",
+    multiple=True,
+    metavar="NAME",
+    help="Match as if this configured feed (name or URL) carried the story; repeatable.",
+)
+@click.option(
+    "--tag", "tags", multiple=True, metavar="TAG", help="Match as if from a feed with this tag."
+)
+def match(
+    config_path: Path,
+    files: tuple[Path, ...],
+    as_json: bool,
+    page: bool,
+    feed_names: tuple[str, ...],
+    tags: tuple[str, ...],
+) -> None:
     """Show which topics story files (.txt in story format, or .html pages) match, and why.
 
-    A .txt file is read as the story format: its first paragraph is the headline.
+    A .txt file is read as the story format: its first paragraph is the headline. Topics
+    limited to some feeds or tags match only a story from them: say which with --feed
+    or --tag.
     """
     config = load(config_path)
-    compiled = rule_set(config)
+    compiled = rule_set(config, routing=False)
+    names, feed_tags = _sources(config, feed_names, tags)
     color = sys.stdout.isatty() and not as_json
     for path in files:
         headline, body = read_story_file(path, page=page)
-        matches = compiled.match(Document.of(headline, body))
+        doc = Document.of(headline, body, feeds=names, tags=feed_tags)
+        matches = compiled.match(doc)
+        # Topics the story would match but for the feeds or tags they are limited to.
+        limited = [t for t in compiled.topics if not t.accepts_source(doc) and t.predicate(doc)]
         if as_json:
             record = {
                 "path": str(path),
@@ -189,10 +227,56 @@ def match(config_path: Path, files: tuple[Path, ...], as_json: bool, page: bool)
                     }
                     for m in matches
                 ],
+                "skipped": [
+                    {"name": t.topic.name, "feeds": list(t.topic.feeds), "tags": list(t.topic.tags)}
+                    for t in limited
+                ],
             }
             click.echo(json.dumps(record, ensure_ascii=False))
             continue
-        names = ", ".join(m.topic for m in matches) or "no topics"
-        click.echo(f"{path}: {headline!r}: {names}")
+        found = ", ".join(m.topic for m in matches) or (
+            "no topics" if not limited else "no topics from where this story comes"
+        )
+        click.echo(f"{path}: {headline!r}: {found}")
         for m in matches:
             _print_match(headline, body, m, color=color)
+        if limited:
+            click.echo(
+                f"  skipped, limited to other feeds or tags: {_limits(limited)} "
+                "(--feed NAME or --tag TAG to match as if from one)"
+            )
+
+
+def _sources(
+    config: Config, feed_names: tuple[str, ...], tags: tuple[str, ...]
+) -> tuple[set[str], set[str]]:
+    """The feed names and URLs, and the tags, a story from these feeds and tags has."""
+    names: set[str] = set()
+    found_tags = set(tags)
+    for wanted in feed_names:
+        feeds = [f for f in config.feeds if wanted in (f.name, f.url)]
+        if not feeds:
+            known = ", ".join(sorted({f.name for f in config.feeds})) or "none configured"
+            raise click.BadParameter(
+                f"no feed named {wanted!r} (known: {known})", param_hint="--feed"
+            )
+        for feed in feeds:
+            names |= {feed.name, feed.url}
+            found_tags |= set(feed.tags)
+    known_tags = {t for f in config.feeds for t in f.tags}
+    for tag in tags:
+        if tag not in known_tags:
+            known = ", ".join(sorted(known_tags)) or "none"
+            raise click.BadParameter(
+                f"no feed has the tag {tag!r} (known: {known})", param_hint="--tag"
+            )
+    return names, found_tags
+
+
+def _limits(topics: list[CompiledTopic]) -> str:
+    out = []
+    for t in topics:
+        scope = [f"feeds {', '.join(t.topic.feeds)}"] if t.topic.feeds else []
+        scope += [f"tags {', '.join(t.topic.tags)}"] if t.topic.tags else []
+        out.append(f"{t.topic.name} ({'; '.join(scope)})")
+    return ", ".join(out)

@@ -73,6 +73,7 @@ def status(ctx: click.Context, config_path: Path) -> None:
         day = archive.topic_hits(now - timedelta(days=1))
         week = archive.topic_hits(now - timedelta(days=7))
         articles = archive.article_counts(now - timedelta(days=7))
+        held = archive.held_matches()
     holder = ArchiveLock.for_url(archive_url).holder()
     if holder is not None:
         click.echo(f"service: running (pid {holder})")
@@ -85,6 +86,8 @@ def status(ctx: click.Context, config_path: Path) -> None:
         )
     for error in service.get("reload_errors", []):
         click.echo(f"  reload error (the previous configuration keeps running): {error}")
+    for topic, reason in sorted(service.get("digest_errors", {}).items()):
+        click.echo(f"  digest of topic {topic!r} failing: {reason}")
     click.echo(f"\nfeeds ({len(states)}; times in {zone}):")
     for s in states:
         health = "gone" if s.gone else f"failing x{s.error_count}" if s.error_count else "ok"
@@ -117,6 +120,11 @@ def status(ctx: click.Context, config_path: Path) -> None:
     )
     for name, reason in disabled.items():
         click.echo(f"  notifier {name} disabled: {reason}")
+    for topic, (count, reason) in sorted(held.items()):
+        click.echo(
+            f"  topic {topic!r}: alerts for {count} stories held back ({reason}); "
+            "they go out once that is fixed"
+        )
     click.echo("\ntopics (hits in the last day / week):")
     for topic in sorted(set(week) | set(day)):
         click.echo(f"  {day.get(topic, 0):5d} / {week.get(topic, 0):5d}  {topic}")

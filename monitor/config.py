@@ -8,6 +8,7 @@ got "soon"``. Secrets never live in the file: notifiers name environment variabl
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -59,6 +60,7 @@ class ScheduleSettings:
     workers: int = 0  # parse processes; 0 means one per CPU
     parse_timeout: float = 60.0  # a parse or extraction in a worker is abandoned after this
     timezone: str = "UTC"  # IANA name: digest times of day, and times the commands show
+    backlog_alerts: float = 86400.0  # a new feed's first poll alerts items this recent (inf: all)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -338,6 +340,17 @@ def _full_article(raw: Any) -> FullArticle:
     raise ValueError
 
 
+_BACKLOG = 'a duration like "1d", "0s" for none, or "all"'
+
+
+def _backlog(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise TypeError
+    if raw == "all":
+        return math.inf
+    return 0.0 if raw in (0, "0", "0s") else _duration(raw)
+
+
 def resolve_feed_url(url: str, base_dir: Path) -> str:
     """http(s) and file URLs pass through; a local path becomes a file:// URL.
 
@@ -551,6 +564,7 @@ def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Conf
             "workers",
             "parse_timeout",
             "timezone",
+            "backlog_alerts",
         ),
     )
     s = ScheduleSettings()
@@ -579,6 +593,9 @@ def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Conf
             _timezone,
             'an IANA time zone name like "Europe/Berlin"',
             s.timezone,
+        ),
+        backlog_alerts=c.get(
+            sched_t, "schedule", "backlog_alerts", _backlog, _BACKLOG, s.backlog_alerts
         ),
     )
     if schedule.min_interval > schedule.max_interval:
@@ -710,7 +727,7 @@ def _feeds(c: _Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
         )
         if label:
             c.name(key, label)
-        c.only(item, key, ("url", "name", "tags", "interval", "full_article"))
+        c.only(item, key, ("url", "name", "tags", "interval", "full_article", "backlog_alerts"))
         url = ""
         if "url" not in item:
             c.fail(f"{key}.url", "missing (every feed needs a url)")
@@ -731,6 +748,7 @@ def _feeds(c: _Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
             full_article=c.get(
                 item, key, "full_article", _full_article, 'true, false or "auto"', "never"
             ),
+            backlog_alerts=c.get(item, key, "backlog_alerts", _backlog, _BACKLOG, None),
         )
         if not url:
             continue

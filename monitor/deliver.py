@@ -257,27 +257,40 @@ class _Skipped(Exception):
     """Not attempted in this batch."""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DigestRun:
+    created: tuple[str, ...] = ()  # ids of the digest messages made
+    failed: tuple[tuple[str, str], ...] = ()  # (topic, why) for each digest that could not be
+
+
 def run_digests(
     archive: Archive, rules: RuleSet, now: datetime, *, zone: tzinfo = UTC
-) -> list[str]:
-    """Turn every queue whose digest has fallen due into a digest message; return their ids.
+) -> DigestRun:
+    """Turn every queue whose digest has fallen due into a digest message.
 
     A digest that fell due while the service was down goes out now, as one message
     holding everything queued up to the latest due time. Times of day in schedules
-    ("daily 08:00") are in ``zone``.
+    ("daily 08:00") are in ``zone``. A queue that fails (a schedule that cannot be read,
+    the archive refusing a write) is reported in ``failed`` and the other queues go on:
+    one topic never holds up another's digests.
     """
-    created = []
+    created: list[str] = []
+    failed: dict[str, str] = {}
     for topic, notifier, queue, oldest, last_due in list(archive.digest_queues()):
-        schedule = THROTTLE_CADENCE
-        if queue == "digest":
-            known = rules.topic(topic)
-            schedule = (known.digest if known and known.digest else None) or DEFAULT_DIGEST
-        due = latest_due(parse_cadence(schedule), last_due or oldest, now, zone)
-        if due is None:
+        try:
+            schedule = THROTTLE_CADENCE
+            if queue == "digest":
+                known = rules.topic(topic)
+                schedule = (known.digest if known and known.digest else None) or DEFAULT_DIGEST
+            due = latest_due(parse_cadence(schedule), last_due or oldest, now, zone)
+            if due is None:
+                continue
+            digest = archive.create_digest(
+                topic=topic, notifier=notifier, queue=queue, due=due, now=now
+            )
+        except Exception as exc:  # contained to this queue, like a failing feed
+            failed.setdefault(topic, str(exc) or repr(exc))
             continue
-        digest = archive.create_digest(
-            topic=topic, notifier=notifier, queue=queue, due=due, now=now
-        )
         if digest is not None:
             created.append(digest)
-    return created
+    return DigestRun(created=tuple(created), failed=tuple(sorted(failed.items())))

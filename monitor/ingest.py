@@ -31,6 +31,7 @@ import httpx
 
 from monitor.archive import Archive, ArticleRetry, Matcher, PollRecord, StoreResult
 from monitor.articles import ArticleFetcher
+from monitor.backlog import backlog_flags
 from monitor.config import Config
 from monitor.errors import (
     FeedGone,
@@ -240,6 +241,7 @@ class Poller:
         owner: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         matcher: Matcher | None = None,
+        alerts: bool = True,
     ) -> None:
         self.config = config
         self.archive = archive
@@ -247,6 +249,7 @@ class Poller:
         self.owner = owner or default_owner()
         self._transport = transport
         self._matcher = matcher
+        self._alerts = alerts  # False: every item is archived and matched as backlog
         self._pool: WorkerPool | None = None
         self._pool_broken = False  # said once: no worker could be started, threads parse
         self._synced = False
@@ -383,7 +386,12 @@ class Poller:
 
     def _store_retry(self, item: ArticleRetry, entry: Entry) -> StoreResult:
         return self.archive.store_entries(
-            item.feed_urls[0], [entry], self.clock(), matcher=self._matcher, stories=[item.story]
+            item.feed_urls[0],
+            [entry],
+            self.clock(),
+            matcher=self._matcher,
+            stories=[item.story],
+            backlog=() if self._alerts else (True,),
         )
 
     def _pool_for(self, feeds: int) -> WorkerPool | None:
@@ -448,7 +456,9 @@ class Poller:
                     self.archive.record_poll, record, owner=self.owner
                 )
             else:
-                job = partial(self._store, feed.url, entries, now, record)
+                job = partial(
+                    self._store, feed.url, entries, now, record, self._backlog(feed, state, entries)
+                )
             written = self._writer.submit(job, expected=True)
             submitted = True
             try:
@@ -497,11 +507,28 @@ class Poller:
             out[i] = entry
         return out
 
+    def _backlog(self, feed: Feed, state: FeedState, entries: Sequence[Entry]) -> tuple[bool, ...]:
+        window = feed.backlog_alerts
+        return backlog_flags(
+            entries,
+            first_poll=state.last_success is None,  # no poll of it has succeeded yet
+            window=self.config.schedule.backlog_alerts if window is None else window,
+            now=self.clock(),
+            alerts=self._alerts,
+        )
+
     def _store(
-        self, feed_url: str, entries: Sequence[Entry], now: datetime, record: PollRecord
+        self,
+        feed_url: str,
+        entries: Sequence[Entry],
+        now: datetime,
+        record: PollRecord,
+        backlog: Sequence[bool] = (),
     ) -> StoreResult:
         """A feed's stories, then its poll record (which says they are stored)."""
-        stored = self.archive.store_entries(feed_url, entries, now, matcher=self._matcher)
+        stored = self.archive.store_entries(
+            feed_url, entries, now, matcher=self._matcher, backlog=backlog
+        )
         self.archive.record_poll(record, owner=self.owner)
         return stored
 

@@ -30,14 +30,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.alerts import AlertPlanner
 from monitor.archive import Archive, open_archive
 from monitor.config import Config, load_config
-from monitor.deliver import Deliverer, run_digests
+from monitor.deliver import Deliverer, DeliveryReport, run_digests
 from monitor.errors import ConfigError, MonitorError
 from monitor.ingest import Poller, default_owner, utc_now
 from monitor.lock import ArchiveLock
 from monitor.metrics import Metrics, MetricsServer
 from monitor.notify import build_notifiers
 from monitor.notify.message import Notifier
-from monitor.rules import RuleEngine
+from monitor.rules import RuleEngine, check_rules_against_config
 from monitor.units import plural
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class _Generation:
     """What one version of the configuration built: replaced whole on reload."""
 
     config: Config
+    planner: AlertPlanner
     poller: Poller
     deliverer: Deliverer
     notifiers: dict[str, Notifier]
@@ -75,6 +76,7 @@ class Service:
         self._deliver_lock = asyncio.Lock()
         self._deliver_again = False
         self._config_errors: list[str] = []
+        self._digest_failures: dict[str, str] = {}  # topic -> why its digest failed
         self._files: tuple[tuple[str, int, int], ...] = ()
         self._generation: _Generation | None = None
         self._retired: list[_Generation] = []
@@ -96,7 +98,13 @@ class Service:
             owner=self.owner,
             clock=utc_now,
         )
-        return _Generation(config=config, poller=poller, deliverer=deliverer, notifiers=notifiers)
+        return _Generation(
+            config=config,
+            planner=planner,
+            poller=poller,
+            deliverer=deliverer,
+            notifiers=notifiers,
+        )
 
     def _watched(self, config: Config) -> Iterator[Path]:
         yield self.config_path
@@ -118,11 +126,14 @@ class Service:
         # Taken before the files are read, so an edit made while starting is not missed.
         self._files = _fingerprint(self._watched(config))
         self.rules = RuleEngine(config.rules_path)
-        self.rules.reload()
+        self.rules.reload(check=lambda rules: check_rules_against_config(rules, config))
         if self.rules.errors:
             for error in self.rules.errors:
                 log.error("%s", error)
-            raise MonitorError(f"{len(self.rules.errors)} error(s) in the rule files")
+            raise MonitorError(
+                f"{len(self.rules.errors)} error(s) in the rule files and configuration; "
+                "not starting"
+            )
         lock = ArchiveLock.for_url(config.archive_url)
         with lock:
             self.house = open_archive(config.archive_url)
@@ -204,9 +215,12 @@ class Service:
             return
         self.metrics.record_poll(summary)
         if summary.alerts:  # alerts go out now, not at the next delivery tick
-            task = asyncio.create_task(self._deliver_tick())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._deliver_soon()
+
+    def _deliver_soon(self) -> None:
+        task = asyncio.create_task(self._deliver_tick())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _deliver_tick(self) -> None:
         if self._deliver_lock.locked():
@@ -215,25 +229,55 @@ class Service:
         async with self._deliver_lock:
             while True:
                 self._deliver_again = False
-                report = await asyncio.to_thread(self.current.deliverer.run_once)
+                report = await asyncio.to_thread(self._deliver_round, self.current)
                 self.metrics.record_delivery(report)
                 if not self._deliver_again or self._stop.is_set():
                     break
 
+    @staticmethod
+    def _deliver_round(generation: _Generation) -> DeliveryReport:
+        """Alerts held for want of a notifier that is now configured, then the outbox."""
+        try:
+            released = generation.deliverer.archive.release_held(
+                generation.planner.route, utc_now()
+            )
+            if released:
+                log.info("%d held alerts can be sent now", released)
+        except Exception:  # delivery goes on; they are tried again at the next round
+            log.exception("cannot release held alerts")
+        return generation.deliverer.run_once()
+
     async def _digest_tick(self) -> None:
         generation = self.current
-        async with self._deliver_lock:
-            created = await asyncio.to_thread(
-                partial(
-                    run_digests,
-                    generation.deliverer.archive,
-                    self.rules.rules,
-                    utc_now(),
-                    zone=generation.config.schedule.zone,
+        try:
+            async with self._deliver_lock:
+                run = await asyncio.to_thread(
+                    partial(
+                        run_digests,
+                        generation.deliverer.archive,
+                        self.rules.rules,
+                        utc_now(),
+                        zone=generation.config.schedule.zone,
+                    )
                 )
-            )
-        if created:
+        except MonitorError as exc:
+            log.error("digests failed: %s", exc)
+            return
+        self._digest_outcome(dict(run.failed))
+        if run.created:
             await self._deliver_tick()
+
+    def _digest_outcome(self, failed: dict[str, str]) -> None:
+        """Log each digest failure once (not at every tick), and when it is over."""
+        if failed == self._digest_failures:
+            return
+        for topic, reason in failed.items():
+            if self._digest_failures.get(topic) != reason:
+                log.error("digest of topic %r failed: %s", topic, reason)
+        for topic in self._digest_failures.keys() - failed.keys():
+            log.info("digest of topic %r works again", topic)
+        self._digest_failures = failed
+        self._set_status(digest_errors=failed)
 
     async def _housekeeping(self) -> None:
         try:
@@ -247,11 +291,19 @@ class Service:
     # -- reloading --------------------------------------------------------------------------
 
     async def _reload_if_changed(self) -> None:
+        """Take edited config and rule files, only together and only when they agree.
+
+        A new configuration is built whole before the rules are checked against it;
+        a rule set is refused when the configuration it would run with lacks what it
+        names (a notifier, a feed, a tag), and so is that configuration: the ones
+        running go on, and the errors are recorded for ``monitor status``.
+        """
         files = _fingerprint(self._watched(self.current.config))
         if files == self._files:
             return
         self._files = files
         errors: list[str] = []
+        running = self.current.config
         config: Config | None = None
         try:
             config = load_config(self.config_path)
@@ -259,16 +311,29 @@ class Service:
             errors.extend(str(problem) for problem in exc.problems)
         except MonitorError as exc:
             errors.append(str(exc))
-        if config is not None and config.rules_path != self.rules.folder:
-            self.rules = _swap_rules(self.rules, config.rules_path)
-        changed = self.rules.reload()
-        errors.extend(str(e) for e in self.rules.errors)
-        if config is not None and not errors and config != self.current.config:
+        fresh = None
+        if config is not None and config != running:
             try:
-                self._switch(config)
-                changed = True
+                fresh = self._build(config)  # raises (e.g. a missing secret) before any change
             except MonitorError as exc:
                 errors.append(str(exc))
+                config = None
+        # The rules must fit the configuration they will run with.
+        target = config or running
+        engine = self.rules
+        if target.rules_path != engine.folder:
+            engine = RuleEngine(target.rules_path)
+        changed = engine.reload(check=lambda rules: check_rules_against_config(rules, target))
+        if engine.errors:
+            errors.extend(str(e) for e in engine.errors)
+            if fresh is not None:
+                fresh.poller.close()
+                fresh.deliverer.close()
+        else:
+            changed = changed or engine is not self.rules or fresh is not None
+            self.rules = engine
+            if fresh is not None:
+                self._switch(fresh)
         for error in errors:
             log.error("reload failed, keeping the running configuration: %s", error)
         # After a rejected edit, say when the files load again, even if what they now say
@@ -281,11 +346,11 @@ class Service:
                 plural(len(self.current.config.feeds), "feed"),
                 plural(len(self.rules.rules.topics), "topic"),
             )
+            self._deliver_soon()  # alerts held for what the reload brings go out now
         self._config_errors = errors
         self._set_status(reload_errors=errors, reloaded=datetime.now(UTC).isoformat())
 
-    def _switch(self, config: Config) -> None:
-        new = self._build(config)  # raises (e.g. a missing secret) before anything changes
+    def _switch(self, new: _Generation) -> None:
         old = self.current
         self._generation = new
         self._retired.append(old)
@@ -330,9 +395,3 @@ class Service:
             self.house.set_status(values, datetime.now(UTC))
         except MonitorError:
             log.exception("cannot record the service status")
-
-
-def _swap_rules(engine: RuleEngine, folder: Path) -> RuleEngine:
-    fresh = RuleEngine(folder)
-    fresh.reload()
-    return fresh if not fresh.errors else engine

@@ -19,6 +19,9 @@ class Feed:
     tags: tuple[str, ...] = ()
     interval: float | None = None  # seconds; None means the schedule default
     full_article: FullArticle = "never"
+    # On the first poll, items published within this many seconds are alerted (inf: all,
+    # 0: none); None means the schedule default. Older and undated items are only archived.
+    backlog_alerts: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -189,6 +192,9 @@ class PlannedMatch:
     notifiers: tuple[str, ...]
     delivery: Delivery = "immediate"
     max_per_hour: int | None = None
+    # Why some of its alerts cannot be routed yet (a notifier the configuration lacks):
+    # the match is kept as held and its alerts made once the configuration can route them.
+    held: str | None = None
 
 
 OutboxStatus = Literal["pending", "sent", "dead"]

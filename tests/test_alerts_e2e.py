@@ -73,8 +73,10 @@ def receiver() -> Iterator[Receiver]:
 
 def project(tmp_path: Path, feeds: list[str], smtp_port: int, hook: str) -> Path:
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    # The items are undated, old news to a first poll: these tests want them alerted.
     feed_tables = "".join(
-        f'[[feeds]]\nurl = "{u}"\nname = "Feed {i}"\n\n' for i, u in enumerate(feeds)
+        f'[[feeds]]\nurl = "{u}"\nname = "Feed {i}"\nbacklog_alerts = "all"\n\n'
+        for i, u in enumerate(feeds)
     )
     config = tmp_path / "config.toml"
     config.write_text(
@@ -269,6 +271,7 @@ secret_env = "HOOK_SECRET"
 url = "{feed_server.url("/wire.xml")}"
 name = "Wire"
 full_article = {full_article}
+backlog_alerts = "all"
 """,
             encoding="utf-8",
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -225,9 +226,9 @@ def test_digest_collects_matches_and_goes_out_when_due(archive: SQLiteArchive) -
         FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher(("mail",), delivery="digest")
     )
     assert archive.outbox_counts() == {}
-    assert run_digests(archive, rules, T0 + timedelta(minutes=10)) == []
-    (digest,) = run_digests(archive, rules, T0 + timedelta(minutes=31))
-    assert run_digests(archive, rules, T0 + timedelta(minutes=32)) == []
+    assert run_digests(archive, rules, T0 + timedelta(minutes=10)).created == ()
+    (digest,) = run_digests(archive, rules, T0 + timedelta(minutes=31)).created
+    assert run_digests(archive, rules, T0 + timedelta(minutes=32)).created == ()
     clock = Clock()
     clock.now = T0 + timedelta(minutes=31)
     mail = FakeNotifier("mail")
@@ -257,7 +258,7 @@ def test_digest_missed_while_down_goes_out_at_next_start(archive: SQLiteArchive)
         FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",), delivery="digest")
     )
     three_days_later = T0 + timedelta(days=3)
-    assert len(run_digests(archive, rules, three_days_later)) == 1
+    assert len(run_digests(archive, rules, three_days_later).created) == 1
     assert archive.outbox_counts() == {"pending": 1}
 
 
@@ -266,7 +267,7 @@ def test_a_burst_over_the_hourly_limit_becomes_one_digest(archive: SQLiteArchive
     plan = matcher(("mail",), max_per_hour=2)
     archive.store_entries(FEEDS[0].url, [entry(n) for n in range(6)], T0, matcher=plan)
     assert archive.outbox_counts() == {"pending": 2}
-    assert len(run_digests(archive, rules, T0 + timedelta(minutes=31))) == 1
+    assert len(run_digests(archive, rules, T0 + timedelta(minutes=31)).created) == 1
     clock = Clock()
     clock.now = T0 + timedelta(minutes=31)
     mail = FakeNotifier("mail")
@@ -295,3 +296,41 @@ def test_a_delivery_that_cannot_be_recorded_is_reported_and_the_run_finishes(
     assert report.sent == 3 and len(mail.sent) + len(hook.sent) == 4
     assert any("cannot record the delivery" in e for e in report.errors)
     assert archive.outbox_counts() == {"pending": 1, "sent": 3}
+
+
+def test_a_digest_that_fails_never_holds_up_the_others(
+    archive: SQLiteArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One topic's digest cannot be made (a schedule that does not read, here built in code
+    past the rule compiler; or the archive refusing it): the other topics' go out."""
+    topics = [
+        Topic(name="broken", query="talks", delivery="digest", digest="daily 25:00"),
+        Topic(name="refused", query="talks", delivery="digest", digest="hourly"),
+        Topic(name="fine", query="talks", delivery="digest", digest="hourly"),
+    ]
+    rules = RuleSet.build(
+        [ParsedTopic(topic=t, query=parse_query(t.query), exclude=None) for t in topics]
+    )
+
+    def plan(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]:
+        match = Match(topic="", terms=())
+        return [
+            PlannedMatch(match=replace(match, topic=t.name), notifiers=("mail",), delivery="digest")
+            for t in topics
+        ]
+
+    archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=plan)
+    create = archive.create_digest
+
+    def refuse(*, topic: str, **kwargs: Any) -> str | None:
+        if topic == "refused":
+            raise ArchiveError("disk I/O error")
+        return create(topic=topic, **kwargs)
+
+    monkeypatch.setattr(archive, "create_digest", refuse)
+    run = run_digests(archive, rules, T0 + timedelta(hours=1))
+    assert len(run.created) == 1 and archive.list_outbox(["pending"])[0].topic == "fine"
+    assert dict(run.failed) == {
+        "broken": "expected a time of day like 08:00, got 'daily 25:00'",
+        "refused": "disk I/O error",
+    }

@@ -224,3 +224,44 @@ def test_a_duplicate_topic_is_reported_where_it_was_added_not_at_the_one_in_use(
     assert [t.topic.query for t in engine.rules.topics] == ["talks"]
     # Without a running set (rules check), the later one in file order is reported.
     assert errors_of(tmp_path) == [f"{running}:2:8: topic 't' is already defined in {added}"]
+
+
+@pytest.mark.parametrize(
+    ("digest", "column", "reason"),
+    [
+        ("'daily 8am'", 10, 'expected a schedule like "hourly", "daily 08:00"'),
+        ("'daily 25:00'", 10, "expected a time of day like 08:00"),
+        ("'every 10s'", 10, "digests at most every minute"),
+        ("8", 10, "expected a schedule like"),
+    ],
+)
+def test_a_digest_schedule_that_cannot_be_read_is_an_error(
+    tmp_path: Path, digest: str, column: int, reason: str
+) -> None:
+    path = write(
+        tmp_path,
+        "a.toml",
+        f"[[topic]]\nname = 't'\nquery = 'a'\ndelivery = 'digest'\ndigest = {digest}\n",
+    )
+    rules, errors = load_rules(tmp_path)
+    (error,) = [str(e) for e in errors]
+    assert error.startswith(f"{path}:5:{column}: digest: {reason}")
+    assert rules.topics == ()  # the topic is refused, not run with a broken schedule
+
+
+def test_readable_digest_schedules(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.toml",
+        "".join(
+            f"[[topic]]\nname = '{n}'\nquery = 'a'\ndelivery = 'digest'\ndigest = '{d}'\n"
+            for n, d in enumerate(["hourly", "daily 08:00", "weekly mon 09:30", "every 30m"])
+        ),
+    )
+    assert errors_of(tmp_path) == []
+
+
+def test_an_empty_notify_list_sends_nowhere_and_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.toml", "[[topic]]\nname = 't'\nquery = 'a'\nnotify = []\n")
+    (error,) = errors_of(tmp_path)
+    assert error.startswith(f"{path}:4:10: notify: an empty list sends alerts nowhere")

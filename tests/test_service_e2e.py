@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -11,6 +12,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
@@ -33,19 +36,21 @@ class LiveFeed:
     """A feed whose items the test adds while the service runs."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, str]] = []
+        self.items: list[tuple[str, str, str]] = []
         self.lock = threading.Lock()
 
     def add(self, headline: str, body: str = STORY) -> None:
+        # Dated when added: news even to the feed's first poll.
         with self.lock:
-            self.items.append((headline, body))
+            self.items.append((headline, body, format_datetime(datetime.now(UTC))))
 
     def response(self, _: object) -> Response:
         with self.lock:
             items = "".join(
                 f"<item><title>{escape(h)}</title><link>https://news.example/{n}</link>"
-                f"<guid>item-{n}</guid><description>{escape(b)}</description></item>"
-                for n, (h, b) in enumerate(self.items)
+                f"<guid>item-{n}</guid><pubDate>{d}</pubDate><description>{escape(b)}"
+                "</description></item>"
+                for n, (h, b, d) in enumerate(self.items)
             )
         return Response(
             body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>Live</title>{items}'
@@ -314,3 +319,69 @@ def test_a_reload_after_a_rejected_one_says_the_error_is_fixed(
 
 def cli_status(config: Path) -> str:
     return CliRunner().invoke(main, ["status", "--config", str(config)]).output
+
+
+def test_run_refuses_to_start_with_alerts_that_could_go_nowhere(
+    env: tuple[Path, LiveFeed, Receiver, Mailbox, int],
+) -> None:
+    config = env[0]
+    rules = config.parent / "rules" / "pager.toml"
+    rules.write_text(
+        "[[topic]]\nname = 'harbour'\nquery = 'harbour'\nnotify = ['hook', 'pager']\n"
+        "delivery = 'digest'\ndigest = 'daily 8am'\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        env={**os.environ, "HOOK_SECRET": SECRET},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    assert f"{rules}:6:10: digest: expected a schedule like" in proc.stderr
+    assert "error(s) in the rule files and configuration; not starting" in proc.stderr
+    rules.write_text(
+        "[[topic]]\nname = 'harbour'\nquery = 'harbour'\nnotify = ['hook', 'pager']\n", "utf-8"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        env={**os.environ, "HOOK_SECRET": SECRET},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    assert f"{rules}:4:19: notify: no notifier named 'pager'" in proc.stderr
+    assert not (config.parent / "archive" / "monitor.db").exists()  # nothing ran
+
+
+def test_a_reload_that_would_leave_a_topic_without_its_notifier_is_refused(
+    env: tuple[Path, LiveFeed, Receiver, Mailbox, int],
+) -> None:
+    config, feed, receiver, _, _ = env
+    rules = config.parent / "rules" / "harbour.toml"
+    rules.write_text('[[topic]]\nname = "harbour"\nquery = "harbour"\nnotify = ["hook"]\n', "utf-8")
+    good = config.read_text(encoding="utf-8")
+    proc = start(config)
+    try:
+        feed.add("Storm Closes Harbour", "The harbour was closed on Friday by the storm.")
+        wait_for(lambda: ("harbour", "Storm Closes Harbour") in topics(receiver))
+        # The hook goes from config.toml while the topic still names it: both are kept.
+        without_hook = re.sub(r"\[notifiers\.hook\].*?(?=\[notifiers)", "", good, flags=re.S)
+        assert "notifiers.hook" not in without_hook and "notifiers.desk" in without_hook
+        config.write_text(without_hook, encoding="utf-8")
+
+        def refused() -> bool:
+            out = CliRunner().invoke(main, ["status", "--config", str(config)]).output
+            return f"{rules}:4:11: notify: no notifier named 'hook'" in out
+
+        wait_for(refused)
+        feed.add("Harbour Closed Again", "The harbour was closed again on Sunday by a gale.")
+        wait_for(lambda: ("harbour", "Harbour Closed Again") in topics(receiver))
+        config.write_text(good, encoding="utf-8")
+        wait_for(lambda: not refused())
+    finally:
+        code, stderr = stop(proc)
+    assert code == 0, stderr
+    assert "reload failed, keeping the running configuration" in stderr

@@ -17,6 +17,8 @@ from monitor.types import Entry, Feed, FeedState, Match, OutboxEntry, PlannedMat
 
 # (headline, body, URLs of the feeds carrying the story) -> the topics it matches and their alerts
 Matcher = Callable[[str, str, Sequence[str]], Sequence[PlannedMatch]]
+# A held match -> its alerts as the configuration can route them now; None: not at all yet.
+Router = Callable[[Match], PlannedMatch | None]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,6 +102,7 @@ class Archive(Protocol):
         *,
         matcher: Matcher | None = None,
         stories: Sequence[int] | None = None,
+        backlog: Sequence[bool] = (),
     ) -> StoreResult:
         """Archive a feed's entries, deduplicating against every story already known.
 
@@ -110,6 +113,11 @@ class Archive(Protocol):
         with ``matcher``; matches and alerts are written in the same transaction. A
         story's article text is kept when the feed later brings its own text again; an
         entry with a failed article attempt schedules the next one (ARTICLE_RETRY_DELAYS).
+
+        ``backlog`` (one flag per entry; none: no entry is) marks the entries that are
+        old news to this feed (its first poll, a poll without alerts): they are matched,
+        but alert nothing; nor does their story later (an edit, its article read) as long
+        as every feed that carries it brought it as backlog.
         """
 
     def untried_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
@@ -182,6 +190,12 @@ class Archive(Protocol):
     def disabled_notifiers(self) -> dict[str, str]: ...
 
     def digest_queues(self) -> Iterator[tuple[str, str, str, datetime, datetime | None]]: ...
+
+    def release_held(self, route: Router, now: datetime) -> int:
+        """Make the alerts of held matches that ``route`` can route now; how many were made."""
+
+    def held_matches(self) -> dict[str, tuple[int, str]]:
+        """Per topic: matches whose alerts wait to be routed, and why."""
 
     def create_digest(
         self, *, topic: str, notifier: str, queue: str, due: datetime, now: datetime

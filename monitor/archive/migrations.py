@@ -177,4 +177,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE feeds ADD COLUMN ttl REAL;
     ALTER TABLE feeds ADD COLUMN retry_until REAL;
     """,
+    # 8: items a feed brought as backlog (its first poll, or a poll without alerts) never
+    # alert; matches whose alerts could not be routed are held until they can be.
+    """
+    ALTER TABLE story_sources ADD COLUMN backlog INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE matches ADD COLUMN held TEXT;
+    CREATE INDEX matches_held ON matches (topic) WHERE held IS NOT NULL;
+    """,
 )

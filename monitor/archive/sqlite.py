@@ -520,9 +520,12 @@ class SQLiteArchive(OutboxStore):
         *,
         matcher: Matcher | None = None,
         stories: Sequence[int] | None = None,
+        backlog: Sequence[bool] = (),
     ) -> StoreResult:
+        if backlog and len(backlog) != len(entries):
+            raise ValueError("backlog needs one flag per entry")
         with self._tx() as db:
-            return self._store(db, feed_url, entries, _ts(now), matcher, stories)
+            return self._store(db, feed_url, entries, _ts(now), matcher, stories, backlog)
 
     def untried_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
         row = self._db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
@@ -623,6 +626,7 @@ class SQLiteArchive(OutboxStore):
         t: float,
         matcher: Matcher | None,
         stories: Sequence[int] | None = None,
+        backlog: Sequence[bool] = (),
     ) -> StoreResult:
         """Deduplicate and archive one feed's entries, in the caller's transaction.
 
@@ -653,14 +657,16 @@ class SQLiteArchive(OutboxStore):
         changed: list[int] = []
         merged = 0
         key_rows: list[tuple[str, int]] = []
-        source_rows: list[tuple[int, int, str, float]] = []
-        to_match: dict[int, tuple[str, str, str]] = {}  # seq: id, headline, body (the last)
+        source_rows: list[tuple[int, int, str, float, bool]] = []
+        # seq: backlog, id, headline, body (the last: a story may be rewritten twice in a call)
+        to_match: dict[int, tuple[bool, str, str, str]] = {}
         guids: dict[int, str] = {}  # the GUIDs this call gives stories, by seq
-        for i, (entry, keys, identity, first_id) in enumerate(
+        for n, (entry, keys, identity, first_id) in enumerate(
             zip(entries, keys_of, identities, first_ids, strict=True)
         ):
+            old_news = bool(backlog) and backlog[n]
             if stories is not None:
-                seq: int | None = stories[i]  # known to the caller (an article retry)
+                seq: int | None = stories[n]  # known to the caller (an article retry)
             else:
                 seq = self._story_of(db, feed_id, entry, keys, known, fresh, guids)
             own = seq is not None and self._carries(db, seq, feed_id, carried)
@@ -692,24 +698,24 @@ class SQLiteArchive(OutboxStore):
             added_source = not carried.get(seq, False)
             if added_source:
                 carried[seq] = True
-                source_rows.append((seq, feed_id, entry.link, t))
+                source_rows.append((seq, feed_id, entry.link, t, old_news))
             # New and changed stories, and stories another feed now carries too (a topic
             # may be limited to that feed), are matched; known alerts are not repeated.
             if matcher is not None and (rematch or added_source):
-                to_match[seq] = self._text_of(db, seq, fresh)
+                to_match[seq] = (old_news, *self._text_of(db, seq, fresh))
 
         self._insert_fresh(db, fresh)
         db.executemany("INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES (?, ?)", key_rows)
         db.executemany(
-            "INSERT OR IGNORE INTO story_sources (story_seq, feed_id, link, first_seen)"
-            " VALUES (?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO story_sources (story_seq, feed_id, link, first_seen, backlog)"
+            " VALUES (?, ?, ?, ?, ?)",
             source_rows,
         )
         alerts = 0
         if matcher is not None:
-            for seq, (sid, headline, body) in to_match.items():
+            for seq, (old_news, sid, headline, body) in to_match.items():
                 # In the same transaction as the story: a crash loses neither, ever.
-                alerts += self._match(db, seq, sid, headline, body, matcher, t)
+                alerts += self._match(db, seq, sid, headline, body, matcher, t, old_news)
         return StoreResult(
             new=tuple(fresh[seq].story(seq, (feed_name,), at) for seq in new),
             changed=tuple(self._changed_stories(changed, fresh, feed_name, at)),
@@ -1075,19 +1081,20 @@ class SQLiteArchive(OutboxStore):
         body: str,
         matcher: Matcher,
         t: float,
+        old_news: bool = False,
     ) -> int:
-        sources = [
-            r[0]
-            for r in db.execute(
-                """
-                SELECT f.url FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
-                WHERE ss.story_seq = ? ORDER BY ss.first_seen, f.id
-                """,
-                (seq,),
-            )
-        ]
-        planned = matcher(headline, body, sources)
-        return self._record_matches(db, seq, sid, planned, t) if planned else 0
+        rows = db.execute(
+            """
+            SELECT f.url, ss.backlog FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
+            WHERE ss.story_seq = ? ORDER BY ss.first_seen, f.id
+            """,
+            (seq,),
+        ).fetchall()
+        planned = matcher(headline, body, [r[0] for r in rows])
+        # Backlog alerts nothing: neither the entry brought as backlog, nor a story that
+        # only feeds' backlogs carry (when it is edited, or its article read, later).
+        quiet = old_news or (bool(rows) and all(r[1] for r in rows))
+        return self._record_matches(db, seq, sid, planned, t, quiet=quiet) if planned else 0
 
     def _changed_stories(
         self, seqs: Sequence[int], fresh: dict[int, _Fresh], feed_name: str, at: datetime

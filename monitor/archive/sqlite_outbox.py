@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.archive import Router
 from monitor.types import Match, OutboxEntry, PlannedMatch, Story, TermHit
 
 THROTTLE_WINDOW = 3600.0
@@ -96,19 +97,34 @@ class OutboxStore:
 
     @staticmethod
     def _record_matches(
-        db: sqlite3.Connection, seq: int, story_id: str, planned: Sequence[PlannedMatch], t: float
+        db: sqlite3.Connection,
+        seq: int,
+        story_id: str,
+        planned: Sequence[PlannedMatch],
+        t: float,
+        *,
+        quiet: bool = False,
     ) -> int:
-        """Store matches and create their alerts; return how many alerts are new."""
+        """Store matches and create their alerts; return how many alerts are new.
+
+        ``quiet``: the story is backlog; its matches are recorded and nothing is alerted
+        (a match held earlier stays held). Otherwise a plan's ``held`` reason marks the
+        match as held, and clears when a plan routes it fully.
+        """
         created = 0
         for plan in planned:
             topic = plan.match.topic
             db.execute(
                 """
-                INSERT INTO matches (story_seq, topic, matched_at, explanation) VALUES (?, ?, ?, ?)
-                ON CONFLICT (story_seq, topic) DO UPDATE SET explanation = excluded.explanation
+                INSERT INTO matches (story_seq, topic, matched_at, explanation, held)
+                VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (story_seq, topic) DO UPDATE SET explanation = excluded.explanation,
+                    held = CASE WHEN ? THEN matches.held ELSE excluded.held END
                 """,
-                (seq, topic, t, explanation_json(plan.match)),
+                (seq, topic, t, explanation_json(plan.match), None if quiet else plan.held, quiet),
             )
+            if quiet:
+                continue
             for notifier in plan.notifiers:
                 aid = alert_id(story_id, topic, notifier)
                 queue = "digest" if plan.delivery == "digest" else None
@@ -141,6 +157,38 @@ class OutboxStore:
                         (aid, notifier, topic, t, t),
                     )
         return created
+
+    # -- held matches ---------------------------------------------------------------------------
+
+    def release_held(self, route: Router, now: datetime) -> int:
+        """Route every held match again and make the alerts it can now have; return how
+        many alerts were made. A match stays held while ``route`` cannot route it fully."""
+        query = """
+            SELECT m.story_seq, m.topic, m.explanation, s.id FROM matches m
+            JOIN stories s ON s.seq = m.story_seq
+            WHERE m.held IS NOT NULL ORDER BY m.story_seq
+        """
+        # Asked at every delivery: look before taking the write lock, which polls need.
+        if self._db.execute(query + " LIMIT 1").fetchone() is None:
+            return 0
+        t = now.timestamp()
+        created = 0
+        with self._tx() as db:
+            for seq, topic, explanation, sid in db.execute(query).fetchall():
+                plan = route(match_from_json(topic, explanation))
+                if plan is not None:
+                    created += self._record_matches(db, seq, sid, [plan], t)
+        return created
+
+    def held_matches(self) -> dict[str, tuple[int, str]]:
+        """Per topic: how many matches wait for their alerts, and the latest reason why."""
+        rows = self._db.execute(
+            """
+            SELECT topic, count(*), max(matched_at), held FROM matches
+            WHERE held IS NOT NULL GROUP BY topic
+            """
+        ).fetchall()
+        return {r[0]: (r[1], r[3]) for r in rows}
 
     # -- delivery -------------------------------------------------------------------------------
 

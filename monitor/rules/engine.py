@@ -24,6 +24,7 @@ from monitor.rules.ast import And, Near, Node, Not, Or, Phrase, Scoped
 from monitor.rules.files import (
     ParsedTopic,
     RuleError,
+    RuleFile,
     compile_rule_files,
     gc_paused,
     read_rule_files,
@@ -172,6 +173,8 @@ class CompiledTopic:
     mask: tuple[int, ...]
     predicate: Predicate
     anchors: frozenset[Anchor] | None
+    file: RuleFile | None = None  # where the topic is written, for locating later errors
+    index: int = 0
 
     @classmethod
     def of(cls, parsed: ParsedTopic, cost: AnchorCost = _length_cost) -> CompiledTopic:
@@ -189,6 +192,8 @@ class CompiledTopic:
             mask=mask,
             predicate=predicate,
             anchors=anchors(parsed.query, cost),
+            file=parsed.file,
+            index=parsed.index,
         )
 
     def accepts_source(self, doc: Document) -> bool:
@@ -337,25 +342,30 @@ class RuleEngine:
     def rules(self) -> RuleSet:
         return self._rules
 
-    def reload(self) -> bool:
+    def reload(self, check: Callable[[RuleSet], list[RuleError]] | None = None) -> bool:
         """Load the rule files again; True when the active rules changed.
 
         With any error, nothing changes and ``errors`` says why: a topic is never
         silently dropped because another one (or a half-saved file) is broken.
-        Unchanged files change nothing.
+        ``check`` is asked about rules that compile (e.g. whether the configuration has
+        the notifiers they name); its errors refuse them too. Unchanged files change
+        nothing, unless ``check`` finds fault with them.
         """
         with self._lock:
             files, errors = read_rule_files(self.folder)
             stamp = fingerprint([(f.path, f.text) for f in files])
             if not errors and stamp == self._rules.fingerprint:
-                self.errors = []
+                self.errors = check(self._rules) if check is not None else []
                 return False
             # A duplicate name is reported where it was added, not at the topic in use.
             running = [t.topic for t in self._rules.topics]
             parsed, compile_errors = compile_rule_files(files, running)
             errors.extend(compile_errors)
+            rules = RuleSet.build(parsed, stamp) if not errors else None
+            if rules is not None and check is not None:
+                errors.extend(check(rules))
             self.errors = errors
-            if errors:
+            if errors or rules is None:
                 return False
-            self._rules = RuleSet.build(parsed, stamp)
+            self._rules = rules
             return True

@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from monitor.cadence import EXAMPLES as CADENCE_EXAMPLES
+from monitor.cadence import parse_cadence
 from monitor.errors import MonitorError
 from monitor.rules.ast import AliasRef, And, Near, Node, Not, Or, Phrase, Scoped
 from monitor.rules.locate import key_start, line_col, table_span, value_position
@@ -56,6 +58,10 @@ class ParsedTopic:
     topic: Topic
     query: Node
     exclude: Node | None
+    # Where the topic is written (its N-th [[topic]] table): errors found later, such as a
+    # notifier the configuration lacks, point into the file too.
+    file: RuleFile | None = None
+    index: int = 0
 
 
 def read_rule_files(folder: Path) -> tuple[list[RuleFile], list[RuleError]]:
@@ -204,7 +210,11 @@ def _compile_rule_files(
         )
         if resolved is None or (exclude is not None and resolved_exclude is None):
             continue
-        out.append(ParsedTopic(topic=topic, query=resolved, exclude=resolved_exclude))
+        out.append(
+            ParsedTopic(
+                topic=topic, query=resolved, exclude=resolved_exclude, file=fc.file, index=index
+            )
+        )
     return out, errors
 
 
@@ -287,11 +297,6 @@ def _topic(
             '"immediate" or "digest"',
         ),
         (
-            "digest",
-            lambda v: v if isinstance(v, str) and v.strip() else None,
-            'a schedule like "daily 08:00"',
-        ),
-        (
             "max_per_hour",
             lambda v: v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None,
             "a positive integer",
@@ -305,6 +310,28 @@ def _topic(
                 bad = True
             else:
                 fields[key] = value
+    if "digest" in table:
+        # Read now: a schedule that cannot be read would fail at every digest tick instead.
+        digest = table["digest"]
+        try:
+            if not isinstance(digest, str):
+                raise ValueError(f"expected a schedule like {CADENCE_EXAMPLES}, got {digest!r}")
+            parse_cadence(digest)
+        except ValueError as exc:
+            fc.error_at("topic", index, "digest", f"digest: {exc}")
+            bad = True
+        else:
+            fields["digest"] = digest
+    if fields.get("notify") == ():
+        # An empty list would record matches and send every alert nowhere.
+        fc.error_at(
+            "topic",
+            index,
+            "notify",
+            "notify: an empty list sends alerts nowhere; name notifiers, or leave notify out "
+            "to alert every notifier",
+        )
+        bad = True
     if fields.get("delivery") == "digest" and "digest" not in fields:
         fields["digest"] = "daily 08:00"
     if query is None or bad or ("exclude" in table and exclude is None):

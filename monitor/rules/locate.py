@@ -151,3 +151,36 @@ def value_position(
     if not offsets or char is None:
         return line_col(text, value)
     return line_col(text, offsets[min(max(char, 0), len(offsets) - 1)])
+
+
+def item_position(text: str, table: str, index: int | None, key: str, item: int) -> tuple[int, int]:
+    """Line and column of the ``item``-th string of the array value of ``key``, best effort.
+
+    A single string written in place of the array is item 0. Falls back like
+    ``value_position``.
+    """
+    span = table_span(text, table, index)
+    if span is None:
+        return 1, 1
+    value = key_offset(text, span, key)
+    if value is None:
+        return line_col(text, span[0])
+    if not text.startswith("[", value):
+        return line_col(text, value)
+    i, n = value + 1, 0
+    while i < len(text):
+        if text[i] in " \t\r\n,":
+            i += 1
+            continue
+        if text[i] == "#":
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        offsets = string_offsets(text, i)
+        if offsets is None:  # the end of the array, or something unexpected
+            break
+        if n == item:
+            return line_col(text, i)
+        i = offsets[-1] + (3 if text.startswith(('"""', "'''"), i) else 1)
+        n += 1
+    return line_col(text, value)
