@@ -122,7 +122,7 @@ def status(ctx: click.Context, config_path: Path) -> None:
         click.echo(f"  notifier {name} disabled: {reason}")
     for topic, (count, reason) in sorted(held.items()):
         click.echo(
-            f"  topic {topic!r}: alerts for {count} stories held back ({reason}); "
+            f"  topic {topic!r}: alerts for {plural(count, "story", "stories")} held back ({reason}); "
             "they go out once that is fixed"
         )
     click.echo("\ntopics (hits in the last day / week):")

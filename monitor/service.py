@@ -131,7 +131,7 @@ class Service:
             for error in self.rules.errors:
                 log.error("%s", error)
             raise MonitorError(
-                f"{len(self.rules.errors)} error(s) in the rule files and configuration; "
+                f"{plural(len(self.rules.errors), 'error')} in the rule files and configuration; "
                 "not starting"
             )
         lock = ArchiveLock.for_url(config.archive_url)

@@ -15,7 +15,7 @@ import pytest
 
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.backlog import backlog_flags
-from monitor.config import load_config
+from monitor.config import ScheduleSettings, load_config
 from monitor.errors import ConfigError
 from monitor.types import Entry, Feed, Match, PlannedMatch
 from tests.cli_project import run
@@ -106,7 +106,7 @@ def plan(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]
 @pytest.fixture
 def archive(tmp_path: Path) -> Iterator[SQLiteArchive]:
     db = SQLiteArchive(tmp_path / "m.db")
-    db.sync_feeds(FEEDS, NOW)
+    db.sync_feeds(FEEDS, NOW, schedule=ScheduleSettings())
     try:
         yield db
     finally:
@@ -223,7 +223,7 @@ def test_adding_a_feed_alerts_only_its_recent_items_then_everything_new(
     config = project(tmp_path, feed_server.url("/h.xml"), receiver.url)
 
     out = run(config, "poll", "--once")
-    assert "5 new stories, 0 changed, 1 alerts" in out
+    assert "5 new stories, 0 changed, 1 alert" in out
     assert headlines(receiver) == ["Fresh harbour story"]
     # Every item is archived and matched: hit counts count the backlog too.
     assert "harbour: 5 hits" in run(config, "rules", "test", "--since", "3650d")
@@ -258,7 +258,9 @@ def test_a_feed_sets_its_own_backlog(
     config = project(
         tmp_path, feed_server.url("/h.xml"), receiver.url, f"backlog_alerts = {setting}"
     )
-    assert f"3 new stories, 0 changed, {alerted} alerts" in run(config, "poll", "--once")
+    assert f"3 new stories, 0 changed, {alerted} alert{'' if alerted == 1 else 's'}" in run(
+        config, "poll", "--once"
+    )
     assert len(receiver.deliveries) == alerted
 
 
@@ -271,13 +273,13 @@ def test_poll_without_alerts_archives_and_matches_only(
     feed_server.route("/h.xml", handler=feed.response)
     config = project(tmp_path, feed_server.url("/h.xml"), receiver.url)
     out = run(config, "poll", "--once", "--no-alerts")
-    assert "1 new stories, 0 changed, 0 alerts" in out and "delivered" not in out
+    assert "1 new story, 0 changed, 0 alerts" in out and "delivered" not in out
     db = sqlite3.connect(tmp_path / "archive" / "monitor.db")
     assert db.execute("SELECT count(*) FROM matches").fetchone()[0] == 1
     assert db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
     db.close()
     feed.add("Harbour open again", now)
-    assert "1 new stories, 0 changed, 1 alerts" in run(config, "poll", "--once")
+    assert "1 new story, 0 changed, 1 alert" in run(config, "poll", "--once")
     assert headlines(receiver) == ["Harbour open again"]
 
 

@@ -31,7 +31,9 @@ def invoke(args: list[str], env: dict[str, str] | None = None, code: int = 0) ->
 
 def test_config_before_the_command_and_from_the_environment(project: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.toml"
-    other.write_text('[rules]\npath = "rules"\n', encoding="utf-8")
+    other.write_text(
+        '[rules]\npath = "rules"\n\n[notifiers.console]\ntype = "console"\n', encoding="utf-8"
+    )
     assert f"{project}: OK (2 feeds" in invoke(["--config", str(project), "check"])
     assert f"{project}: OK (2 feeds" in invoke(["check"], env={"MONITOR_CONFIG": str(project)})
     # The nearest wins: after the command, then before it, then the environment.

@@ -164,5 +164,5 @@ def test_deliver_sends_what_is_pending_even_when_the_rules_are_broken(project: P
     )
     out = run(project, "deliver", code=1)
     assert "broken.toml:5:10: digest: expected a schedule like" in out
-    assert "delivered 1 messages" in out and "queued before the rules broke" in out
-    assert "1 error(s) in the rule files; digests wait until the rule files load" in out
+    assert "delivered 1 message;" in out and "queued before the rules broke" in out
+    assert "1 error in the rule files; digests wait until the rule files load" in out

@@ -159,7 +159,7 @@ def test_held_alerts_go_out_once_the_rule_names_a_notifier_that_exists(
 ) -> None:
     config, _, box, _ = setup
     status = cli(config, "status")
-    assert "topic 'harbour': alerts for 1 stories held back (no notifier named 'hook')" in status
+    assert "topic 'harbour': alerts for 1 story held back (no notifier named 'hook')" in status
     assert "1 /     1  harbour" in status  # the match counts
 
     # Still broken: deliver says so (and sends what it can); the alert stays held.
@@ -169,7 +169,7 @@ def test_held_alerts_go_out_once_the_rule_names_a_notifier_that_exists(
 
     # Fixed in the rule file: the alert goes to the notifier it names now, once.
     (config.parent / "rules" / "harbour.toml").write_text(HARBOUR.format(to="desk"), "utf-8")
-    assert "delivered 1 messages" in cli(config, "deliver")
+    assert "delivered 1 message;" in cli(config, "deliver")
     assert "delivered 0 messages" in cli(config, "deliver")
     assert [str(m["Subject"]) for m in box.messages] == ["[harbour] Storm Closes Harbour"]
     assert "held back" not in cli(config, "status")

@@ -246,10 +246,10 @@ def test_a_daily_digest_is_due_at_that_time_in_the_configured_zone(
         FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",), delivery="digest")
     )
     berlin = ZoneInfo("Europe/Berlin")  # T0, 07:30 UTC, is 08:30 there in November
-    assert run_digests(archive, rules, T0 + timedelta(minutes=31), zone=berlin) == []
+    assert run_digests(archive, rules, T0 + timedelta(minutes=31), zone=berlin).created == ()
     tomorrow_8am = datetime(2026, 11, 3, 7, 0, tzinfo=UTC)
-    assert run_digests(archive, rules, tomorrow_8am - timedelta(minutes=1), zone=berlin) == []
-    assert len(run_digests(archive, rules, tomorrow_8am, zone=berlin)) == 1
+    assert not run_digests(archive, rules, tomorrow_8am - timedelta(minutes=1), zone=berlin).created
+    assert len(run_digests(archive, rules, tomorrow_8am, zone=berlin).created) == 1
 
 
 def test_digest_missed_while_down_goes_out_at_next_start(archive: SQLiteArchive) -> None:
