@@ -23,6 +23,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.lock import ArchiveLock
 from monitor.logs import setup_logging
 from monitor.service import Service
+from monitor.units import plural
 
 
 @click.command()
@@ -122,8 +123,8 @@ def status(ctx: click.Context, config_path: Path) -> None:
         click.echo(f"  notifier {name} disabled: {reason}")
     for topic, (count, reason) in sorted(held.items()):
         click.echo(
-            f"  topic {topic!r}: alerts for {plural(count, "story", "stories")} held back ({reason}); "
-            "they go out once that is fixed"
+            f"  topic {topic!r}: alerts for {plural(count, 'story', 'stories')} held back "
+            f"({reason}); they go out once that is fixed"
         )
     click.echo("\ntopics (hits in the last day / week):")
     for topic in sorted(set(week) | set(day)):
