@@ -66,7 +66,8 @@ def test_one_of_a_kind_is_singular(tmp_path: Path, project: Path) -> None:
     feed = tmp_path / "one.xml"
     feed.write_text(ONE_ITEM, encoding="utf-8")
     project.write_text(
-        '[[feeds]]\nurl = "one.xml"\nname = "One"\nbacklog_alerts = "all"\n\n[notifiers.console]\ntype = "console"\n',
+        '[[feeds]]\nurl = "one.xml"\nname = "One"\nbacklog_alerts = "all"\n\n'
+        '[notifiers.console]\ntype = "console"\n',
         encoding="utf-8",
     )
     assert "OK (1 feed, 1 notifier)" in run(project, "check")
