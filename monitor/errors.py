@@ -163,7 +163,7 @@ class StorageFault(ArchiveError):
 
 class ArchiveFull(StorageFault):
     what = "the disk is full"
-    todo = "free some space on it (the service goes on by itself once it can write)"
+    todo = "free some space on it"
 
 
 class ArchiveIOError(StorageFault):

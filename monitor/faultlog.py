@@ -36,7 +36,7 @@ class FaultLog:
         text = str(fault)
         self.count += 1
         if text != self._text:
-            self._log.error("%s; polls and deliveries wait until it can write", text)
+            self._log.error("%s; polls and deliveries wait, and go on by themselves after", text)
         elif now - self._said >= self._repeat:
             self._log.error("still: %s (%d times since it began)", text, self.count)
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 import inspect
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,7 +53,17 @@ def storage_fault(exc: sqlite3.Error, path: str) -> StorageFault | None:
     """The fault ``exc`` reports, or None when it is no storage failure."""
     code = getattr(exc, "sqlite_errorcode", None)
     cls = _FAULTS.get(code & 0xFF) if isinstance(code, int) else None
+    if cls is ArchiveIOError and _no_space(path):
+        # Growing the shared-memory file on a full disk fails as an I/O error.
+        return ArchiveFull(path, f"{exc}: no space is left on its disk")
     return cls(path, str(exc)) if cls is not None else None
+
+
+def _no_space(path: str) -> bool:
+    try:
+        return os.statvfs(os.path.dirname(os.path.abspath(path))).f_bavail == 0
+    except OSError:
+        return False
 
 
 def os_fault(exc: OSError, path: str) -> ArchiveError:
