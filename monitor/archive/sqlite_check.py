@@ -34,6 +34,7 @@ def _connect(path: Path, mode: str) -> sqlite3.Connection:
         db = sqlite3.connect(
             f"file:{quote(str(path.resolve()))}?mode={mode}", uri=True, isolation_level=None
         )
+        db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout = 10000")
     except sqlite3.Error as exc:
         raise storage_fault(exc, str(path)) or ArchiveError(f"{path}: {exc}") from exc
@@ -112,7 +113,7 @@ def _check_fts(path: Path, name: str) -> str | None:
         quoted = '"' + name.replace('"', '""') + '"'
         db.execute(f"INSERT INTO {quoted} ({quoted}, rank) VALUES ('integrity-check', 1)")
     except sqlite3.Error as exc:
-        return f"{exc} (it does not agree with the stories it indexes)"
+        return f"{exc} (checked against the stories it indexes)"
     finally:
         if db.in_transaction:
             db.execute("ROLLBACK")
