@@ -54,9 +54,9 @@ from monitor.units import parse_duration, plural
 def main(verbose: int, config_path: Path | None) -> None:
     """News monitor: polls feeds, archives stories, matches topics, sends alerts.
 
-    Commands that only look (status, feeds, stories, show, search, export, check, match,
-    rules, alerts) never change the archive; run, poll, deliver, alerts retry and
-    notify test do.
+    Commands that only look (status, feeds, stories, show, search, export, check,
+    archive check, match, rules, alerts) never change the archive; run, poll, deliver,
+    alerts retry and notify test do.
     """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
