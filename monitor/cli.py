@@ -16,6 +16,7 @@ import click
 from monitor import __version__
 from monitor.alerts import AlertPlanner
 from monitor.cli_alerts import alerts, deliver, deliver_now, notify, report_line
+from monitor.cli_archive import archive, export_damaged
 from monitor.cli_common import (
     APPLY_HINT,
     CONFIG_ENV,
@@ -31,7 +32,7 @@ from monitor.cli_extract import extract
 from monitor.cli_rules import checked_rules, match, rule_set, rules
 from monitor.cli_service import run, status
 from monitor.config import Config, resolve_feed_url
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
 from monitor.export import export_stories
 from monitor.ingest import Poller
 from monitor.normalize import format_story
@@ -53,9 +54,9 @@ from monitor.units import parse_duration, plural
 def main(verbose: int, config_path: Path | None) -> None:
     """News monitor: polls feeds, archives stories, matches topics, sends alerts.
 
-    Commands that only look (status, feeds, stories, show, search, export, check, match,
-    rules, alerts) never change the archive; run, poll, deliver, alerts retry and
-    notify test do.
+    Commands that only look (status, feeds, stories, show, search, export, check,
+    archive check, match, rules, alerts) never change the archive; run, poll, deliver,
+    alerts retry and notify test do.
     """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -321,12 +322,24 @@ def search(config_path: Path, query: str, limit: int) -> None:
 @config_option
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def export(config_path: Path, directory: Path) -> None:
-    """Write every story as NNN_<id>.txt in story format."""
+    """Write every story as NNN_<id>.txt in story format.
+
+    From a damaged archive, the stories that can still be read: it says how many rows
+    were skipped, and exits with status 1 if any were.
+    """
     config = load(config_path)
-    with archive_of(config) as archive:
-        count = export_stories(archive.iter_stories(), directory, total=archive.count_stories())
+    written: list[Path] = []
+    try:
+        with archive_of(config) as archive:
+            total = archive.count_stories()
+            count = export_stories(archive.iter_stories(), directory, total=total, written=written)
+    except click.ClickException as exc:
+        if not isinstance(exc.__cause__, ArchiveCorrupt):
+            raise
+        export_damaged(config.archive_url, exc.__cause__, directory, written)
+        return
     click.echo(f"wrote {plural(count, 'story', 'stories')} to {directory}")
 
 
-for command in (rules, match, alerts, deliver, notify, run, status, extract):
+for command in (rules, match, alerts, deliver, notify, run, status, extract, archive):
     main.add_command(command)

@@ -47,9 +47,16 @@ def deliver_now(config: Config, archive: Archive, rules: RuleSet | None) -> Deli
 
 
 def report_line(report: DeliveryReport) -> str:
+    # This command's memory ends with it: what could not be recorded goes out again.
+    unrecorded = (
+        f"; {plural(report.held, 'outcome')} not recorded (what was sent goes out again "
+        "next time, under the same id)"
+        if report.held
+        else ""
+    )
     return (
         f"delivered {plural(report.sent, 'message')}; {report.retrying} to retry, "
-        f"{report.dead} dead, {report.deferred} deferred"
+        f"{report.dead} dead, {report.deferred} deferred{unrecorded}"
     )
 
 

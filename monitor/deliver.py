@@ -6,6 +6,13 @@ messages wait for the next batch (unclaimed, no attempt counted) instead of
 each waiting out its own timeout. Failures are retried with exponential backoff
 and jitter, honouring Retry-After, until the attempt or age limit dead-letters
 them. A message keeps its id on every attempt, so receivers can drop repeats.
+
+Each outcome is recorded in its notifier's thread before that notifier sends the next
+message. When the archive cannot record one (the disk is full), the outcome is held in
+memory (``HeldOutcomes``) and nothing more is sent until every held outcome is recorded:
+a message known to be sent is never claimed and sent again. Only a crash while one is
+held (at most one per notifier) loses that knowledge, and the message goes out again
+under its id after the restart, as one in flight at a crash does.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from functools import partial
 from monitor.archive import Archive
 from monitor.cadence import latest_due, parse_cadence
 from monitor.config import DeliverySettings
-from monitor.errors import NotifierGone, NotifyError, PermanentFailure
+from monitor.errors import NotifierGone, NotifyError, PermanentFailure, StorageFault
 from monitor.notify.message import AlertItem, Message, Notifier
 from monitor.rules import RuleSet
 from monitor.types import Match, OutboxEntry, Story
@@ -42,6 +49,66 @@ class DeliveryReport:
     dead: int = 0
     deferred: int = 0  # not attempted: their notifier failed earlier in the batch or is disabled
     errors: tuple[str, ...] = ()
+    held: int = 0  # outcomes the archive could not record yet, kept in memory
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """What became of one attempt to send a message, to be recorded in the outbox: sent (no
+    ``error``), to be tried again at ``next_attempt``, or ``dead``."""
+
+    outbox_id: str
+    notifier: str
+    at: datetime
+    error: str | None = None
+    next_attempt: datetime | None = None
+    dead: bool = False
+    count_attempt: bool = True
+    disable: str | None = None  # the receiver is gone: the notifier is disabled, for this reason
+
+    def record(self, archive: Archive, owner: str) -> None:
+        if self.disable is not None:
+            archive.disable_notifier(self.notifier, self.disable, self.at)
+        archive.finish_delivery(
+            self.outbox_id,
+            owner=owner,
+            now=self.at,
+            error=self.error,
+            next_attempt=self.next_attempt,
+            dead=self.dead,
+            count_attempt=self.count_attempt,
+        )
+
+
+class HeldOutcomes:
+    """Outcomes the archive could not record, kept until it can.
+
+    Shared by the deliverers of successive configurations (a reload builds a new one), so
+    a reload while the disk is full forgets nothing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, Outcome] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def hold(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._held[outcome.outbox_id] = outcome
+
+    def record(self, archive: Archive, owner: str) -> int:
+        """Record the held outcomes, oldest first; how many. The first failure is raised,
+        and what is left stays held."""
+        with self._lock:
+            waiting = list(self._held.values())
+        for outcome in waiting:
+            outcome.record(archive, owner)
+            with self._lock:
+                self._held.pop(outcome.outbox_id, None)
+        return len(waiting)
 
 
 def why_line(match: Match) -> str:
@@ -76,12 +143,14 @@ class Deliverer:
         owner: str,
         clock: Clock,
         jitter: Callable[[], float] = random.random,
+        held: HeldOutcomes | None = None,
     ) -> None:
         self.archive = archive
         self.notifiers = notifiers
         self.settings = settings
         self.owner = owner
         self.clock = clock
+        self.held = held if held is not None else HeldOutcomes()
         self._jitter = jitter
         self._threads = {name: ThreadPoolExecutor(1, f"notify-{name}") for name in notifiers}
         self._lock = threading.Lock()  # the notifier threads record outcomes one at a time
@@ -112,36 +181,49 @@ class Deliverer:
         )
 
     def run_once(self, *, limit: int = 200) -> DeliveryReport:
-        """Send what is due now; return what happened."""
+        """Send what is due now; return what happened.
+
+        Outcomes held from earlier rounds are recorded first; while that fails, its error
+        (a StorageFault, mostly) is raised and nothing is claimed or sent.
+        """
+        self.held.record(self.archive, self.owner)
         now = self.clock()
         entries = self.archive.claim_outbox(
             now, owner=self.owner, lease_seconds=LEASE_SECONDS, limit=limit
         )
         futures: dict[Future[None], OutboxEntry] = {}
         failed: set[str] = set()
+        unrecorded = threading.Event()  # set: an outcome was held; the rest wait
         counts = {"sent": 0, "retrying": 0, "dead": 0, "deferred": 0}
         errors: list[str] = []
         by_notifier: dict[str, list[tuple[OutboxEntry, Message]]] = {}
         for entry in entries:
             notifier = self.notifiers.get(entry.notifier)
+            # Nothing was sent: a failure to record these is raised, not held.
             if notifier is None:
-                self._finish(entry, "notifier is not configured", retry=True, counts=counts)
+                outcome = self._finish(
+                    entry, "notifier is not configured", retry=True, counts=counts
+                )
+                outcome.record(self.archive, self.owner)
                 continue
             message = self.message(entry)
             if message is None:
-                self._finish(
+                outcome = self._finish(
                     entry, "its stories are no longer in the archive", dead=True, counts=counts
                 )
+                outcome.record(self.archive, self.owner)
                 continue
             by_notifier.setdefault(entry.notifier, []).append((entry, message))
         for name, batch in by_notifier.items():
             for entry, message in batch:
-                job = partial(self._deliver, name, entry, message, failed, counts, errors)
+                job = partial(
+                    self._deliver, name, entry, message, failed, unrecorded, counts, errors
+                )
                 futures[self._threads[name].submit(job)] = entry
         wait(futures)
         for future in futures:
             future.result()  # only a bug in _deliver itself raises here
-        return DeliveryReport(**counts, errors=tuple(errors))
+        return DeliveryReport(**counts, errors=tuple(errors), held=len(self.held))
 
     def _deliver(
         self,
@@ -149,6 +231,7 @@ class Deliverer:
         entry: OutboxEntry,
         message: Message,
         failed: set[str],
+        unrecorded: threading.Event,
         counts: dict[str, int],
         errors: list[str],
     ) -> None:
@@ -158,62 +241,87 @@ class Deliverer:
         Never raises: the run waits for every thread before the archive is used again.
         """
         try:
-            self._send(name, message, failed)
+            self._send(name, message, failed, unrecorded)
         except Exception as exc:
             outcome: Exception | None = exc
         else:
             outcome = None
         with self._lock:
-            try:
-                if outcome is None:
-                    self.archive.finish_delivery(entry.id, owner=self.owner, now=self.clock())
-                    counts["sent"] += 1
-                else:
-                    self._record_failure(entry, outcome, counts, errors)
-            except Exception as exc:  # the lease runs out and the message is tried again
-                log.exception("cannot record the delivery of %s", entry.id)
-                errors.append(f"{entry.notifier}: cannot record the delivery: {exc}")
+            if outcome is None:
+                self._record(Outcome(outbox_id=entry.id, notifier=name, at=self.clock()), errors)
+                counts["sent"] += 1
+            elif isinstance(outcome, _Skipped):
+                try:
+                    self.archive.finish_delivery(
+                        entry.id,
+                        owner=self.owner,
+                        now=self.clock(),
+                        error=entry.last_error or outcome.reason,
+                        next_attempt=self.clock(),
+                        count_attempt=False,
+                    )
+                except Exception:  # never sent: claimed again by this owner, or its lease ends
+                    log.debug("cannot put back %s", entry.id, exc_info=True)
+                counts["deferred"] += 1
+            else:
+                self._record(self._failure(entry, outcome, counts, errors), errors)
+            if len(self.held):
+                unrecorded.set()
 
-    def _record_failure(
-        self, entry: OutboxEntry, exc: Exception, counts: dict[str, int], errors: list[str]
-    ) -> None:
-        if isinstance(exc, _Skipped):
-            self.archive.finish_delivery(
-                entry.id,
-                owner=self.owner,
-                now=self.clock(),
-                error=entry.last_error or "deferred: an earlier message to this notifier failed",
-                next_attempt=self.clock(),
-                count_attempt=False,
+    def _record(self, outcome: Outcome, errors: list[str]) -> None:
+        """Record an outcome, or hold it when the archive cannot take it."""
+        try:
+            outcome.record(self.archive, self.owner)
+        except Exception as exc:
+            self.held.hold(outcome)
+            what = "sent" if outcome.error is None else "failed"
+            log.error(
+                "cannot record that %s was %s (%s); kept in memory, and nothing more is sent "
+                "until it is recorded",
+                outcome.outbox_id,
+                what,
+                exc,
+                exc_info=None if isinstance(exc, StorageFault) else exc,  # a bug: its traceback
             )
-            counts["deferred"] += 1
-        elif isinstance(exc, NotifierGone):
+            errors.append(f"{outcome.notifier}: cannot record the delivery: {exc}")
+
+    def _failure(
+        self, entry: OutboxEntry, exc: Exception, counts: dict[str, int], errors: list[str]
+    ) -> Outcome:
+        if isinstance(exc, NotifierGone):
             log.error("notifier %s disabled: %s", entry.notifier, exc.reason)
             errors.append(str(exc))
-            self.archive.disable_notifier(entry.notifier, exc.reason, self.clock())
-            self.archive.finish_delivery(
-                entry.id,
-                owner=self.owner,
-                now=self.clock(),
-                error=exc.reason,
-                next_attempt=self.clock(),
-                count_attempt=False,
-            )
             counts["deferred"] += 1
-        elif isinstance(exc, PermanentFailure):
+            now = self.clock()
+            return Outcome(
+                outbox_id=entry.id,
+                notifier=entry.notifier,
+                at=now,
+                error=exc.reason,
+                next_attempt=now,
+                count_attempt=False,
+                disable=exc.reason,
+            )
+        if isinstance(exc, PermanentFailure):
             errors.append(str(exc))
-            self._finish(entry, exc.reason, dead=True, counts=counts)
-        elif isinstance(exc, NotifyError):
+            return self._finish(entry, exc.reason, dead=True, counts=counts)
+        if isinstance(exc, NotifyError):
             errors.append(str(exc))
-            self._finish(entry, exc.reason, retry=True, retry_after=exc.retry_after, counts=counts)
-        else:  # a bug in a notifier must not stop delivery
-            log.error("notifier %s failed unexpectedly", entry.notifier, exc_info=exc)
-            errors.append(f"{entry.notifier}: {exc!r}")
-            self._finish(entry, f"internal error: {exc!r}", retry=True, counts=counts)
+            return self._finish(
+                entry, exc.reason, retry=True, retry_after=exc.retry_after, counts=counts
+            )
+        # a bug in a notifier must not stop delivery
+        log.error("notifier %s failed unexpectedly", entry.notifier, exc_info=exc)
+        errors.append(f"{entry.notifier}: {exc!r}")
+        return self._finish(entry, f"internal error: {exc!r}", retry=True, counts=counts)
 
-    def _send(self, name: str, message: Message, failed: set[str]) -> None:
+    def _send(
+        self, name: str, message: Message, failed: set[str], unrecorded: threading.Event
+    ) -> None:
+        if unrecorded.is_set():
+            raise _Skipped("deferred: a delivery could not be recorded")
         if name in failed:
-            raise _Skipped
+            raise _Skipped("deferred: an earlier message to this notifier failed")
         try:
             self.notifiers[name].send(message)
         except Exception:
@@ -229,7 +337,7 @@ class Deliverer:
         retry: bool = False,
         dead: bool = False,
         retry_after: float | None = None,
-    ) -> None:
+    ) -> Outcome:
         now = self.clock()
         attempts = entry.attempts + 1
         s = self.settings
@@ -242,19 +350,23 @@ class Deliverer:
         if retry_after is not None:
             delay = max(delay, retry_after)
         log.warning("delivery to %s failed (%s)%s", entry.notifier, error, "; dead" if dead else "")
-        self.archive.finish_delivery(
-            entry.id,
-            owner=self.owner,
-            now=now,
+        counts["dead" if dead else "retrying"] += 1
+        return Outcome(
+            outbox_id=entry.id,
+            notifier=entry.notifier,
+            at=now,
             error=error,
             next_attempt=now + timedelta(seconds=delay),
             dead=dead,
         )
-        counts["dead" if dead else "retrying"] += 1
 
 
 class _Skipped(Exception):
     """Not attempted in this batch."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -11,7 +11,7 @@ parameters; ``rebuilt`` instead restores ``args`` and the attributes without cal
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 E = TypeVar("E", bound=BaseException)
 
@@ -141,6 +141,78 @@ class ArchiveMissing(ArchiveError):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(f"no archive at {path} yet (`monitor run` or `monitor poll` creates it)")
+
+
+class StorageFault(ArchiveError):
+    """The archive's storage failed: the disk is full, the file cannot be written or read,
+    or it is damaged or gone. ``detail`` is what SQLite or the system said.
+
+    ``fatal``: the service stops (the archive is damaged, or not the file it opened) rather
+    than wait for the storage to work again, as it does when the disk is full.
+    """
+
+    fatal: ClassVar[bool] = False
+    what: ClassVar[str] = "the archive's storage failed"
+    todo: ClassVar[str] = "check the disk that holds it"
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: {self.what} ({detail}); {self.todo}")
+
+
+class ArchiveFull(StorageFault):
+    what = "the disk is full"
+    todo = "free some space on it"
+
+
+class ArchiveIOError(StorageFault):
+    what = "the disk failed to read or write"
+    todo = "check the disk and its free space (the kernel log says more: dmesg)"
+
+
+class ArchiveReadOnly(StorageFault):
+    what = "the archive cannot be written"
+    todo = "make the file and its folder writable by this user, on a file system mounted read-write"
+
+
+class ArchiveUnopenable(StorageFault):
+    what = "the archive cannot be opened"
+    todo = "check that its folder exists and that this user may read and write it"
+
+
+class ArchiveCorrupt(StorageFault):
+    fatal = True
+    what = "the archive is damaged"
+    todo = (
+        "`monitor archive check` lists the damage and `monitor export DIR` saves the stories "
+        "it can still read; then restore a backup, or move the file away to start a new archive"
+    )
+
+
+class ArchiveGone(StorageFault):
+    """The file at the archive's path is no longer the one opened: deleted or replaced."""
+
+    fatal = True
+    what = "the archive file was deleted or replaced while in use"
+    todo = (
+        "stopping rather than write to a file nobody reads: put the archive back (or keep the "
+        "file now there) and start again"
+    )
+
+
+class ArchiveDeleted(ArchiveError):
+    """A service found its archive deleted (see ``marker``): no new one is made in its place
+    until someone says so, or the first start after a restart would alert old news again."""
+
+    def __init__(self, path: str, marker: str) -> None:
+        self.path = path
+        self.marker = marker
+        super().__init__(
+            f"{path} was deleted while the service had it open (as {marker} records); put the "
+            f"archive back, or delete {marker} to start a new, empty one (alerts of the last "
+            "day may then go out again)"
+        )
 
 
 class StoryNotFound(ArchiveError):

@@ -13,10 +13,13 @@ def story_filename(number: int, story_id: str, *, width: int = 3) -> str:
     return f"{number:0{width}d}_{story_id}.txt"
 
 
-def export_stories(stories: Iterable[Story], directory: Path, *, total: int) -> int:
+def export_stories(
+    stories: Iterable[Story], directory: Path, *, total: int, written: list[Path] | None = None
+) -> int:
     """Write each story to ``directory``, numbered in archive order from 000; return the count.
 
-    ``total`` sets the number width so that file names sort in archive order.
+    ``total`` sets the number width so that file names sort in archive order; ``written``
+    gets each file's path as it is written.
     """
     directory.mkdir(parents=True, exist_ok=True)
     width = max(3, len(str(max(total - 1, 0))))
@@ -24,5 +27,7 @@ def export_stories(stories: Iterable[Story], directory: Path, *, total: int) -> 
     for number, story in enumerate(stories):
         path = directory / story_filename(number, story.id, width=width)
         path.write_text(format_story(story.headline, story.paragraphs), encoding="utf-8")
+        if written is not None:
+            written.append(path)
         count += 1
     return count

@@ -39,6 +39,7 @@ from monitor.errors import (
     FetchError,
     NoWorker,
     RetryLater,
+    StorageFault,
     WorkerDied,
     WorkerError,
 )
@@ -255,6 +256,9 @@ class Poller:
         self._synced = False
         self._host_spacing: dict[str, float] = {}  # per-host politeness across polls
         self._feeds = {f.url: f for f in config.feeds}
+        # Feeds whose poll could not be stored (the disk was full): their leases are given
+        # back at the next claim, so they are polled again at once, from their old state.
+        self._unstored: set[str] = set()
         # Every archive call goes through this one thread (the archive is not for
         # concurrent use), polls that overlap included.
         self._writer = ArchiveWriter(archive)
@@ -293,11 +297,18 @@ class Poller:
         ``lookahead`` claims feeds due that many seconds from now too: a service that
         ticks every T seconds passes T/2, so a feed is polled at the tick nearest its
         due time instead of at the one after it.
+
+        When the archive's storage fails (``StorageFault``: the disk is full), the poll
+        goes on for the other feeds and raises the fault at the end; what could not be
+        stored is fetched again by a later poll.
         """
-        claim = partial(self._claim, all_feeds, lookahead, urls)
+        unstored = tuple(self._unstored)
+        claim = partial(self._claim, all_feeds, lookahead, urls, unstored)
         states, retries = await self._writer.submit(claim, urgent=True)
+        self._unstored.difference_update(unstored)
         if not states and not retries:
             return PollSummary()  # nothing due: no HTTP client, no parse pool
+        faults: list[StorageFault] = []
         pool = self._pool_for(len(states))
         outcomes: list[FeedOutcome] = []
         self._writer.expect(len(states))  # each feed's poll ends with one write
@@ -319,9 +330,10 @@ class Poller:
             # stops before the fetchers close, and nothing is recorded as failed meanwhile.
             try:
                 async with asyncio.TaskGroup() as group:
-                    retried = group.create_task(self._retry_articles(reader, retries))
+                    retried = group.create_task(self._retry_articles(reader, retries, faults))
                     tasks = [
-                        group.create_task(self._poll_one(fetcher, pool, reader, s)) for s in states
+                        group.create_task(self._poll_one(fetcher, pool, reader, s, faults))
+                        for s in states
                     ]
                     for next_done in asyncio.as_completed(tasks):
                         outcome = await next_done
@@ -331,6 +343,8 @@ class Poller:
             except* Exception as failed:  # only an archive that takes no writes gets here
                 raise failed.exceptions[0] from None
             retry_results = retried.result()
+        if faults:  # one error for the poll, however many feeds met it
+            raise faults[0]
         return PollSummary(
             outcomes=tuple(outcomes),
             articles_retried=len(retry_results),
@@ -343,9 +357,15 @@ class Poller:
         return feed.full_article if feed is not None else "never"
 
     def _claim(
-        self, all_feeds: bool, lookahead: float, urls: Sequence[str] | None
+        self,
+        all_feeds: bool,
+        lookahead: float,
+        urls: Sequence[str] | None,
+        unstored: Sequence[str] = (),
     ) -> tuple[list[FeedState], list[ArticleRetry]]:
         now = self.clock()
+        if unstored:
+            self.archive.release_feeds(unstored, owner=self.owner)
         if not self._synced:  # the configured feeds and their schedule, once per configuration
             self.archive.sync_feeds(self.config.feeds, now, schedule=self.config.schedule)
             self._synced = True
@@ -363,7 +383,10 @@ class Poller:
         return states, retries
 
     async def _retry_articles(
-        self, reader: ArticleReader | None, retries: Sequence[ArticleRetry]
+        self,
+        reader: ArticleReader | None,
+        retries: Sequence[ArticleRetry],
+        faults: list[StorageFault],
     ) -> list[StoreResult]:
         """Try the due article pages again; a story whose page now reads gets its text."""
         if reader is None or not retries:
@@ -377,6 +400,9 @@ class Poller:
             store = partial(self._store_retry, item, entry)
             try:
                 return await self._writer.submit(store)
+            except StorageFault as exc:  # tried again when its claim runs out
+                faults.append(exc)
+                return None
             except Exception:
                 log.exception("internal error storing the article of %s", item.entry.link)
                 return None
@@ -436,6 +462,7 @@ class Poller:
         pool: WorkerPool | None,
         reader: ArticleReader | None,
         state: FeedState,
+        faults: list[StorageFault],
     ) -> FeedOutcome:
         feed = self._feeds.get(state.url) or Feed(url=state.url, name=state.name)
         # The poll's one time: its start, from which the next poll counts (so the time a
@@ -463,6 +490,12 @@ class Poller:
             submitted = True
             try:
                 stored = await written
+            except StorageFault as exc:
+                # Nothing of this poll is kept, not even its validators: the next poll
+                # fetches the same items again and stores them then.
+                self._unstored.add(feed.url)
+                faults.append(exc)
+                return FeedOutcome(url=feed.url, status="failed", error=str(exc))
             except Exception as exc:
                 if entries is None:
                     raise  # the archive cannot even take a poll record
@@ -497,6 +530,8 @@ class Poller:
         lookup = partial(self.archive.untried_entries, feed.url, [entries[i] for i in wanted])
         try:
             unknown = await self._writer.submit(lookup, urgent=True)
+        except StorageFault:  # storing them will say so
+            return entries
         except Exception:  # the items are stored with their own text all the same
             log.exception("internal error looking up the new items of %s", feed.url)
             return entries

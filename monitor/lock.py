@@ -6,11 +6,13 @@ the process dies, even by SIGKILL, so a crash never leaves a stale lock behind.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
 
+from monitor.archive.sqlite_faults import os_fault
 from monitor.errors import MonitorError
 
 
@@ -32,8 +34,11 @@ class ArchiveLock:
     def __enter__(self) -> ArchiveLock:
         if self.path is None:
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only folder, a full disk: said as the archive's
+            raise os_fault(exc, str(self.path)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -44,8 +49,10 @@ class ArchiveLock:
                 f"another `monitor run` (pid {holder}) is using the archive {database}; "
                 "stop it first, or give this one its own [archive] url"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        # The pid only names the holder in messages: a full disk must not stop the start.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         return self
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from monitor.archive import Archive
 from monitor.deliver import DeliveryReport
+from monitor.errors import MonitorError
 from monitor.types import PollSummary
 
 STALE_AFTER = 120.0  # /healthz fails when no poll tick finished for this long
@@ -88,7 +89,14 @@ class MetricsServer:
                 self.wfile.write(data)
 
         # Loopback only: these pages are for a local probe or a Prometheus sidecar.
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        except OSError as exc:
+            raise MonitorError(
+                f"cannot serve /metrics on 127.0.0.1:{port}: {exc.strerror or exc}; another "
+                "program has the port (`ss -ltnp` names it): stop it, or set another "
+                "[service] metrics_port"
+            ) from exc
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return cls(server)

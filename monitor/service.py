@@ -30,8 +30,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.alerts import AlertPlanner
 from monitor.archive import Archive, open_archive
 from monitor.config import Config, load_config
-from monitor.deliver import Deliverer, DeliveryReport, run_digests
-from monitor.errors import ConfigError, MonitorError
+from monitor.deliver import Deliverer, DeliveryReport, HeldOutcomes, run_digests
+from monitor.errors import ConfigError, MonitorError, StorageFault
+from monitor.faultlog import FaultLog
 from monitor.ingest import Poller, default_owner, utc_now
 from monitor.lock import ArchiveLock
 from monitor.metrics import Metrics, MetricsServer
@@ -83,6 +84,9 @@ class Service:
         self.rules = RuleEngine(Path())
         self.house: Archive  # opened in _main, under the archive lock
         self._background: set[asyncio.Task[None]] = set()
+        self._held = HeldOutcomes()  # delivery outcomes not recorded yet, across reloads
+        self._storage = FaultLog(log)
+        self._fatal: StorageFault | None = None  # why the service stops on its own
 
     # -- building ---------------------------------------------------------------------------
 
@@ -97,6 +101,7 @@ class Service:
             config.delivery,
             owner=self.owner,
             clock=utc_now,
+            held=self._held,
         )
         return _Generation(
             config=config,
@@ -137,17 +142,20 @@ class Service:
         lock = ArchiveLock.for_url(config.archive_url)
         with lock:
             self.house = open_archive(config.archive_url)
-            # We hold the single-instance lock, so any lease left is from a crashed run.
-            self.house.release_leases()
-            self._generation = self._build(config)
-            server = MetricsServer.start(config.service.metrics_port, self.metrics)
+            server = None
             try:
+                # We hold the single-instance lock, so any lease left is from a crashed run.
+                self.house.release_leases()
+                self._generation = self._build(config)
+                server = MetricsServer.start(config.service.metrics_port, self.metrics)
                 await self._serve(config)
             finally:
                 if server is not None:
                     server.stop()
                 self._close_all()
                 self.house.close()
+        if self._fatal is not None:
+            raise self._fatal
         return 0
 
     async def _serve(self, config: Config) -> None:
@@ -201,7 +209,14 @@ class Service:
 
     async def _poll_tick(self) -> None:
         generation = self.current
-        if len(generation.polls) >= MAX_PARALLEL_POLLS or self._stop.is_set():
+        if self._stop.is_set():
+            return
+        try:  # a deleted archive takes writes into the void: notice it within a tick
+            self.house.check_file()
+        except StorageFault as exc:
+            self._storage_fault(exc)
+            return
+        if len(generation.polls) >= MAX_PARALLEL_POLLS:
             return
         task = asyncio.create_task(self._poll(generation))
         generation.polls.add(task)
@@ -210,9 +225,14 @@ class Service:
     async def _poll(self, generation: _Generation) -> None:
         try:
             summary = await generation.poller.poll(lookahead=generation.config.service.tick / 2)
+        except StorageFault as exc:
+            self._storage_fault(exc)
+            return
         except MonitorError as exc:
             log.error("poll failed: %s", exc)
             return
+        if summary.outcomes:
+            self._storage.worked()
         self.metrics.record_poll(summary)
         if summary.alerts:  # alerts go out now, not at the next delivery tick
             self._deliver_soon()
@@ -229,7 +249,13 @@ class Service:
         async with self._deliver_lock:
             while True:
                 self._deliver_again = False
-                report = await asyncio.to_thread(self._deliver_round, self.current)
+                try:
+                    report = await asyncio.to_thread(self._deliver_round, self.current)
+                except StorageFault as exc:  # held outcomes and pending messages wait
+                    self._storage_fault(exc)
+                    break
+                if report.held == 0 and report.sent + report.retrying + report.dead:
+                    self._storage.worked()
                 self.metrics.record_delivery(report)
                 if not self._deliver_again or self._stop.is_set():
                     break
@@ -243,6 +269,8 @@ class Service:
             )
             if released:
                 log.info("%d held alerts can be sent now", released)
+        except StorageFault:
+            raise  # nothing can be recorded now: reported once, by the service
         except Exception:  # delivery goes on; they are tried again at the next round
             log.exception("cannot release held alerts")
         return generation.deliverer.run_once()
@@ -260,6 +288,9 @@ class Service:
                         zone=generation.config.schedule.zone,
                     )
                 )
+        except StorageFault as exc:
+            self._storage_fault(exc)
+            return
         except MonitorError as exc:
             log.error("digests failed: %s", exc)
             return
@@ -285,6 +316,8 @@ class Service:
             await asyncio.to_thread(self._health_alerts)
             self._retire_finished()
             self.metrics.snapshot(self.house)
+        except StorageFault as exc:
+            self._storage_fault(exc)
         except Exception:  # housekeeping must never stop the service
             log.exception("housekeeping failed")
 
@@ -390,8 +423,18 @@ class Service:
             )
             log.warning("%s", title)
 
+    def _storage_fault(self, fault: StorageFault) -> None:
+        """Wait out a full disk (logged once); stop on a damaged or vanished archive."""
+        if not fault.fatal:
+            self._storage.failed(fault)
+        elif self._fatal is None:
+            self._fatal = fault  # raised by _main once everything is closed
+            self._stop.set()
+
     def _set_status(self, **values: Any) -> None:
+        if self._fatal is not None:
+            return  # not a write more into that archive
         try:
             self.house.set_status(values, datetime.now(UTC))
-        except MonitorError:
-            log.exception("cannot record the service status")
+        except MonitorError as exc:
+            log.error("cannot record the service status: %s", exc)

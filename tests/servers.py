@@ -34,6 +34,9 @@ class Receiver:
         self.deliveries: list[dict[str, Any]] = []
         self.ids: list[str] = []
         self.fail_next = 0
+        self.arrived = 0  # POSTs received, answered or not yet
+        self.gate = threading.Event()  # cleared: each POST waits until it is set again
+        self.gate.set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +45,8 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.arrived += 1
+                receiver.gate.wait()
                 if receiver.fail_next > 0:
                     receiver.fail_next -= 1
                     self.send_response(500)

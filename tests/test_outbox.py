@@ -13,8 +13,8 @@ import pytest
 
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import DeliverySettings, ScheduleSettings
-from monitor.deliver import Deliverer, run_digests
-from monitor.errors import ArchiveError, NotifierGone, NotifyError, PermanentFailure
+from monitor.deliver import Deliverer, HeldOutcomes, run_digests
+from monitor.errors import ArchiveError, ArchiveFull, NotifierGone, NotifyError, PermanentFailure
 from monitor.notify.message import Message
 from monitor.rules import RuleSet
 from monitor.rules.files import ParsedTopic
@@ -275,7 +275,7 @@ def test_a_burst_over_the_hourly_limit_becomes_one_digest(archive: SQLiteArchive
     assert sorted(len(m.items) for m in mail.sent) == [1, 1, 4]
 
 
-def test_a_delivery_that_cannot_be_recorded_is_reported_and_the_run_finishes(
+def test_a_delivery_that_cannot_be_recorded_is_held_and_never_sent_twice(
     archive: SQLiteArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher())
@@ -291,11 +291,48 @@ def test_a_delivery_that_cannot_be_recorded_is_reported_and_the_run_finishes(
         record(*args, **kwargs)
 
     monkeypatch.setattr(archive, "finish_delivery", flaky)
-    report = deliverer(archive, Clock(), mail, hook).run_once()
-    # Every thread finished before run_once returned; three outcomes are recorded.
-    assert report.sent == 3 and len(mail.sent) + len(hook.sent) == 4
-    assert any("cannot record the delivery" in e for e in report.errors)
-    assert archive.outbox_counts() == {"pending": 1, "sent": 3}
+    send = deliverer(archive, Clock(), mail, hook)
+    report = send.run_once()
+    # The run finished; the outcome it could not record is held, and what was not sent
+    # yet waits (the other notifier's thread may have sent one more meanwhile).
+    assert report.held == 1 and any("cannot record the delivery" in e for e in report.errors)
+    first = [m.id for m in mail.sent + hook.sent]
+    assert len(first) == len(set(first)) < 4
+    report = send.run_once()  # records the held outcome first, then sends the rest
+    assert report.held == 0
+    ids = [m.id for m in mail.sent + hook.sent]
+    assert len(ids) == len(set(ids)) == 4
+    assert archive.outbox_counts() == {"sent": 4}
+
+
+def test_an_outcome_held_over_a_reload_is_recorded_by_the_new_deliverer(
+    archive: SQLiteArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service builds a new deliverer on reload; it shares the held outcomes, so a
+    message sent while the disk was full is recorded, not sent again."""
+    archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",)))
+    record = archive.finish_delivery
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise ArchiveFull(str(archive.path), "database or disk is full")
+
+    monkeypatch.setattr(archive, "finish_delivery", full)
+    held = HeldOutcomes()
+    mail = FakeNotifier("mail")
+    old = Deliverer(
+        archive, {"mail": mail}, DeliverySettings(), owner="test", clock=Clock(), held=held
+    )
+    assert old.run_once().held == 1 and len(mail.sent) == 1
+    with pytest.raises(ArchiveFull):  # still full: nothing is claimed, nothing sent
+        old.run_once()
+    old.close()
+    monkeypatch.setattr(archive, "finish_delivery", record)
+    new = Deliverer(
+        archive, {"mail": mail}, DeliverySettings(), owner="test", clock=Clock(), held=held
+    )
+    report = new.run_once()
+    assert report.sent == 0 and report.held == 0 and len(mail.sent) == 1
+    assert archive.outbox_counts() == {"sent": 1}
 
 
 def test_a_digest_that_fails_never_holds_up_the_others(

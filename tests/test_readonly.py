@@ -16,7 +16,7 @@ import pytest
 from monitor.archive import open_archive
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
-from monitor.errors import ArchiveError, ArchiveMissing
+from monitor.errors import ArchiveError, ArchiveMissing, ArchiveReadOnly
 from monitor.types import Feed
 from tests.cli_project import run
 from tests.servers import SECRET, Receiver
@@ -137,12 +137,13 @@ def test_a_write_through_a_read_only_archive_fails_in_sqlite(tmp_path: Path) -> 
     SQLiteArchive(path).close()  # created, migrated
     archive = open_archive(f"sqlite:///{path}", read_only=True)
     try:
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(ArchiveReadOnly, match="readonly") as raised:
             archive.sync_feeds(
                 [Feed(url="https://a.example/rss", name="A")],
                 datetime.now(UTC),
                 schedule=ScheduleSettings(),
             )
+        assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
         assert archive.feed_states() == []
     finally:
         archive.close()

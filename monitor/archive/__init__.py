@@ -94,6 +94,10 @@ class Archive(Protocol):
     def record_poll(self, record: PollRecord, *, owner: str) -> None:
         """Store a poll outcome and release the lease."""
 
+    def release_feeds(self, urls: Sequence[str], *, owner: str) -> None:
+        """Give back ``owner``'s leases of these feeds, their state as it was: polls whose
+        outcome could not be stored (the disk was full), due again at once."""
+
     def store_entries(
         self,
         feed_url: str,
@@ -221,6 +225,10 @@ class Archive(Protocol):
         """Of the stories first seen since ``since`` whose page was tried: how many have its
         text ("article"), kept the feed's ("feed"), of those wait for a retry ("waiting"), and
         each reason the feed's text was kept ("error: REASON")."""
+
+    def check_file(self) -> None:
+        """Raise ArchiveGone when the archive's file was deleted or replaced since it was
+        opened (a database server has no such file: nothing to check)."""
 
     def close(self) -> None: ...
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from array import array
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,10 +20,11 @@ from monitor.archive import (
     StoreResult,
 )
 from monitor.archive.migrations import MIGRATIONS
+from monitor.archive.sqlite_faults import faults, os_fault, storage_fault, translate_faults
 from monitor.archive.sqlite_outbox import OutboxStore, _dt, _utc
 from monitor.config import ScheduleSettings
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
-from monitor.errors import ArchiveError, ArchiveMissing, StoryNotFound
+from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing, StoryNotFound
 from monitor.schedule import replan
 from monitor.tokens import tokenize
 from monitor.types import ContentSource, Entry, Feed, FeedState, Story
@@ -289,17 +291,32 @@ def _feed_state(row: sqlite3.Row) -> FeedState:
     )
 
 
+def gone_marker(path: Path) -> Path:
+    """Left beside an archive found deleted while open: no new one is made there until it
+    is removed, so a restart (a supervisor's, at once) cannot alert old news again."""
+    return path.with_name(path.name + ".gone")
+
+
+@translate_faults
 class SQLiteArchive(OutboxStore):
     """Archive backed by one SQLite file. Not for concurrent use: one thread at a time.
 
     ``read_only`` opens an existing archive through a read-only connection (for commands
     that only look): a write fails in SQLite itself, and a missing archive is not created
     (``ArchiveMissing``).
+
+    Storage failures (disk full, read-only, damaged) are raised as ``StorageFault``. A
+    connection that writes refuses to once its file was deleted or replaced (``ArchiveGone``):
+    SQLite would go on writing into the unlinked file.
     """
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self._identity: tuple[int, int] | None = None
+        marker = gone_marker(self.path)
+        if marker.exists() and not self.path.exists():
+            raise ArchiveDeleted(str(self.path), str(marker))
         try:
             if read_only:
                 if not self.path.is_file():
@@ -317,8 +334,14 @@ class SQLiteArchive(OutboxStore):
                 self._db = sqlite3.connect(
                     self.path, isolation_level=None, timeout=10.0, check_same_thread=False
                 )
-        except (OSError, sqlite3.Error) as exc:
-            raise ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
+                # SQLite has the file open now: this is the file the connection writes.
+                stat = self.path.stat()
+                self._identity = (stat.st_dev, stat.st_ino)
+        except OSError as exc:
+            raise os_fault(exc, str(self.path)) from exc
+        except sqlite3.Error as exc:
+            fault = storage_fault(exc, str(self.path))
+            raise fault or ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self._batch_depth = 0
         pragmas = ["foreign_keys = ON", "busy_timeout = 10000"]
@@ -330,29 +353,65 @@ class SQLiteArchive(OutboxStore):
             self._migrate()
         except sqlite3.Error as exc:
             self._db.close()
-            raise ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
+            fault = storage_fault(exc, str(self.path))
+            raise fault or ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
         except ArchiveError:
             self._db.close()
             raise
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    def check_file(self) -> None:
+        """Raise ArchiveGone when the path no longer leads to the file this connection
+        writes (deleted, or another file put in its place); a deletion leaves the marker."""
+        if self._identity is None:
+            return  # read-only: reading a deleted file harms nobody
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            marker = gone_marker(self.path)
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                if not marker.exists():
+                    when = datetime.now(UTC).isoformat(timespec="seconds")
+                    marker.write_text(
+                        f"{self.path} was deleted while process {os.getpid()} had it open "
+                        f"(found at {when}).\nDelete this file to let the monitor start a new, "
+                        "empty archive there.\n",
+                        encoding="utf-8",
+                    )
+            except OSError:
+                pass  # the refusal to write stands without it
+            raise ArchiveGone(str(self.path), "there is no file at that path now") from None
+        except OSError:
+            return  # cannot tell (a permission changed): SQLite says what it meets
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            raise ArchiveGone(str(self.path), "another file is at that path now")
+
     @contextmanager
     def _tx(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
         if self._batch_depth:
             yield self._db  # part of the batch's transaction
             return
-        try:
-            self._db.execute(f"BEGIN {mode}")
-        except sqlite3.Error as exc:
-            raise ArchiveError(f"{self.path}: {exc}") from exc
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+        self.check_file()
+        with faults(str(self.path)):
+            try:
+                if self._db.in_transaction:  # a ROLLBACK that failed (disk I/O) left one open
+                    self._db.execute("ROLLBACK")
+                self._db.execute(f"BEGIN {mode}")
+            except sqlite3.Error as exc:
+                if storage_fault(exc, str(self.path)) is not None:
+                    raise
+                raise ArchiveError(f"{self.path}: {exc}") from exc
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    # The first error says more; a failed ROLLBACK is tried again next time.
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -508,6 +567,16 @@ class SQLiteArchive(OutboxStore):
                         None if record.retry_until is None else _ts(record.retry_until),
                         record.url,
                     ),
+                )
+
+    def release_feeds(self, urls: Sequence[str], *, owner: str) -> None:
+        for start in range(0, len(urls), _CHUNK):
+            chunk = urls[start : start + _CHUNK]
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE feeds SET lease_owner = NULL, lease_until = NULL"
+                    f" WHERE lease_owner = ? AND url IN ({_marks(len(chunk))})",
+                    (owner, *chunk),
                 )
 
     # -- stories ----------------------------------------------------------------------------
