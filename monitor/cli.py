@@ -34,6 +34,7 @@ from monitor.config import Config, resolve_feed_url
 from monitor.errors import ConfigError, MonitorError
 from monitor.export import export_stories
 from monitor.ingest import Poller
+from monitor.logs import setup_logging
 from monitor.normalize import format_story
 from monitor.notify import build_notifier
 from monitor.opml import add_feeds_to_config, read_opml, write_opml
@@ -58,7 +59,7 @@ def main(verbose: int, config_path: Path | None) -> None:
     notify test do.
     """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(level, replace=False)
 
 
 @main.command()
@@ -264,7 +265,7 @@ def stories(config_path: Path, limit: int, since: str | None) -> None:
     if since:
         try:
             start = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: before the year 1
             raise click.BadParameter(f'expected a duration like "7d", got {since!r}') from None
     with archive_of(config) as archive:
         for story in archive.recent_stories(limit=limit, since=start):

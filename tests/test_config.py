@@ -154,7 +154,7 @@ hook = { type = "webhook", url = "ftp://x" }
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value).splitlines() == [
-        f"{path}:2:1: fetch.concurrency: expected a positive integer, got 0",
+        f"{path}:2:1: fetch.concurrency: expected a positive integer, got 0; at least 1",
         f'{path}:3:1: fetch.max_bytes: expected a size like "10MB", got "lots"',
         f"{path}:12:3: feeds[1] (Example News).interval: "
         'expected a duration like "15m", got "soon"',
