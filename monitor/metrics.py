@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 from monitor.archive import Archive
 from monitor.deliver import DeliveryReport
+from monitor.localhttp import BoundedHTTPServer, ProbeHandler
 from monitor.types import PollSummary
 
 STALE_AFTER = 120.0  # /healthz fails when no poll tick finished for this long
@@ -68,10 +68,7 @@ class MetricsServer:
         if port is None:
             return None
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(ProbeHandler):
             def do_GET(self) -> None:
                 if self.path == "/metrics":
                     status, body = 200, metrics.render()
@@ -88,8 +85,7 @@ class MetricsServer:
                 self.wfile.write(data)
 
         # Loopback only: these pages are for a local probe or a Prometheus sidecar.
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        server.daemon_threads = True
+        server = BoundedHTTPServer(("127.0.0.1", port), Handler)
         threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return cls(server)
 
