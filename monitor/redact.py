@@ -71,7 +71,14 @@ def redact_text(text: str) -> str:
             text = text.replace(secret, shown)
     if "://" not in text:
         return text
-    return _URL.sub(lambda m: redact_url(m.group()), text)
+    return _URL.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    # Punctuation after a URL in prose ends the sentence, not the URL: "(see http://x/a)."
+    url = match.group()
+    core = url.rstrip(".,;:!?)]}")
+    return redact_url(core) + url[len(core) :]
 
 
 def redact_endpoint(url: str) -> str:
