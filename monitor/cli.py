@@ -34,7 +34,7 @@ from monitor.config import Config, resolve_feed_url
 from monitor.errors import ConfigError, MonitorError
 from monitor.export import export_stories
 from monitor.ingest import Poller
-from monitor.logs import setup_logging
+from monitor.logs import redact_uncaught, setup_logging
 from monitor.normalize import format_story
 from monitor.notify import build_notifier
 from monitor.opml import add_feeds_to_config, read_opml, write_opml
@@ -61,6 +61,7 @@ def main(verbose: int, config_path: Path | None) -> None:
     """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     setup_logging(level, replace=False)
+    redact_uncaught()
 
 
 @main.command()
@@ -236,7 +237,8 @@ def feeds_import(config_path: Path, opml_file: Path) -> None:
         parts.append(f"{len(result.skipped)} skipped")
     click.echo(f"{plural(len(found), 'feed')} in {opml_file}: {', '.join(parts)}")
     for outline, reason in result.skipped:
-        click.echo(f"  skipped {outline.title or outline.url or '(untitled)'!r}: {reason}")
+        what = redact_text(repr(outline.title or outline.url or "(untitled)"))
+        click.echo(f"  skipped {what}: {redact_text(reason)}")
 
 
 @feeds.command("export")

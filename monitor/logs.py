@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
+import traceback
 from datetime import UTC, datetime
+from types import TracebackType
 
 from monitor.redact import redact_text
 
@@ -49,3 +53,25 @@ def setup_logging(level: int, fmt: str = "plain", *, replace: bool = True) -> No
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter(PLAIN))
     root.handlers[:] = [handler]
+
+
+def redact_uncaught() -> None:
+    """Print tracebacks of uncaught exceptions (in any thread) redacted, like log lines:
+    a bug's traceback may quote a URL with its password as well as any message."""
+
+    def show(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, exc, tb))
+        sys.stderr.write(redact_text(text))
+
+    def show_thread(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        sys.stderr.write(f"Exception in thread {name}:\n")
+        show(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+
+    # Hooks someone else installed (a test runner, an embedding program) stay.
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = show
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = show_thread

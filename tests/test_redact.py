@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 
 import pytest
@@ -117,3 +118,23 @@ def test_log_lines_and_tracebacks_are_redacted() -> None:
         out = formatter.format(record)
         assert "s3cr3t" not in out and "PLANTED" not in out
         assert "feeds.example/x.xml" in out
+
+
+def test_an_uncaught_exception_is_printed_redacted() -> None:
+    script = (
+        "import threading\n"
+        "from monitor.logs import redact_uncaught\n"
+        "redact_uncaught()\n"
+        "url = 'https://reader:s3cr3t@feeds.example/x.xml?token=PLANTED'\n"
+        "def boom():\n"
+        "    raise RuntimeError('cannot fetch ' + url)\n"
+        "t = threading.Thread(target=boom)\n"
+        "t.start(); t.join()\n"
+        "boom()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("RuntimeError: cannot fetch https://reader:***@feeds.example") == 2
+    assert "s3cr3t" not in done.stderr and "PLANTED" not in done.stderr
