@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from monitor import __version__
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.netguard import parse_allow_entry
-from monitor.redact import redact_text, redact_url
+from monitor.redact import redact_text, redact_url, remember_url
 from monitor.tomlmap import decode_error_position, key_positions, locate
 from monitor.types import Feed, FullArticle
 from monitor.units import format_duration, parse_duration, parse_size
@@ -1045,6 +1045,8 @@ def _email(c: _Checker, key: str, name: str, table: dict[str, Any]) -> EmailSett
 
 def _webhook(c: _Checker, key: str, name: str, table: dict[str, Any]) -> WebhookSettings:
     c.only(table, key, ("type", "url", "url_env", "secret_env", "format", "timeout"))
+    if isinstance(table.get("url"), str):
+        remember_url(table["url"])  # a hook URL is a secret: any message shows its endpoint
     if ("url" in table) == ("url_env" in table):
         c.fail(f"{key}.url", "expected exactly one of url and url_env")
 

@@ -371,3 +371,14 @@ def test_a_feed_url_with_credentials_is_shown_redacted_in_mistakes(tmp_path: Pat
     assert "feeds[0] (https://reader:***@a.example/rss?token=***).interval" in shown
     assert "duplicate of feeds[0] (https://reader:***@a.example/rss?token=***)" in shown
     assert "s3cr3t" not in shown and "PLANTED" not in shown and "hunter22" not in shown
+
+
+def test_a_webhook_url_in_a_mistake_is_shown_up_to_its_first_segment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[notifiers.hook]\ntype = "webhook"\nurl = "htps://hooks.example/news/Zq0tKsecret"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert 'got "htps://hooks.example/news/***"' in str(info.value)
+    assert "Zq0tK" not in str(info.value)
