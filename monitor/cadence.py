@@ -17,6 +17,7 @@ _FORM = re.compile(
     r"(?:(?P<hourly>hourly)|(?P<daily>daily)|weekly\s+(?P<day>[a-z]{3}))(?:\s+(?P<h>\d{1,2}):(?P<m>\d{2}))?"
     r"|every\s+(?P<every>\S+)"
 )
+MAX_EVERY = 365 * 86400
 EXAMPLES = '"hourly", "daily 08:00", "weekly mon 09:30" or "every 30m"'
 
 
@@ -39,6 +40,8 @@ def parse_cadence(text: str) -> Cadence:
             raise ValueError(f"expected a duration after 'every', got {text!r}") from None
         if seconds < 60:
             raise ValueError(f"digests at most every minute, got {text!r}")
+        if seconds > MAX_EVERY:  # longer ones overflow date arithmetic when due times are counted
+            raise ValueError(f"digests at least every 365d, got {text!r}")
         return Cadence(period=timedelta(seconds=seconds), offset=timedelta(), anchor="epoch")
     hour, minute = int(m.group("h") or 0), int(m.group("m") or 0)
     if hour > 23 or minute > 59:

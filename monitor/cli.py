@@ -35,9 +35,11 @@ from monitor.config import Config, resolve_feed_url
 from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
 from monitor.export import export_stories
 from monitor.ingest import Poller
+from monitor.logs import redact_uncaught, setup_logging
 from monitor.normalize import format_story
 from monitor.notify import build_notifier
 from monitor.opml import add_feeds_to_config, read_opml, write_opml
+from monitor.redact import redact_text, redact_url
 from monitor.types import FeedOutcome, FeedState, Story
 from monitor.units import parse_duration, plural
 
@@ -59,7 +61,8 @@ def main(verbose: int, config_path: Path | None) -> None:
     alerts retry and notify test do.
     """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(level, replace=False)
+    redact_uncaught()
 
 
 @main.command()
@@ -124,10 +127,11 @@ def poll(config_path: Path, once: bool, only: tuple[str, ...], no_alerts: bool) 
         report = deliver_now(config, archive, rules) if send else None
     for outcome in summary.outcomes:
         if outcome.error:
-            click.echo(f"{outcome.status}: {outcome.url}: {outcome.error}", err=True)
+            shown = redact_url(outcome.url)
+            click.echo(f"{outcome.status}: {shown}: {redact_text(outcome.error)}", err=True)
     for url in sorted(skipped):
         why = "retired: " + (held[url].last_error or "gone") if held[url].gone else "in a poll"
-        click.echo(f"not polled: {url}: {why}", err=True)
+        click.echo(f"not polled: {redact_url(url)}: {redact_text(why)}", err=True)
     click.echo(
         f"polled {plural(len(summary.outcomes), 'feed')}: {summary.count('updated')} updated, "
         f"{summary.count('unchanged')} unchanged, {summary.count('failed')} failed, "
@@ -155,7 +159,8 @@ def _chosen_feeds(config: Config, wanted: tuple[str, ...]) -> list[str]:
         found = [f.url for f in config.feeds if f.name == value or f.url in forms]
         if not found:
             raise click.BadParameter(
-                f"no configured feed is named {value!r} or has that URL (see `monitor feeds`)",
+                f"no configured feed is named {redact_text(repr(value))} or has that URL "
+                "(see `monitor feeds`)",
                 param_hint="'--feed'",
             )
         urls.extend(u for u in found if u not in urls)
@@ -196,12 +201,13 @@ def feeds(ctx: click.Context, config_path: Path) -> None:
         stories = plural(s.story_count, "story", "stories")
         click.echo(
             f"{_health(s):<12} {stories:>12}  last ok {when(s.last_success, zone)}  "
-            f"next {when(s.next_poll, zone)}  {interval_of(config, s)}  {s.name}  <{s.url}>"
+            f"next {when(s.next_poll, zone)}  {interval_of(config, s)}  {s.name}  "
+            f"<{redact_url(s.url)}>"
         )
         if s.fetch_url != s.url:
-            click.echo(f"{'':<12} moved permanently to {s.fetch_url}")
-        if s.last_error:
-            click.echo(f"{'':<12} last error: {s.last_error}")
+            click.echo(f"{'':<12} moved permanently to {redact_url(s.fetch_url)}")
+        if s.last_error:  # stored redacted; an archive from before may hold it whole
+            click.echo(f"{'':<12} last error: {redact_text(s.last_error)}")
     drift = feed_drift(config.feeds, states)
     if drift:
         click.echo(f"\n{config_path} differs from the feeds being polled ({APPLY_HINT}):")
@@ -232,7 +238,8 @@ def feeds_import(config_path: Path, opml_file: Path) -> None:
         parts.append(f"{len(result.skipped)} skipped")
     click.echo(f"{plural(len(found), 'feed')} in {opml_file}: {', '.join(parts)}")
     for outline, reason in result.skipped:
-        click.echo(f"  skipped {outline.title or outline.url or '(untitled)'!r}: {reason}")
+        what = redact_text(repr(outline.title or outline.url or "(untitled)"))
+        click.echo(f"  skipped {what}: {redact_text(reason)}")
 
 
 @feeds.command("export")
@@ -265,7 +272,7 @@ def stories(config_path: Path, limit: int, since: str | None) -> None:
     if since:
         try:
             start = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: before the year 1
             raise click.BadParameter(f'expected a duration like "7d", got {since!r}') from None
     with archive_of(config) as archive:
         for story in archive.recent_stories(limit=limit, since=start):

@@ -18,6 +18,7 @@ from monitor.errors import MonitorError, NotifyError
 from monitor.ingest import default_owner, utc_now
 from monitor.notify import build_notifier, build_notifiers
 from monitor.notify.message import Message
+from monitor.redact import redact_text
 from monitor.rules import RuleSet
 from monitor.units import plural
 
@@ -110,7 +111,7 @@ def alerts(ctx: click.Context, config_path: Path, show_all: bool) -> None:
             f"next {when(e.next_attempt, zone)}  [{e.topic}] {what}"
         )
         if e.last_error:
-            click.echo(f"{'':14}last error: {e.last_error}")
+            click.echo(f"{'':14}last error: {redact_text(e.last_error)}")
     click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "outbox empty")
 
 

@@ -14,6 +14,7 @@ import click
 from monitor.archive import Archive, open_archive
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError
+from monitor.redact import redact_url
 from monitor.schedule import explain, replan
 from monitor.types import Feed, FeedState
 from monitor.units import plural
@@ -115,12 +116,12 @@ def feed_drift(configured: Sequence[Feed], states: Sequence[FeedState]) -> list[
     active = {s.url for s in states}
     wanted = {f.url for f in configured}
     lines = [
-        f"  + {f.name} <{f.url}>: in the config file, not applied yet"
+        f"  + {f.name} <{redact_url(f.url)}>: in the config file, not applied yet"
         for f in configured
         if f.url not in active
     ]
     lines += [
-        f"  - {s.name} <{s.url}>: polled, but no longer in the config file"
+        f"  - {s.name} <{redact_url(s.url)}>: polled, but no longer in the config file"
         for s in states
         if s.url not in wanted
     ]

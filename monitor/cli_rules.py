@@ -80,7 +80,7 @@ def rules_test(config_path: Path, topic: str | None, since: str) -> None:
         raise click.ClickException(f"no topic named {topic!r}")
     try:
         start = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: before the year 1
         raise click.BadParameter(f'expected a duration like "30d", got {since!r}') from None
     hits: Counter[str] = Counter()
     samples: dict[str, list[str]] = defaultdict(list)

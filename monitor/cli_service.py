@@ -22,6 +22,7 @@ from monitor.config import Config, archive_url_despite_errors, load_config, salv
 from monitor.errors import ConfigError, MonitorError
 from monitor.lock import ArchiveLock
 from monitor.logs import setup_logging
+from monitor.redact import redact_text, redact_url
 from monitor.service import Service
 from monitor.units import plural
 
@@ -61,7 +62,8 @@ def status(ctx: click.Context, config_path: Path) -> None:
         for problem in exc.problems:
             click.echo(f"  {problem}")
         where = "its [archive] url" if named else "the default location"
-        click.echo(f"  (the archive shown is {archive_url.removeprefix('sqlite:///')}: {where})\n")
+        shown = redact_url(archive_url.removeprefix("sqlite:///"))
+        click.echo(f"  (the archive shown is {shown}: {where})\n")
     else:
         archive_url, zone = config.archive_url, config.schedule.zone
     now = datetime.now(UTC)
@@ -86,7 +88,8 @@ def status(ctx: click.Context, config_path: Path) -> None:
             else f"service: {last}"
         )
     for error in service.get("reload_errors", []):
-        click.echo(f"  reload error (the previous configuration keeps running): {error}")
+        shown = redact_text(error)  # stored redacted; an archive from before may hold it whole
+        click.echo(f"  reload error (the previous configuration keeps running): {shown}")
     for topic, reason in sorted(service.get("digest_errors", {}).items()):
         click.echo(f"  digest of topic {topic!r} failing: {reason}")
     click.echo(f"\nfeeds ({len(states)}; times in {zone}):")
@@ -98,7 +101,7 @@ def status(ctx: click.Context, config_path: Path) -> None:
             f"{interval_of(config, s) if config is not None else '-'}  {s.name}"
         )
         if s.last_error:
-            click.echo(f"  {'':12} last error: {s.last_error}")
+            click.echo(f"  {'':12} last error: {redact_text(s.last_error)}")
     drift = feed_drift(config.feeds, states) if config is not None else []
     if drift:
         click.echo(f"\n{config_path} differs from the feeds being polled ({APPLY_HINT}):")

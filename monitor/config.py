@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from monitor import __version__
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.netguard import parse_allow_entry
+from monitor.redact import redact_text, redact_url, remember_url
 from monitor.tomlmap import decode_error_position, key_positions, locate
 from monitor.types import Feed, FullArticle
-from monitor.units import parse_duration, parse_size
+from monitor.units import format_duration, parse_duration, parse_size
 from monitor.urls import feed_key
 
 DEFAULT_USER_AGENT = (
@@ -35,6 +36,45 @@ NOTIFIER_TYPES = ("email", "webhook", "apprise", "console")
 _SECRET_KEYS = ("password", "secret", "token", "api_key")
 
 T = TypeVar("T")
+
+_DAY = 86400.0
+# The least and most each number may be (seconds, bytes or a count), as docs/config.md
+# lists them: beyond them a value is a typo or would overflow date arithmetic later.
+# "notifiers.*" and "feeds.*" stand for the keys of every notifier and feed.
+LIMITS: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {
+        "fetch.timeout": (1, 3600),
+        "fetch.connect_timeout": (1, 3600),
+        "fetch.read_timeout": (1, 3600),
+        "fetch.max_bytes": (1024, 1024**3),
+        "fetch.concurrency": (1, 1024),
+        "fetch.per_host": (1, 256),
+        "fetch.host_spacing": (0.001, 3600),  # or 0
+        "fetch.max_redirects": (0, 20),
+        "schedule.default_interval": (1, 30 * _DAY),
+        "schedule.min_interval": (1, 30 * _DAY),
+        "schedule.max_interval": (1, 30 * _DAY),
+        "schedule.max_backoff": (1, 30 * _DAY),
+        "schedule.workers": (0, 256),
+        "schedule.parse_timeout": (0.1, 3600),
+        "schedule.backlog_alerts": (1, 3650 * _DAY),  # or "0s", or "all"
+        "delivery.max_attempts": (1, 1000),
+        "delivery.max_age": (1, 365 * _DAY),
+        "delivery.backoff": (0.01, _DAY),
+        "delivery.max_backoff": (0.01, 30 * _DAY),
+        "service.tick": (0.1, 3600),
+        "service.deliver_every": (0.1, 3600),
+        "service.reload_every": (0.1, 3600),
+        "service.grace": (1, 3600),
+        "service.failing_after": (1, 365 * _DAY),
+        "service.metrics_port": (1, 65535),
+        "articles.short_words": (0, 100_000),
+        "feeds.interval": (1, 30 * _DAY),
+        "feeds.backlog_alerts": (1, 3650 * _DAY),  # or "0s", or "all"
+        "notifiers.port": (1, 65535),
+        "notifiers.timeout": (1, 600),
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -208,7 +248,12 @@ class _Checker:
             position = locate(self._positions, key)
         line, column = position or (None, None)
         return ConfigError(
-            message, path=str(self.path), key=key, line=line, column=column, label=self.label(key)
+            redact_text(message),  # a value quoted back may be a URL with a password
+            path=str(self.path),
+            key=key,
+            line=line,
+            column=column,
+            label=self.label(key),
         )
 
     def table(self, data: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -280,27 +325,69 @@ def _duration(raw: Any) -> float:
         seconds = parse_duration(raw)
     else:
         raise TypeError
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:  # TOML has inf and nan
         raise ValueError
     return seconds
 
 
-def _size(raw: Any) -> int:
-    if isinstance(raw, bool):
-        raise TypeError
-    if isinstance(raw, int) and raw > 0:
+def _within(value: float, key: str, shown: Callable[[float], str]) -> None:
+    """A ``Suggestion`` naming the limit when ``value`` is outside ``LIMITS[key]``."""
+    least, most = LIMITS[key]
+    if value < least:
+        raise Suggestion(f"at least {shown(least)}")
+    if value > most:
+        raise Suggestion(f"at most {shown(most)}")
+
+
+def _seconds(key: str, *, zero: bool = False) -> Callable[[Any], float]:
+    """A converter for the duration key ``key`` (``"fetch.timeout"``); ``zero``: "0s" is
+    allowed too, below the least positive value."""
+
+    def convert(raw: Any) -> float:
+        if zero and not isinstance(raw, bool) and raw in (0, "0", "0s"):
+            return 0.0
+        seconds = _duration(raw)
+        _within(seconds, key, format_duration)
+        return seconds
+
+    return convert
+
+
+def _bytes_shown(size: float) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor:g}{unit}"
+    return f"{size:g} bytes"
+
+
+def _size(key: str) -> Callable[[Any], int]:
+    def convert(raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise TypeError
+        if isinstance(raw, int):
+            size = raw
+        elif isinstance(raw, str):
+            size = parse_size(raw)
+        else:
+            raise ValueError
+        if size <= 0:
+            raise ValueError
+        _within(size, key, _bytes_shown)
+        return size
+
+    return convert
+
+
+def _count(key: str) -> Callable[[Any], int]:
+    """A converter for the integer key ``key``: an integer within its limits."""
+
+    def convert(raw: Any) -> int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ValueError
+        _within(raw, key, lambda n: str(int(n)))
         return raw
-    if isinstance(raw, str):
-        size = parse_size(raw)
-        if size > 0:
-            return size
-    raise ValueError
 
-
-def _positive_int(raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise ValueError
-    return raw
+    return convert
 
 
 def _bool(raw: Any) -> bool:
@@ -343,12 +430,13 @@ def _full_article(raw: Any) -> FullArticle:
 _BACKLOG = 'a duration like "1d", "0s" for none, or "all"'
 
 
-def _backlog(raw: Any) -> float:
-    if isinstance(raw, bool):
-        raise TypeError
-    if raw == "all":
-        return math.inf
-    return 0.0 if raw in (0, "0", "0s") else _duration(raw)
+def _backlog(key: str) -> Callable[[Any], float]:
+    seconds = _seconds(key, zero=True)
+
+    def convert(raw: Any) -> float:
+        return math.inf if raw == "all" else seconds(raw)
+
+    return convert
 
 
 def resolve_feed_url(url: str, base_dir: Path) -> str:
@@ -523,34 +611,55 @@ def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Conf
     d = FetchSettings()
     dur = 'a duration like "30s"'
     fetch = FetchSettings(
-        timeout=c.get(fetch_t, "fetch", "timeout", _duration, dur, d.timeout),
+        timeout=c.get(fetch_t, "fetch", "timeout", _seconds("fetch.timeout"), dur, d.timeout),
         connect_timeout=c.get(
-            fetch_t, "fetch", "connect_timeout", _duration, dur, d.connect_timeout
+            fetch_t,
+            "fetch",
+            "connect_timeout",
+            _seconds("fetch.connect_timeout"),
+            dur,
+            d.connect_timeout,
         ),
-        read_timeout=c.get(fetch_t, "fetch", "read_timeout", _duration, dur, d.read_timeout),
-        max_bytes=c.get(fetch_t, "fetch", "max_bytes", _size, 'a size like "10MB"', d.max_bytes),
+        read_timeout=c.get(
+            fetch_t, "fetch", "read_timeout", _seconds("fetch.read_timeout"), dur, d.read_timeout
+        ),
+        max_bytes=c.get(
+            fetch_t,
+            "fetch",
+            "max_bytes",
+            _size("fetch.max_bytes"),
+            'a size like "10MB"',
+            d.max_bytes,
+        ),
         concurrency=c.get(
-            fetch_t, "fetch", "concurrency", _positive_int, "a positive integer", d.concurrency
+            fetch_t,
+            "fetch",
+            "concurrency",
+            _count("fetch.concurrency"),
+            "a positive integer",
+            d.concurrency,
         ),
         per_host=c.get(
-            fetch_t, "fetch", "per_host", _positive_int, "a positive integer", d.per_host
+            fetch_t, "fetch", "per_host", _count("fetch.per_host"), "a positive integer", d.per_host
         ),
         max_redirects=c.get(
-            fetch_t, "fetch", "max_redirects", _positive_int, "an integer", d.max_redirects
+            fetch_t,
+            "fetch",
+            "max_redirects",
+            _count("fetch.max_redirects"),
+            "an integer",
+            d.max_redirects,
         ),
         user_agent=c.get(fetch_t, "fetch", "user_agent", _string, "a string", d.user_agent),
         host_spacing=c.get(
             fetch_t,
             "fetch",
             "host_spacing",
-            lambda v: 0.0 if v in (0, "0", "0s") else _duration(v),
+            _seconds("fetch.host_spacing", zero=True),
             'a duration like "500ms"',
             d.host_spacing,
         ),
     )
-    for name in ("concurrency", "per_host"):
-        if getattr(fetch, name) < 1:
-            c.fail(f"fetch.{name}", "expected a positive integer, got 0")
 
     sched_t = c.table(
         data,
@@ -571,18 +680,41 @@ def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Conf
     dur = 'a duration like "15m"'
     schedule = ScheduleSettings(
         default_interval=c.get(
-            sched_t, "schedule", "default_interval", _duration, dur, s.default_interval
+            sched_t,
+            "schedule",
+            "default_interval",
+            _seconds("schedule.default_interval"),
+            dur,
+            s.default_interval,
         ),
-        min_interval=c.get(sched_t, "schedule", "min_interval", _duration, dur, s.min_interval),
-        max_interval=c.get(sched_t, "schedule", "max_interval", _duration, dur, s.max_interval),
-        max_backoff=c.get(sched_t, "schedule", "max_backoff", _duration, dur, s.max_backoff),
+        min_interval=c.get(
+            sched_t,
+            "schedule",
+            "min_interval",
+            _seconds("schedule.min_interval"),
+            dur,
+            s.min_interval,
+        ),
+        max_interval=c.get(
+            sched_t,
+            "schedule",
+            "max_interval",
+            _seconds("schedule.max_interval"),
+            dur,
+            s.max_interval,
+        ),
+        max_backoff=c.get(
+            sched_t, "schedule", "max_backoff", _seconds("schedule.max_backoff"), dur, s.max_backoff
+        ),
         adaptive=c.get(sched_t, "schedule", "adaptive", _bool, "true or false", s.adaptive),
-        workers=c.get(sched_t, "schedule", "workers", _positive_int, "an integer", s.workers),
+        workers=c.get(
+            sched_t, "schedule", "workers", _count("schedule.workers"), "an integer", s.workers
+        ),
         parse_timeout=c.get(
             sched_t,
             "schedule",
             "parse_timeout",
-            _duration,
+            _seconds("schedule.parse_timeout"),
             'a duration like "60s"',
             s.parse_timeout,
         ),
@@ -595,7 +727,12 @@ def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Conf
             s.timezone,
         ),
         backlog_alerts=c.get(
-            sched_t, "schedule", "backlog_alerts", _backlog, _BACKLOG, s.backlog_alerts
+            sched_t,
+            "schedule",
+            "backlog_alerts",
+            _backlog("schedule.backlog_alerts"),
+            _BACKLOG,
+            s.backlog_alerts,
         ),
     )
     if schedule.min_interval > schedule.max_interval:
@@ -605,11 +742,27 @@ def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Conf
     dd = DeliverySettings()
     delivery = DeliverySettings(
         max_attempts=c.get(
-            delivery_t, "delivery", "max_attempts", _positive_int, "an integer", dd.max_attempts
+            delivery_t,
+            "delivery",
+            "max_attempts",
+            _count("delivery.max_attempts"),
+            "an integer",
+            dd.max_attempts,
         ),
-        max_age=c.get(delivery_t, "delivery", "max_age", _duration, dur, dd.max_age),
-        backoff=c.get(delivery_t, "delivery", "backoff", _duration, dur, dd.backoff),
-        max_backoff=c.get(delivery_t, "delivery", "max_backoff", _duration, dur, dd.max_backoff),
+        max_age=c.get(
+            delivery_t, "delivery", "max_age", _seconds("delivery.max_age"), dur, dd.max_age
+        ),
+        backoff=c.get(
+            delivery_t, "delivery", "backoff", _seconds("delivery.backoff"), dur, dd.backoff
+        ),
+        max_backoff=c.get(
+            delivery_t,
+            "delivery",
+            "max_backoff",
+            _seconds("delivery.max_backoff"),
+            dur,
+            dd.max_backoff,
+        ),
     )
 
     notifiers = _notifiers(c, data.get("notifiers", {}))
@@ -653,7 +806,7 @@ def _articles(c: _Checker, data: Mapping[str, Any]) -> ArticleSettings:
         table,
         "articles",
         "short_words",
-        _positive_int,
+        _count("articles.short_words"),
         "a positive integer",
         ArticleSettings().short_words,
     )
@@ -691,10 +844,14 @@ def _service(
         raise ValueError
 
     return ServiceSettings(
-        tick=c.get(t, "service", "tick", _duration, dur, d.tick),
-        deliver_every=c.get(t, "service", "deliver_every", _duration, dur, d.deliver_every),
-        reload_every=c.get(t, "service", "reload_every", _duration, dur, d.reload_every),
-        grace=c.get(t, "service", "grace", _duration, dur, d.grace),
+        tick=c.get(t, "service", "tick", _seconds("service.tick"), dur, d.tick),
+        deliver_every=c.get(
+            t, "service", "deliver_every", _seconds("service.deliver_every"), dur, d.deliver_every
+        ),
+        reload_every=c.get(
+            t, "service", "reload_every", _seconds("service.reload_every"), dur, d.reload_every
+        ),
+        grace=c.get(t, "service", "grace", _seconds("service.grace"), dur, d.grace),
         health_notifier=c.get(
             t,
             "service",
@@ -703,8 +860,12 @@ def _service(
             f"the name of a notifier ({', '.join(notifiers) or 'none configured'})",
             None,
         ),
-        failing_after=c.get(t, "service", "failing_after", _duration, dur, d.failing_after),
-        metrics_port=c.get(t, "service", "metrics_port", _port, "a port number", None),
+        failing_after=c.get(
+            t, "service", "failing_after", _seconds("service.failing_after"), dur, d.failing_after
+        ),
+        metrics_port=c.get(
+            t, "service", "metrics_port", _count("service.metrics_port"), "a port number", None
+        ),
         log_format=c.get(t, "service", "log_format", log_format, '"plain" or "json"', "plain"),
     )
 
@@ -726,7 +887,7 @@ def _feeds(c: _Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
             "",
         )
         if label:
-            c.name(key, label)
+            c.name(key, redact_url(label) if label == item.get("url") else label)
         c.only(item, key, ("url", "name", "tags", "interval", "full_article", "backlog_alerts"))
         url = ""
         if "url" not in item:
@@ -744,11 +905,15 @@ def _feeds(c: _Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
             url=url,
             name=c.get(item, key, "name", _string, "a non-empty string", _default_name(url)),
             tags=c.get(item, key, "tags", _tags, "an array of strings", ()),
-            interval=c.get(item, key, "interval", _duration, 'a duration like "15m"', None),
+            interval=c.get(
+                item, key, "interval", _seconds("feeds.interval"), 'a duration like "15m"', None
+            ),
             full_article=c.get(
                 item, key, "full_article", _full_article, 'true, false or "auto"', "never"
             ),
-            backlog_alerts=c.get(item, key, "backlog_alerts", _backlog, _BACKLOG, None),
+            backlog_alerts=c.get(
+                item, key, "backlog_alerts", _backlog("feeds.backlog_alerts"), _BACKLOG, None
+            ),
         )
         if not url:
             continue
@@ -838,12 +1003,6 @@ def _strings_list(raw: Any) -> tuple[str, ...]:
     raise ValueError
 
 
-def _port(raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 65536:
-        raise ValueError
-    return raw
-
-
 def _email(c: _Checker, key: str, name: str, table: dict[str, Any]) -> EmailSettings | None:
     c.only(
         table,
@@ -864,19 +1023,30 @@ def _email(c: _Checker, key: str, name: str, table: dict[str, Any]) -> EmailSett
     return EmailSettings(
         name=name,
         host=c.get(table, key, "host", _string, "a host name", ""),
-        port=c.get(table, key, "port", _port, "a port number", 465 if security == "tls" else 587),
+        port=c.get(
+            table,
+            key,
+            "port",
+            _count("notifiers.port"),
+            "a port number",
+            465 if security == "tls" else 587,
+        ),
         security=security,
         username=c.get(table, key, "username", _string, "a string", None),
         password_env=c.get(table, key, "password_env", _env_name, _ENV, None),
         sender=c.get(table, key, "sender", lambda v: _addresses(v)[0], "an email address", ""),
         to=c.get(table, key, "to", _addresses, "a list of email addresses", ()),
-        timeout=c.get(table, key, "timeout", _duration, 'a duration like "30s"', 30.0),
+        timeout=c.get(
+            table, key, "timeout", _seconds("notifiers.timeout"), 'a duration like "30s"', 30.0
+        ),
         ca_file=c.get(table, key, "ca_file", _string, "a file path", None),
     )
 
 
 def _webhook(c: _Checker, key: str, name: str, table: dict[str, Any]) -> WebhookSettings:
     c.only(table, key, ("type", "url", "url_env", "secret_env", "format", "timeout"))
+    if isinstance(table.get("url"), str):
+        remember_url(table["url"])  # a hook URL is a secret: any message shows its endpoint
     if ("url" in table) == ("url_env" in table):
         c.fail(f"{key}.url", "expected exactly one of url and url_env")
 
@@ -899,7 +1069,9 @@ def _webhook(c: _Checker, key: str, name: str, table: dict[str, Any]) -> Webhook
             '"json", "slack" or "discord"',
             "json",
         ),
-        timeout=c.get(table, key, "timeout", _duration, 'a duration like "15s"', 15.0),
+        timeout=c.get(
+            table, key, "timeout", _seconds("notifiers.timeout"), 'a duration like "15s"', 15.0
+        ),
     )
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
+from monitor.redact import redact_text, redact_url
+
 E = TypeVar("E", bound=BaseException)
 
 
@@ -97,13 +99,14 @@ class FetchError(MonitorError):
     def __init__(
         self, url: str, reason: str, *, status: int | None = None, transient: bool | None = None
     ) -> None:
-        self.url = url
-        self.reason = reason
+        self.url = url  # as requested: the feed's identity; shown only through redact_url
+        # Reasons are stored and shown (a feed's last error): URLs in them lose their secrets.
+        self.reason = redact_text(reason)
         self.status = status
         if transient is None:
             transient = status is not None and (status >= 500 or status in (408, 425, 429))
         self.transient = transient
-        super().__init__(f"{url}: {reason}")
+        super().__init__(f"{redact_url(url)}: {self.reason}")
 
 
 class BodyTooLarge(FetchError):
@@ -127,8 +130,8 @@ class FeedParseError(MonitorError):
 
     def __init__(self, url: str, reason: str) -> None:
         self.url = url
-        self.reason = reason
-        super().__init__(f"{url}: {reason}")
+        self.reason = redact_text(reason)
+        super().__init__(f"{redact_url(url)}: {self.reason}")
 
 
 class ArchiveError(MonitorError):
@@ -226,9 +229,9 @@ class NotifyError(MonitorError):
 
     def __init__(self, notifier: str, reason: str, *, retry_after: float | None = None) -> None:
         self.notifier = notifier
-        self.reason = reason
+        self.reason = redact_text(reason)  # a receiver's reply may quote the URL
         self.retry_after = retry_after  # seconds the receiver asked us to wait
-        super().__init__(f"{notifier}: {reason}")
+        super().__init__(f"{notifier}: {self.reason}")
 
 
 class AmbiguousDelivery(NotifyError):

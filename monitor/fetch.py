@@ -12,6 +12,7 @@ httpx does not bound decompression.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import functools
 import time
@@ -99,6 +100,19 @@ def _check_http_url(url: str, where: str, problem: str) -> httpx.URL:
 
 class _NoHost(Exception):
     pass
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def _basic_auth(url: httpx.URL) -> tuple[bytes, bytes] | None:
+    """The Authorization header for ``user:password@`` in ``url``, as httpx.Client sends it."""
+    if not url.userinfo:
+        return None
+    user, _, password = url.userinfo.decode("ascii").partition(":")
+    pair = f"{unquote(user)}:{unquote(password)}".encode()
+    return b"Authorization", b"Basic " + base64.b64encode(pair)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -326,8 +340,12 @@ class Fetcher:
         seen = {url}
         current = url
         permanent = True
+        # The credentials of the feed's URL go to its origin only, redirects included.
+        auth, origin = _basic_auth(parsed), _origin(parsed)
         for _ in range(self.settings.max_redirects + 1):
             headers = list(self._headers)
+            if auth is not None and _origin(parsed) == origin:
+                headers.append(auth)
             if etag:
                 headers.append((b"If-None-Match", _to_wire(etag)))
             if last_modified:

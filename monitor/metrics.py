@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 from monitor.archive import Archive
 from monitor.deliver import DeliveryReport
 from monitor.errors import MonitorError
+from monitor.localhttp import BoundedHTTPServer, ProbeHandler
 from monitor.types import PollSummary
 
 STALE_AFTER = 120.0  # /healthz fails when no poll tick finished for this long
@@ -69,10 +69,7 @@ class MetricsServer:
         if port is None:
             return None
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(ProbeHandler):
             def do_GET(self) -> None:
                 if self.path == "/metrics":
                     status, body = 200, metrics.render()
@@ -90,14 +87,13 @@ class MetricsServer:
 
         # Loopback only: these pages are for a local probe or a Prometheus sidecar.
         try:
-            server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            server = BoundedHTTPServer(("127.0.0.1", port), Handler)
         except OSError as exc:
             raise MonitorError(
                 f"cannot serve /metrics on 127.0.0.1:{port}: {exc.strerror or exc}; another "
                 "program has the port (`ss -ltnp` names it): stop it, or set another "
                 "[service] metrics_port"
             ) from exc
-        server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return cls(server)
 

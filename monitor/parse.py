@@ -34,7 +34,7 @@ from monitor.normalize import (
 )
 from monitor.tokens import tokenize
 from monitor.types import Entry
-from monitor.urls import canonical_url
+from monitor.urls import canonical_url, without_userinfo
 
 _QUOTED = rb"(?:\"[^\"]*\"|'[^']*')"
 # <!DOCTYPE name [ ...internal subset... ]> -> <!DOCTYPE name>; quote- and comment-aware.
@@ -246,6 +246,7 @@ def parse_feed(
     When nothing is a feed, the error says what the body is instead (``monitor.sniff``).
     """
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    url = without_userinfo(url)  # links and messages must not carry the feed's credentials
     if jsonfeed.starts_like_json(data):
         return _parse_json_feed(
             data, url=url, content_type=response_headers.get("content-type"), now=now

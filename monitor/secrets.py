@@ -1,20 +1,21 @@
-"""Secrets come from the environment only, and never appear in logs or errors."""
+"""Secrets come from the environment only, and never appear in logs, errors or output."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from monitor.errors import ConfigError
+from monitor.redact import remember_secret, remember_url
 
 
 def read_secret(env_name: str, *, key: str, environ: Mapping[str, str] | None = None) -> str:
     """The value of environment variable ``env_name``, or of the file named by ``env_name_FILE``.
 
     ``key`` names the config key that asked for it, for the error message. The
-    value itself is never part of any message.
+    value itself is never part of any message, and is remembered so that log output
+    masks it (``redact_text``).
     """
     env = os.environ if environ is None else environ
     value = env.get(env_name)
@@ -30,19 +31,7 @@ def read_secret(env_name: str, *, key: str, environ: Mapping[str, str] | None = 
         raise ConfigError(
             f"environment variable {env_name} (or {env_name}_FILE) is not set", key=key
         )
+    remember_secret(value)
+    if "://" in value:  # a URL (webhook, Apprise): its path and query alone are secret too
+        remember_url(value)
     return value
-
-
-def redact_url(url: str) -> str:
-    """A URL safe to log: scheme, host and the first path segment; tokens masked."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<invalid URL>"
-    segments = [s for s in parts.path.split("/") if s]
-    path = "/" + segments[0] if segments else ""
-    if len(segments) > 1 or parts.query:
-        path += "/***"
-    return urlunsplit((parts.scheme, host + port, path, "", ""))

@@ -38,6 +38,7 @@ from monitor.lock import ArchiveLock
 from monitor.metrics import Metrics, MetricsServer
 from monitor.notify import build_notifiers
 from monitor.notify.message import Notifier
+from monitor.redact import redact_url
 from monitor.rules import RuleEngine, check_rules_against_config
 from monitor.units import plural
 
@@ -405,13 +406,14 @@ class Service:
             return
         now = utc_now()
         for url, name, change in self.house.health_changes(now, service.failing_after):
+            shown = redact_url(url)  # messages leave the machine: no credentials in them
             if change == "failing":
                 title = f"feed failing: {name}"
                 hours = service.failing_after / 3600
-                text = f"The feed {name} <{url}> has failed for more than {hours:g} hours."
+                text = f"The feed {name} <{shown}> has failed for more than {hours:g} hours."
             else:
                 title = f"feed recovered: {name}"
-                text = f"The feed {name} <{url}> works again."
+                text = f"The feed {name} <{shown}> works again."
             key = hashlib.sha256(f"health\0{url}\0{change}\0{now.isoformat()}".encode())
             self.house.enqueue_message(
                 id=key.hexdigest()[:32],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
@@ -24,7 +25,10 @@ def parse_duration(text: str) -> float:
     parts = _DURATION_PART.findall(compact)
     if not compact or "".join(n + u for n, u in parts).lower() != compact.lower():
         raise ValueError(text)
-    return sum(float(n) * _SECONDS[u.lower()] for n, u in parts)
+    seconds = sum(float(n) * _SECONDS[u.lower()] for n, u in parts)
+    if not math.isfinite(seconds):  # hundreds of digits overflow a float
+        raise ValueError(text)
+    return seconds
 
 
 def parse_size(text: str) -> int:
@@ -32,7 +36,10 @@ def parse_size(text: str) -> int:
     m = _SIZE.fullmatch(text.strip())
     if not m:
         raise ValueError(text)
-    return int(float(m.group(1)) * _BYTES[(m.group(2) or "b").lower()])
+    size = float(m.group(1)) * _BYTES[(m.group(2) or "b").lower()]
+    if not math.isfinite(size):
+        raise ValueError(text)
+    return int(size)
 
 
 def format_duration(seconds: float) -> str:

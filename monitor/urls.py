@@ -73,6 +73,19 @@ def feed_key(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
+def without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``: the base that a feed's relative links resolve
+    against, so the feed's credentials never become part of a story's link."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    return f"{scheme}://{authority.rpartition('@')[2]}{rest[end:]}"
+
+
 def story_id(key: str) -> str:
     """16 lowercase hex digits identifying the story whose canonical URL (or GUID) is ``key``."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]

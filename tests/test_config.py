@@ -154,7 +154,7 @@ hook = { type = "webhook", url = "ftp://x" }
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value).splitlines() == [
-        f"{path}:2:1: fetch.concurrency: expected a positive integer, got 0",
+        f"{path}:2:1: fetch.concurrency: expected a positive integer, got 0; at least 1",
         f'{path}:3:1: fetch.max_bytes: expected a size like "10MB", got "lots"',
         f"{path}:12:3: feeds[1] (Example News).interval: "
         'expected a duration like "15m", got "soon"',
@@ -271,3 +271,114 @@ def test_the_archive_location_is_read_from_a_file_that_does_not_load(tmp_path: P
     path = write(tmp_path, '[schedule]\ntimezone = "Europe/Berlin"\nworkers = "x"\n')
     assert salvage_setting(path, "schedule", "timezone") == "Europe/Berlin"
     assert salvage_setting(tmp_path / "missing.toml", "archive", "url") is None
+
+
+# -- limits of numbers, durations and sizes ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        ("[schedule]\ndefault_interval = nan\n", "schedule.default_interval", "got nan"),
+        ("[schedule]\ndefault_interval = inf\n", "schedule.default_interval", "got inf"),
+        ("[schedule]\nmax_backoff = -inf\n", "schedule.max_backoff", "got -inf"),
+        ("[schedule]\nmin_interval = -5\n", "schedule.min_interval", "got -5"),
+        ("[schedule]\nbacklog_alerts = inf\n", "schedule.backlog_alerts", "got inf"),
+        ("[schedule]\nparse_timeout = 1e300\n", "schedule.parse_timeout", "; at most 1h"),
+        ('[schedule]\nmax_interval = "999999999d"\n', "schedule.max_interval", "; at most 30d"),
+        ('[schedule]\nmax_interval = "' + "9" * 400 + 's"\n', "schedule.max_interval", "got"),
+        ("[schedule]\nworkers = 100000\n", "schedule.workers", "; at most 256"),
+        ('[fetch]\ntimeout = "500ms"\n', "fetch.timeout", '"500ms"; at least 1s'),
+        ('[fetch]\nmax_bytes = "99999999999GB"\n', "fetch.max_bytes", "; at most 1GiB"),
+        ('[fetch]\nmax_bytes = "' + "9" * 400 + '"\n', "fetch.max_bytes", "expected a size"),
+        ("[fetch]\nmax_bytes = 10\n", "fetch.max_bytes", "; at least 1KiB"),
+        ("[fetch]\nconcurrency = nan\n", "fetch.concurrency", "got nan"),
+        ("[fetch]\nconcurrency = 9223372036854775807\n", "fetch.concurrency", "; at most 1024"),
+        ("[fetch]\nmax_redirects = -1\n", "fetch.max_redirects", "; at least 0"),
+        ('[fetch]\nhost_spacing = "2h"\n', "fetch.host_spacing", "; at most 1h"),
+        ("[delivery]\nmax_attempts = 0\n", "delivery.max_attempts", "; at least 1"),
+        ('[delivery]\nmax_age = "1000000w"\n', "delivery.max_age", "; at most 365d"),
+        ("[service]\ntick = 0.01\n", "service.tick", "; at least 100ms"),
+        ("[service]\nmetrics_port = 70000\n", "service.metrics_port", "; at most 65535"),
+        ("[articles]\nshort_words = -1\n", "articles.short_words", "; at least 0"),
+        (
+            '[[feeds]]\nurl = "https://a.example/rss"\ninterval = "500ms"\n',
+            "feeds[0].interval",
+            '"500ms"; at least 1s',
+        ),
+        (
+            '[[feeds]]\nurl = "https://a.example/rss"\ninterval = "999999999d"\n',
+            "feeds[0].interval",
+            "; at most 30d",
+        ),
+        (
+            '[[feeds]]\nurl = "https://a.example/rss"\nbacklog_alerts = nan\n',
+            "feeds[0].backlog_alerts",
+            "got nan",
+        ),
+        (
+            '[notifiers.hook]\ntype = "webhook"\nurl = "https://h.example/x"\ntimeout = "1d"\n',
+            "notifiers.hook.timeout",
+            "; at most 10m",
+        ),
+    ],
+)
+def test_numbers_outside_their_limits_are_refused_at_load(
+    tmp_path: Path, text: str, key: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == key
+    assert info.value.line is not None  # placed in the file, at its key
+    assert message in str(info.value)
+
+
+def test_values_at_their_limits_load(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            '[fetch]\ntimeout = "1h"\nmax_bytes = "1GiB"\nhost_spacing = "0s"\n'
+            '[schedule]\nmax_interval = "30d"\nbacklog_alerts = "3650d"\nworkers = 0\n'
+            '[service]\ntick = "100ms"\n'
+            '[[feeds]]\nurl = "https://a.example/rss"\ninterval = "1s"\nbacklog_alerts = "all"\n',
+        )
+    )
+    assert config.fetch.max_bytes == 1024**3
+    assert config.schedule.max_interval == 30 * 86400
+    assert config.feeds[0].interval == 1.0
+
+
+def test_every_limit_is_documented() -> None:
+    from monitor.config import LIMITS
+
+    docs = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## Limits") :]
+    for key in LIMITS:
+        assert f"`{key}`" in section, key
+
+
+def test_a_feed_url_with_credentials_is_shown_redacted_in_mistakes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[feeds]]\nurl = "https://reader:s3cr3t@a.example/rss?token=PLANTED"\ninterval = "x"\n'
+        '[[feeds]]\nurl = "https://reader:s3cr3t@A.example/rss?token=PLANTED"\n'
+        '[archive]\nurl = "mysql://admin:hunter22@db.example/news"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    shown = str(info.value)
+    assert "feeds[0] (https://reader:***@a.example/rss?token=***).interval" in shown
+    assert "duplicate of feeds[0] (https://reader:***@a.example/rss?token=***)" in shown
+    assert "s3cr3t" not in shown and "PLANTED" not in shown and "hunter22" not in shown
+
+
+def test_a_webhook_url_in_a_mistake_is_shown_up_to_its_first_segment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[notifiers.hook]\ntype = "webhook"\nurl = "htps://hooks.example/news/Zq0tKsecret"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert 'got "htps://hooks.example/news/***"' in str(info.value)
+    assert "Zq0tK" not in str(info.value)

@@ -248,10 +248,12 @@ PATHOLOGICAL = {
 @pytest.mark.parametrize("trafilatura", [False, True], ids=["own", "auto"])
 @pytest.mark.parametrize("name", list(PATHOLOGICAL))
 def test_pathological_pages_are_bounded(name: str, trafilatura: bool) -> None:
-    start = time.perf_counter()
+    # A guard against a hang (quadratic or worse), not a speed target: CPU time, so a busy
+    # machine does not count, with a bound far above the fraction of a second it takes.
+    start = time.process_time()
     article = extract_article(PATHOLOGICAL[name], use_trafilatura=trafilatura)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"{name}: {elapsed:.2f}s"
+    elapsed = time.process_time() - start
+    assert elapsed < 20.0, f"{name}: {elapsed:.2f}s of CPU"
     assert isinstance(article, Article)
     assert sum(map(len, article.paragraphs)) <= extract_module.MAX_TEXT
 

@@ -194,6 +194,44 @@ def test_parse_retry_after() -> None:
         assert parse_retry_after(junk, now) is None
 
 
+# -- credentials in the URL ------------------------------------------------------------------
+
+
+def with_userinfo(url: str, userinfo: str = "reader:s3cr%40t") -> str:
+    return url.replace("http://", f"http://{userinfo}@", 1)
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(feed_server: FeedServer) -> None:
+    url = feed_server.route("/private.xml", FEED)
+    assert fetch(with_userinfo(url)).body == FEED
+    (request,) = feed_server.requests
+    assert request.header("Authorization") == "Basic cmVhZGVyOnMzY3JAdA=="  # reader:s3cr@t
+    assert "s3cr" not in request.path
+
+
+def test_credentials_follow_redirects_within_their_origin_only(feed_server: FeedServer) -> None:
+    other = FeedServer().start()
+    try:
+        elsewhere = other.route("/copy.xml", FEED)
+        feed_server.route("/old.xml", status=301, headers={"Location": "/moved.xml"})
+        feed_server.route("/moved.xml", status=302, headers={"Location": elsewhere})
+        result = fetch(with_userinfo(feed_server.url("/old.xml")))
+        assert result.body == FEED
+        sent = [r.header("Authorization") for r in feed_server.requests]
+        assert sent == ["Basic cmVhZGVyOnMzY3JAdA=="] * 2
+        (away,) = other.requests
+        assert away.header("Authorization") is None
+    finally:
+        other.stop()
+
+
+def test_a_failure_names_the_url_without_its_secrets(feed_server: FeedServer) -> None:
+    url = feed_server.route("/feed.xml", status=404)
+    error = fetch_error(with_userinfo(url) + "?token=PLANTED&page=2")
+    assert "s3cr" not in str(error) and "PLANTED" not in str(error)
+    assert "reader:***@" in str(error) and "token=***&page=2" in str(error)
+
+
 # -- redirects --------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from types import ModuleType
 
 from monitor.config import AppriseSettings
 from monitor.errors import ConfigError, NotifyError
+from monitor.notify.clean import clean_message
 from monitor.notify.message import Message
 from monitor.notify.render import clean_header, render_text
 
@@ -54,6 +55,7 @@ class AppriseNotifier:
         return f"AppriseNotifier({self.name!r}, {self.service!r})"
 
     def send(self, message: Message) -> None:
+        message = clean_message(message)
         title = clean_header(message.subject, TITLE_LIMIT)
         body = render_text(message)
         try:

@@ -7,6 +7,7 @@ import threading
 from typing import TextIO
 
 from monitor.errors import NotifyError
+from monitor.notify.clean import clean_message
 from monitor.notify.message import Message
 from monitor.notify.render import clean_header, render_text
 
@@ -20,6 +21,7 @@ class ConsoleNotifier:
 
     def send(self, message: Message) -> None:
         stream = self._stream or sys.stdout
+        message = clean_message(message)
         rule = "=" * 72
         try:
             with _LOCK:

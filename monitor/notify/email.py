@@ -33,6 +33,7 @@ from typing import Literal
 
 from monitor.config import EmailSettings
 from monitor.errors import AmbiguousDelivery, NotifyError, PermanentFailure
+from monitor.notify.clean import clean_message
 from monitor.notify.message import Message
 from monitor.notify.render import clean_header, render_html, render_text, truncate
 
@@ -69,6 +70,7 @@ def header_text(text: str, limit: int = SUBJECT_LIMIT) -> str:
 
 def compose(message: Message, settings: EmailSettings, *, date: datetime) -> EmailMessage:
     """The email for ``message``: exactly these headers, a text and an HTML part."""
+    message = clean_message(message)
     mail = EmailMessage(policy=policy.SMTP)
     mail["Subject"] = header_text(message.subject) or "(no subject)"
     mail["From"] = settings.sender

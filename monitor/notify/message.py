@@ -41,13 +41,14 @@ class Message:
     created: datetime
     title: str = ""  # subject line for test/health messages; alerts derive theirs
     text: str = ""  # body for test/health messages
+    omitted: int = 0  # stories of a digest left out to keep it within its size cap
 
     @property
     def subject(self) -> str:
         if self.kind == "alert" and self.items:
             return f"[{self.topic}] {self.items[0].headline}"
         if self.kind == "digest":
-            count = len(self.items)
+            count = len(self.items) + self.omitted
             return f"[{self.topic}] {count} new stor{'y' if count == 1 else 'ies'}"
         return self.title
 

@@ -4,10 +4,11 @@ Each shape is its own typed structure built from a ``Message``, never a dump of
 domain objects, so the wire format changes only on purpose. ``encode`` turns a
 payload into the exact bytes that are signed and sent.
 
-Story text is untrusted: Slack and Discord payloads escape it for their markup,
-make links only to http(s) URLs and stay within each service's size limits; the
-JSON payload carries the text as data (JSON escaping makes any text safe there);
-it keeps a story URL only when it is http(s), like the other shapes.
+Story text is untrusted: every shape is built from ``clean_message`` (the cleaning
+and size caps all channels share, ``monitor.notify.clean``). Slack and Discord
+payloads also escape it for their markup, make links only to http(s) URLs and stay
+within each service's size limits; the JSON payload carries the text as data; it
+keeps a story URL only when it is http(s), like the other shapes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, NotRequired, TypedDict
 from urllib.parse import quote, urlsplit
 
+from monitor.notify.clean import clean_message, scrub
 from monitor.notify.message import AlertItem, Message
 
 PAYLOAD_VERSION = 1
@@ -53,11 +55,13 @@ class PayloadV1(TypedDict):
     topic: str
     created: str  # ISO 8601, UTC
     items: list[ItemV1]
+    omitted: int  # stories of a digest left out to keep the message within its size cap
     title: str
     text: str
 
 
 def json_payload(message: Message) -> PayloadV1:
+    message = clean_message(message)
     return {
         "version": 1,
         "type": message.kind,
@@ -65,6 +69,7 @@ def json_payload(message: Message) -> PayloadV1:
         "topic": _valid(message.topic),
         "created": iso_utc(message.created),
         "items": [_item_v1(item) for item in message.items],
+        "omitted": message.omitted,
         "title": _valid(message.subject),
         "text": _valid(message.text),
     }
@@ -129,6 +134,7 @@ def _mrkdwn(text: str) -> SlackText:
 
 
 def slack_payload(message: Message) -> SlackPayload:
+    message = clean_message(message)
     subject = one_line(message.subject) or message.kind
     blocks: list[SlackBlock] = [
         {"type": "header", "text": _plain_text(fit(subject, SLACK_HEADER, slack_escape))}
@@ -139,8 +145,8 @@ def slack_payload(message: Message) -> SlackPayload:
     room = SLACK_BLOCKS - len(blocks) - 1  # one block kept for "and N more"
     shown = message.items[:room]
     blocks.extend({"type": "section", "text": _mrkdwn(_slack_item(it))} for it in shown)
-    if len(message.items) > len(shown):
-        more = f"... and {len(message.items) - len(shown)} more"
+    if len(message.items) + message.omitted > len(shown):
+        more = f"... and {len(message.items) + message.omitted - len(shown)} more"
         blocks.append({"type": "context", "elements": [_mrkdwn(more)]})
     return {"text": fit(subject, SLACK_FALLBACK, slack_escape), "blocks": blocks}
 
@@ -219,6 +225,7 @@ def discord_escape(text: str, i: int = 0) -> str:
 
 
 def discord_payload(message: Message) -> DiscordPayload:
+    message = clean_message(message)
     subject = one_line(message.subject) or message.kind
     embeds: list[DiscordEmbed] = []
     used = 0
@@ -235,8 +242,8 @@ def discord_payload(message: Message) -> DiscordPayload:
         body = multi_line(message.text)
         if body:
             lines.append(fit(body, DISCORD_CONTENT - 400, discord_escape))
-    if len(message.items) > len(embeds):
-        lines.append(f"... and {len(message.items) - len(embeds)} more")
+    if len(message.items) + message.omitted > len(embeds):
+        lines.append(f"... and {len(message.items) + message.omitted - len(embeds)} more")
     # No mention is parsed, so story text can never ping @everyone, a role or a user.
     payload: DiscordPayload = {"allowed_mentions": {"parse": []}}
     if lines:
@@ -308,6 +315,7 @@ def render(message: Message, fmt: Format) -> bytes:
 _BREAKS = re.compile(r"\r\n|[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"\s+")
+# The message is cleaned before any of these run; they keep each shape safe on its own.
 
 
 def _valid(text: str) -> str:
@@ -320,8 +328,9 @@ def _valid(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """Every line break, control character and run of white space as one space."""
-    return _SPACES.sub(" ", _CONTROLS.sub(" ", _valid(text))).strip()
+    """Every line break, control character and run of white space as one space, format
+    characters dropped (``scrub``)."""
+    return _SPACES.sub(" ", scrub(text)).strip()
 
 
 def flat(text: str) -> str:
@@ -331,8 +340,8 @@ def flat(text: str) -> str:
 
 def multi_line(text: str) -> str:
     """Lines kept (every kind of line break as ``\\n``), other control characters removed."""
-    lines = _BREAKS.sub("\n", _valid(text)).split("\n")
-    text = "\n".join(_SPACES.sub(" ", _CONTROLS.sub(" ", line)).strip() for line in lines)
+    lines = _BREAKS.sub("\n", text).split("\n")
+    text = "\n".join(_SPACES.sub(" ", scrub(line)).strip() for line in lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 

@@ -1,27 +1,26 @@
 """Rendering a Message as plain text and as HTML, shared by every notifier.
 
-Everything that came from a feed is untrusted. Both renderings turn control,
-line-separator and format characters into spaces or drop them, so a story field
-stays on its line. The HTML rendering escapes every piece of text, links only to
-the story URL and only when it is http(s), and uses no images, scripts, remote
-resources or style sheets: inline ``style`` attributes with constant values only.
+Everything that came from a feed is untrusted. Both renderings start from
+``clean_message`` (``monitor.notify.clean``, the cleaning every channel shares), so a
+story field stays on its line and within its size cap. The HTML rendering escapes
+every piece of text, links only to the story URL and only when it is http(s), and
+uses no images, scripts, remote resources or style sheets: inline ``style``
+attributes with constant values only.
 """
 
 from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from monitor.notify.clean import TRUNCATED, char_class, clean_message, scrub
 from monitor.notify.message import AlertItem, Message
+from monitor.units import plural
 
 ELLIPSIS = "\u2026"
-# Joiners shape Persian, Indic scripts and emoji; every other format character
-# (bidi overrides, zero-width spaces, BOMs) is dropped from story text.
-_JOINERS = frozenset("\u200c\u200d")
 _SPACE = re.compile(r"\s+")
 _MAX_SOURCES = 10
 
@@ -39,24 +38,9 @@ _ITEM = "margin:0 0 20px"
 _FOOT = "margin:16px 0 0;font-size:11px;color:#888888"
 
 
-def _char_class(ch: str, *, keep_joiners: bool) -> str:
-    """A space for characters that separate words, "" for ones to drop, else ``ch``."""
-    category = unicodedata.category(ch)
-    if category in ("Cc", "Zl", "Zp") or ch.isspace():
-        return " "
-    if category == "Cs" or (category == "Cf" and not (keep_joiners and ch in _JOINERS)):
-        return ""
-    return ch
-
-
-def _scrub(text: str, *, keep_joiners: bool = True) -> str:
-    """Text on one line: control and separator characters become spaces, format ones go."""
-    return "".join(_char_class(ch, keep_joiners=keep_joiners) for ch in text)
-
-
 def inline(text: str) -> str:
     """A story field as one line: scrubbed and with runs of whitespace collapsed."""
-    return _SPACE.sub(" ", _scrub(text)).strip()
+    return _SPACE.sub(" ", scrub(text)).strip()
 
 
 def truncate(text: str, limit: int) -> str:
@@ -75,7 +59,7 @@ def truncate(text: str, limit: int) -> str:
 def clean_header(text: str, limit: int) -> str:
     """A single-line header value: no CR, LF, NEL, line/paragraph separators, control or
     format characters; whitespace collapsed; at most ``limit`` characters."""
-    return truncate(_SPACE.sub(" ", _scrub(text, keep_joiners=False)).strip(), limit)
+    return truncate(_SPACE.sub(" ", scrub(text, keep_joiners=False)).strip(), limit)
 
 
 def format_time(when: datetime) -> str:
@@ -95,7 +79,7 @@ def safe_link(url: str) -> str | None:
     """
     candidate = url.strip()
     if not candidate or any(
-        ch.isspace() or _char_class(ch, keep_joiners=False) != ch for ch in candidate
+        ch.isspace() or char_class(ch, keep_joiners=False) != ch for ch in candidate
     ):
         return None
     try:
@@ -142,7 +126,7 @@ def snippet_pieces(item: AlertItem) -> list[tuple[str, bool]]:
         pieces.append((item.snippet[start:end], True))
         pos = end
     pieces.append((item.snippet[pos:], False))
-    cleaned = [(_SPACE.sub(" ", _scrub(text)), marked) for text, marked in pieces]
+    cleaned = [(_SPACE.sub(" ", scrub(text)), marked) for text, marked in pieces]
     cleaned = [(text, marked) for text, marked in cleaned if text.strip() or not marked]
     if cleaned:
         cleaned[0] = (cleaned[0][0].lstrip(), cleaned[0][1])
@@ -194,20 +178,30 @@ def _text_item(item: AlertItem, *, compact: bool) -> list[str]:
 
 
 def _text_multiline(text: str) -> list[str]:
-    return [_SPACE.sub(" ", _scrub(line)).rstrip() for line in text.splitlines()]
+    return [_SPACE.sub(" ", scrub(line)).rstrip() for line in text.splitlines()]
+
+
+def omitted_line(message: Message) -> str:
+    """What a digest cut to its size cap says about the stories left out ("" if none)."""
+    if not message.omitted:
+        return ""
+    return f"and {plural(message.omitted, 'more story', 'more stories')} not shown {TRUNCATED}"
 
 
 def render_text(message: Message) -> str:
     """The plain-text body of a message."""
+    message = clean_message(message)
     topic = inline(message.topic)
     if message.kind == "alert" and message.items:
         lines = _text_item(message.items[0], compact=False)
     elif message.kind == "digest":
-        count = len(message.items)
+        count = len(message.items) + message.omitted
         lines = [f"{count} new stor{'y' if count == 1 else 'ies'} for {topic or 'this topic'}", ""]
         for number, item in enumerate(message.items, 1):
             first, *rest = _text_item(item, compact=True)
             lines += [f"{number}. {first}", *(f"   {line}" for line in rest), ""]
+        if message.omitted:
+            lines += [omitted_line(message), ""]
     else:
         lines = [inline(message.title), "", *_text_multiline(message.text)]
     footer = f"-- \nnews-monitor{f', topic: {topic}' if topic else ''}"
@@ -252,16 +246,19 @@ def _html_item(item: AlertItem, *, compact: bool) -> str:
 
 def render_html(message: Message) -> str:
     """The HTML body of a message: escaped, inline styles only, no remote resources."""
+    message = clean_message(message)
     topic = inline(message.topic)
     if message.kind == "alert" and message.items:
         body = _html_item(message.items[0], compact=False)
     elif message.kind == "digest":
-        count = len(message.items)
+        count = len(message.items) + message.omitted
         title = f"{count} new stor{'y' if count == 1 else 'ies'}"
         items = "\n".join(
             f'<li style="{_ITEM}">{_html_item(item, compact=True)}</li>' for item in message.items
         )
         body = f'<h1 style="{_HEAD}">{_e(title)}</h1>\n<ol style="padding-left:20px">{items}</ol>'
+        if message.omitted:
+            body += f'\n<p style="{_META}">{_e(omitted_line(message))}</p>'
     else:
         text = "<br>\n".join(_e(line) for line in _text_multiline(message.text))
         title = _e(inline(message.title))

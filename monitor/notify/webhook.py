@@ -7,8 +7,8 @@ where the key is the base64 part of a ``whsec_...`` secret.
 
 Redirects are never followed (a moved webhook is a configuration change, and a
 redirect must not carry the payload elsewhere); 410 Gone disables the notifier.
-The URL appears in errors and logs only through ``redact_url``: Slack and Discord
-hook URLs carry their token in the path.
+The URL appears in errors and logs only through ``redact_endpoint`` (scheme, host and
+first path segment): Slack and Discord hook URLs carry their token in the path.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from monitor.errors import ConfigError, NotifierGone, NotifyError, PermanentFail
 from monitor.fetch import parse_retry_after
 from monitor.notify.message import Message
 from monitor.notify.payload import one_line, render
-from monitor.secrets import redact_url
+from monitor.redact import redact_endpoint, remember_url
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class WebhookNotifier:
         where = f"notifiers.{settings.name}"
         _check_url(url, f"{where}.{'url_env' if settings.url_env else 'url'}")
         self._url = url
-        self._shown = redact_url(url)
+        self._shown = redact_endpoint(url)
+        remember_url(url)  # whatever quotes it (httpx at -vv, a traceback) shows it masked
         self._key = None if secret is None else secret_key(secret, key=f"{where}.secret_env")
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
         self._client = httpx.Client(
@@ -140,7 +141,7 @@ class WebhookNotifier:
         detail = self._scrub(one_line(text))[:200]
         if 300 <= status < 400:
             location = response.headers.get("location")
-            to = f" to {redact_url(location)}" if location else ""
+            to = f" to {redact_endpoint(location)}" if location else ""
             raise NotifyError(
                 self.name, f"{what}: redirect{to}; redirects are not followed (update the URL)"
             )
@@ -181,4 +182,4 @@ def _check_url(url: str, key: str) -> None:
     except (ValueError, httpx.InvalidURL):
         ok = False
     if not ok:
-        raise ConfigError(f"not an http(s) URL: {redact_url(url)}", key=key)
+        raise ConfigError(f"not an http(s) URL: {redact_endpoint(url)}", key=key)

@@ -1,0 +1,103 @@
+"""The /metrics and /healthz server against idle, trickling and too many clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from monitor import localhttp
+from monitor.metrics import Metrics, MetricsServer
+from tests.procs import wait_until
+from tests.servers import free_port
+
+
+@pytest.fixture
+def port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    # Short limits keep the test quick; the behaviour is the same at any length.
+    monkeypatch.setattr(localhttp, "READ_TIMEOUT", 0.5)
+    monkeypatch.setattr(localhttp, "REQUEST_DEADLINE", 1.5)
+    number = free_port()
+    server = MetricsServer.start(number, Metrics())
+    assert server is not None
+    try:
+        yield number
+    finally:
+        server.stop()
+
+
+def get(port: int, path: str = "/healthz") -> tuple[int, bytes]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+        return int(answer.status), answer.read()
+
+
+def closed(conn: socket.socket) -> bool:
+    """Whether the server has closed ``conn`` (EOF or a reset waiting to be read)."""
+    conn.setblocking(False)
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        conn.setblocking(True)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_connections_beyond_the_limit_are_closed_at_once(port: int) -> None:
+    before = open_fds()
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(60)]
+    try:
+        wait_until(lambda: sum(map(closed, idle)) >= 60 - localhttp.MAX_CONNECTIONS, 10, "extras")
+        # Ours are 60; the server holds at most its limit besides.
+        assert open_fds() - before <= 60 + localhttp.MAX_CONNECTIONS
+        # The idle ones time out, and a fresh probe is answered.
+        wait_until(lambda: all(map(closed, idle)), 10, "idle connections timed out")
+        assert get(port) == (200, b"ok\n")
+    finally:
+        for conn in idle:
+            conn.close()
+
+
+def test_a_client_trickling_its_request_is_cut_off(port: int) -> None:
+    conn = socket.create_connection(("127.0.0.1", port))
+    stop = threading.Event()
+
+    def trickle() -> None:  # one byte well within each read timeout, for ever
+        for byte in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 10_000:
+            if stop.is_set():
+                return
+            try:
+                conn.send(bytes([byte]))
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    try:
+        wait_until(lambda: closed(conn), 20, "the trickling client to be cut off")
+    finally:
+        stop.set()
+        sender.join(timeout=5)
+        conn.close()
+    assert get(port) == (200, b"ok\n")
+
+
+def test_metrics_and_healthz_still_answer(port: int) -> None:
+    assert get(port) == (200, b"ok\n")
+    status, body = get(port, "/metrics")
+    assert status == 200 and body.endswith(b"\n")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        get(port, "/nope")
+    assert caught.value.code == 404
