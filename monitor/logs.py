@@ -29,5 +29,3 @@ def setup_logging(level: int, fmt: str = "plain") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # APScheduler logs every run of every job at INFO: a line per second per tick.
-    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
