@@ -12,7 +12,7 @@ from monitor.archive import Archive
 from monitor.deliver import DeliveryReport
 from monitor.types import PollSummary
 
-STALE_AFTER = 120.0  # /healthz fails when no poll tick finished for this long
+STALE_AFTER = 120.0  # /healthz fails when no poll finished for this long (or the window below)
 # ... or when the scheduler has not ticked for this many tick periods (at least STALL_FLOOR
 # seconds, so that a busy moment on a small machine is not a failure).
 STALL_TICKS = 5
@@ -70,7 +70,7 @@ class Metrics:
         """Why the service is unhealthy at ``now`` (monotonic seconds), or None."""
         if now - self.last_tick >= self.stall_after:
             return f"the scheduler has not ticked for {now - self.last_tick:.0f} s"
-        if now - self.last_poll >= STALE_AFTER:
+        if now - self.last_poll >= max(STALE_AFTER, self.stall_after):
             return "no poll recently"
         return None
 

@@ -12,6 +12,7 @@ A job that raises is logged and runs again at its next time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,11 +73,9 @@ class Ticker:
         loop = asyncio.get_running_loop()
         due = loop.time() + entry.first
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), max(0.0, due - loop.time()))
-            except TimeoutError:
-                pass
-            else:
+            if self._stopping.is_set():  # wait_for times out at once when the run is late
                 return
             started = loop.time()
             try:
