@@ -2,9 +2,10 @@
 
 Due times are wall-clock times in the archive (they are shared, and survive restarts), so
 when the system clock is stepped (``date -s``, an NTP step, a VM resumed) every stored time
-moves relative to now. A step is noticed by comparing how far the wall clock and the
-monotonic clock advanced between two looks: they advance alike, but for a step (and NTP
-slewing, at most 0.05%). The comparison is pure; ``ClockWatch`` reads the clocks.
+moves relative to now. A step is noticed by comparing how far the wall clock and a steady
+clock (time since boot, or the monotonic clock) advanced between two looks: they advance
+alike, but for a step (and NTP slewing, at most 0.05%). The comparison is pure;
+``ClockWatch`` reads the clocks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 # Smaller differences are not steps: reading two clocks one after the other, and slewing.
 STEP_TOLERANCE = 1.0
 SLEW = 0.001  # seconds of difference allowed per second elapsed, twice NTP's maximum
+_BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)  # Linux
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,13 +35,21 @@ def clock_step(before: ClockReading, after: ClockReading) -> float:
     return step
 
 
+def steady() -> float:
+    """Seconds on a clock no step moves: time since boot where the system has it (it counts
+    a suspend, which is not a step of the wall clock), else the monotonic clock."""
+    if _BOOTTIME is not None:
+        return time.clock_gettime(_BOOTTIME)
+    return time.monotonic()
+
+
 class ClockWatch:
     """Says, at each look, whether the wall clock was stepped since the previous one."""
 
     def __init__(
         self,
         wall: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = steady,
     ) -> None:
         self._wall = wall
         self._monotonic = monotonic
