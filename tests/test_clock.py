@@ -93,7 +93,9 @@ def test_a_stopped_ticker_lets_the_running_job_finish_and_starts_no_more() -> No
         ticker.start()
         await started.wait()
         ticker.stop()
-        await asyncio.wait_for(asyncio.gather(*ticker._tasks), 10)
+        loops = [t for t in asyncio.all_tasks() if t.get_name().startswith("ticker:")]
+        assert len(loops) == 2
+        await asyncio.wait_for(asyncio.gather(*loops), 10)  # both end: none starts again
 
     asyncio.run(main())
     assert events == ["start", "end"]

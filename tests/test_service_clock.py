@@ -8,6 +8,7 @@ libfaketime (``tests/faketime.py``), as ``date -s`` would: the monotonic clock r
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,8 +83,8 @@ def test_polling_and_delivery_go_on_across_steps_of_the_wall_clock(
         code, stderr = stop(proc)
     assert code == 0, stderr
     assert topics(receiver) == sorted(("human rights dialogue", h) for h in headlines)
-    for step in ("-3600", "+3600", "+3600"):
-        stderr = stderr[stderr.index(f"the wall clock was stepped by {step} s") + 1 :]
+    steps = re.findall(r"the wall clock was stepped by ([-+]\d+) s", stderr)
+    assert steps == ["-3600", "+3600", "+3600"]
     stories = CliRunner().invoke(main, ["stories", "--config", str(config)]).output
     assert all(h in stories for h in headlines)
 
