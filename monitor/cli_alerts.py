@@ -15,9 +15,10 @@ from monitor.cli_rules import checked_rules
 from monitor.config import Config
 from monitor.deliver import Deliverer, DeliveryReport, run_digests
 from monitor.errors import MonitorError, NotifyError
-from monitor.ingest import default_owner, utc_now
+from monitor.ingest import utc_now
 from monitor.notify import build_notifier, build_notifiers
 from monitor.notify.message import Message
+from monitor.owner import default_owner
 from monitor.redact import redact_text
 from monitor.rules import RuleSet
 from monitor.units import plural

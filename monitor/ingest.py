@@ -16,7 +16,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import socket
 import threading
 import time
 from collections import deque
@@ -52,6 +51,7 @@ from monitor.fulltext import (
     wants_article,
     without_article,
 )
+from monitor.owner import default_owner
 from monitor.parse import ParsedFeed, parse_feed, warm_up
 from monitor.schedule import (
     after_failure,
@@ -79,10 +79,6 @@ T = TypeVar("T")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class _Job:
@@ -267,6 +263,12 @@ class Poller:
         """Apply the configuration to the archive again before the next claim: polls that
         ran under an older one (in flight when it was replaced) planned by its schedule."""
         self._synced = False
+
+    async def clock_stepped(self, step: float) -> None:
+        """Move the archive's stored times onto the wall clock as it was stepped by ``step``
+        seconds (see ``Archive.clock_stepped``), in turn with this poller's writes."""
+        job = partial(self.archive.clock_stepped, step, owner=self.owner)
+        await self._writer.submit(job, urgent=True)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -13,7 +13,16 @@ from monitor.errors import MonitorError
 from monitor.localhttp import BoundedHTTPServer, ProbeHandler
 from monitor.types import PollSummary
 
-STALE_AFTER = 120.0  # /healthz fails when no poll tick finished for this long
+STALE_AFTER = 120.0  # /healthz fails when no poll finished for this long (or the window below)
+# ... or when the scheduler has not ticked for this many tick periods (at least STALL_FLOOR
+# seconds, so that a busy moment on a small machine is not a failure).
+STALL_TICKS = 5
+STALL_FLOOR = 10.0
+
+
+def stall_window(tick: float) -> float:
+    """Seconds without a poll tick after which the service is unhealthy."""
+    return max(STALL_TICKS * tick, STALL_FLOOR)
 
 
 @dataclass
@@ -21,11 +30,16 @@ class Metrics:
     counters: dict[str, float] = field(default_factory=dict)
     gauges: dict[str, float] = field(default_factory=dict)
     last_poll: float = field(default_factory=time.monotonic)
+    last_tick: float = field(default_factory=time.monotonic)
+    stall_after: float = STALL_FLOOR
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, name: str, value: float) -> None:
         with self.lock:
             self.counters[name] = self.counters.get(name, 0) + value
+
+    def record_tick(self) -> None:
+        self.last_tick = time.monotonic()
 
     def record_poll(self, summary: PollSummary) -> None:
         self.last_poll = time.monotonic()
@@ -51,7 +65,15 @@ class Metrics:
             self.gauges["monitor_feeds_failing"] = failing
 
     def healthy(self) -> bool:
-        return time.monotonic() - self.last_poll < STALE_AFTER
+        return self.problem(time.monotonic()) is None
+
+    def problem(self, now: float) -> str | None:
+        """Why the service is unhealthy at ``now`` (monotonic seconds), or None."""
+        if now - self.last_tick >= self.stall_after:
+            return f"the scheduler has not ticked for {now - self.last_tick:.0f} s"
+        if now - self.last_poll >= max(STALE_AFTER, self.stall_after):
+            return "no poll recently"
+        return None
 
     def render(self) -> str:
         with self.lock:
@@ -74,8 +96,8 @@ class MetricsServer:
                 if self.path == "/metrics":
                     status, body = 200, metrics.render()
                 elif self.path == "/healthz":
-                    ok = metrics.healthy()
-                    status, body = (200, "ok\n") if ok else (503, "no poll recently\n")
+                    problem = metrics.problem(time.monotonic())
+                    status, body = (200, "ok\n") if problem is None else (503, f"{problem}\n")
                 else:
                     status, body = 404, "not found\n"
                 data = body.encode()

@@ -1,13 +1,13 @@
 """``monitor run``: the long-running service.
 
-One asyncio loop and one APScheduler ``AsyncIOScheduler`` with an in-memory job
-store, used as a ticker, as its 3.x documentation advises: coalescing, one
-instance per job, no job store shared between processes. Per-feed schedule state
-lives in the archive; each poll tick claims the feeds that are due (leases keep
-two polls of a feed apart). Jobs: poll tick, outbox delivery (also started right
-after a poll that created alerts), digests (a cron trigger each minute), and
-housekeeping (reloading changed config and rule files, feed health alerts,
-status). Every component has its own archive connection.
+One asyncio loop and a ticker (``monitor.ticker``) that runs a few jobs on the
+monotonic clock, one instance per job, so no step of the wall clock delays them.
+Per-feed schedule state lives in the archive; each poll tick claims the feeds that
+are due (leases keep two polls of a feed apart), after moving the stored times back
+with the wall clock if it was stepped back since the last tick. Jobs: poll tick,
+outbox delivery (also started right after a poll that created alerts), digests (at
+the start of each minute), and housekeeping (reloading changed config and rule files,
+feed health alerts, status). Every component has its own archive connection.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,21 +26,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
 from monitor.alerts import AlertPlanner
 from monitor.archive import Archive, open_archive
+from monitor.clock import ClockWatch
 from monitor.config import Config, load_config
 from monitor.deliver import Deliverer, DeliveryReport, HeldOutcomes, run_digests
 from monitor.errors import ConfigError, MonitorError, StorageFault
 from monitor.faultlog import FaultLog
-from monitor.ingest import Poller, default_owner, utc_now
+from monitor.ingest import Poller, utc_now
 from monitor.lock import ArchiveLock
-from monitor.metrics import Metrics, MetricsServer
+from monitor.metrics import Metrics, MetricsServer, stall_window
 from monitor.notify import build_notifiers
 from monitor.notify.message import Notifier
+from monitor.owner import default_owner
 from monitor.redact import redact_url
 from monitor.rules import RuleEngine, check_rules_against_config
+from monitor.ticker import Ticker, until_next_minute
 from monitor.units import plural
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class Service:
         self._held = HeldOutcomes()  # delivery outcomes not recorded yet, across reloads
         self._storage = FaultLog(log)
         self._fatal: StorageFault | None = None  # why the service stops on its own
+        self._clock = ClockWatch()
 
     # -- building ---------------------------------------------------------------------------
 
@@ -164,16 +167,15 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         s = config.service
-        scheduler = AsyncIOScheduler(
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
-            timezone=UTC,
-        )
+        self.metrics.stall_after = stall_window(s.tick)
+        ticker = Ticker()
+        ticker.every("poll", s.tick, self._poll_tick, first=0.0)
+        ticker.every("deliver", s.deliver_every, self._deliver_tick)
+        # Digests at the start of each wall-clock minute, never more than a minute apart.
+        ticker.after("digests", lambda: until_next_minute(time.time()), self._digest_tick)
+        ticker.every("house", s.reload_every, self._housekeeping)
+        ticker.start()
         now = datetime.now(UTC)
-        scheduler.add_job(self._poll_tick, "interval", seconds=s.tick, id="poll", next_run_time=now)
-        scheduler.add_job(self._deliver_tick, "interval", seconds=s.deliver_every, id="deliver")
-        scheduler.add_job(self._digest_tick, "cron", second=0, id="digests", next_run_time=now)
-        scheduler.add_job(self._housekeeping, "interval", seconds=s.reload_every, id="house")
-        scheduler.start()
         self._set_status(state="running", started=now.isoformat(), pid=os.getpid())
         log.info(
             "monitor running: %s, %s",
@@ -182,7 +184,7 @@ class Service:
         )
         await self._stop.wait()
         log.info("stopping: no new work; finishing what is in flight")
-        scheduler.shutdown(wait=False)
+        ticker.stop()
         await self._drain(self.current.config.service.grace)
         self._set_status(state="stopped", stopped=datetime.now(UTC).isoformat())
 
@@ -209,6 +211,7 @@ class Service:
     # -- jobs -------------------------------------------------------------------------------
 
     async def _poll_tick(self) -> None:
+        self.metrics.record_tick()
         generation = self.current
         if self._stop.is_set():
             return
@@ -217,6 +220,13 @@ class Service:
         except StorageFault as exc:
             self._storage_fault(exc)
             return
+        step = self._clock.look()
+        if step:
+            log.warning("the wall clock was stepped by %+.0f s", step)
+            try:
+                await generation.poller.clock_stepped(step)
+            except MonitorError as exc:
+                log.error("cannot move the schedule with the clock: %s", exc)
         if len(generation.polls) >= MAX_PARALLEL_POLLS:
             return
         task = asyncio.create_task(self._poll(generation))

@@ -209,6 +209,11 @@ class Archive(Protocol):
 
     def release_leases(self) -> None: ...
 
+    def clock_stepped(self, step: float, *, owner: str) -> None:
+        """The wall clock was stepped by ``step`` seconds: after a step back, move the
+        stored due times and leases back with it; after a step forward, extend
+        ``owner``'s leases."""
+
     def health_changes(self, now: datetime, failing_after: float) -> list[tuple[str, str, str]]: ...
 
     def set_status(self, values: dict[str, Any], now: datetime) -> None: ...

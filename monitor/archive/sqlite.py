@@ -21,7 +21,7 @@ from monitor.archive import (
 )
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_faults import faults, os_fault, storage_fault, translate_faults
-from monitor.archive.sqlite_outbox import OutboxStore, _dt, _utc
+from monitor.archive.sqlite_outbox import CLOCK_SLACK, OutboxStore, _dt, _utc, gone_owners
 from monitor.config import ScheduleSettings
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
 from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing, StoryNotFound
@@ -505,15 +505,19 @@ class SQLiteArchive(OutboxStore):
         t = _ts(now)
         only = "" if urls is None else f"AND url IN ({_marks(len(urls))})"
         with self._tx() as db:
+            gone = gone_owners(db, "feeds", t)
+            # A last poll later than now means the clock went back since (a step this
+            # process did not see): the feed's next poll counts from a time not yet come.
             rows = db.execute(
                 f"""
                 SELECT f.*, 0 AS story_count FROM feeds f
                 WHERE active = 1 AND gone = 0 {only}
-                  AND (? OR next_poll IS NULL OR next_poll <= ?)
-                  AND (lease_until IS NULL OR lease_until <= ?)
+                  AND (? OR next_poll IS NULL OR next_poll <= ? OR last_polled > ?)
+                  AND (lease_until IS NULL OR lease_until <= ?
+                       OR lease_owner IN ({_marks(len(gone))}))
                 ORDER BY next_poll LIMIT ?
                 """,
-                (*(urls or ()), all_feeds, t, t, limit),
+                (*(urls or ()), all_feeds, t, t + CLOCK_SLACK, t, *gone, limit),
             ).fetchall()
             db.executemany(
                 "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE id = ?",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -18,9 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.archive import Router
+from monitor.owner import owner_gone
 from monitor.types import Match, OutboxEntry, PlannedMatch, Story, TermHit
 
 THROTTLE_WINDOW = 3600.0
+# A time written more than this far after now was written before the clock went back.
+CLOCK_SLACK = 60.0
+log = logging.getLogger(__name__)
 
 
 def alert_id(story_id: str, topic: str, notifier: str) -> str:
@@ -62,6 +67,20 @@ def _utc(value: float) -> datetime:
 
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else _utc(value)
+
+
+def gone_owners(db: sqlite3.Connection, table: str, t: float) -> list[str]:
+    """Owners of leases still running at ``t`` in ``table`` whose process has ended."""
+    pending = " AND status = 'pending'" if table == "outbox" else ""  # sent ones hold none
+    rows = db.execute(
+        f"SELECT DISTINCT lease_owner FROM {table}"
+        f" WHERE lease_until > ? AND lease_owner IS NOT NULL{pending}",
+        (t,),
+    ).fetchall()
+    gone = [r[0] for r in rows if owner_gone(r[0])]
+    for owner in gone:
+        log.info("taking over the %s leases of %s, which has ended", table, owner)
+    return gone
 
 
 def _entry(row: sqlite3.Row) -> OutboxEntry:
@@ -219,16 +238,21 @@ class OutboxStore:
     ) -> list[OutboxEntry]:
         t = now.timestamp()
         with self._tx() as db:
+            gone = gone_owners(db, "outbox", t)
+            # A message never tried, created later than now, was created before the clock
+            # went back: it is due, whatever its next attempt says.
             rows = db.execute(
                 f"""
                 SELECT {_ENTRY_COLUMNS} FROM outbox o
-                WHERE o.status = 'pending' AND o.next_attempt <= ?
-                  AND (o.lease_until IS NULL OR o.lease_until <= ? OR o.lease_owner = ?)
+                WHERE o.status = 'pending'
+                  AND (o.next_attempt <= ? OR (o.attempts = 0 AND o.created > ?))
+                  AND (o.lease_until IS NULL OR o.lease_until <= ? OR o.lease_owner = ?
+                       OR o.lease_owner IN ({",".join("?" * len(gone))}))
                   AND o.notifier NOT IN (
                       SELECT name FROM notifiers WHERE disabled_at IS NOT NULL)
                 ORDER BY o.next_attempt, o.created LIMIT ?
                 """,
-                (t, t, owner, limit),
+                (t, t + CLOCK_SLACK, t, owner, *gone, limit),
             ).fetchall()
             db.executemany(
                 "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
@@ -362,6 +386,44 @@ class OutboxStore:
         return {r[0]: r[1] or "" for r in rows}
 
     # -- the running service --------------------------------------------------------------------
+
+    def clock_stepped(self, step: float, *, owner: str) -> None:
+        """The wall clock was stepped by ``step`` seconds (negative: back).
+
+        After a step back, the times planned on the old clock (next polls and attempts,
+        leases, Retry-After, the last polls they count from) move back with it, so every
+        wait stays as long as it was planned. After a step forward they stay: what was
+        due within the step is due now, early but never late; only ``owner``'s own leases
+        move, since its work in flight is still its own.
+        """
+        with self._tx() as db:
+            if step > 0:
+                for table in ("feeds", "outbox"):
+                    db.execute(
+                        f"UPDATE {table} SET lease_until = lease_until + ? WHERE lease_owner = ?",
+                        (step, owner),
+                    )
+                return
+            db.execute(
+                """
+                UPDATE feeds SET next_poll = next_poll + :d, last_polled = last_polled + :d,
+                    last_success = last_success + :d, failing_since = failing_since + :d,
+                    retry_until = retry_until + :d, lease_until = lease_until + :d
+                """,
+                {"d": step},
+            )
+            db.execute(
+                "UPDATE stories SET article_retry = article_retry + ?"
+                " WHERE article_retry IS NOT NULL",
+                (step,),
+            )
+            db.execute(
+                """
+                UPDATE outbox SET next_attempt = next_attempt + :d, lease_until = lease_until + :d
+                WHERE status = 'pending'
+                """,
+                {"d": step},
+            )
 
     def release_leases(self) -> None:
         """Forget every lease: for a service that holds the archive's single-instance lock,
