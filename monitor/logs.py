@@ -45,6 +45,9 @@ def setup_logging(level: int, fmt: str = "plain", *, replace: bool = True) -> No
     if root.handlers and not replace:
         return
     root.setLevel(level)
+    # APScheduler logs every run of every job at INFO (a line a second), and a tick skipped
+    # while its job still runs at WARNING: both are how the ticker is meant to work.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))
     # httpx logs each request's full URL at INFO, webhook tokens included; kept for -vv.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)

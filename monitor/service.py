@@ -18,7 +18,6 @@ import hashlib
 import logging
 import os
 import signal
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,7 +40,7 @@ from monitor.notify.message import Notifier
 from monitor.owner import default_owner
 from monitor.redact import redact_url
 from monitor.rules import RuleEngine, check_rules_against_config
-from monitor.ticker import Ticker, until_next_minute
+from monitor.ticker import Ticker
 from monitor.units import plural
 
 log = logging.getLogger(__name__)
@@ -171,8 +170,7 @@ class Service:
         ticker = Ticker()
         ticker.every("poll", s.tick, self._poll_tick, first=0.0)
         ticker.every("deliver", s.deliver_every, self._deliver_tick)
-        # Digests at the start of each wall-clock minute, never more than a minute apart.
-        ticker.after("digests", lambda: until_next_minute(time.time()), self._digest_tick)
+        ticker.minutely("digests", self._digest_tick)
         ticker.every("house", s.reload_every, self._housekeeping)
         ticker.start()
         now = datetime.now(UTC)
@@ -185,7 +183,9 @@ class Service:
         await self._stop.wait()
         log.info("stopping: no new work; finishing what is in flight")
         ticker.stop()
-        await self._drain(self.current.config.service.grace)
+        grace = self.current.config.service.grace
+        await ticker.finish(grace)
+        await self._drain(grace)
         self._set_status(state="stopped", stopped=datetime.now(UTC).isoformat())
 
     async def _drain(self, grace: float) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from monitor.clock import ClockReading, ClockWatch, clock_step
 from monitor.metrics import STALE_AFTER, STALL_FLOOR, Metrics, stall_window
-from monitor.ticker import Ticker, until_next_minute
+from monitor.ticker import WATCH_EVERY, Ticker
 
 T = 1_800_000_000.0
 
@@ -38,12 +39,6 @@ def test_the_watch_compares_each_look_with_the_one_before() -> None:
     assert watch.look() == 0.0  # once only
     wall[0], mono[0] = T + 3.0, 3.0
     assert watch.look() == 3600.0
-
-
-def test_the_next_minute_is_never_more_than_a_minute_away() -> None:
-    assert until_next_minute(T) == 60.0  # T is on a minute
-    assert until_next_minute(T + 59.5) == pytest.approx(0.5)
-    assert until_next_minute(T + 0.25) == pytest.approx(59.75)
 
 
 def test_ticker_runs_each_job_one_at_a_time_and_goes_on_after_a_failure() -> None:
@@ -93,30 +88,31 @@ def test_a_stopped_ticker_lets_the_running_job_finish_and_starts_no_more() -> No
         ticker.start()
         await started.wait()
         ticker.stop()
-        loops = [t for t in asyncio.all_tasks() if t.get_name().startswith("ticker:")]
-        assert len(loops) == 2
-        await asyncio.wait_for(asyncio.gather(*loops), 10)  # both end: none starts again
+        await ticker.finish(10)
 
     asyncio.run(main())
     assert events == ["start", "end"]
 
 
-def test_after_runs_a_job_again_when_its_wait_is_over() -> None:
-    waits: list[int] = []
+def test_a_step_of_the_wall_clock_makes_waiting_jobs_due_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # APScheduler counts on the wall clock: after a step back of an hour its jobs would wait
+    # out the hour. The ticker's watchdog sees the wall and monotonic clocks part.
+    ran = asyncio.Event()
 
     async def job() -> None:
-        pass
-
-    def wait() -> float:
-        waits.append(1)
-        return 0.001
+        ran.set()
 
     async def main() -> None:
         ticker = Ticker()
-        ticker.after("job", wait, job)
+        ticker.every("hourly", 3600.0, job)  # its first run an hour from now
         ticker.start()
-        while len(waits) < 3:
-            await asyncio.sleep(0.001)
+        await asyncio.sleep(WATCH_EVERY * 1.5)
+        assert not ran.is_set()
+        real = time.time
+        monkeypatch.setattr("monitor.ticker.time.time", lambda: real() - 3600.0)
+        await asyncio.wait_for(ran.wait(), 10 * WATCH_EVERY)
         ticker.stop()
 
     asyncio.run(main())
