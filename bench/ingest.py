@@ -15,7 +15,9 @@ peak memory and ratios; never fails on a time, only when something is wrong (a
 feed failed, a re-poll got no 304, an item was not archived exactly once).
 ``--feeds 20 --items 5`` runs in seconds (CI smoke); ``--no-reader`` skips the
 baseline (and pip); ``--profile`` keeps cProfile output of our main process;
-``--json FILE`` writes every figure.
+``--json FILE`` writes every figure; ``--rules`` matches every story against the
+shipped topics (``rules/``) as ``monitor poll`` does, so the cost of matching and of
+recording matches is in the figures.
 """
 
 from __future__ import annotations
@@ -295,6 +297,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="cProfile our main process (implies --keep)"
     )
     p.add_argument("--keep", action="store_true", help="keep the archives under bench/.work")
+    p.add_argument(
+        "--rules", action="store_true", help="ours: match the stories against rules/ as well"
+    )
     p.add_argument("--json", type=Path, help="also write every figure to this file")
     return p.parse_args(argv)
 
@@ -367,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 "per_host": args.per_host,
                 "workers": args.workers,
                 "profile": args.profile,
+                "rules": str(REPO / "rules") if args.rules else None,
             }
             print(
                 f"ours: concurrency={args.concurrency} per_host={args.per_host} "
