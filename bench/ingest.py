@@ -193,12 +193,16 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> bool:
 
     cpu = f"CPU: main {ours['cold_main_cpu_s']:.1f} s + workers {ours['children_cpu_s']:.1f} s"
     add("ours cold poll", f"{ours['cold_s']:.2f} s", cpu)
-    stored = ours["cold_archive_calls"].get("store_entries", {"seconds": 0.0, "calls": 0})
-    add(
-        "  of which in archive.store_entries",
-        f"{stored['seconds']:.2f} s",
-        f"{stored['calls']} calls, in the archive writer thread (wall)",
-    )
+    for name in ("store_entries", "prepare_matches", "record_matches"):
+        calls = ours["cold_archive_calls"].get(name)
+        if calls is None and name != "store_entries":
+            continue  # matched only with --rules
+        calls = calls or {"seconds": 0.0, "calls": 0}
+        add(
+            f"  of which in archive.{name}",
+            f"{calls['seconds']:.2f} s",
+            f"{calls['calls']} calls, in the archive writer thread (wall)",
+        )
     for r in readers:
         add(
             f"reader cold (workers={r['workers']})",

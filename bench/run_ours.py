@@ -202,6 +202,9 @@ def main() -> None:
     timers = Timers()
     for name in ("sync_feeds", "claim_due", "store_entries", "record_poll"):
         timers.wrap(archive, name)
+    if spec.get("rules"):  # matching: outside the transaction, then recording it
+        for name in ("prepare_matches", "record_matches"):
+            timers.wrap(archive, name)
     planner = None
     if spec.get("rules"):  # match as `monitor poll` does, alerting one notifier
         rules, rule_errors = load_rules(Path(spec["rules"]))
