@@ -85,6 +85,10 @@ def status(ctx: click.Context, config_path: Path) -> None:
             if last == "running"
             else f"service: {last}"
         )
+    reloading = service.get("reloading")
+    if holder is not None and reloading:  # a large rule set takes a while to compile
+        since = datetime.fromisoformat(reloading).astimezone(zone)
+        click.echo(f"  reloading the edited configuration and rules (since {since:%H:%M:%S})")
     for error in service.get("reload_errors", []):
         click.echo(f"  reload error (the previous configuration keeps running): {error}")
     for topic, reason in sorted(service.get("digest_errors", {}).items()):
