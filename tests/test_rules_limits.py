@@ -187,12 +187,15 @@ def test_thousands_of_errors_take_one_parse_per_file(
         "[aliases]\n" + "".join(f"A{i} = 'x OR @GONE'\n" for i in range(n)),
         "aliases.toml",
     )
+    # And a file of keys that mean nothing here, each looked for in the file.
+    junk = write(tmp_path, "".join(f"key{i} = {i}\n" for i in range(n)), "junk.toml")
     locate._index.cache_clear()
     parses = counting(monkeypatch, tomllib, "loads")
     indexes = counting(monkeypatch, locate._FileIndex, "of")
     errors = errors_of(tmp_path)
-    assert len(errors) == 2 * n
+    assert len(errors) == 3 * n
     assert f"{path}:{4 * n - 1}:16: unknown alias @GONE" in errors
     assert f"{aliases}:{n + 1}:{len(f'A{n - 1} = ') + 7}: unknown alias @GONE" in errors
-    assert parses[0] == 2  # one per file
-    assert indexes[0] == 2  # lines, tables and keys found once per file
+    assert f"{junk}:{n}:1: unknown table 'key{n - 1}': expected [[topic]] or [aliases]" in errors
+    assert parses[0] == 3  # one per file
+    assert indexes[0] == 3  # lines, tables and keys found once per file

@@ -22,7 +22,13 @@ from monitor.cadence import EXAMPLES as CADENCE_EXAMPLES
 from monitor.cadence import parse_cadence
 from monitor.errors import MonitorError
 from monitor.rules.ast import Node
-from monitor.rules.locate import key_start, line_col, table_span, value_position
+from monitor.rules.locate import (
+    key_start,
+    line_col,
+    table_span,
+    top_level_span,
+    value_position,
+)
 from monitor.rules.parser import QueryError, parse_query
 from monitor.rules.resolve import (
     MAX_EXPANDED_DEPTH,
@@ -316,6 +322,11 @@ def _topic_owners(
 
 
 def _key_position(text: str, key: str) -> tuple[int, int]:
+    """Where a top-level key or table is written: from the file's index, else searched."""
+    span = table_span(text, key, None) or table_span(text, key, 0)
+    start = span[0] if span else key_start(text, top_level_span(text), key)
+    if start is not None:
+        return line_col(text, start)
     m = re.search(rf"^[ \t]*\[*[ \t]*{re.escape(key)}\b", text, re.MULTILINE)
     return line_col(text, m.start()) if m else (1, 1)
 

@@ -37,6 +37,7 @@ class _FileIndex:
     # span -> the keys written in it and where their values start, made when first asked:
     # an [aliases] table of thousands of keys, each with an error, is scanned once.
     keys: dict[tuple[int, int], dict[str, int]]
+    top: tuple[int, int]  # the keys before the first table header
 
     @classmethod
     def of(cls, text: str) -> _FileIndex:
@@ -52,7 +53,8 @@ class _FileIndex:
                 arrays[name] = index + 1
             end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
             tables.setdefault((name, index), (header.start(), end))
-        return cls(line_starts, tables, {})
+        top = (0, headers[0].start() if headers else len(text))
+        return cls(line_starts, tables, {}, top)
 
     def keys_in(self, text: str, span: tuple[int, int]) -> dict[str, int]:
         found = self.keys.get(span)
@@ -75,6 +77,11 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
     starts = _index(text).line_starts
     line = bisect_right(starts, offset)  # lines starting at or before offset
     return line, offset - starts[line - 1] + 1
+
+
+def top_level_span(text: str) -> tuple[int, int]:
+    """Start and end offsets of the keys written before any table header."""
+    return _index(text).top
 
 
 def table_span(text: str, name: str, index: int | None) -> tuple[int, int] | None:
