@@ -411,11 +411,16 @@ def explain(node: Node, doc: Document, mask: tuple[int, ...] = ALL) -> list[Inst
 
 def term_hits(doc: Document, instances: list[Instance]) -> tuple[TermHit, ...]:
     """Character spans of matched instances, in field then text order, without repeats."""
-    hits: dict[tuple[int, int, int], TermHit] = {}
+    # Alternatives often find the same tokens (negotiat* and negotiation): each once.
+    first: dict[tuple[int, int, int], str] = {}
     for i, start, count, term in instances:
+        first.setdefault((i, start, count), term)
+    hits: dict[tuple[int, int, int], TermHit] = {}
+    for (i, start, count), term in first.items():
         field = doc.fields[i]
         span = (field.span(start)[0], field.span(start + count - 1)[1])
-        hits.setdefault((i, *span), TermHit(term=term, field=_field_name(i), span=span))
+        if (i, *span) not in hits:
+            hits[(i, *span)] = TermHit(term=term, field=_field_name(i), span=span)
     return tuple(hits[k] for k in sorted(hits))
 
 
