@@ -42,7 +42,7 @@ class Reporter(Protocol):
     def value_text(self, table: str, index: int | None, key: str) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Resolved:
     """A tree with its aliases replaced (shared with their other uses), and what it
     would be written out: ``terms`` words and operators, ``depth`` levels."""
@@ -177,7 +177,7 @@ class Resolver:
                     done[id(node)] = resolved
                 continue
             if isinstance(node, Phrase):
-                done[id(node)] = Resolved(node, len(node.tokens), 1, True)
+                done[id(node)] = Resolved(node=node, terms=len(node.tokens), depth=1, near_ok=True)
                 continue
             kids = _children(node)
             if not children_done:
@@ -255,17 +255,24 @@ def _error_at_ref(
 
 def _combine(node: Node, parts: list[Resolved]) -> Resolved:
     """``node`` rebuilt over its resolved children, with its written-out counts."""
-    terms = _plus(1, *(p.terms for p in parts))
-    depth = 1 + max(p.depth for p in parts)
     kids = tuple(p.node for p in parts)
+    near_ok = False
+    rebuilt: Node
     if isinstance(node, Or):
-        return Resolved(Or(children=kids), terms, depth, all(p.near_ok for p in parts))
-    if isinstance(node, And):
-        return Resolved(And(children=kids), terms, depth, False)
-    if isinstance(node, Near):
-        return Resolved(Near(operands=kids, distance=node.distance), terms, depth, False)
-    if isinstance(node, Scoped):
-        return Resolved(Scoped(field=node.field, child=kids[0]), terms, depth, False)
-    assert isinstance(node, Not)
-    positive = kids[0] if node.positive is not None else None
-    return Resolved(Not(positive=positive, negative=kids[-1]), terms, depth, False)
+        rebuilt, near_ok = Or(children=kids), all(p.near_ok for p in parts)
+    elif isinstance(node, And):
+        rebuilt = And(children=kids)
+    elif isinstance(node, Near):
+        rebuilt = Near(operands=kids, distance=node.distance)
+    elif isinstance(node, Scoped):
+        rebuilt = Scoped(field=node.field, child=kids[0])
+    else:
+        assert isinstance(node, Not), f"a leaf has no children: {node!r}"
+        positive = kids[0] if node.positive is not None else None
+        rebuilt = Not(positive=positive, negative=kids[-1])
+    return Resolved(
+        node=rebuilt,
+        terms=_plus(1, *(p.terms for p in parts)),
+        depth=1 + max(p.depth for p in parts),
+        near_ok=near_ok,
+    )
