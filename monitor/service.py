@@ -373,7 +373,7 @@ class Service:
         self._set_status(
             reload_errors=errors, reloading=None, reloaded=datetime.now(UTC).isoformat()
         )
-        await asyncio.to_thread(self._reload_health, errors)
+        self._reload_health(errors)  # on the loop, as _set_status: the connection is not shared
 
     def _prepare_reload(self) -> tuple[list[str], _Generation | None, RuleEngine, bool]:
         """The errors of the files as they are now; without any, the generation to switch
