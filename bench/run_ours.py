@@ -24,9 +24,11 @@ from typing import Any
 
 from farm import load_farm
 
+from monitor.alerts import AlertPlanner
 from monitor.archive import open_archive
 from monitor.config import load_config
 from monitor.ingest import Poller
+from monitor.rules import load_rules
 from monitor.types import PollSummary
 
 
@@ -200,7 +202,15 @@ def main() -> None:
     timers = Timers()
     for name in ("sync_feeds", "claim_due", "store_entries", "record_poll"):
         timers.wrap(archive, name)
-    poller = Poller(config, archive)
+    if spec.get("rules"):  # matching: outside the transaction, then recording it
+        for name in ("prepare_matches", "record_matches"):
+            timers.wrap(archive, name)
+    planner = None
+    if spec.get("rules"):  # match as `monitor poll` does, alerting one notifier
+        rules, rule_errors = load_rules(Path(spec["rules"]))
+        assert not rule_errors, rule_errors
+        planner = AlertPlanner(lambda: rules, config.feeds, ["bench"])
+    poller = Poller(config, archive, matcher=planner)
     result: dict[str, Any] = {
         "pid": os.getpid(),
         "config": {k: spec[k] for k in ("concurrency", "per_host")},

@@ -87,6 +87,10 @@ def status(ctx: click.Context, config_path: Path) -> None:
             if last == "running"
             else f"service: {last}"
         )
+    reloading = service.get("reloading")
+    if holder is not None and reloading:  # a large rule set takes a while to compile
+        since = datetime.fromisoformat(reloading).astimezone(zone)
+        click.echo(f"  reloading the edited configuration and rules (since {since:%H:%M:%S})")
     for error in service.get("reload_errors", []):
         shown = redact_text(error)  # stored redacted; an archive from before may hold it whole
         click.echo(f"  reload error (the previous configuration keeps running): {shown}")

@@ -72,6 +72,8 @@ ARTICLE_RETRIES_PER_POLL = 50
 # Archive writes in one transaction at most, and how long the writer waits for more.
 WRITE_BATCH_JOBS = 64
 WRITE_LINGER = 0.2
+# Stories matched by one job at most, when a poll matches what an earlier one left.
+MATCH_BATCH = 500
 Clock = Callable[[], datetime]
 Progress = Callable[[FeedOutcome], None]
 T = TypeVar("T")
@@ -84,7 +86,7 @@ def utc_now() -> datetime:
 class _Job:
     """One archive write, and where its outcome goes."""
 
-    __slots__ = ("call", "future", "loop", "urgent")
+    __slots__ = ("call", "future", "loop", "prepared", "urgent")
 
     def __init__(
         self,
@@ -92,11 +94,13 @@ class _Job:
         loop: asyncio.AbstractEventLoop,
         future: asyncio.Future[Any],
         urgent: bool,
+        prepared: bool = False,
     ) -> None:
         self.call = call
         self.loop = loop
         self.future = future
         self.urgent = urgent
+        self.prepared = prepared  # call() runs outside any transaction and returns the write
 
 
 class ArchiveWriter:
@@ -107,7 +111,8 @@ class ArchiveWriter:
     (one transaction for every write made inside it), the jobs that are waiting when the
     thread gets to them run in one transaction: one commit, and one full-text index flush,
     for many feeds. The thread waits up to ``linger`` seconds for more jobs while more are
-    announced (``expect``); a job marked urgent is never kept waiting. When a batch fails,
+    announced (``expect``); a job marked urgent is never kept waiting. A prepared job does
+    its work before the transaction (``submit_prepared``). When a batch fails,
     each of its jobs runs again on its own, so a failure stays with its own feed. A crash
     loses at most the batch being written: those feeds keep their old state, so the next
     poll fetches them again.
@@ -140,12 +145,28 @@ class ArchiveWriter:
         self, call: Callable[[], T], *, expected: bool = False, urgent: bool = False
     ) -> asyncio.Future[T]:
         """Run ``call`` in the writer thread; its result or exception comes to the future."""
+        return self._submit(call, expected=expected, urgent=urgent)
+
+    def submit_prepared(self, prepare: Callable[[], Callable[[], T]]) -> asyncio.Future[T]:
+        """Run ``prepare`` in the writer thread outside any transaction, then the write it
+        returns, with other jobs, as ``submit`` would: for work that must not hold the
+        archive's write lock, such as matching stories before their matches are recorded."""
+        return self._submit(prepare, prepared=True)
+
+    def _submit(
+        self,
+        call: Callable[[], Any],
+        *,
+        expected: bool = False,
+        urgent: bool = False,
+        prepared: bool = False,
+    ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         with self._cond:
             if self._closed:
                 raise RuntimeError("the archive writer is closed")
-            self._jobs.append(_Job(call, loop, future, urgent))
+            self._jobs.append(_Job(call, loop, future, urgent, prepared))
             if expected:
                 self._coming = max(0, self._coming - 1)
             self._cond.notify()
@@ -191,18 +212,32 @@ class ArchiveWriter:
             raise
 
     def _execute(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
-        if self._batch is not None and len(jobs) > 1:
+        outcomes: list[tuple[bool, Any]] = [(False, None)] * len(jobs)
+        writes: list[tuple[int, Callable[[], Any]]] = []
+        for i, job in enumerate(jobs):
+            if not job.prepared:
+                writes.append((i, job.call))
+                continue
+            try:
+                writes.append((i, job.call()))  # before the transaction, holding no lock
+            except Exception as exc:
+                outcomes[i] = (False, exc)
+        if self._batch is not None and len(writes) > 1:
             try:
                 with self._batch():
-                    return [(True, job.call()) for job in jobs]
+                    done = [(i, write()) for i, write in writes]
+                for i, value in done:
+                    outcomes[i] = (True, value)
+                return outcomes
             except Exception:
-                log.debug("a batch of %d archive writes failed; writing them one by one", len(jobs))
-        outcomes: list[tuple[bool, Any]] = []
-        for job in jobs:
+                log.debug(
+                    "a batch of %d archive writes failed; writing them one by one", len(writes)
+                )
+        for i, write in writes:
             try:
-                outcomes.append((True, job.call()))
+                outcomes[i] = (True, write())
             except Exception as exc:
-                outcomes.append((False, exc))
+                outcomes[i] = (False, exc)
         return outcomes
 
     @staticmethod
@@ -308,8 +343,8 @@ class Poller:
         claim = partial(self._claim, all_feeds, lookahead, urls, unstored)
         states, retries = await self._writer.submit(claim, urgent=True)
         self._unstored.difference_update(unstored)
-        if not states and not retries:
-            return PollSummary()  # nothing due: no HTTP client, no parse pool
+        if not states and not retries:  # nothing due: no HTTP client, no parse pool
+            return PollSummary(left_over_alerts=await self._match_left_over())
         faults: list[StorageFault] = []
         pool = self._pool_for(len(states))
         outcomes: list[FeedOutcome] = []
@@ -332,6 +367,7 @@ class Poller:
             # stops before the fetchers close, and nothing is recorded as failed meanwhile.
             try:
                 async with asyncio.TaskGroup() as group:
+                    left_over = group.create_task(self._match_left_over())
                     retried = group.create_task(self._retry_articles(reader, retries, faults))
                     tasks = [
                         group.create_task(self._poll_one(fetcher, pool, reader, s, faults))
@@ -352,7 +388,39 @@ class Poller:
             articles_retried=len(retry_results),
             retry_changed=sum(len(r.changed) for r in retry_results),
             retry_alerts=sum(r.alerts for r in retry_results),
+            left_over_alerts=left_over.result(),
         )
+
+    async def _match(self, seqs: Sequence[int] | None) -> tuple[int, int]:
+        """Match stories marked to be matched (``seqs``, or the first few of any), then
+        record their matches and alerts with other writes; (stories matched, alerts made).
+
+        The matching runs in the writer thread before its next transaction begins, so a
+        slow rule holds up this poller's writes but locks nobody out of the archive. A
+        failure leaves the marks, for the next poll."""
+        matcher = self._matcher
+        if matcher is None:
+            return 0, 0
+
+        def prepare() -> Callable[[], tuple[int, int]]:
+            found = self.archive.prepare_matches(matcher, seqs=seqs, limit=MATCH_BATCH)
+            return lambda: (len(found), self.archive.record_matches(found, self.clock()))
+
+        try:
+            return await self._writer.submit_prepared(prepare)
+        except Exception:
+            log.exception("internal error matching stories; they are matched at the next poll")
+            return 0, 0
+
+    async def _match_left_over(self) -> int:
+        """Match what a crash (or a failed match) left marked; the alerts made. Every poll
+        asks: nothing left costs one read."""
+        alerts = 0
+        while True:
+            found, made = await self._match(None)
+            alerts += made
+            if found < MATCH_BATCH:
+                return alerts
 
     def _full_article(self, url: str) -> str:
         feed = self._feeds.get(url)
@@ -401,13 +469,17 @@ class Poller:
                 entry = await reader.read(item.entry)
             store = partial(self._store_retry, item, entry)
             try:
-                return await self._writer.submit(store)
+                stored = await self._writer.submit(store)
             except StorageFault as exc:  # tried again when its claim runs out
                 faults.append(exc)
                 return None
             except Exception:
                 log.exception("internal error storing the article of %s", item.entry.link)
                 return None
+            if not stored.unmatched:
+                return stored
+            _, alerts = await self._match(stored.unmatched)
+            return replace(stored, alerts=stored.alerts + alerts)
 
         results = await asyncio.gather(*(retry(item) for item in retries))
         return [r for r in results if r is not None]
@@ -417,7 +489,7 @@ class Poller:
             item.feed_urls[0],
             [entry],
             self.clock(),
-            matcher=self._matcher,
+            mark=self._matcher is not None,
             stories=[item.story],
             backlog=() if self._alerts else (True,),
         )
@@ -509,13 +581,17 @@ class Poller:
                 return outcome
             if stored is None:
                 return outcome
-            return replace(
+            outcome = replace(
                 outcome,
                 new=len(stored.new),
                 changed=len(stored.changed),
                 alerts=stored.alerts,
                 articles=sum(s.content_source == "article" for s in stored.new),
             )
+            if stored.unmatched:
+                _, alerts = await self._match(stored.unmatched)
+                outcome = replace(outcome, alerts=outcome.alerts + alerts)
+            return outcome
         finally:
             if not submitted:
                 self._writer.expect(-1)  # cut short: its write is not coming
@@ -564,7 +640,7 @@ class Poller:
     ) -> StoreResult:
         """A feed's stories, then its poll record (which says they are stored)."""
         stored = self.archive.store_entries(
-            feed_url, entries, now, matcher=self._matcher, backlog=backlog
+            feed_url, entries, now, mark=self._matcher is not None, backlog=backlog
         )
         self.archive.record_poll(record, owner=self.owner)
         return stored

@@ -18,12 +18,13 @@ import hashlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.alerts import AlertPlanner
 from monitor.archive import Archive, open_archive
@@ -45,6 +46,8 @@ from monitor.units import plural
 
 log = logging.getLogger(__name__)
 MAX_PARALLEL_POLLS = 4  # poll ticks that may overlap when a slow feed holds one up
+HEALTH_ERRORS_SHOWN = 20  # reload errors listed in one health message
+T = TypeVar("T")
 
 
 def _fingerprint(paths: Iterator[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -56,6 +59,38 @@ def _fingerprint(paths: Iterator[Path]) -> tuple[tuple[str, int, int], ...]:
             continue
         out.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(sorted(out))
+
+
+async def _in_thread(call: Callable[[], T]) -> T:
+    """``call()`` in a daemon thread of its own. Not the default executor: the end of
+    ``asyncio.run`` waits for its threads, so a long compile would hold up stopping."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if future.done():  # cancelled: the service is stopping
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            outcome: tuple[T | None, BaseException | None] = (call(), None)
+        except BaseException as exc:  # handed to the waiting coroutine, whatever it is
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="reload", daemon=True).start()
+    return await future
+
+
+def _close(generation: _Generation | None) -> None:
+    if generation is not None:
+        generation.poller.close()
+        generation.deliverer.close()
 
 
 @dataclass
@@ -79,6 +114,7 @@ class Service:
         self._deliver_lock = asyncio.Lock()
         self._deliver_again = False
         self._config_errors: list[str] = []
+        self._told_errors: set[str] = set()  # reload errors the health notifier was told of
         self._digest_failures: dict[str, str] = {}  # topic -> why its digest failed
         self._files: tuple[tuple[str, int, int], ...] = ()
         self._generation: _Generation | None = None
@@ -186,7 +222,7 @@ class Service:
         grace = self.current.config.service.grace
         await ticker.finish(grace)
         await self._drain(grace)
-        self._set_status(state="stopped", stopped=datetime.now(UTC).isoformat())
+        self._set_status(state="stopped", stopped=datetime.now(UTC).isoformat(), reloading=None)
 
     async def _drain(self, grace: float) -> None:
         tasks = {t for g in (self._generation, *self._retired) if g for t in g.polls}
@@ -340,12 +376,53 @@ class Service:
         A new configuration is built whole before the rules are checked against it;
         a rule set is refused when the configuration it would run with lacks what it
         names (a notifier, a feed, a tag), and so is that configuration: the ones
-        running go on, and the errors are recorded for ``monitor status``.
+        running go on, and the errors are recorded for ``monitor status`` and told to
+        the health notifier. Whatever goes wrong, a crash included, is such an error.
         """
         files = _fingerprint(self._watched(self.current.config))
         if files == self._files:
             return
+        # Taken before the files are read: an edit made meanwhile is seen next time. A
+        # reload that fails is not tried again until the files change.
         self._files = files
+        self._set_status(reloading=datetime.now(UTC).isoformat())
+        fresh: _Generation | None = None
+        engine = self.rules
+        changed = False
+        try:
+            # Off the loop: polls, deliveries and SIGTERM do not wait for a long compile.
+            errors, fresh, engine, changed = await _in_thread(self._prepare_reload)
+        except Exception as exc:  # a bug or MemoryError: what runs goes on
+            log.exception("reload failed")
+            errors = [f"reload failed: internal error: {exc!r}"]
+        if not errors:
+            changed = changed or engine is not self.rules or fresh is not None
+            self.rules = engine
+            if fresh is not None:
+                self._switch(fresh)
+        for error in errors:
+            log.error("reload failed, keeping the running configuration: %s", error)
+        # After a rejected edit, say when the files load again, even if what they now say
+        # is what already runs (the edit was undone): the logged error no longer applies.
+        fixed = bool(self._config_errors) and not errors
+        if (changed or fixed) and not errors:
+            log.info(
+                "configuration reloaded%s: %s, %s",
+                "; the earlier error is fixed" if fixed else "",
+                plural(len(self.current.config.feeds), "feed"),
+                plural(len(self.rules.rules.topics), "topic"),
+            )
+            self._deliver_soon()  # alerts held for what the reload brings go out now
+        self._config_errors = errors
+        self._set_status(
+            reload_errors=errors, reloading=None, reloaded=datetime.now(UTC).isoformat()
+        )
+        self._reload_health(errors)  # on the loop, as _set_status: the connection is not shared
+
+    def _prepare_reload(self) -> tuple[list[str], _Generation | None, RuleEngine, bool]:
+        """The errors of the files as they are now; without any, the generation to switch
+        to (None: the configuration is unchanged), the rule engine, and whether the rules
+        changed. Changes nothing: runs in a thread of its own."""
         errors: list[str] = []
         running = self.current.config
         config: Config | None = None
@@ -367,32 +444,16 @@ class Service:
         engine = self.rules
         if target.rules_path != engine.folder:
             engine = RuleEngine(target.rules_path)
-        changed = engine.reload(check=lambda rules: check_rules_against_config(rules, target))
-        if engine.errors:
-            errors.extend(str(e) for e in engine.errors)
-            if fresh is not None:
-                fresh.poller.close()
-                fresh.deliverer.close()
-        else:
-            changed = changed or engine is not self.rules or fresh is not None
-            self.rules = engine
-            if fresh is not None:
-                self._switch(fresh)
-        for error in errors:
-            log.error("reload failed, keeping the running configuration: %s", error)
-        # After a rejected edit, say when the files load again, even if what they now say
-        # is what already runs (the edit was undone): the logged error no longer applies.
-        fixed = bool(self._config_errors) and not errors
-        if (changed or fixed) and not errors:
-            log.info(
-                "configuration reloaded%s: %s, %s",
-                "; the earlier error is fixed" if fixed else "",
-                plural(len(self.current.config.feeds), "feed"),
-                plural(len(self.rules.rules.topics), "topic"),
-            )
-            self._deliver_soon()  # alerts held for what the reload brings go out now
-        self._config_errors = errors
-        self._set_status(reload_errors=errors, reloaded=datetime.now(UTC).isoformat())
+        try:
+            changed = engine.reload(check=lambda rules: check_rules_against_config(rules, target))
+        except BaseException:
+            _close(fresh)
+            raise
+        errors.extend(str(e) for e in engine.errors)
+        if errors:
+            _close(fresh)  # built for nothing
+            fresh = None
+        return errors, fresh, engine, changed
 
     def _switch(self, new: _Generation) -> None:
         old = self.current
@@ -442,6 +503,45 @@ class Service:
         elif self._fatal is None:
             self._fatal = fault  # raised by _main once everything is closed
             self._stop.set()
+
+    def _reload_health(self, errors: list[str]) -> None:
+        """Tell the health notifier of reload errors it has not been told of, once, and
+        that the files load again once they do."""
+        notifier = self.current.config.service.health_notifier
+        if notifier is None:
+            return
+        new = [e for e in errors if e not in self._told_errors]
+        if new:
+            shown = new[:HEALTH_ERRORS_SHOWN]
+            more = len(new) - len(shown)
+            title = f"reload failed: {plural(len(errors), 'error')}"
+            text = (
+                "The edited configuration or rule files were not taken; the running ones go "
+                "on. `monitor status` lists every error.\n\n"
+                + "\n".join(shown)
+                + (f"\n... and {plural(more, 'more error')}" if more else "")
+            )
+        elif not errors and self._told_errors:
+            title = "reload works again"
+            text = "The configuration and rule files load again, and are running."
+        else:
+            self._told_errors = set(errors)  # fixed ones are news again if they come back
+            return
+        now = utc_now()
+        key = hashlib.sha256(f"reload\0{title}\0{text}\0{now.isoformat()}".encode())
+        try:
+            self.house.enqueue_message(
+                id=key.hexdigest()[:32],
+                notifier=notifier,
+                kind="health",
+                topic="",
+                payload={"title": title, "text": text},
+                now=now,
+            )
+        except MonitorError:
+            log.exception("cannot queue the health message %r", title)
+            return
+        self._told_errors = set(errors)
 
     def _set_status(self, **values: Any) -> None:
         if self._fatal is not None:

@@ -108,4 +108,3 @@ class Ticker:
             if job.next_run_time is not None and job.next_run_time > now:
                 job.modify(next_run_time=now)
         self._scheduler.wakeup()
-

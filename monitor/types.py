@@ -122,6 +122,7 @@ class PollSummary:
     articles_retried: int = 0  # stories whose article page was tried again
     retry_changed: int = 0  # ... and now have its text
     retry_alerts: int = 0
+    left_over_alerts: int = 0  # of stories an earlier poll stored and did not match
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -140,7 +141,7 @@ class PollSummary:
 
     @property
     def alerts(self) -> int:
-        return sum(o.alerts for o in self.outcomes) + self.retry_alerts
+        return sum(o.alerts for o in self.outcomes) + self.retry_alerts + self.left_over_alerts
 
 
 Delivery = Literal["immediate", "digest"]

@@ -63,6 +63,18 @@ class StoreResult:
     changed: tuple[Story, ...] = ()
     merged: int = 0  # items recognised as a story another source already brought
     alerts: int = 0  # alerts created (outbox rows or queued for a digest)
+    unmatched: tuple[int, ...] = ()  # the stories (seq) marked to be matched
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoryMatches:
+    """What matching a story marked to be matched found, to be recorded."""
+
+    story: int  # its seq
+    story_id: str
+    version: int  # of the mark matched: recording it leaves a newer mark in place
+    quiet: bool  # backlog: its matches are recorded, and nothing is alerted
+    planned: tuple[PlannedMatch, ...]
 
 
 class Archive(Protocol):
@@ -105,6 +117,7 @@ class Archive(Protocol):
         now: datetime,
         *,
         matcher: Matcher | None = None,
+        mark: bool = False,
         stories: Sequence[int] | None = None,
         backlog: Sequence[bool] = (),
     ) -> StoreResult:
@@ -113,16 +126,36 @@ class Archive(Protocol):
         ``stories``: the seq of the story each entry is, when the caller knows it (an
         article retry), instead of finding it by the entry's keys and text.
 
-        New and changed stories (and stories a further feed now carries) are matched
-        with ``matcher``; matches and alerts are written in the same transaction. A
-        story's article text is kept when the feed later brings its own text again; an
-        entry with a failed article attempt schedules the next one (ARTICLE_RETRY_DELAYS).
+        With ``mark``, new and changed stories (and stories a further feed now carries)
+        are marked to be matched, in the transaction that stores them (``unmatched`` in
+        the result): ``prepare_matches`` and ``record_matches`` take it from there. With
+        a ``matcher`` they are marked and matched at once (as ``match_stories`` does),
+        after the stories are stored: outside ``batch()`` only. A story's article text
+        is kept when the feed later brings its own text again; an entry with a failed
+        article attempt schedules the next one (ARTICLE_RETRY_DELAYS).
 
         ``backlog`` (one flag per entry; none: no entry is) marks the entries that are
         old news to this feed (its first poll, a poll without alerts): they are matched,
         but alert nothing; nor does their story later (an edit, its article read) as long
         as every feed that carries it brought it as backlog.
         """
+
+    def prepare_matches(
+        self, matcher: Matcher, *, seqs: Sequence[int] | None = None, limit: int = 500
+    ) -> list[StoryMatches]:
+        """Match stories marked to be matched (of ``seqs``, or the first ``limit`` of them):
+        reads, then ``matcher``, in no transaction, so a slow rule holds up no writer. A
+        story whose matcher fails is logged and stays marked."""
+
+    def record_matches(self, found: Sequence[StoryMatches], now: datetime) -> int:
+        """Store what ``prepare_matches`` found: matches, alerts and their outbox rows, and
+        clear the marks matched, in one transaction. Alerts already made are not made
+        again (their ids are stable). Returns how many alerts are new."""
+
+    def match_stories(
+        self, matcher: Matcher, now: datetime, *, seqs: Sequence[int] | None = None
+    ) -> int:
+        """``prepare_matches`` then ``record_matches``; how many alerts are new."""
 
     def untried_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
         """For each entry: true when no archived story has its URL (or the feed's GUID), or

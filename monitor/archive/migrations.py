@@ -184,4 +184,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE matches ADD COLUMN held TEXT;
     CREATE INDEX matches_held ON matches (topic) WHERE held IS NOT NULL;
     """,
+    # 9: stories to be matched, marked in the transaction that stores them and cleared in
+    # the one that records their matches: matching runs between the two, holding no lock,
+    # and a crash in between leaves the mark for the next poll. `news`: some entry brought
+    # the story as news, not backlog; `version` grows with each mark, so that recording
+    # an older one's matches leaves a newer mark in place.
+    """
+    CREATE TABLE unmatched (
+        story_seq INTEGER PRIMARY KEY REFERENCES stories (seq) ON DELETE CASCADE,
+        news INTEGER NOT NULL,
+        version INTEGER NOT NULL
+    );
+    """,
 )

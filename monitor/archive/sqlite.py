@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from array import array
@@ -18,6 +19,7 @@ from monitor.archive import (
     Matcher,
     PollRecord,
     StoreResult,
+    StoryMatches,
 )
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_faults import faults, os_fault, storage_fault, translate_faults
@@ -30,6 +32,7 @@ from monitor.tokens import tokenize
 from monitor.types import ContentSource, Entry, Feed, FeedState, Story
 from monitor.urls import story_id
 
+log = logging.getLogger(__name__)
 MIN_SHARED_PROBES = 2
 _CHUNK = 500  # values bound in one IN (...) list
 _ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
@@ -592,13 +595,99 @@ class SQLiteArchive(OutboxStore):
         now: datetime,
         *,
         matcher: Matcher | None = None,
+        mark: bool = False,
         stories: Sequence[int] | None = None,
         backlog: Sequence[bool] = (),
     ) -> StoreResult:
         if backlog and len(backlog) != len(entries):
             raise ValueError("backlog needs one flag per entry")
+        if matcher is not None and self._batch_depth:
+            raise ValueError("stories are matched outside the transaction: mark them instead")
         with self._tx() as db:
-            return self._store(db, feed_url, entries, _ts(now), matcher, stories, backlog)
+            stored = self._store(
+                db, feed_url, entries, _ts(now), matcher is not None or mark, stories, backlog
+            )
+        if matcher is None or not stored.unmatched:
+            return stored
+        alerts = self.match_stories(matcher, now, seqs=stored.unmatched)
+        return replace(stored, alerts=alerts)
+
+    def prepare_matches(
+        self, matcher: Matcher, *, seqs: Sequence[int] | None = None, limit: int = 500
+    ) -> list[StoryMatches]:
+        if self._batch_depth:
+            raise ValueError("stories are matched outside the transaction")
+        # One statement reads the mark with the text: a newer text comes with a newer mark.
+        query = """
+            SELECT u.story_seq, u.news, u.version, s.id, s.headline, s.body FROM unmatched u
+            JOIN stories s ON s.seq = u.story_seq
+        """
+        if seqs is None:
+            rows = self._db.execute(query + " ORDER BY u.story_seq LIMIT ?", (limit,)).fetchall()
+        else:
+            rows = []
+            ordered = sorted(set(seqs))
+            for start in range(0, len(ordered), _CHUNK):
+                chunk = ordered[start : start + _CHUNK]
+                rows += self._db.execute(
+                    query + f" WHERE u.story_seq IN ({_marks(len(chunk))})", chunk
+                ).fetchall()
+        sources = self._sources([r[0] for r in rows])
+        found = []
+        for seq, news, version, sid, headline, body in rows:
+            carried = sources.get(seq, [])
+            try:
+                planned = matcher(headline, body, [url for url, _ in carried])
+            except Exception:  # the others are matched; this one waits for the next poll
+                log.exception("cannot match story %s; it stays marked to be matched", sid)
+                continue
+            # Backlog alerts nothing: neither the entry brought as backlog, nor a story that
+            # only feeds' backlogs carry (when it is edited, or its article read, later).
+            quiet = not news or (bool(carried) and all(b for _, b in carried))
+            found.append(
+                StoryMatches(
+                    story=seq, story_id=sid, version=version, quiet=quiet, planned=tuple(planned)
+                )
+            )
+        return found
+
+    def record_matches(self, found: Sequence[StoryMatches], now: datetime) -> int:
+        if not found:
+            return 0
+        t = _ts(now)
+        alerts = 0
+        with self._tx() as db:
+            for story in found:
+                if story.planned:
+                    alerts += self._record_matches(
+                        db, story.story, story.story_id, story.planned, t, quiet=story.quiet
+                    )
+            db.executemany(
+                "DELETE FROM unmatched WHERE story_seq = ? AND version = ?",
+                [(story.story, story.version) for story in found],
+            )
+        return alerts
+
+    def match_stories(
+        self, matcher: Matcher, now: datetime, *, seqs: Sequence[int] | None = None
+    ) -> int:
+        return self.record_matches(self.prepare_matches(matcher, seqs=seqs), now)
+
+    def _sources(self, seqs: Sequence[int]) -> dict[int, list[tuple[str, bool]]]:
+        """The feeds carrying each story (URL, brought as backlog), first first."""
+        out: dict[int, list[tuple[str, bool]]] = {}
+        for start in range(0, len(seqs), _CHUNK):
+            chunk = seqs[start : start + _CHUNK]
+            for seq, url, backlog in self._db.execute(
+                f"""
+                SELECT ss.story_seq, f.url, ss.backlog FROM story_sources ss
+                JOIN feeds f ON f.id = ss.feed_id WHERE ss.story_seq IN ({_marks(len(chunk))})
+                ORDER BY ss.story_seq, ss.first_seen, f.id
+                """,
+                chunk,
+            ):
+                out.setdefault(seq, []).append((url, bool(backlog)))
+        return out
 
     def untried_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
         row = self._db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
@@ -697,7 +786,7 @@ class SQLiteArchive(OutboxStore):
         feed_url: str,
         entries: Sequence[Entry],
         t: float,
-        matcher: Matcher | None,
+        mark: bool,
         stories: Sequence[int] | None = None,
         backlog: Sequence[bool] = (),
     ) -> StoreResult:
@@ -731,8 +820,7 @@ class SQLiteArchive(OutboxStore):
         merged = 0
         key_rows: list[tuple[str, int]] = []
         source_rows: list[tuple[int, int, str, float, bool]] = []
-        # seq: backlog, id, headline, body (the last: a story may be rewritten twice in a call)
-        to_match: dict[int, tuple[bool, str, str, str]] = {}
+        to_match: dict[int, bool] = {}  # seq -> some entry brought it as news
         guids: dict[int, str] = {}  # the GUIDs this call gives stories, by seq
         for n, (entry, keys, identity, first_id) in enumerate(
             zip(entries, keys_of, identities, first_ids, strict=True)
@@ -774,8 +862,8 @@ class SQLiteArchive(OutboxStore):
                 source_rows.append((seq, feed_id, entry.link, t, old_news))
             # New and changed stories, and stories another feed now carries too (a topic
             # may be limited to that feed), are matched; known alerts are not repeated.
-            if matcher is not None and (rematch or added_source):
-                to_match[seq] = (old_news, *self._text_of(db, seq, fresh))
+            if mark and (rematch or added_source):
+                to_match[seq] = to_match.get(seq, False) or not old_news
 
         self._insert_fresh(db, fresh)
         db.executemany("INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES (?, ?)", key_rows)
@@ -784,16 +872,21 @@ class SQLiteArchive(OutboxStore):
             " VALUES (?, ?, ?, ?, ?)",
             source_rows,
         )
-        alerts = 0
-        if matcher is not None:
-            for seq, (old_news, sid, headline, body) in to_match.items():
-                # In the same transaction as the story: a crash loses neither, ever.
-                alerts += self._match(db, seq, sid, headline, body, matcher, t, old_news)
+        # Marked in the same transaction as the story, matched after it: a crash between
+        # the two leaves the mark, and the story is matched at the next poll.
+        db.executemany(
+            """
+            INSERT INTO unmatched (story_seq, news, version) VALUES (?, ?, 1)
+            ON CONFLICT (story_seq) DO UPDATE SET news = news OR excluded.news,
+                version = version + 1
+            """,
+            list(to_match.items()),
+        )
         return StoreResult(
             new=tuple(fresh[seq].story(seq, (feed_name,), at) for seq in new),
             changed=tuple(self._changed_stories(changed, fresh, feed_name, at)),
             merged=merged,
-            alerts=alerts,
+            unmatched=tuple(to_match),
         )
 
     @staticmethod
@@ -1133,41 +1226,6 @@ class SQLiteArchive(OutboxStore):
         )
         _reindex(db, seq, text.sketch, feed_sketch)
         return True
-
-    @staticmethod
-    def _text_of(
-        db: sqlite3.Connection, seq: int, fresh: dict[int, _Fresh]
-    ) -> tuple[str, str, str]:
-        """The story's id, headline and body as they are now."""
-        story = fresh.get(seq)
-        if story is not None:
-            return story.id, story.headline, story.body
-        row = db.execute("SELECT id, headline, body FROM stories WHERE seq = ?", (seq,)).fetchone()
-        return row[0], row[1], row[2]
-
-    def _match(
-        self,
-        db: sqlite3.Connection,
-        seq: int,
-        sid: str,
-        headline: str,
-        body: str,
-        matcher: Matcher,
-        t: float,
-        old_news: bool = False,
-    ) -> int:
-        rows = db.execute(
-            """
-            SELECT f.url, ss.backlog FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
-            WHERE ss.story_seq = ? ORDER BY ss.first_seen, f.id
-            """,
-            (seq,),
-        ).fetchall()
-        planned = matcher(headline, body, [r[0] for r in rows])
-        # Backlog alerts nothing: neither the entry brought as backlog, nor a story that
-        # only feeds' backlogs carry (when it is edited, or its article read, later).
-        quiet = old_news or (bool(rows) and all(r[1] for r in rows))
-        return self._record_matches(db, seq, sid, planned, t, quiet=quiet) if planned else 0
 
     def _changed_stories(
         self, seqs: Sequence[int], fresh: dict[int, _Fresh], feed_name: str, at: datetime

@@ -14,16 +14,30 @@ import re
 import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from monitor.cadence import EXAMPLES as CADENCE_EXAMPLES
 from monitor.cadence import parse_cadence
 from monitor.errors import MonitorError
-from monitor.rules.ast import AliasRef, And, Near, Node, Not, Or, Phrase, Scoped
-from monitor.rules.locate import key_start, line_col, table_span, value_position
-from monitor.rules.parser import QueryError, is_near_operand, parse_query
+from monitor.rules.ast import Node
+from monitor.rules.locate import (
+    key_start,
+    line_col,
+    table_span,
+    top_level_span,
+    value_position,
+)
+from monitor.rules.parser import QueryError, parse_query
+from monitor.rules.resolve import (
+    MAX_EXPANDED_DEPTH,
+    MAX_RULE_SET_TERMS,
+    MAX_TOPIC_TERMS,
+    Resolved,
+    Resolver,
+    describe,
+)
 from monitor.types import Topic
 
 TOPIC_KEYS = (
@@ -81,6 +95,15 @@ class _FileCompiler:
     def __init__(self, file: RuleFile, errors: list[RuleError]) -> None:
         self.file = file
         self.errors = errors
+        self.data: dict[str, Any] | None = None  # the file as tomllib read it, once
+
+    def value_text(self, table: str, index: int | None, key: str) -> str:
+        """The string value of ``key``, as read (empty when it is not a string)."""
+        holder = self.data.get(table) if self.data is not None else None
+        if isinstance(holder, list) and index is not None:
+            holder = holder[index] if index < len(holder) else None
+        value = holder.get(key) if isinstance(holder, dict) else None
+        return value if isinstance(value, str) else ""
 
     def error_at(
         self, table: str, index: int | None, key: str, message: str, char: int | None = None
@@ -102,7 +125,8 @@ class _FileCompiler:
 
     def load(self) -> dict[str, Any] | None:
         try:
-            return tomllib.loads(self.file.text)
+            self.data = tomllib.loads(self.file.text)
+            return self.data
         except tomllib.TOMLDecodeError as exc:
             message = str(exc)
             m = _TOML_POSITION.search(message)
@@ -198,9 +222,10 @@ def _compile_rule_files(
             if parsed is not None:
                 raw_topics.append((*parsed, fc, index))
 
-    resolver = _Resolver(aliases, errors)
+    resolver = Resolver(aliases)
     resolver.check_all()
     out: list[ParsedTopic] = []
+    total = 0  # words and operators of every topic so far, aliases written out
     for topic, query, exclude, fc, index in raw_topics:
         resolved = resolver.resolve(query, fc, "topic", index, "query")
         resolved_exclude = (
@@ -210,12 +235,59 @@ def _compile_rule_files(
         )
         if resolved is None or (exclude is not None and resolved_exclude is None):
             continue
+        terms = _within_limits(fc, index, resolved, resolved_exclude)
+        if terms is None:
+            continue
+        if total <= MAX_RULE_SET_TERMS < total + terms:  # said once, at the topic past it
+            fc.error_at(
+                "topic",
+                index,
+                "query",
+                f"the topics up to {topic.name!r} come to more than {MAX_RULE_SET_TERMS:,} "
+                "words and operators, aliases written out: the most all topics together "
+                "may have",
+            )
+        total += terms
+        if total > MAX_RULE_SET_TERMS:
+            continue
         out.append(
             ParsedTopic(
-                topic=topic, query=resolved, exclude=resolved_exclude, file=fc.file, index=index
+                topic=topic,
+                query=resolved.node,
+                exclude=resolved_exclude.node if resolved_exclude is not None else None,
+                file=fc.file,
+                index=index,
             )
         )
     return out, errors
+
+
+def _within_limits(
+    fc: _FileCompiler, index: int, query: Resolved, exclude: Resolved | None
+) -> int | None:
+    """The topic's words and operators, aliases written out; None (reported) past a limit."""
+    ok = True
+    for key, part in (("query", query), ("exclude", exclude)):
+        if part is not None and part.depth > MAX_EXPANDED_DEPTH:
+            fc.error_at(
+                "topic",
+                index,
+                key,
+                f"{key}: nested {part.depth:,} levels deep, aliases written out "
+                f"(at most {MAX_EXPANDED_DEPTH})",
+            )
+            ok = False
+    terms = query.terms + (exclude.terms if exclude is not None else 0)
+    if terms > MAX_TOPIC_TERMS:
+        fc.error_at(
+            "topic",
+            index,
+            "query",
+            f"query: {describe(terms)} words and operators, aliases written out (a topic "
+            f"may have at most {MAX_TOPIC_TERMS:,}, with its exclude)",
+        )
+        ok = False
+    return terms if ok else None
 
 
 def _topic_owners(
@@ -250,6 +322,11 @@ def _topic_owners(
 
 
 def _key_position(text: str, key: str) -> tuple[int, int]:
+    """Where a top-level key or table is written: from the file's index, else searched."""
+    span = table_span(text, key, None) or table_span(text, key, 0)
+    start = span[0] if span else key_start(text, top_level_span(text), key)
+    if start is not None:
+        return line_col(text, start)
     m = re.search(rf"^[ \t]*\[*[ \t]*{re.escape(key)}\b", text, re.MULTILINE)
     return line_col(text, m.start()) if m else (1, 1)
 
@@ -346,99 +423,6 @@ def _topic(
         **fields,
     )
     return topic, query, exclude
-
-
-class _Resolver:
-    """Replaces @alias references by their trees; reports unknown aliases and cycles."""
-
-    def __init__(self, aliases: dict[str, tuple[Node, _FileCompiler]], errors: list[RuleError]):
-        self.aliases = aliases
-        self.errors = errors
-        self.done: dict[str, Node | None] = {}
-
-    def check_all(self) -> None:
-        for name in self.aliases:
-            self._alias(name, ())
-
-    def _alias(self, name: str, stack: tuple[str, ...]) -> Node | None:
-        if name in self.done:
-            return self.done[name]
-        node, fc = self.aliases[name]
-        if name in stack:
-            return None
-        resolved = self._walk(node, fc, "aliases", None, name, (*stack, name))
-        self.done[name] = resolved
-        return resolved
-
-    def resolve(
-        self, node: Node, fc: _FileCompiler, table: str, index: int | None, key: str
-    ) -> Node | None:
-        return self._walk(node, fc, table, index, key, ())
-
-    def _walk(
-        self,
-        node: Node,
-        fc: _FileCompiler,
-        table: str,
-        index: int | None,
-        key: str,
-        stack: tuple[str, ...],
-    ) -> Node | None:
-        def at(name: str) -> int:
-            text = _value_text(fc, table, key, index)
-            return max(text.find("@" + name), 0)
-
-        def walk(n: Node) -> Node | None:
-            if isinstance(n, AliasRef):
-                if n.name not in self.aliases:
-                    fc.error_at(table, index, key, f"unknown alias @{n.name}", at(n.name))
-                    return None
-                if n.name in stack:
-                    cycle = " -> ".join(f"@{s}" for s in (*stack[stack.index(n.name) :], n.name))
-                    fc.error_at(table, index, key, f"alias cycle: {cycle}", at(n.name))
-                    return None
-                return self._alias(n.name, stack)
-            if isinstance(n, Phrase):
-                return n
-            if isinstance(n, Scoped):
-                child = walk(n.child)
-                return None if child is None else replace(n, child=child)
-            if isinstance(n, Not):
-                negative = walk(n.negative)
-                positive = walk(n.positive) if n.positive is not None else None
-                if negative is None or (n.positive is not None and positive is None):
-                    return None
-                return Not(positive=positive, negative=negative)
-            children = n.operands if isinstance(n, Near) else n.children
-            resolved = [walk(c) for c in children]
-            if any(c is None for c in resolved):
-                return None
-            kids = tuple(c for c in resolved if c is not None)
-            if isinstance(n, Near):
-                for original, kid in zip(children, kids, strict=True):
-                    if isinstance(original, AliasRef) and not is_near_operand(kid):
-                        fc.error_at(
-                            table,
-                            index,
-                            key,
-                            f"@{original.name} cannot be used with NEAR: it is not made of "
-                            "words or phrases joined by OR",
-                            at(original.name),
-                        )
-                        return None
-                return replace(n, operands=kids)
-            return And(children=kids) if isinstance(n, And) else Or(children=kids)
-
-        return walk(node)
-
-
-def _value_text(fc: _FileCompiler, table: str, key: str, index: int | None) -> str:
-    data = tomllib.loads(fc.file.text)
-    holder = data.get(table)
-    if isinstance(holder, list) and index is not None:
-        holder = holder[index]
-    value = holder.get(key) if isinstance(holder, dict) else None
-    return value if isinstance(value, str) else ""
 
 
 @contextmanager

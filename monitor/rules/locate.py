@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _HEADER = re.compile(r"^[ \t]*\[(\[)?[ \t]*([^\]]+?)[ \t]*\]", re.MULTILINE)
+# A key at the start of a line: bare, "basic" or 'literal' (as written), then "=".
+_KEY = re.compile(
+    r"""^[ \t]*(?:([A-Za-z0-9_-]+)|"((?:[^"\\\n]|\\.)*)"|'([^'\n]*)')[ \t]*=[ \t]*""",
+    re.MULTILINE,
+)
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 
@@ -29,6 +34,10 @@ class _FileIndex:
     line_starts: list[int]  # offset of the first character of each line
     # (name, N) -> span of the N-th [[name]] table; (name, None) -> of the first [name]
     tables: dict[tuple[str, int | None], tuple[int, int]]
+    # span -> the keys written in it and where their values start, made when first asked:
+    # an [aliases] table of thousands of keys, each with an error, is scanned once.
+    keys: dict[tuple[int, int], dict[str, int]]
+    top: tuple[int, int]  # the keys before the first table header
 
     @classmethod
     def of(cls, text: str) -> _FileIndex:
@@ -44,7 +53,17 @@ class _FileIndex:
                 arrays[name] = index + 1
             end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
             tables.setdefault((name, index), (header.start(), end))
-        return cls(line_starts, tables)
+        top = (0, headers[0].start() if headers else len(text))
+        return cls(line_starts, tables, {}, top)
+
+    def keys_in(self, text: str, span: tuple[int, int]) -> dict[str, int]:
+        found = self.keys.get(span)
+        if found is None:
+            found = {}
+            for m in _KEY.finditer(text, span[0], span[1]):
+                found.setdefault(next(g for g in m.groups() if g is not None), m.end())
+            self.keys[span] = found
+        return found
 
 
 @lru_cache(maxsize=4)  # the file being compiled; a str caches its hash, so a hit is cheap
@@ -58,6 +77,11 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
     starts = _index(text).line_starts
     line = bisect_right(starts, offset)  # lines starting at or before offset
     return line, offset - starts[line - 1] + 1
+
+
+def top_level_span(text: str) -> tuple[int, int]:
+    """Start and end offsets of the keys written before any table header."""
+    return _index(text).top
 
 
 def table_span(text: str, name: str, index: int | None) -> tuple[int, int] | None:
@@ -76,6 +100,10 @@ def key_start(text: str, span: tuple[int, int], key: str) -> int | None:
 
 def key_offset(text: str, span: tuple[int, int], key: str) -> int | None:
     """Offset of the value assigned to ``key`` within a table's span."""
+    found = _index(text).keys_in(text, span).get(key)
+    if found is not None:
+        return found
+    # Not in the index (a dotted key, say): looked for on its own.
     pattern = re.compile(
         rf"^[ \t]*(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')[ \t]*=[ \t]*",
         re.MULTILINE,

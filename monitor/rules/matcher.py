@@ -40,7 +40,7 @@ class FieldText:
     them for every story would double the cost of tokenizing.
     """
 
-    __slots__ = ("_spans", "_vocabulary", "positions", "text", "tokens")
+    __slots__ = ("_prefixes", "_spans", "_vocabulary", "positions", "text", "tokens")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -54,6 +54,9 @@ class FieldText:
         self.positions = positions
         self._spans: list[Spanned] | None = None
         self._vocabulary: list[str] | None = None
+        # prefix -> positions of the tokens it starts: many topics share a prefix (through
+        # an alias, say), and one story is asked about it once.
+        self._prefixes: dict[str, list[int]] = {}
 
     def _token_spans(self) -> list[Spanned]:
         if self._spans is None:
@@ -66,6 +69,15 @@ class FieldText:
     def span(self, position: int) -> tuple[int, int]:
         token = self._token_spans()[position]
         return token.start, token.end
+
+    def prefix_starts(self, prefix: str) -> list[int]:
+        """Positions of the tokens that start with ``prefix``, sorted."""
+        found = self._prefixes.get(prefix)
+        if found is None:
+            words = self.prefixed(prefix)
+            found = sorted(p for w in words for p in self.positions[w]) if words else []
+            self._prefixes[prefix] = found
+        return found
 
     def prefixed(self, prefix: str) -> list[str]:
         if self._vocabulary is None:
@@ -118,11 +130,9 @@ def _token_ok(field: FieldText, position: int, token: Token) -> bool:
 
 def _starts(field: FieldText, token: Token) -> list[int]:
     """Positions where ``token`` occurs in ``field`` (sorted)."""
-    if not token.prefix:
-        found = field.positions.get(token.text, [])
-    else:
-        words = field.prefixed(token.text)
-        found = sorted(p for w in words for p in field.positions[w]) if words else []
+    found = (
+        field.positions.get(token.text, []) if not token.prefix else field.prefix_starts(token.text)
+    )
     if token.exact is not None:
         found = [p for p in found if field.original(p) == token.exact]
     return found
@@ -144,7 +154,7 @@ def _near_ends(groups: list[list[tuple[int, int]]], distance: int) -> list[int]:
     One sweep over the instances in order: for each operand, the furthest end
     reached by an instance starting at or before M must be within ``distance``.
     """
-    ordered = [sorted(g) for g in groups]
+    ordered = [sorted(set(g)) for g in groups]  # alternatives may overlap: each instance once
     candidates = sorted({start for g in groups for start, _ in g})
     pointers = [0] * len(ordered)
     reach = [-(1 << 62)] * len(ordered)  # no instance at or before M yet
@@ -164,18 +174,23 @@ def _near_ends(groups: list[list[tuple[int, int]]], distance: int) -> list[int]:
     return good
 
 
-def _alternatives(node: Node) -> list[Phrase]:
-    if isinstance(node, Phrase):
-        return [node]
-    assert isinstance(node, Or), "aliases are resolved and NEAR operands checked before"
-    return [p for child in node.children for p in _alternatives(child)]
+def _alternatives(node: Node) -> tuple[Phrase, ...]:
+    """The phrases of a NEAR operand (a phrase, or ORs of them), each once."""
+    found: dict[Phrase, None] = {}
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Phrase):
+            found.setdefault(current)
+            continue
+        assert isinstance(current, Or), "aliases are resolved and NEAR operands checked before"
+        stack.extend(reversed(current.children))
+    return tuple(found)
 
 
-def _operand_instances(field: FieldText, operand: Node) -> list[tuple[int, int]]:
+def _operand_instances(field: FieldText, phrases: Sequence[Phrase]) -> list[tuple[int, int]]:
     return [
-        (start, len(phrase.tokens))
-        for phrase in _alternatives(operand)
-        for start in phrase_starts(field, phrase)
+        (start, len(phrase.tokens)) for phrase in phrases for start in phrase_starts(field, phrase)
     ]
 
 
@@ -279,18 +294,18 @@ def _compile_phrase(node: Phrase, mask: tuple[int, ...]) -> Predicate:
 def _compile_near(node: Near, mask: tuple[int, ...]) -> Predicate:
     if not mask:
         return _never
-    operands = node.operands
     distance = node.distance
     # Every operand needs all the words of one of its alternatives somewhere in the story.
-    needs = [[_required_words(p) for p in _alternatives(o)] for o in operands]
+    alternatives = [_alternatives(o) for o in node.operands]
+    needs = [[_required_words(p) for p in phrases] for phrases in alternatives]
 
     def near(d: Document) -> bool:
         tokens = d.distinct_tokens
-        for alternatives in needs:
-            if not any(all(w in tokens for w in words) for words in alternatives):
+        for options in needs:
+            if not any(all(w in tokens for w in words) for words in options):
                 return False
         for i in mask:
-            groups = [_operand_instances(d.fields[i], o) for o in operands]
+            groups = [_operand_instances(d.fields[i], phrases) for phrases in alternatives]
             if all(groups) and _near_ends(groups, distance):
                 return True
         return False
@@ -365,19 +380,23 @@ def explain(node: Node, doc: Document, mask: tuple[int, ...] = ALL) -> list[Inst
         ]
     if isinstance(node, Near):
         found: list[Instance] = []
+        alternatives = [_alternatives(o) for o in node.operands]
         for i in mask:
-            groups = [_operand_instances(doc.fields[i], o) for o in node.operands]
+            groups = [_operand_instances(doc.fields[i], phrases) for phrases in alternatives]
             if not all(groups):
                 continue
             ends = _near_ends(groups, node.distance)
             if not ends:
                 continue
-            for operand in node.operands:
-                for phrase in _alternatives(operand):
+            for phrases in alternatives:
+                for phrase in phrases:
                     term = to_query(phrase).strip('"=')
+                    n = len(phrase.tokens)
                     for start in phrase_starts(doc.fields[i], phrase):
-                        n = len(phrase.tokens)
-                        if any(start <= m and m - start - n <= node.distance for m in ends):
+                        # Part of a window when some end M has start <= M <= start + n + d:
+                        # the first end not before the start tells (the ends are sorted).
+                        k = bisect_left(ends, start)
+                        if k < len(ends) and ends[k] - start - n <= node.distance:
                             found.append((i, start, n, term))
         return found
     if isinstance(node, And | Or):
@@ -392,11 +411,16 @@ def explain(node: Node, doc: Document, mask: tuple[int, ...] = ALL) -> list[Inst
 
 def term_hits(doc: Document, instances: list[Instance]) -> tuple[TermHit, ...]:
     """Character spans of matched instances, in field then text order, without repeats."""
-    hits: dict[tuple[int, int, int], TermHit] = {}
+    # Alternatives often find the same tokens (negotiat* and negotiation): each once.
+    first: dict[tuple[int, int, int], str] = {}
     for i, start, count, term in instances:
+        first.setdefault((i, start, count), term)
+    hits: dict[tuple[int, int, int], TermHit] = {}
+    for (i, start, count), term in first.items():
         field = doc.fields[i]
         span = (field.span(start)[0], field.span(start + count - 1)[1])
-        hits.setdefault((i, *span), TermHit(term=term, field=_field_name(i), span=span))
+        if (i, *span) not in hits:
+            hits[(i, *span)] = TermHit(term=term, field=_field_name(i), span=span)
     return tuple(hits[k] for k in sorted(hits))
 
 

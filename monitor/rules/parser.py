@@ -37,6 +37,7 @@ from monitor.tokens import token_spans
 
 MAX_DEPTH = 100  # nesting, so a hostile rule cannot exhaust the stack
 MAX_NEAR = 10_000
+NEAR_OPERANDS = 'NEAR takes words, "phrases", prefixes or ORs of them on each side'
 
 _LEX = re.compile(
     r"""
@@ -181,9 +182,7 @@ class _Parser:
             return operands[0]
         for operand, start in zip(operands, starts, strict=True):
             if not is_near_operand(operand):
-                raise QueryError(
-                    'NEAR takes words, "phrases", prefixes or ORs of them on each side', start
-                )
+                raise QueryError(NEAR_OPERANDS, start)
         return Near(operands=tuple(operands), distance=distance)
 
     def primary(self) -> Node:
