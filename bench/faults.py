@@ -384,8 +384,245 @@ def scenario_kills(quick: bool) -> Row:
     return Row(fault="SIGKILL of monitor run", ok=ok, figures=figures)
 
 
+def _progress(it: Lab, seconds: float) -> tuple[int, int]:
+    """Items archived and alerts delivered during the next ``seconds``."""
+    archived, delivered = sum(it.archived().values()), it.receiver.ids.total()
+    time.sleep(seconds)
+    return sum(it.archived().values()) - archived, it.receiver.ids.total() - delivered
+
+
+def scenario_clock(quick: bool) -> Row:
+    """The wall clock stepped back an hour, then forward again, with libfaketime."""
+    sys.path.insert(0, str(REPO))
+    from tests.faketime import SITE, library
+
+    lib = library()
+    if lib is None:
+        return Row(fault="clock step (libfaketime)", ok=False,
+                   figures="libfaketime is not installed (apt-get install faketime)")  # fmt: skip
+    # A process under libfaketime runs several times slower (it reads the offset file at
+    # every clock read): the windows are long enough for a few polls even so.
+    window = 20.0 if quick else 30.0
+    with lab("clock", feeds=5, period=1.0) as it:
+        offset = it.root / "faketime.rc"
+        offset.write_text("+0\n")
+        env = {
+            "LD_PRELOAD": str(lib),
+            "FAKETIME_TIMESTAMP_FILE": str(offset),
+            "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO)]),
+        }
+        it.start(**env)
+        time.sleep(5)
+        steps = []
+        for label, value in (
+            ("back 1 h", "-3600"),
+            ("forward again", "+0"),
+            ("ahead 1 h", "+3600"),
+        ):
+            draft = offset.with_suffix(".tmp")
+            draft.write_text(value + "\n")
+            os.replace(draft, offset)
+            archived, delivered = _progress(it, window)
+            steps.append((label, archived, delivered, it.healthz()))
+        # Nothing lost: the rest is archived and alerted by the service without libfaketime
+        # (which slows a process several times over).
+        code = it.stop()
+        it.start()
+        settled = it.settle(timeout=90)
+        it.stop()
+    ok = settled and code == 0 and all(a > 0 and d > 0 for _, a, d, _ in steps)
+    figures = "; ".join(
+        f"{label}: {a} items archived, {d} alerts sent in {window:.0f} s, /healthz {h}"
+        for label, a, d, h in steps
+    )
+    return Row(fault="clock step (libfaketime)", ok=ok, figures=figures)
+
+
+def _mount_tmpfs(where: Path, size: str) -> str | None:
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return None if done.returncode == 0 else (done.stderr.strip() or "mount failed")
+
+
+def _fill(directory: Path) -> Path:
+    path = directory / "filler"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        chunk = 1 << 20
+        while chunk:
+            try:
+                os.write(fd, bytes(chunk))
+            except OSError:
+                chunk //= 2
+    finally:
+        os.close(fd)
+    return path
+
+
+def scenario_disk_full(quick: bool) -> Row:
+    """The archive's disk fills up while items arrive, then space is freed."""
+    disk = Path(tempfile.mkdtemp(prefix="faults-disk-"))
+    problem = _mount_tmpfs(disk, "16m")
+    if problem:
+        return Row(fault="disk full", ok=False, figures=f"cannot mount a tmpfs: {problem}")
+    # Each feed keeps its last 20 items, one every 2 s: 40 s of news, longer than the disk
+    # stays full, as a real feed's window is longer than an outage someone fixes.
+    full_for = 10.0 if quick else 25.0
+    try:
+        with lab("disk", feeds=5, period=2.0, archive_dir=disk / "archive") as it:
+            it.start()
+            time.sleep(5)
+            filler = _fill(disk)
+            time.sleep(full_for)
+            filler.unlink()
+            settled = it.settle(timeout=90)
+            code = it.stop()
+            archived = it.archived()
+            links, matching = it.farm.expected()
+            stderr = it.stderr.read_text(errors="replace")
+            tracebacks = stderr.count("Traceback (most recent call last)")
+            missing = len(links - set(archived))
+            twice = sum(n - 1 for n in archived.values() if n > 1)
+            undelivered = len(matching - set(it.receiver.links))
+            duplicates = it.receiver.duplicates()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+        shutil.rmtree(disk, ignore_errors=True)
+    ok = settled and code == 0 and not missing and not twice and not undelivered
+    ok = ok and not duplicates and not tracebacks
+    figures = (
+        f"full for {full_for:.0f} s: {len(links)} items, {missing} missing, {twice} twice; "
+        f"{len(matching)} alerts, {undelivered} undelivered, {duplicates} duplicate POSTs; "
+        f"{tracebacks} tracebacks; exit {code}"
+    )
+    return Row(fault="disk full", ok=ok, figures=figures)
+
+
+def scenario_archive_deleted(quick: bool) -> Row:
+    """The archive file deleted while the service runs."""
+    with lab("deleted", feeds=3, period=1.0) as it:
+        proc = it.start()
+        time.sleep(4)
+        it.db.unlink()
+        started = time.monotonic()
+        try:
+            code: int | None = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
+        took = time.monotonic() - started
+        stderr = it.stderr.read_text(errors="replace")
+        said = [x for x in stderr.splitlines() if "archive" in x.lower() and "Traceback" not in x]
+        line = said[-1] if said else ""
+        restarted = it.start()
+        try:
+            again: int | None = restarted.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            again = None
+        recreated = it.db.exists()
+        tracebacks = it.stderr.read_text(errors="replace").count("Traceback")
+    ok = code not in (None, 0) and bool(line) and again not in (None, 0) and not recreated
+    ok = ok and not tracebacks
+    figures = (
+        f"stopped after {took:.1f} s with exit {code}: {line.strip()[:90]!r}; a restart "
+        f"{'refused' if again not in (None, 0) else 'ran'} and "
+        f"{'made a new archive' if recreated else 'made none'}; {tracebacks} tracebacks"
+    )
+    return Row(fault="archive deleted", ok=ok, figures=figures)
+
+
+def _alias_bomb(levels: int) -> str:
+    lines = ["[aliases]"]
+    lines += [f"A{i} = '" + " OR ".join([f"@A{i + 1}"] * 4) + "'" for i in range(levels)]
+    lines += [f"A{levels} = 'x'", "", "[[topic]]", "name = 'bomb'", "query = '@A0'",
+              "notify = ['hook']", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def scenario_rule_bombs(quick: bool) -> Row:
+    """Rule files that froze or exhausted the service: an alias bomb, a deep chain, a
+    thousand errors; polls and alerts must go on and SIGTERM must be answered."""
+    import resource
+
+    chain = ["[aliases]", *(f"B{i} = '@B{i + 1}'" for i in range(400)), "B400 = 'y'", ""]
+    chain += ["[[topic]]", "name = 'chain'", "query = '@B0 AND harbour'", "notify = ['hook']"]
+    errors = "".join(
+        f"[[topic]]\nname = 'err {i}'\nquery = '@missing{i % 7} harbour'\nnotify = ['hook']\n\n"
+        for i in range(2000)
+    )
+    with lab("bombs", feeds=5, period=1.0) as it:
+        proc = it.start()
+        time.sleep(4)
+        rules = it.root / "rules"
+        (rules / "bomb.toml").write_text(_alias_bomb(13), encoding="utf-8")
+        (rules / "chain.toml").write_text("\n".join(chain), encoding="utf-8")
+        (rules / "errors.toml").write_text(errors, encoding="utf-8")
+        archived, delivered = _progress(it, 10.0 if quick else 20.0)
+        status = subprocess.run(
+            [sys.executable, "-m", "monitor", "status", "--config", str(it.config)],
+            env=it.env(), capture_output=True, text=True, timeout=60,
+        ).stdout  # fmt: skip
+        reload_errors = status.count("reload error")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            code = None
+            proc.kill()
+        took = time.monotonic() - started
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    ok = archived > 0 and delivered > 0 and reload_errors > 0 and code == 0 and took < 30
+    figures = (
+        f"while they loaded: {archived} items archived, {delivered} alerts sent; status shows "
+        f"{reload_errors} reload errors; SIGTERM answered in {took:.1f} s (exit {code}); "
+        f"peak {peak_mb:.0f} MB"
+    )
+    return Row(fault="rule bombs", ok=ok, figures=figures)
+
+
+def _fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+def scenario_half_open(quick: bool) -> Row:
+    """Hundreds of idle connections to /healthz."""
+    with lab("halfopen", feeds=5, period=1.0) as it:
+        proc = it.start()
+        time.sleep(4)
+        before = _fds(proc.pid)
+        sockets = []
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                sockets.append(socket.create_connection(("127.0.0.1", it.metrics_port), 5))
+        archived, delivered = _progress(it, 10.0)
+        during = _fds(proc.pid)
+        health = it.healthz()
+        for s in sockets:
+            s.close()
+        code = it.stop()
+    ok = archived > 0 and delivered > 0 and health == 200 and during - before < 40 and code == 0
+    figures = (
+        f"200 idle connections: fds {before} -> {during}; meanwhile {archived} items "
+        f"archived, {delivered} alerts sent; /healthz {health}; exit {code}"
+    )
+    return Row(fault="half-open connections", ok=ok, figures=figures)
+
+
 SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "kills": scenario_kills,
+    "clock": scenario_clock,
+    "disk-full": scenario_disk_full,
+    "archive-deleted": scenario_archive_deleted,
+    "rule-bombs": scenario_rule_bombs,
+    "half-open": scenario_half_open,
 }
 
 

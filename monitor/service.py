@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -391,7 +391,12 @@ class Service:
         changed = False
         try:
             # Off the loop: polls, deliveries and SIGTERM do not wait for a long compile.
-            errors, fresh, engine, changed = await _in_thread(self._prepare_reload)
+            prepared = await self._unless_stopping(_in_thread(self._prepare_reload))
+            if prepared is None:  # stopping: what runs now is what stops; nothing is applied
+                log.info("reload abandoned: the service is stopping")
+                self._set_status(reloading=None)
+                return
+            errors, fresh, engine, changed = prepared
         except Exception as exc:  # a bug or MemoryError: what runs goes on
             log.exception("reload failed")
             errors = [f"reload failed: internal error: {exc!r}"]
@@ -418,6 +423,20 @@ class Service:
             reload_errors=errors, reloading=None, reloaded=datetime.now(UTC).isoformat()
         )
         self._reload_health(errors)  # on the loop, as _set_status: the connection is not shared
+
+    async def _unless_stopping(self, work: Awaitable[T]) -> T | None:
+        """The result of ``work``, or None once the service is told to stop first (the
+        work is cancelled: a compile still running in its thread is left to die with it)."""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        return None
 
     def _prepare_reload(self) -> tuple[list[str], _Generation | None, RuleEngine, bool]:
         """The errors of the files as they are now; without any, the generation to switch

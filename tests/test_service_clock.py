@@ -75,9 +75,11 @@ def test_polling_and_delivery_go_on_across_steps_of_the_wall_clock(
             clock.set(offset)
             polls = len(feed_server.requests_to("/live.xml"))
             feed.add(headline, f"{TALKS} in round {n} of the talks, now in city number {n}.")
-            wait_for(lambda n=n: len(receiver.ids) == n + 1 and len(box.messages) == n + 1)
+            # Generous waits: a process under libfaketime runs several times slower.
+            wait_for(lambda n=n: len(receiver.ids) == n + 1 and len(box.messages) == n + 1, 60)
             # The feed keeps being polled on its schedule (every second), not just once.
-            wait_for(lambda polls=polls: len(feed_server.requests_to("/live.xml")) >= polls + 3)
+            polled = lambda polls=polls: len(feed_server.requests_to("/live.xml")) >= polls + 3  # noqa: E731
+            wait_for(polled, 60)
             assert health(metrics_port) == (200, "ok\n")
     finally:
         code, stderr = stop(proc)

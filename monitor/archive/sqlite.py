@@ -34,6 +34,8 @@ from monitor.urls import story_id
 
 log = logging.getLogger(__name__)
 MIN_SHARED_PROBES = 2
+# Near-duplicate candidates compared per entry, those sharing the most indexed hashes first.
+NEAR_CANDIDATES = 32
 _CHUNK = 500  # values bound in one IN (...) list
 _ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
 # Exact-text matches across different URLs need enough words to mean anything.
@@ -972,9 +974,9 @@ class SQLiteArchive(OutboxStore):
         ):
             seq = None
         if seq is None:
-            found = self._near_duplicate(db, entry, fresh)
-            if found is not None and not self._other_guid(db, feed_id, found, entry, guids):
-                seq = found
+            seq = self._near_duplicate(
+                db, entry, fresh, lambda s: self._other_guid(db, feed_id, s, entry, guids)
+            )
         return seq
 
     @staticmethod
@@ -1013,9 +1015,14 @@ class SQLiteArchive(OutboxStore):
 
     @staticmethod
     def _near_duplicate(
-        db: sqlite3.Connection, entry: Entry, fresh: dict[int, _Fresh]
+        db: sqlite3.Connection,
+        entry: Entry,
+        fresh: dict[int, _Fresh],
+        other_item: Callable[[int], bool] = lambda seq: False,
     ) -> int | None:
-        """The earliest story whose text is (nearly) the entry's, if any."""
+        """The story whose text is (nearly) the entry's, if any: of those sharing the most
+        indexed hashes, the earliest that is not ``other_item`` (another item of the
+        entry's feed)."""
         if entry.sketch:
             # An entry with its article's text is also recognised by the feed's own text,
             # and a story with an article's text by the text its feed gave.
@@ -1024,25 +1031,32 @@ class SQLiteArchive(OutboxStore):
             # Candidates share at least two of the probe hashes: one alone is often a
             # common phrase ("according to the") and would pull in a growing share of
             # the archive, while near-duplicates (similarity >= 0.8) share three or more.
+            # Only the closest few are compared: a feed of items that share most of their
+            # text (a template) would otherwise compare each new item with all before it.
             rows = db.execute(
                 f"""
                 SELECT s.seq, s.sketch, s.feed_sketch FROM (
-                    SELECT story_seq FROM story_minhash
+                    SELECT story_seq, count(*) AS shared FROM story_minhash
                     WHERE hash IN ({_marks(len(probe))})
-                    GROUP BY story_seq HAVING count(*) >= {MIN_SHARED_PROBES}
-                ) AS c JOIN stories s ON s.seq = c.story_seq ORDER BY s.seq
+                    GROUP BY story_seq HAVING shared >= {MIN_SHARED_PROBES}
+                    ORDER BY shared DESC, story_seq LIMIT {NEAR_CANDIDATES}
+                ) AS c JOIN stories s ON s.seq = c.story_seq ORDER BY c.shared DESC, s.seq
                 """,
                 probe,
             ).fetchall()
             for seq, blob, feed_blob in rows:
-                if _any_near(sketches, (_unpack(blob), _unpack(feed_blob))):
+                near = _any_near(sketches, (_unpack(blob), _unpack(feed_blob)))
+                if near and not other_item(int(seq)):
                     return int(seq)
             # The stories this call adds have no rows in the tables yet: the same test here.
             wanted = set(probe)
-            for seq, story in fresh.items():
-                if len(wanted & story.probes) >= MIN_SHARED_PROBES and _any_near(
-                    sketches, (story.sketch, story.feed_sketch)
-                ):
+            close = [(len(wanted & s.probes), seq) for seq, s in fresh.items()]
+            close = sorted(
+                (c for c in close if c[0] >= MIN_SHARED_PROBES), key=lambda c: (-c[0], c[1])
+            )
+            for _, seq in close[:NEAR_CANDIDATES]:
+                story = fresh[seq]
+                if _any_near(sketches, (story.sketch, story.feed_sketch)) and not other_item(seq):
                     return seq
             return None
         if len(" ".join([entry.headline, *entry.paragraphs]).split()) < MIN_TOKENS_FOR_TEXT_MATCH:
