@@ -1,4 +1,7 @@
-"""Steps of the wall clock, told apart from the passing of time.
+"""The wall clock, and its steps told apart from the passing of time.
+
+Everything that needs the time of day takes a ``Clock`` (``utc_now`` by default), so a
+test can set the time; pure code takes ``now`` as an argument instead.
 
 Due times are wall-clock times in the archive (they are shared, and survive restarts), so
 when the system clock is stepped (``date -s``, an NTP step, a VM resumed) every stored time
@@ -13,11 +16,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 # Smaller differences are not steps: reading two clocks one after the other, and slewing.
 STEP_TOLERANCE = 1.0
 SLEW = 0.001  # seconds of difference allowed per second elapsed, twice NTP's maximum
 _BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)  # Linux
+
+# The wall clock as an aware UTC time.
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

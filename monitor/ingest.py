@@ -22,15 +22,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
 from monitor.archive import Archive, ArticleRetry, Matcher, PollRecord, StoreResult
 from monitor.articles import ArticleFetcher
 from monitor.backlog import backlog_flags
+from monitor.clock import Clock, utc_now
 from monitor.config import Config
 from monitor.errors import (
     FeedGone,
@@ -53,13 +54,7 @@ from monitor.fulltext import (
 )
 from monitor.owner import default_owner
 from monitor.parse import ParsedFeed, parse_feed, warm_up
-from monitor.schedule import (
-    after_failure,
-    after_success,
-    cache_max_age,
-    publishing_gap,
-    server_hint,
-)
+from monitor.poll_decide import Decision, failed, succeeded
 from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
 from monitor.workers import WorkerPool, failure_reason
 
@@ -74,13 +69,8 @@ WRITE_BATCH_JOBS = 64
 WRITE_LINGER = 0.2
 # Stories matched by one job at most, when a poll matches what an earlier one left.
 MATCH_BATCH = 500
-Clock = Callable[[], datetime]
 Progress = Callable[[FeedOutcome], None]
 T = TypeVar("T")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _Job:
@@ -391,9 +381,10 @@ class Poller:
             left_over_alerts=left_over.result(),
         )
 
-    async def _match(self, seqs: Sequence[int] | None) -> tuple[int, int]:
+    async def _match(self, seqs: Sequence[int] | None, now: datetime) -> tuple[int, int]:
         """Match stories marked to be matched (``seqs``, or the first few of any), then
-        record their matches and alerts with other writes; (stories matched, alerts made).
+        record their matches and alerts (made at ``now``) with other writes; (stories
+        matched, alerts made).
 
         The matching runs in the writer thread before its next transaction begins, so a
         slow rule holds up this poller's writes but locks nobody out of the archive. A
@@ -404,7 +395,7 @@ class Poller:
 
         def prepare() -> Callable[[], tuple[int, int]]:
             found = self.archive.prepare_matches(matcher, seqs=seqs, limit=MATCH_BATCH)
-            return lambda: (len(found), self.archive.record_matches(found, self.clock()))
+            return lambda: (len(found), self.archive.record_matches(found, now))
 
         try:
             return await self._writer.submit_prepared(prepare)
@@ -417,7 +408,7 @@ class Poller:
         asks: nothing left costs one read."""
         alerts = 0
         while True:
-            found, made = await self._match(None)
+            found, made = await self._match(None, self.clock())
             alerts += made
             if found < MATCH_BATCH:
                 return alerts
@@ -467,7 +458,8 @@ class Poller:
                 entry = without_article(item.entry, TURNED_OFF)
             else:
                 entry = await reader.read(item.entry)
-            store = partial(self._store_retry, item, entry)
+            now = self.clock()
+            store = partial(self._store_retry, item, entry, now)
             try:
                 stored = await self._writer.submit(store)
             except StorageFault as exc:  # tried again when its claim runs out
@@ -478,17 +470,17 @@ class Poller:
                 return None
             if not stored.unmatched:
                 return stored
-            _, alerts = await self._match(stored.unmatched)
+            _, alerts = await self._match(stored.unmatched, now)
             return replace(stored, alerts=stored.alerts + alerts)
 
         results = await asyncio.gather(*(retry(item) for item in retries))
         return [r for r in results if r is not None]
 
-    def _store_retry(self, item: ArticleRetry, entry: Entry) -> StoreResult:
+    def _store_retry(self, item: ArticleRetry, entry: Entry, now: datetime) -> StoreResult:
         return self.archive.store_entries(
             item.feed_urls[0],
             [entry],
-            self.clock(),
+            now,
             mark=self._matcher is not None,
             stories=[item.story],
             backlog=() if self._alerts else (True,),
@@ -539,27 +531,28 @@ class Poller:
         faults: list[StorageFault],
     ) -> FeedOutcome:
         feed = self._feeds.get(state.url) or Feed(url=state.url, name=state.name)
-        # The poll's one time: its start, from which the next poll counts (so the time a
-        # fetch takes does not stretch the period), and the time its stories are first seen.
+        # The poll's one time, read once: its start, from which the next poll counts (so the
+        # time a fetch takes does not stretch the period), the time its stories are first
+        # seen and its alerts made, and the "now" its first poll's backlog is judged by.
         now = self.clock()
         submitted = False
         try:
             entries: Sequence[Entry] | None = None
             try:
-                record, outcome, entries = await self._poll_feed(fetcher, pool, feed, state, now)
+                decision, entries = await self._poll_feed(fetcher, pool, feed, state, now)
                 if entries and reader is not None and feed.full_article != "never":
                     entries = await self._with_articles(reader, feed, entries)
             except Exception as exc:  # contain any bug to this feed
                 log.exception("internal error polling %s", feed.url)
-                record, outcome = self._failed(feed, state, now, f"internal error: {exc!r}")
+                decision = self._failed(feed, state, now, f"internal error: {exc!r}")
+            record, outcome = decision.record, decision.outcome
             if entries is None:
                 job: Callable[[], StoreResult | None] = partial(
                     self.archive.record_poll, record, owner=self.owner
                 )
             else:
-                job = partial(
-                    self._store, feed.url, entries, now, record, self._backlog(feed, state, entries)
-                )
+                backlog = self._backlog(feed, state, entries, now)
+                job = partial(self._store, feed.url, entries, now, record, backlog)
             written = self._writer.submit(job, expected=True)
             submitted = True
             try:
@@ -574,11 +567,11 @@ class Poller:
                 if entries is None:
                     raise  # the archive cannot even take a poll record
                 log.exception("internal error storing %s", feed.url)
-                record, outcome = self._failed(feed, state, now, f"internal error: {exc!r}")
+                decision = self._failed(feed, state, now, f"internal error: {exc!r}")
                 await self._writer.submit(
-                    partial(self.archive.record_poll, record, owner=self.owner)
+                    partial(self.archive.record_poll, decision.record, owner=self.owner)
                 )
-                return outcome
+                return decision.outcome
             if stored is None:
                 return outcome
             outcome = replace(
@@ -589,7 +582,7 @@ class Poller:
                 articles=sum(s.content_source == "article" for s in stored.new),
             )
             if stored.unmatched:
-                _, alerts = await self._match(stored.unmatched)
+                _, alerts = await self._match(stored.unmatched, now)
                 outcome = replace(outcome, alerts=outcome.alerts + alerts)
             return outcome
         finally:
@@ -620,13 +613,15 @@ class Poller:
             out[i] = entry
         return out
 
-    def _backlog(self, feed: Feed, state: FeedState, entries: Sequence[Entry]) -> tuple[bool, ...]:
+    def _backlog(
+        self, feed: Feed, state: FeedState, entries: Sequence[Entry], now: datetime
+    ) -> tuple[bool, ...]:
         window = feed.backlog_alerts
         return backlog_flags(
             entries,
             first_poll=state.last_success is None,  # no poll of it has succeeded yet
             window=self.config.schedule.backlog_alerts if window is None else window,
-            now=self.clock(),
+            now=now,
             alerts=self._alerts,
         )
 
@@ -652,45 +647,40 @@ class Poller:
         feed: Feed,
         state: FeedState,
         now: datetime,
-    ) -> tuple[PollRecord, FeedOutcome, Sequence[Entry] | None]:
-        """The feed's poll record and outcome, and the entries to store (None: nothing)."""
+    ) -> tuple[Decision, Sequence[Entry] | None]:
+        """What the feed's poll means for it, and the entries to store (None: nothing)."""
         try:
             result = await fetcher.fetch(
                 state.fetch_url, etag=state.etag, last_modified=state.last_modified
             )
         except FeedGone as exc:
             log.warning("feed retired: %s", exc)
-            return (*self._failed(feed, state, now, exc.reason, gone=True), None)
+            return self._failed(feed, state, now, exc.reason, gone=True), None
         except RetryLater as exc:
-            return (*self._failed(feed, state, now, exc.reason, retry_after=exc.retry_after), None)
+            return self._failed(feed, state, now, exc.reason, retry_after=exc.retry_after), None
         except FetchError as exc:
-            return (*self._failed(feed, state, now, exc.reason), None)
+            return self._failed(feed, state, now, exc.reason), None
 
         if result.not_modified:
-            return (*self._succeeded(feed, state, result, now, content_hash=None), None)
+            return self._succeeded(feed, state, result, now), None
         assert result.body is not None
         body_hash = hashlib.sha256(result.body).hexdigest()[:32]
         if body_hash == state.content_hash:
-            return (*self._succeeded(feed, state, result, now, content_hash=None), None)
+            return self._succeeded(feed, state, result, now), None
 
         job = partial(parse_feed, result.body, url=result.url, headers=result.headers, now=now)
         try:
             parsed = await self._offload(pool, job, feed.url)
         except FeedParseError as exc:
-            return (*self._failed(feed, state, now, exc.reason), None)
+            return self._failed(feed, state, now, exc.reason), None
         except WorkerError as exc:
-            # A worker that died may have been killed for reasons of its own (the OOM killer
-            # picks the largest process): the feed is tried again at the next poll, and backs
-            # off only when that fails too.
-            soon = isinstance(exc, WorkerDied) and state.error_count == 0
             reason = failure_reason(exc, "parsing")
-            return (*self._failed(feed, state, now, reason, soon=soon), None)
+            died = isinstance(exc, WorkerDied)
+            return self._failed(feed, state, now, reason, worker_died=died), None
         if parsed.warning:
             log.info("%s: read despite: %s", feed.url, parsed.warning)
-        record, outcome = self._succeeded(
-            feed, state, result, now, content_hash=body_hash, parsed=parsed
-        )
-        return record, outcome, parsed.entries
+        decision = self._succeeded(feed, state, result, now, content_hash=body_hash, parsed=parsed)
+        return decision, parsed.entries
 
     def _succeeded(
         self,
@@ -699,50 +689,22 @@ class Poller:
         result: FetchResult,
         now: datetime,
         *,
-        content_hash: str | None,
+        content_hash: str | None = None,
         parsed: ParsedFeed | None = None,
-    ) -> tuple[PollRecord, FeedOutcome]:
-        """The record and outcome of a poll that started at ``now`` and worked."""
-        gap = state.publish_gap
-        if parsed is not None:
-            gap = publishing_gap(e.published for e in parsed.entries if e.published) or gap
-        # A body not parsed (304, or the same bytes) keeps its ttl; a 304 updates only the
-        # headers it carries (RFC 9111, 4.3.4), so without Cache-Control the last one stands.
-        ttl = parsed.ttl if parsed is not None else state.ttl
-        cache_control = result.headers.get("cache-control")
-        max_age = cache_max_age(cache_control)
-        if cache_control is None and result.not_modified:
-            max_age = state.max_age
-        plan = after_success(
-            now,
-            key=feed.url,
-            interval=feed.interval,
-            settings=self.config.schedule,
-            publish_gap=gap,
-            hint=server_hint(max_age, ttl),
-        )
+    ) -> Decision:
+        """A poll that worked, logged; what it means is ``poll_decide.succeeded``'s to say."""
         if result.permanent_url:
             log.warning("%s moved permanently to %s", feed.url, result.permanent_url)
-        # A 304 may omit the validators; keep sending the ones we have.
-        etag = result.etag if result.etag is not None or not result.not_modified else state.etag
-        modified = result.last_modified
-        if modified is None and result.not_modified:
-            modified = state.last_modified
-        record = PollRecord(
-            url=feed.url,
-            polled=now,
-            next_poll=plan.due,
-            ok=True,
-            publish_gap=gap,
-            max_age=max_age,
-            ttl=ttl,
-            etag=etag,
-            last_modified=modified,
+        return succeeded(
+            feed,
+            state,
+            result,
+            now,
+            self.config.schedule,
             content_hash=content_hash,
-            moved_to=result.permanent_url,
+            entries=None if parsed is None else parsed.entries,
+            ttl=None if parsed is None else parsed.ttl,
         )
-        status: Literal["updated", "unchanged"] = "updated" if content_hash else "unchanged"
-        return record, FeedOutcome(url=feed.url, status=status)
 
     def _failed(
         self,
@@ -753,28 +715,17 @@ class Poller:
         *,
         gone: bool = False,
         retry_after: float | None = None,
-        soon: bool = False,
-    ) -> tuple[PollRecord, FeedOutcome]:
-        """The record and outcome of a failed poll; ``soon``: due again at once, not backed off."""
+        worker_died: bool = False,
+    ) -> Decision:
+        """A failed poll, logged; what it means is ``poll_decide.failed``'s to say."""
         log.warning("feed failed: %s: %s", feed.url, reason)
-        plan = after_failure(
+        return failed(
+            feed,
+            state,
+            reason,
             now,
-            key=feed.url,
-            interval=feed.interval,
-            settings=self.config.schedule,
-            errors=state.error_count + 1,
-            retry_after=retry_after,
-            publish_gap=state.publish_gap,
-            hint=server_hint(state.max_age, state.ttl),
-            at_once=soon,
-        )
-        record = PollRecord(
-            url=feed.url,
-            polled=now,
-            next_poll=plan.due,
-            ok=False,
-            error=reason,
+            self.config.schedule,
             gone=gone,
-            retry_until=plan.retry_until,
+            retry_after=retry_after,
+            worker_died=worker_died,
         )
-        return record, FeedOutcome(url=feed.url, status="gone" if gone else "failed", error=reason)

@@ -19,12 +19,12 @@ import email.utils
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
 
+from monitor.clock import Clock, utc_now
 from monitor.config import DEFAULT_USER_AGENT, WebhookSettings
 from monitor.errors import ConfigError, NotifierGone, NotifyError, PermanentFailure
 from monitor.fetch import parse_retry_after
@@ -34,7 +34,6 @@ from monitor.redact import redact_endpoint, remember_url
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 MAX_RESPONSE = 64 * 1024  # bytes of a response body read, for the error message
 RETRYABLE_4XX = frozenset({408, 425, 429})
 
@@ -81,7 +80,7 @@ class WebhookNotifier:
         self._shown = redact_endpoint(url)
         remember_url(url)  # whatever quotes it (httpx at -vv, a traceback) shows it masked
         self._key = None if secret is None else secret_key(secret, key=f"{where}.secret_env")
-        self._clock: Clock = clock or (lambda: datetime.now(UTC))
+        self._clock: Clock = clock or utc_now
         self._client = httpx.Client(
             follow_redirects=False,
             trust_env=False,
