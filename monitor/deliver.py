@@ -23,19 +23,20 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import partial
 
 from monitor.archive import Archive
 from monitor.cadence import latest_due, parse_cadence
+from monitor.clock import Clock
 from monitor.config import DeliverySettings
 from monitor.errors import NotifierGone, NotifyError, PermanentFailure, StorageFault
 from monitor.notify.message import AlertItem, Message, Notifier
+from monitor.retry import DeadLetter, after_failure
 from monitor.rules import RuleSet
 from monitor.types import Match, OutboxEntry, Story
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 THROTTLE_CADENCE = "hourly"
 # Long enough for a batch to one slow receiver; a crashed deliverer's claims expire after it.
 LEASE_SECONDS = 900.0
@@ -201,15 +202,13 @@ class Deliverer:
             notifier = self.notifiers.get(entry.notifier)
             # Nothing was sent: a failure to record these is raised, not held.
             if notifier is None:
-                outcome = self._finish(
-                    entry, "notifier is not configured", retry=True, counts=counts
-                )
+                outcome = self._finish(entry, "notifier is not configured", counts=counts)
                 outcome.record(self.archive, self.owner)
                 continue
             message = self.message(entry)
             if message is None:
                 outcome = self._finish(
-                    entry, "its stories are no longer in the archive", dead=True, counts=counts
+                    entry, "its stories are no longer in the archive", permanent=True, counts=counts
                 )
                 outcome.record(self.archive, self.owner)
                 continue
@@ -304,16 +303,14 @@ class Deliverer:
             )
         if isinstance(exc, PermanentFailure):
             errors.append(str(exc))
-            return self._finish(entry, exc.reason, dead=True, counts=counts)
+            return self._finish(entry, exc.reason, permanent=True, counts=counts)
         if isinstance(exc, NotifyError):
             errors.append(str(exc))
-            return self._finish(
-                entry, exc.reason, retry=True, retry_after=exc.retry_after, counts=counts
-            )
+            return self._finish(entry, exc.reason, retry_after=exc.retry_after, counts=counts)
         # a bug in a notifier must not stop delivery
         log.error("notifier %s failed unexpectedly", entry.notifier, exc_info=exc)
         errors.append(f"{entry.notifier}: {exc!r}")
-        return self._finish(entry, f"internal error: {exc!r}", retry=True, counts=counts)
+        return self._finish(entry, f"internal error: {exc!r}", counts=counts)
 
     def _send(
         self, name: str, message: Message, failed: set[str], unrecorded: threading.Event
@@ -334,30 +331,34 @@ class Deliverer:
         error: str,
         *,
         counts: dict[str, int],
-        retry: bool = False,
-        dead: bool = False,
+        permanent: bool = False,
         retry_after: float | None = None,
     ) -> Outcome:
+        """The outcome of a failed attempt, as ``retry.after_failure`` decides it, counted
+        and logged. ``permanent``: no attempt can work (dead-lettered at once)."""
         now = self.clock()
-        attempts = entry.attempts + 1
-        s = self.settings
-        if not dead and (
-            attempts >= s.max_attempts or now - entry.created >= timedelta(seconds=s.max_age)
-        ):
-            dead = True
-            error = f"{error} (gave up after {attempts} attempts)"
-        delay = min(s.backoff * 2 ** (attempts - 1), s.max_backoff) * (0.5 + self._jitter())
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        log.warning("delivery to %s failed (%s)%s", entry.notifier, error, "; dead" if dead else "")
-        counts["dead" if dead else "retrying"] += 1
+        fate = after_failure(
+            attempts=entry.attempts + 1,
+            created=entry.created,
+            error=error,
+            now=now,
+            settings=self.settings,
+            jitter=self._jitter(),
+            permanent=permanent,
+            retry_after=retry_after,
+        )
+        gave_up = isinstance(fate, DeadLetter)
+        log.warning(
+            "delivery to %s failed (%s)%s", entry.notifier, fate.error, "; dead" if gave_up else ""
+        )
+        counts["dead" if gave_up else "retrying"] += 1
         return Outcome(
             outbox_id=entry.id,
             notifier=entry.notifier,
             at=now,
-            error=error,
-            next_attempt=now + timedelta(seconds=delay),
-            dead=dead,
+            error=fate.error,
+            next_attempt=fate.at,
+            dead=gave_up,
         )
 
 
