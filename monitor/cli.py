@@ -7,14 +7,14 @@ import contextlib
 import json
 import logging
 import sys
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 import click
 
 from monitor import __version__
-from monitor.alerts import AlertPlanner
+from monitor.app import build_planner, build_poller
 from monitor.cli_alerts import alerts, deliver, deliver_now, notify, report_line
 from monitor.cli_archive import archive, export_damaged
 from monitor.cli_common import (
@@ -31,16 +31,18 @@ from monitor.cli_common import (
 from monitor.cli_extract import extract
 from monitor.cli_rules import checked_rules, match, rule_set, rules
 from monitor.cli_service import run, status
+from monitor.clock import utc_now
 from monitor.config import Config, resolve_feed_url
 from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
 from monitor.export import export_stories
+from monitor.health import feed_health
 from monitor.ingest import Poller
 from monitor.logs import redact_uncaught, setup_logging
 from monitor.normalize import format_story
 from monitor.notify import build_notifier
 from monitor.opml import add_feeds_to_config, read_opml, write_opml
 from monitor.redact import redact_text, redact_url
-from monitor.types import FeedOutcome, FeedState, Story
+from monitor.types import FeedOutcome, Story
 from monitor.units import parse_duration, plural
 
 
@@ -113,9 +115,9 @@ def poll(config_path: Path, once: bool, only: tuple[str, ...], no_alerts: bool) 
     urls = _chosen_feeds(config, only) if only else None
     # Broken rules stop the poll: stories archived without matching would never alert.
     rules = rule_set(config)
-    planner = AlertPlanner(lambda: rules, config.feeds, list(config.notifiers))
+    planner = build_planner(config, lambda: rules)
     with archive_of(config, write=True) as archive:
-        poller = Poller(config, archive, matcher=planner, alerts=not no_alerts)
+        poller = build_poller(config, archive, planner=planner, alerts=not no_alerts)
         try:
             total = len(config.feeds) if urls is None else len(urls)
             summary = asyncio.run(_poll_with_progress(poller, total, urls))
@@ -178,14 +180,6 @@ async def _poll_with_progress(poller: Poller, total: int, urls: list[str] | None
         return await poller.poll(all_feeds=True, progress=advance, urls=urls)
 
 
-def _health(state: FeedState) -> str:
-    if state.gone:
-        return "gone"
-    if state.error_count:
-        return f"failing x{state.error_count}"
-    return "ok" if state.last_success else "new"
-
-
 @main.group(invoke_without_command=True)
 @config_option
 @click.pass_context
@@ -200,7 +194,7 @@ def feeds(ctx: click.Context, config_path: Path) -> None:
     for s in states:
         stories = plural(s.story_count, "story", "stories")
         click.echo(
-            f"{_health(s):<12} {stories:>12}  last ok {when(s.last_success, zone)}  "
+            f"{feed_health(s):<12} {stories:>12}  last ok {when(s.last_success, zone)}  "
             f"next {when(s.next_poll, zone)}  {interval_of(config, s)}  {s.name}  "
             f"<{redact_url(s.url)}>"
         )
@@ -248,7 +242,7 @@ def feeds_import(config_path: Path, opml_file: Path) -> None:
 def feeds_export(config_path: Path, output: Path | None) -> None:
     """Write the configured feeds as OPML (to standard output by default)."""
     config = load(config_path)
-    data = write_opml(config.feeds, title="news monitor feeds", now=datetime.now(UTC))
+    data = write_opml(config.feeds, title="news monitor feeds", now=utc_now())
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
     else:
@@ -271,7 +265,7 @@ def stories(config_path: Path, limit: int, since: str | None) -> None:
     start = None
     if since:
         try:
-            start = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
+            start = utc_now() - timedelta(seconds=parse_duration(since))
         except (ValueError, OverflowError):  # OverflowError: before the year 1
             raise click.BadParameter(f'expected a duration like "7d", got {since!r}') from None
     with archive_of(config) as archive:

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from monitor.alerts import AlertPlanner
+from monitor.app import build_deliverer, build_planner
 from monitor.archive import Archive
 from monitor.cli_common import archive_exists, archive_of, config_option, load, when
 from monitor.cli_rules import checked_rules
+from monitor.clock import utc_now
 from monitor.config import Config
-from monitor.deliver import Deliverer, DeliveryReport, run_digests
+from monitor.deliver import DeliveryReport, run_digests
 from monitor.errors import MonitorError, NotifyError
-from monitor.ingest import utc_now
-from monitor.notify import build_notifier, build_notifiers
+from monitor.notify import build_notifier
 from monitor.notify.message import Message
-from monitor.owner import default_owner
 from monitor.redact import redact_text
 from monitor.rules import RuleSet
 from monitor.units import plural
@@ -29,7 +27,7 @@ def deliver_now(config: Config, archive: Archive, rules: RuleSet | None) -> Deli
     messages, then send everything that is due. Without rules (they do not load), only
     what is in the outbox already is sent."""
     if rules is not None:
-        planner = AlertPlanner(lambda: rules, config.feeds, list(config.notifiers))
+        planner = build_planner(config, lambda: rules)
         try:
             archive.release_held(planner.route, utc_now())
         except Exception as exc:  # what is pending goes out all the same
@@ -38,10 +36,9 @@ def deliver_now(config: Config, archive: Archive, rules: RuleSet | None) -> Deli
         for topic, reason in run.failed:
             click.echo(f"digest of topic {topic!r} failed: {reason}", err=True)
     try:
-        notifiers = build_notifiers(config)
+        deliverer = build_deliverer(config, archive)
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from exc
-    deliverer = Deliverer(archive, notifiers, config.delivery, owner=default_owner(), clock=utc_now)
     try:
         return deliverer.run_once()
     finally:
@@ -126,7 +123,7 @@ def alerts_retry(config_path: Path, ids: tuple[str, ...], all_dead: bool) -> Non
         raise click.UsageError("give alert ids or --all-dead")
     config = load(config_path)
     with archive_of(config, write=True) as archive:
-        count = archive.retry_outbox(datetime.now(UTC), ids=ids, all_dead=all_dead)
+        count = archive.retry_outbox(utc_now(), ids=ids, all_dead=all_dead)
     click.echo(f"{plural(count, 'alert')} queued again")
 
 
@@ -145,7 +142,7 @@ def notify_test(config_path: Path, name: str) -> None:
     if settings is None:
         known = ", ".join(config.notifiers) or "none configured"
         raise click.ClickException(f"no notifier named {name!r} (known: {known})")
-    now = datetime.now(UTC)
+    now = utc_now()
     message = Message(
         id=hashlib.sha256(f"test\0{name}\0{now.isoformat()}".encode()).hexdigest()[:32],
         kind="test",

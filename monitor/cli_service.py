@@ -18,8 +18,10 @@ from monitor.cli_common import (
     load,
     when,
 )
+from monitor.clock import utc_now
 from monitor.config import Config, archive_url_despite_errors, load_config, salvage_setting
 from monitor.errors import ConfigError, MonitorError
+from monitor.health import feed_health
 from monitor.lock import ArchiveLock
 from monitor.logs import setup_logging
 from monitor.redact import redact_text, redact_url
@@ -66,7 +68,7 @@ def status(ctx: click.Context, config_path: Path) -> None:
         click.echo(f"  (the archive shown is {shown}: {where})\n")
     else:
         archive_url, zone = config.archive_url, config.schedule.zone
-    now = datetime.now(UTC)
+    now = utc_now()
     with archive_at(archive_url) as archive:
         service = archive.status()
         states = archive.feed_states()
@@ -98,9 +100,8 @@ def status(ctx: click.Context, config_path: Path) -> None:
         click.echo(f"  digest of topic {topic!r} failing: {reason}")
     click.echo(f"\nfeeds ({len(states)}; times in {zone}):")
     for s in states:
-        health = "gone" if s.gone else f"failing x{s.error_count}" if s.error_count else "ok"
         click.echo(
-            f"  {health:<12} {rates.get(s.url, 0.0):6.1f}/day  last poll "
+            f"  {feed_health(s):<12} {rates.get(s.url, 0.0):6.1f}/day  last poll "
             f"{when(s.last_polled, zone)}  next {when(s.next_poll, zone)}  "
             f"{interval_of(config, s) if config is not None else '-'}  {s.name}"
         )

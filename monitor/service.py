@@ -14,39 +14,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from monitor.alerts import AlertPlanner
+from monitor.app import App, open_app
 from monitor.archive import Archive, open_archive
-from monitor.clock import ClockWatch
+from monitor.clock import Clock, ClockWatch, utc_now
 from monitor.config import Config, load_config
 from monitor.deliver import Deliverer, DeliveryReport, HeldOutcomes, run_digests
 from monitor.errors import ConfigError, MonitorError, StorageFault
 from monitor.faultlog import FaultLog
-from monitor.ingest import Poller, utc_now
+from monitor.health import HealthMessage, feed_message, reload_message
+from monitor.ingest import Poller
 from monitor.lock import ArchiveLock
 from monitor.metrics import Metrics, MetricsServer, stall_window
-from monitor.notify import build_notifiers
-from monitor.notify.message import Notifier
 from monitor.owner import default_owner
-from monitor.redact import redact_url
 from monitor.rules import RuleEngine, check_rules_against_config
 from monitor.ticker import Ticker
 from monitor.units import plural
 
 log = logging.getLogger(__name__)
 MAX_PARALLEL_POLLS = 4  # poll ticks that may overlap when a slow feed holds one up
-HEALTH_ERRORS_SHOWN = 20  # reload errors listed in one health message
 T = TypeVar("T")
 
 
@@ -89,25 +86,38 @@ async def _in_thread(call: Callable[[], T]) -> T:
 
 def _close(generation: _Generation | None) -> None:
     if generation is not None:
-        generation.poller.close()
-        generation.deliverer.close()
+        generation.app.close()
 
 
 @dataclass
 class _Generation:
-    """What one version of the configuration built: replaced whole on reload."""
+    """What one version of the configuration built (``monitor.app``), and its polls in
+    flight: replaced whole on reload."""
 
-    config: Config
-    planner: AlertPlanner
-    poller: Poller
-    deliverer: Deliverer
-    notifiers: dict[str, Notifier]
+    app: App
     polls: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def config(self) -> Config:
+        return self.app.config
+
+    @property
+    def planner(self) -> AlertPlanner:
+        return self.app.planner
+
+    @property
+    def poller(self) -> Poller:
+        return self.app.poller
+
+    @property
+    def deliverer(self) -> Deliverer:
+        return self.app.deliverer
 
 
 class Service:
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, *, clock: Clock = utc_now) -> None:
         self.config_path = config_path
+        self.clock = clock
         self.owner = default_owner()
         self.metrics = Metrics()
         self._stop = asyncio.Event()
@@ -125,30 +135,20 @@ class Service:
         self._held = HeldOutcomes()  # delivery outcomes not recorded yet, across reloads
         self._storage = FaultLog(log)
         self._fatal: StorageFault | None = None  # why the service stops on its own
-        self._clock = ClockWatch()
+        self._steps = ClockWatch()  # steps of the wall clock, on the system's clocks
 
     # -- building ---------------------------------------------------------------------------
 
     def _build(self, config: Config) -> _Generation:
-        notifiers = build_notifiers(config)
-        poll_archive = open_archive(config.archive_url)
-        planner = AlertPlanner(lambda: self.rules.rules, config.feeds, list(config.notifiers))
-        poller = Poller(config, poll_archive, owner=self.owner, matcher=planner)
-        deliverer = Deliverer(
-            open_archive(config.archive_url),
-            notifiers,
-            config.delivery,
+        # The rules as the service has them when a story is matched: a reload replaces them.
+        app = open_app(
+            config,
+            lambda: self.rules.rules,
             owner=self.owner,
-            clock=utc_now,
             held=self._held,
+            clock=self.clock,
         )
-        return _Generation(
-            config=config,
-            planner=planner,
-            poller=poller,
-            deliverer=deliverer,
-            notifiers=notifiers,
-        )
+        return _Generation(app=app)
 
     def _watched(self, config: Config) -> Iterator[Path]:
         yield self.config_path
@@ -209,8 +209,7 @@ class Service:
         ticker.minutely("digests", self._digest_tick)
         ticker.every("house", s.reload_every, self._housekeeping)
         ticker.start()
-        now = datetime.now(UTC)
-        self._set_status(state="running", started=now.isoformat(), pid=os.getpid())
+        self._set_status(state="running", started=self.clock().isoformat(), pid=os.getpid())
         log.info(
             "monitor running: %s, %s",
             plural(len(config.feeds), "feed"),
@@ -222,7 +221,7 @@ class Service:
         grace = self.current.config.service.grace
         await ticker.finish(grace)
         await self._drain(grace)
-        self._set_status(state="stopped", stopped=datetime.now(UTC).isoformat(), reloading=None)
+        self._set_status(state="stopped", stopped=self.clock().isoformat(), reloading=None)
 
     async def _drain(self, grace: float) -> None:
         tasks = {t for g in (self._generation, *self._retired) if g for t in g.polls}
@@ -240,9 +239,7 @@ class Service:
 
     def _close_all(self) -> None:
         for generation in (self._generation, *self._retired):
-            if generation is not None:
-                generation.poller.close()
-                generation.deliverer.close()
+            _close(generation)
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -256,7 +253,7 @@ class Service:
         except StorageFault as exc:
             self._storage_fault(exc)
             return
-        step = self._clock.look()
+        step = self._steps.look()
         if step:
             log.warning("the wall clock was stepped by %+.0f s", step)
             try:
@@ -307,12 +304,11 @@ class Service:
                 if not self._deliver_again or self._stop.is_set():
                     break
 
-    @staticmethod
-    def _deliver_round(generation: _Generation) -> DeliveryReport:
+    def _deliver_round(self, generation: _Generation) -> DeliveryReport:
         """Alerts held for want of a notifier that is now configured, then the outbox."""
         try:
             released = generation.deliverer.archive.release_held(
-                generation.planner.route, utc_now()
+                generation.planner.route, self.clock()
             )
             if released:
                 log.info("%d held alerts can be sent now", released)
@@ -331,7 +327,7 @@ class Service:
                         run_digests,
                         generation.deliverer.archive,
                         self.rules.rules,
-                        utc_now(),
+                        self.clock(),
                         zone=generation.config.schedule.zone,
                     )
                 )
@@ -385,7 +381,7 @@ class Service:
         # Taken before the files are read: an edit made meanwhile is seen next time. A
         # reload that fails is not tried again until the files change.
         self._files = files
-        self._set_status(reloading=datetime.now(UTC).isoformat())
+        self._set_status(reloading=self.clock().isoformat())
         fresh: _Generation | None = None
         engine = self.rules
         changed = False
@@ -419,9 +415,7 @@ class Service:
             )
             self._deliver_soon()  # alerts held for what the reload brings go out now
         self._config_errors = errors
-        self._set_status(
-            reload_errors=errors, reloading=None, reloaded=datetime.now(UTC).isoformat()
-        )
+        self._set_status(reload_errors=errors, reloading=None, reloaded=self.clock().isoformat())
         self._reload_health(errors)  # on the loop, as _set_status: the connection is not shared
 
     async def _unless_stopping(self, work: Awaitable[T]) -> T | None:
@@ -482,8 +476,7 @@ class Service:
     def _retire_finished(self) -> None:
         for generation in list(self._retired):
             if not generation.polls and not self._deliver_lock.locked():
-                generation.poller.close()
-                generation.deliverer.close()
+                _close(generation)
                 self._retired.remove(generation)
                 # Its last polls planned their feeds' next polls by the old configuration.
                 self.current.poller.resync()
@@ -494,26 +487,21 @@ class Service:
         service = self.current.config.service
         if service.health_notifier is None:
             return
-        now = utc_now()
+        now = self.clock()
         for url, name, change in self.house.health_changes(now, service.failing_after):
-            shown = redact_url(url)  # messages leave the machine: no credentials in them
-            if change == "failing":
-                title = f"feed failing: {name}"
-                hours = service.failing_after / 3600
-                text = f"The feed {name} <{shown}> has failed for more than {hours:g} hours."
-            else:
-                title = f"feed recovered: {name}"
-                text = f"The feed {name} <{shown}> works again."
-            key = hashlib.sha256(f"health\0{url}\0{change}\0{now.isoformat()}".encode())
-            self.house.enqueue_message(
-                id=key.hexdigest()[:32],
-                notifier=service.health_notifier,
-                kind="health",
-                topic="",
-                payload={"title": title, "text": text},
-                now=now,
-            )
-            log.warning("%s", title)
+            message = feed_message(url, name, change, now, service.failing_after)
+            self._enqueue_health(service.health_notifier, message, now)
+            log.warning("%s", message.title)
+
+    def _enqueue_health(self, notifier: str, message: HealthMessage, now: datetime) -> None:
+        self.house.enqueue_message(
+            id=message.id,
+            notifier=notifier,
+            kind="health",
+            topic="",
+            payload=message.payload,
+            now=now,
+        )
 
     def _storage_fault(self, fault: StorageFault) -> None:
         """Wait out a full disk (logged once); stop on a damaged or vanished archive."""
@@ -529,43 +517,21 @@ class Service:
         notifier = self.current.config.service.health_notifier
         if notifier is None:
             return
-        new = [e for e in errors if e not in self._told_errors]
-        if new:
-            shown = new[:HEALTH_ERRORS_SHOWN]
-            more = len(new) - len(shown)
-            title = f"reload failed: {plural(len(errors), 'error')}"
-            text = (
-                "The edited configuration or rule files were not taken; the running ones go "
-                "on. `monitor status` lists every error.\n\n"
-                + "\n".join(shown)
-                + (f"\n... and {plural(more, 'more error')}" if more else "")
-            )
-        elif not errors and self._told_errors:
-            title = "reload works again"
-            text = "The configuration and rule files load again, and are running."
-        else:
-            self._told_errors = set(errors)  # fixed ones are news again if they come back
-            return
-        now = utc_now()
-        key = hashlib.sha256(f"reload\0{title}\0{text}\0{now.isoformat()}".encode())
-        try:
-            self.house.enqueue_message(
-                id=key.hexdigest()[:32],
-                notifier=notifier,
-                kind="health",
-                topic="",
-                payload={"title": title, "text": text},
-                now=now,
-            )
-        except MonitorError:
-            log.exception("cannot queue the health message %r", title)
-            return
+        now = self.clock()
+        message = reload_message(errors, self._told_errors, now)
+        if message is not None:
+            try:
+                self._enqueue_health(notifier, message, now)
+            except MonitorError:
+                log.exception("cannot queue the health message %r", message.title)
+                return  # told at the next reload
+        # Fixed errors are news again if they come back.
         self._told_errors = set(errors)
 
     def _set_status(self, **values: Any) -> None:
         if self._fatal is not None:
             return  # not a write more into that archive
         try:
-            self.house.set_status(values, datetime.now(UTC))
+            self.house.set_status(values, self.clock())
         except MonitorError as exc:
             log.error("cannot record the service status: %s", exc)
