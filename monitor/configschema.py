@@ -73,7 +73,7 @@ class Suggestion(ValueError):
 class Checker:
     """Reads typed values out of the parsed TOML, naming the key path on error.
 
-    Mistakes are collected so that one load reports all of them: ``get`` records one and
+    Mistakes are collected so that one load reports all of them: ``setting`` records one and
     gives the default, and so do ``table`` and ``only``. ``fail`` records one too and
     returns an error holding every mistake so far, for ``raise c.fail(...)`` where
     reading cannot go on; ``check`` raises it at the end when there was any.
@@ -142,28 +142,18 @@ class Checker:
                 hint = ", ".join(allowed)
                 self.fail(f"{prefix}{name}", f"unknown key (expected one of: {hint})")
 
-    def get(
-        self,
-        data: Mapping[str, Any],
-        key: str,
-        name: str,
-        convert: Callable[[Any], T],
-        expected: str,
-        default: T,
-    ) -> T:
+    def setting(self, data: Mapping[str, Any], key: str, name: str, spec: Setting) -> Any:
+        """The value of ``name`` in the table ``key`` as ``spec`` reads it; its default when
+        absent or wrong (the mistake recorded)."""
         if name not in data:
-            return default
+            return spec.default
         raw = data[name]
         try:
-            return convert(raw)
+            return spec.convert(raw)
         except (TypeError, ValueError) as exc:
             hint = f"; {exc.args[0]}" if isinstance(exc, Suggestion) else ""
-            self.fail(_join(key, name), f"expected {expected}, got {show(raw)}{hint}")
-            return default
-
-    def setting(self, data: Mapping[str, Any], key: str, name: str, spec: Setting) -> Any:
-        """The value of ``name`` in the table ``key`` as ``spec`` reads it."""
-        return self.get(data, key, name, spec.convert, spec.expected, spec.default)
+            self.fail(_join(key, name), f"expected {spec.expected}, got {show(raw)}{hint}")
+            return spec.default
 
     def missing(self, data: Mapping[str, Any], key: str, keys: Schema) -> bool:
         """Record each required key absent from the table ``key``; whether there was any."""
