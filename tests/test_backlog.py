@@ -15,9 +15,10 @@ import pytest
 
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.backlog import backlog_flags
-from monitor.config import ScheduleSettings, load_config
+from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.types import Entry, Feed, Match, PlannedMatch
+from tests import builders
 from tests.cli_project import run
 from tests.feedserver import FeedServer, Response
 from tests.servers import SECRET, Receiver
@@ -26,14 +27,11 @@ NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def entry(n: int, published: datetime | None) -> Entry:
-    return Entry(
-        guid=f"g{n}",
-        url=f"https://news.example/{n}",
-        link=f"https://news.example/{n}",
+    return builders.entry(
+        n,
         headline=f"Harbour story {n}",
-        paragraphs=(f"The harbour was closed on day {n}.",),
+        body=f"The harbour was closed on day {n}.",
         published=published,
-        text_hash=f"h{n}",
     )
 
 
@@ -105,8 +103,7 @@ def plan(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]
 
 @pytest.fixture
 def archive(tmp_path: Path) -> Iterator[SQLiteArchive]:
-    db = SQLiteArchive(tmp_path / "m.db")
-    db.sync_feeds(FEEDS, NOW, schedule=ScheduleSettings())
+    db = builders.archive_with(tmp_path / "m.db", FEEDS, NOW)
     try:
         yield db
     finally:
