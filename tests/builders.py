@@ -1,18 +1,29 @@
 """Test data built in one place: feed entries as the parser hands them over, an archive that
-knows its feeds."""
+knows its feeds, rules files, and a live feed to serve whose items a test adds as it goes."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from html import escape
 from pathlib import Path
+from typing import Literal
 
 from monitor import dedupe
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
+from monitor.rules import load_rules
 from monitor.tokens import tokenize
 from monitor.types import Entry, Feed
+from tests.feedserver import Response
+
+STORY = (
+    "Envoys said on Monday that the two governments would resume their dialogue on human "
+    "rights next month, after a pause of two years."
+)
 
 
 def entry(
@@ -68,3 +79,66 @@ def archive_with(path: Path, feeds: Sequence[Feed], now: datetime) -> SQLiteArch
     archive = SQLiteArchive(path)
     archive.sync_feeds(feeds, now, schedule=ScheduleSettings())
     return archive
+
+
+def rules_file(folder: Path, text: str, name: str = "a.toml") -> Path:
+    """The rules file ``name`` in ``folder`` (made if need be), holding ``text``."""
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def rule_errors(folder: Path) -> list[str]:
+    """What loading the rules in ``folder`` reports, each error as it is shown."""
+    return [str(e) for e in load_rules(folder)[1]]
+
+
+class LiveFeed:
+    """An RSS feed whose items the test adds while it is polled: route to ``response``.
+
+    Item ``n`` links https://news.example/{n}, its guid is ``guid`` and n. It is dated when
+    it is added (news even to a feed's first poll), or ``published`` (None: undated). Its
+    text is what add() is given, else ``body``, where "{headline}" stands for its headline.
+    """
+
+    def __init__(
+        self,
+        *,
+        title: str = "Live",
+        guid: str = "item-",
+        body: str = STORY,
+        prolog: str = '<?xml version="1.0"?>',
+    ) -> None:
+        self.title = title
+        self.guid = guid
+        self.body = body
+        self.prolog = prolog
+        self.items: list[tuple[str, str, datetime | None]] = []
+        self.lock = threading.Lock()
+
+    def add(
+        self,
+        headline: str,
+        body: str | None = None,
+        *,
+        published: datetime | Literal["now"] | None = "now",
+    ) -> None:
+        text = self.body.replace("{headline}", headline) if body is None else body
+        when = datetime.now(UTC) if isinstance(published, str) else published
+        with self.lock:
+            self.items.append((headline, text, when))
+
+    def response(self, _: object) -> Response:
+        with self.lock:
+            items = "".join(
+                f"<item><title>{escape(h)}</title><link>https://news.example/{n}</link>"
+                f"<guid>{self.guid}{n}</guid>"
+                + (f"<pubDate>{format_datetime(d)}</pubDate>" if d else "")
+                + f"<description>{escape(b)}</description></item>"
+                for n, (h, b, d) in enumerate(self.items)
+            )
+        return Response(
+            body=f'{self.prolog}<rss version="2.0"><channel><title>{self.title}</title>{items}'
+            "</channel></rss>"
+        )

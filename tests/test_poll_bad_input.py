@@ -26,8 +26,9 @@ import monitor.ingest
 from monitor.parse import parse_feed
 from monitor.types import FeedOutcome, FeedState
 from tests.clock import START
-from tests.feedserver import FeedServer, Request, Response, dead_port
+from tests.feedserver import FeedServer, Request, Response
 from tests.harness import PollHarness, harnesses
+from tests.servers import free_port
 
 CAP = 64 * 1024
 
@@ -960,7 +961,7 @@ def test_redirect_to_a_local_file_is_refused(
 
 
 def test_connection_refused_is_a_clean_failure(make_monitor: MonitorFactory) -> None:
-    m = make_monitor([{"url": f"http://127.0.0.1:{dead_port()}/feed.xml", "name": "dead"}])
+    m = make_monitor([{"url": f"http://127.0.0.1:{free_port()}/feed.xml", "name": "dead"}])
     reason = m.failed(m.poll()["dead"])
     assert reason.startswith("ConnectError"), reason
     assert m.state("dead").error_count == 1
@@ -969,7 +970,7 @@ def test_connection_refused_is_a_clean_failure(make_monitor: MonitorFactory) -> 
 def test_proxy_environment_is_not_picked_up(
     make_monitor: MonitorFactory, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    proxy = f"http://127.0.0.1:{dead_port()}"
+    proxy = f"http://127.0.0.1:{free_port()}"
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.setenv(name, proxy)
         monkeypatch.setenv(name.lower(), proxy)

@@ -23,9 +23,11 @@ from monitor.errors import ArchiveMissing
 from monitor.rules import engine as rule_engine
 from monitor.service import Service
 from tests import builders
+from tests.builders import STORY, LiveFeed
 from tests.feedserver import FeedServer
+from tests.procs import wait_for
 from tests.servers import SECRET, Mailbox, Receiver
-from tests.test_service_e2e import STORY, LiveFeed, cli_status, start, stop, wait_for
+from tests.test_service_e2e import cli_status, start, stop
 from tests.test_service_e2e import env as env  # a fixture
 
 Env = tuple[Path, LiveFeed, Receiver, Mailbox, int]
