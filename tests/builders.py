@@ -1,5 +1,6 @@
 """Test data built in one place: feed entries as the parser hands them over, an archive that
-knows its feeds, rules files, and a live feed to serve whose items a test adds as it goes."""
+knows its feeds, rules files, RSS documents, and a live feed whose items a test adds as it
+goes."""
 
 from __future__ import annotations
 
@@ -92,6 +93,33 @@ def rules_file(folder: Path, text: str, name: str = "a.toml") -> Path:
 def rule_errors(folder: Path) -> list[str]:
     """What loading the rules in ``folder`` reports, each error as it is shown."""
     return [str(e) for e in load_rules(folder)[1]]
+
+
+def rss(
+    *items: str,
+    title: str = "Wire",
+    site: str = "http://wire.example/",
+    prolog: str = '<?xml version="1.0" encoding="utf-8"?>',
+) -> str:
+    """An RSS 2.0 document of ``items`` (markup, one a line) in a channel named ``title``."""
+    return (
+        f'{prolog}\n<rss version="2.0"><channel><title>{title}</title>'
+        f"<link>{site}</link><description>d</description>\n"
+        + "\n".join(items)
+        + "\n</channel></rss>\n"
+    )
+
+
+def item(title: str, body: str, link: str, *, guid: str | None = None) -> str:
+    """An RSS <item> of 1 March 2025, 08:00 GMT; ``title`` and ``body`` go in as they are
+    (escape them for text, leave them for markup)."""
+    return (
+        "<item>"
+        + (f"<guid>{guid}</guid>" if guid is not None else "")
+        + f"<title>{title}</title><link>{link}</link>"
+        "<pubDate>Sat, 01 Mar 2025 08:00:00 GMT</pubDate>"
+        f"<description>{body}</description></item>"
+    )
 
 
 class LiveFeed:

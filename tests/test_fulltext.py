@@ -34,6 +34,7 @@ from monitor.ingest import PROCESS_POOL_MIN_FEEDS, Poller
 from monitor.pagetext import read_page_text
 from monitor.types import ArticleFailure, Entry, PollSummary, Story
 from tests import builders
+from tests.builders import rss
 from tests.clock import START
 from tests.feedserver import FeedServer, Request, Response
 from tests.harness import PollHarness, harnesses
@@ -82,21 +83,8 @@ trade hopes</a></li><li><a href="/y">Five things to know today</a></li></ul></as
 <footer>Copyright 2025 Example News. All rights reserved.</footer></body></html>"""
 
 
-def rss(*items: str) -> str:
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>Wire</title>'
-        "<link>http://wire.example/</link><description>d</description>\n"
-        + "\n".join(items)
-        + "\n</channel></rss>\n"
-    )
-
-
 def item(guid: str, title: str, text: str, link: str) -> str:
-    return (
-        f"<item><guid>{guid}</guid><title>{html.escape(title)}</title><link>{link}</link>"
-        f"<pubDate>Sat, 01 Mar 2025 08:00:00 GMT</pubDate>"
-        f"<description>{html.escape(text)}</description></item>"
-    )
+    return builders.item(html.escape(title), html.escape(text), link, guid=guid)
 
 
 class Monitor(PollHarness):

@@ -25,6 +25,7 @@ import pytest
 import monitor.ingest
 from monitor.parse import parse_feed
 from monitor.types import FeedOutcome, FeedState
+from tests import builders
 from tests.clock import START
 from tests.feedserver import FeedServer, Request, Response
 from tests.harness import PollHarness, harnesses
@@ -49,19 +50,11 @@ GOOD_HEADLINES = {"Good story one", "Good story two"}
 
 
 def rss(items: str, *, prolog: str = '<?xml version="1.0" encoding="utf-8"?>') -> str:
-    return (
-        f'{prolog}\n<rss version="2.0"><channel><title>Bad</title>'
-        f"<link>http://bad.example/</link><description>d</description>\n{items}\n"
-        "</channel></rss>\n"
-    )
+    return builders.rss(items, title="Bad", site="http://bad.example/", prolog=prolog)
 
 
 def item(title: str, body: str, link: str = "http://bad.example/story") -> str:
-    return (
-        f"<item><title>{title}</title><link>{link}</link>"
-        f"<pubDate>Sat, 01 Mar 2025 08:00:00 GMT</pubDate>"
-        f"<description>{body}</description></item>"
-    )
+    return builders.item(title, body, link)
 
 
 class Monitor(PollHarness):
