@@ -66,6 +66,16 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def workers_below(pid: int, tree: set[int]) -> set[int]:
+    """Add every process below ``pid`` now to ``tree``, which keeps those seen before (gone
+    or not), and return the ones below one of them: a process pool's workers, children of
+    its forkserver, two levels or more below ``pid``."""
+    tree.update(descendants(pid))
+    workers = set().union(*(descendants(child) for child in tree))
+    tree.update(workers)
+    return workers
+
+
 def wait_until(
     condition: Callable[[], object], timeout: float, what: str, *, every: float = 0.01
 ) -> None:

@@ -24,7 +24,7 @@ from monitor.ingest import PROCESS_POOL_MIN_FEEDS
 from monitor.types import FeedOutcome
 from tests.feedserver import FeedServer
 from tests.harness import PollHarness, harnesses
-from tests.procs import alive, cpu_seconds, descendants, wait_until
+from tests.procs import alive, cpu_seconds, wait_until, workers_below
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
 
@@ -294,9 +294,7 @@ def test_killing_monitor_poll_leaves_no_process_behind(
         def parsing() -> bool:
             # Workers are the forkserver's children, two levels below the poll; one busy
             # for a while is parsing a long feed.
-            tree.update(descendants(proc.pid))
-            workers = set().union(*(descendants(child) for child in tree))
-            tree.update(workers)
+            workers = workers_below(proc.pid, tree)
             return any(cpu_seconds(w) > 0.3 for w in workers) or proc.poll() is not None
 
         wait_until(parsing, 60, "a parse worker at work")
