@@ -85,7 +85,7 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def smtp_server(handler: Any, port: int | None = None, **kwargs: Any) -> Iterator[int]:
+def smtp_server(handler: Any, port: int | None = None, /, **kwargs: Any) -> Iterator[int]:
     """An aiosmtpd server on loopback (``port``, or a free one) that hands what it receives
     to ``handler`` (a Mailbox, say) until the block ends; its port."""
     port = free_port() if port is None else port
