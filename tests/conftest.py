@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.feedserver import FeedServer
+from tests.servers import SECRET, Mailbox, Receiver, smtp_server
 
 
 @pytest.fixture
@@ -28,3 +29,28 @@ def project(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "samples", tmp_path / "samples")
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
     return tmp_path / "config.toml"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """An SMTP server on loopback keeping the mail it receives, and its port."""
+    box = Mailbox()
+    with smtp_server(box) as port:
+        yield box, port
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback that checks signatures (tests/servers.py)."""
+    hook = Receiver()
+    try:
+        yield hook
+    finally:
+        hook.gate.set()  # no request left waiting at a gate the test closed
+        hook.stop()
+
+
+@pytest.fixture
+def hook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The webhook secret where configurations name it: secret_env = "HOOK_SECRET"."""
+    monkeypatch.setenv("HOOK_SECRET", SECRET)

@@ -1,4 +1,5 @@
-"""Processes as Linux's /proc shows them: who descends from whom, and who is still alive."""
+"""Processes as Linux's /proc shows them: who descends from whom, and who is still alive;
+and waiting for a condition to hold."""
 
 from __future__ import annotations
 
@@ -65,10 +66,27 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+def workers_below(pid: int, tree: set[int]) -> set[int]:
+    """Add every process below ``pid`` now to ``tree``, which keeps those seen before (gone
+    or not), and return the ones below one of them: a process pool's workers, children of
+    its forkserver, two levels or more below ``pid``."""
+    tree.update(descendants(pid))
+    workers = set().union(*(descendants(child) for child in tree))
+    tree.update(workers)
+    return workers
+
+
+def wait_until(
+    condition: Callable[[], object], timeout: float, what: str, *, every: float = 0.01
+) -> None:
     """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+        time.sleep(every)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> None:
+    """``wait_until`` as the service tests wait: a look every 50 ms, 15 s at the most."""
+    wait_until(condition, timeout, "the condition", every=0.05)

@@ -1,17 +1,22 @@
-"""Real receivers on loopback for alert tests: an SMTP mailbox and a webhook receiver."""
+"""Real receivers on loopback for alert tests (an SMTP server, a webhook receiver) and the
+ports and sockets around them."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from aiosmtpd.controller import Controller
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
@@ -79,7 +84,35 @@ class Receiver:
         self.server.shutdown()
 
 
+@contextlib.contextmanager
+def smtp_server(handler: Any, port: int | None = None, /, **kwargs: Any) -> Iterator[int]:
+    """An aiosmtpd server on loopback (``port``, or a free one) that hands what it receives
+    to ``handler`` (a Mailbox, say) until the block ends; its port."""
+    port = free_port() if port is None else port
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on now: one to start a server on, or one where a
+    connection is refused."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def closed_by_peer(conn: socket.socket) -> bool:
+    """Whether the server has closed ``conn`` (EOF or a reset waiting to be read)."""
+    conn.setblocking(False)
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        conn.setblocking(True)

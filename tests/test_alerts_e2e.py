@@ -9,20 +9,19 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from html import escape
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from click.testing import CliRunner
 
-from monitor.cli import main
+from tests.cli_project import run
 from tests.feedserver import FeedServer, Response
-from tests.servers import SECRET, Mailbox, Receiver, free_port
+from tests.servers import SECRET, Mailbox, Receiver, free_port, smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((Path(__file__).parent / "fixtures" / "seeds").glob("*.txt"))
+
+pytestmark = pytest.mark.usefixtures("hook_secret")
 
 
 def rss(stories: list[tuple[str, str]]) -> bytes:
@@ -48,27 +47,6 @@ def seed_stories() -> list[tuple[str, str]]:
         headline, body = read_page_text(seed.read_text(encoding="utf-8"))
         out.append((headline, "\n\n".join(body)))
     return out
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 def project(tmp_path: Path, feeds: list[str], smtp_port: int, hook: str) -> Path:
@@ -109,24 +87,13 @@ timeout = "3s"
     return config
 
 
-def cli(config: Path, *args: str) -> str:
-    result = CliRunner().invoke(main, [*args, "--config", str(config)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-@pytest.fixture(autouse=True)
-def hook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOOK_SECRET", SECRET)
-
-
 def test_poll_alerts_every_match_once_by_email_and_webhook(
     tmp_path: Path, feed_server: FeedServer, mailbox: tuple[Mailbox, int], receiver: Receiver
 ) -> None:
     box, port = mailbox
     feed_server.route("/wire.xml", body=rss(seed_stories()))
     config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
-    out = cli(config, "poll", "--once")
+    out = run(config, "poll", "--once")
     assert "2 new stories, 0 changed, 8 alerts" in out  # 2 stories x 2 topics x 2 notifiers
     assert "delivered 8 messages" in out
     subjects = sorted(str(m["Subject"]) for m in box.messages)
@@ -140,7 +107,7 @@ def test_poll_alerts_every_match_once_by_email_and_webhook(
     payload = next(d for d in receiver.deliveries if d["topic"] == "MFN")
     assert payload["version"] == 1 and payload["type"] == "alert"
     # Polling again (and again after a restart) alerts nothing twice.
-    assert "0 alerts" in cli(config, "poll", "--once")
+    assert "0 alerts" in run(config, "poll", "--once")
     assert (len(box.messages), len(receiver.ids)) == (4, 4)
 
 
@@ -151,15 +118,15 @@ def test_receiver_failing_for_a_while_gets_every_alert_exactly_once(
     feed_server.route("/wire.xml", body=rss(seed_stories()))
     config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
     receiver.fail_next = 5
-    out = cli(config, "poll", "--once")
+    out = run(config, "poll", "--once")
     assert "delivered 4 messages" in out  # the email ones; the hook answered 500
     for _ in range(20):
         if len(receiver.ids) == 4:
             break
         time.sleep(0.05)
-        cli(config, "deliver")
+        run(config, "deliver")
     assert sorted(receiver.ids) == sorted(set(receiver.ids)) and len(receiver.ids) == 4
-    assert "outbox empty" not in cli(config, "alerts", "--all")
+    assert "outbox empty" not in run(config, "alerts", "--all")
 
 
 def test_smtp_unreachable_is_retried_then_delivered(
@@ -168,21 +135,17 @@ def test_smtp_unreachable_is_retried_then_delivered(
     feed_server.route("/wire.xml", body=rss(seed_stories()))
     port = free_port()  # nothing listens here yet
     config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
-    out = cli(config, "poll", "--once")
+    out = run(config, "poll", "--once")
     assert "delivered 4 messages" in out  # the webhook ones
     assert "1 to retry" in out and "3 deferred" in out
-    listing = cli(config, "alerts")
+    listing = run(config, "alerts")
     assert "desk" in listing and "last error:" in listing
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(box, port):
         time.sleep(0.05)
-        assert "delivered 4 messages" in cli(config, "deliver")
+        assert "delivered 4 messages" in run(config, "deliver")
         assert len(box.messages) == 4
         assert len({str(m["Message-ID"]) for m in box.messages}) == 4
-    finally:
-        controller.stop()
 
 
 def test_sigkill_between_outbox_and_delivery_loses_and_doubles_nothing(
@@ -220,11 +183,11 @@ def test_sigkill_between_outbox_and_delivery_loses_and_doubles_nothing(
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert box.messages == [] and receiver.ids == []
-    assert "delivered 8 messages" in cli(config, "deliver")
-    assert "delivered 0 messages" in cli(config, "deliver")
+    assert "delivered 8 messages" in run(config, "deliver")
+    assert "delivered 0 messages" in run(config, "deliver")
     assert len(box.messages) == 4 and len(receiver.ids) == 4
     assert len(set(receiver.ids)) == 4
-    assert "8 sent" in cli(config, "alerts")
+    assert "8 sent" in run(config, "alerts")
 
 
 def test_a_topic_deep_in_the_article_is_alerted_with_full_articles(
@@ -276,9 +239,9 @@ backlog_alerts = "all"
             encoding="utf-8",
         )
         before = len(receiver.deliveries)
-        cli(config, "poll", "--once")
+        run(config, "poll", "--once")
         if full_article == '"auto"':
-            assert "full articles (last week): 2 from the page, 0 kept" in cli(config, "status")
+            assert "full articles (last week): 2 from the page, 0 kept" in run(config, "status")
         return sorted(d["topic"] for d in receiver.deliveries[before:])
 
     # Feed text only: the first paragraphs tell of the talks, neither mentions MFN.

@@ -11,11 +11,10 @@ from monitor.archive import PollRecord
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
-from monitor.dedupe import sketch, text_hash
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.pagetext import read_page_text
-from monitor.tokens import tokenize
 from monitor.types import Entry, Feed
+from tests import builders
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
@@ -30,17 +29,13 @@ def entry(
     body: tuple[str, ...] = (),
 ) -> Entry:
     body = body or (f"Officials said on Tuesday that talks about {headline.lower()} would resume.",)
-    tokens = tokenize(" ".join([headline, *body]))
-    return Entry(
-        guid=guid,
+    return builders.entry(
         url=url,
-        link=url,
+        guid=guid,
         headline=headline,
-        paragraphs=body,
+        body=body,
         published=NOW - timedelta(hours=1),
-        sketch=sketch(tokens),
-        text_hash=text_hash(tokens),
-        words=len(tokens),
+        fingerprint=True,
     )
 
 
@@ -51,9 +46,7 @@ def seed_entry(url: str) -> Entry:
 
 @pytest.fixture
 def archive(tmp_path: Path) -> SQLiteArchive:
-    db = SQLiteArchive(tmp_path / "archive" / "monitor.db")
-    db.sync_feeds(FEEDS, NOW, schedule=ScheduleSettings())
-    return db
+    return builders.archive_with(tmp_path / "archive" / "monitor.db", FEEDS, NOW)
 
 
 def test_new_schema_is_at_the_latest_version_and_in_wal_mode(archive: SQLiteArchive) -> None:
@@ -116,17 +109,13 @@ def test_near_identical_wire_copy_under_different_urls_is_one_story(archive: SQL
     archive.store_entries(FEEDS[0].url, [seed_entry("https://a.example/1")], NOW)
     copy = seed_entry("https://b.example/other-path")
     edited = (*copy.paragraphs[:-1], copy.paragraphs[-1] + " (Reporting by a wire service)")
-    tokens = tokenize(" ".join([copy.headline, *edited]))
-    copy = Entry(
-        guid="b-1",
+    copy = builders.entry(
         url=copy.url,
-        link=copy.url,
+        guid="b-1",
         headline=copy.headline,
-        paragraphs=edited,
+        body=edited,
         published=copy.published,
-        sketch=sketch(tokens),
-        text_hash=text_hash(tokens),
-        words=len(tokens),
+        fingerprint=True,
     )
     result = archive.store_entries(FEEDS[2].url, [copy], NOW)
     assert result.new == () and result.merged == 1

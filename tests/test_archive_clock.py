@@ -10,8 +10,8 @@ import pytest
 
 from monitor.archive import PollRecord
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.config import ScheduleSettings
 from monitor.types import Feed
+from tests.builders import archive_with
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -20,9 +20,7 @@ FEEDS = [Feed(url=f"https://feeds.example/{n}", name=n) for n in ("alpha", "beta
 
 @pytest.fixture
 def archive(tmp_path: Path) -> SQLiteArchive:
-    db = SQLiteArchive(tmp_path / "m.db")
-    db.sync_feeds(FEEDS, NOW, schedule=ScheduleSettings())
-    return db
+    return archive_with(tmp_path / "m.db", FEEDS, NOW)
 
 
 def polled(archive: SQLiteArchive, feed: Feed, at: datetime, every: timedelta) -> None:

@@ -21,12 +21,11 @@ from click.testing import CliRunner, Result
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.cli import main
 from monitor.config import ScheduleSettings
-from monitor.dedupe import sketch, text_hash
 from monitor.errors import ArchiveDeleted, ArchiveFull, ArchiveGone
 from monitor.faultlog import FaultLog
 from monitor.lock import ArchiveLock
-from monitor.tokens import tokenize
 from monitor.types import Entry, Feed
+from tests import builders
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 FEED = Feed(url="https://feeds.example/wire", name="Wire")
@@ -44,17 +43,13 @@ def story_entry(n: int) -> Entry:
 
     headline = f"Report {n}: {words(6)}"
     body = tuple(f"{words(40)} (item {n}.{p})." for p in range(3))
-    tokens = tokenize(" ".join([headline, *body]))
-    return Entry(
-        guid=f"item-{n}",
+    return builders.entry(
         url=f"https://wire.example/{n}",
-        link=f"https://wire.example/{n}",
+        guid=f"item-{n}",
         headline=headline,
-        paragraphs=body,
+        body=body,
         published=NOW - timedelta(minutes=n),
-        sketch=sketch(tokens),
-        text_hash=text_hash(tokens),
-        words=len(tokens),
+        fingerprint=True,
     )
 
 
@@ -62,9 +57,8 @@ def story_entry(n: int) -> Entry:
 def config(tmp_path: Path) -> Path:
     """A configuration naming an archive of STORIES stories."""
     db = tmp_path / "archive" / "monitor.db"
-    archive = SQLiteArchive(db)
+    archive = builders.archive_with(db, [FEED], NOW)
     try:
-        archive.sync_feeds([FEED], NOW, schedule=ScheduleSettings())
         archive.store_entries(FEED.url, [story_entry(n) for n in range(STORIES)], NOW)
     finally:
         archive.close()

@@ -4,36 +4,33 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
-from html import escape
 from pathlib import Path
 
 import pytest
 
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.backlog import backlog_flags
-from monitor.config import ScheduleSettings, load_config
+from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.types import Entry, Feed, Match, PlannedMatch
+from tests import builders
 from tests.cli_project import run
-from tests.feedserver import FeedServer, Response
-from tests.servers import SECRET, Receiver
+from tests.feedserver import FeedServer
+from tests.servers import Receiver
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
+pytestmark = pytest.mark.usefixtures("hook_secret")
+
 
 def entry(n: int, published: datetime | None) -> Entry:
-    return Entry(
-        guid=f"g{n}",
-        url=f"https://news.example/{n}",
-        link=f"https://news.example/{n}",
+    return builders.entry(
+        n,
         headline=f"Harbour story {n}",
-        paragraphs=(f"The harbour was closed on day {n}.",),
+        body=f"The harbour was closed on day {n}.",
         published=published,
-        text_hash=f"h{n}",
     )
 
 
@@ -105,8 +102,7 @@ def plan(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]
 
 @pytest.fixture
 def archive(tmp_path: Path) -> Iterator[SQLiteArchive]:
-    db = SQLiteArchive(tmp_path / "m.db")
-    db.sync_feeds(FEEDS, NOW, schedule=ScheduleSettings())
+    db = builders.archive_with(tmp_path / "m.db", FEEDS, NOW)
     try:
         yield db
     finally:
@@ -154,36 +150,11 @@ def _fields(e: Entry) -> dict[str, object]:
 # -- end to end: monitor poll against a loopback feed and a webhook receiver --------------------
 
 
-class Feedlet:
+def harbour_feed() -> builders.LiveFeed:
     """A feed about the harbour whose items a test adds between polls."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str, datetime | None]] = []
-        self.lock = threading.Lock()
-
-    def add(self, headline: str, published: datetime | None, body: str = "") -> None:
-        with self.lock:
-            self.items.append((headline, body or f"{headline}: the harbour was closed.", published))
-
-    def response(self, _: object) -> Response:
-        with self.lock:
-            items = "".join(
-                f"<item><title>{escape(h)}</title><link>https://news.example/{n}</link>"
-                f"<guid>i{n}</guid>"
-                + (f"<pubDate>{format_datetime(d)}</pubDate>" if d else "")
-                + f"<description>{escape(b)}</description></item>"
-                for n, (h, b, d) in enumerate(self.items)
-            )
-        return Response(body=f'<rss version="2.0"><channel><title>H</title>{items}</channel></rss>')
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    try:
-        yield r
-    finally:
-        r.stop()
+    return builders.LiveFeed(
+        title="H", guid="i", body="{headline}: the harbour was closed.", prolog=""
+    )
 
 
 def project(tmp_path: Path, url: str, hook: str, feed_options: str = "") -> Path:
@@ -201,11 +172,6 @@ def project(tmp_path: Path, url: str, hook: str, feed_options: str = "") -> Path
     return config
 
 
-@pytest.fixture(autouse=True)
-def hook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOOK_SECRET", SECRET)
-
-
 def headlines(receiver: Receiver) -> list[str]:
     return sorted(d["items"][0]["headline"] for d in receiver.deliveries)
 
@@ -213,12 +179,12 @@ def headlines(receiver: Receiver) -> list[str]:
 def test_adding_a_feed_alerts_only_its_recent_items_then_everything_new(
     tmp_path: Path, feed_server: FeedServer, receiver: Receiver
 ) -> None:
-    feed = Feedlet()
+    feed = harbour_feed()
     now = datetime.now(UTC)
     for n in range(3):
-        feed.add(f"Old harbour story {n}", now - timedelta(days=30 + n))
-    feed.add("Undated harbour story", None)
-    feed.add("Fresh harbour story", now - timedelta(hours=2))
+        feed.add(f"Old harbour story {n}", published=now - timedelta(days=30 + n))
+    feed.add("Undated harbour story", published=None)
+    feed.add("Fresh harbour story", published=now - timedelta(hours=2))
     feed_server.route("/h.xml", handler=feed.response)
     config = project(tmp_path, feed_server.url("/h.xml"), receiver.url)
 
@@ -231,8 +197,8 @@ def test_adding_a_feed_alerts_only_its_recent_items_then_everything_new(
 
     # From the second poll on, whatever is new is news, dated or not; an edited backlog
     # item (matched again) is still old news.
-    feed.add("Another undated harbour story", None)
-    feed.add("A late harbour story", now - timedelta(days=40))
+    feed.add("Another undated harbour story", published=None)
+    feed.add("A late harbour story", published=now - timedelta(days=40))
     with feed.lock:
         headline, _, date = feed.items[0]
         feed.items[0] = (headline, "The harbour was closed for a month, officials said.", date)
@@ -249,11 +215,11 @@ def test_adding_a_feed_alerts_only_its_recent_items_then_everything_new(
 def test_a_feed_sets_its_own_backlog(
     tmp_path: Path, feed_server: FeedServer, receiver: Receiver, setting: str, alerted: int
 ) -> None:
-    feed = Feedlet()
+    feed = harbour_feed()
     now = datetime.now(UTC)
-    feed.add("Harbour story from last month", now - timedelta(days=30))
-    feed.add("Harbour story from two months ago", now - timedelta(days=60))
-    feed.add("Harbour story of this morning", now - timedelta(hours=3))
+    feed.add("Harbour story from last month", published=now - timedelta(days=30))
+    feed.add("Harbour story from two months ago", published=now - timedelta(days=60))
+    feed.add("Harbour story of this morning", published=now - timedelta(hours=3))
     feed_server.route("/h.xml", handler=feed.response)
     config = project(
         tmp_path, feed_server.url("/h.xml"), receiver.url, f"backlog_alerts = {setting}"
@@ -267,9 +233,9 @@ def test_a_feed_sets_its_own_backlog(
 def test_poll_without_alerts_archives_and_matches_only(
     tmp_path: Path, feed_server: FeedServer, receiver: Receiver
 ) -> None:
-    feed = Feedlet()
+    feed = harbour_feed()
     now = datetime.now(UTC)
-    feed.add("Harbour closed", now - timedelta(minutes=5))
+    feed.add("Harbour closed", published=now - timedelta(minutes=5))
     feed_server.route("/h.xml", handler=feed.response)
     config = project(tmp_path, feed_server.url("/h.xml"), receiver.url)
     out = run(config, "poll", "--once", "--no-alerts")
@@ -278,7 +244,7 @@ def test_poll_without_alerts_archives_and_matches_only(
     assert db.execute("SELECT count(*) FROM matches").fetchone()[0] == 1
     assert db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
     db.close()
-    feed.add("Harbour open again", now)
+    feed.add("Harbour open again", published=now)
     assert "1 new story, 0 changed, 1 alert" in run(config, "poll", "--once")
     assert headlines(receiver) == ["Harbour open again"]
 

@@ -21,7 +21,8 @@ import pytest
 from monitor.config import FetchSettings
 from monitor.errors import BodyTooLarge, FeedGone, FetchError, RetryLater
 from monitor.fetch import Fetcher, FetchResult, parse_retry_after
-from tests.feedserver import FeedServer, Request, Response, dead_port
+from tests.feedserver import FeedServer, Request, Response
+from tests.servers import free_port
 
 CAP = 64 * 1024
 SETTINGS = FetchSettings(
@@ -74,7 +75,7 @@ def test_user_agent_is_descriptive(feed_server: FeedServer) -> None:
 
 @pytest.fixture
 def dead_proxies(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    proxy = f"http://127.0.0.1:{dead_port()}"
+    proxy = f"http://127.0.0.1:{free_port()}"
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.setenv(name, proxy)
         monkeypatch.setenv(name.lower(), proxy)
@@ -98,7 +99,7 @@ def test_proxy_environment_is_ignored(feed_server: FeedServer, dead_proxies: str
 
 
 def test_connection_refused_is_a_clean_failure() -> None:
-    url = f"http://127.0.0.1:{dead_port()}/feed.xml"
+    url = f"http://127.0.0.1:{free_port()}/feed.xml"
     error = fetch_error(url)
     assert type(error) is FetchError
     assert error.url == url

@@ -8,19 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import itertools
 import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from monitor.archive import ARTICLE_RETRY_DELAYS, Archive, open_archive
-from monitor.config import parse_config
+from monitor.archive import ARTICLE_RETRY_DELAYS
 from monitor.errors import ArchiveError
 from monitor.extract import Article, read_page
 from monitor.fulltext import (
@@ -33,10 +33,13 @@ from monitor.fulltext import (
 from monitor.ingest import PROCESS_POOL_MIN_FEEDS, Poller
 from monitor.pagetext import read_page_text
 from monitor.types import ArticleFailure, Entry, PollSummary, Story
+from tests import builders
+from tests.builders import rss
+from tests.clock import START
 from tests.feedserver import FeedServer, Request, Response
+from tests.harness import PollHarness, harnesses
 
 SEEDS = sorted((Path(__file__).parent / "fixtures" / "seeds").glob("*.txt"))
-START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 WORDS = (
     "harbour valley council minister treaty market tariff border summit envoy ministry delegation"
     " parliament budget harvest railway pipeline election court ruling strike union export import"
@@ -80,32 +83,11 @@ trade hopes</a></li><li><a href="/y">Five things to know today</a></li></ul></as
 <footer>Copyright 2025 Example News. All rights reserved.</footer></body></html>"""
 
 
-def rss(*items: str) -> str:
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>Wire</title>'
-        "<link>http://wire.example/</link><description>d</description>\n"
-        + "\n".join(items)
-        + "\n</channel></rss>\n"
-    )
-
-
 def item(guid: str, title: str, text: str, link: str) -> str:
-    return (
-        f"<item><guid>{guid}</guid><title>{html.escape(title)}</title><link>{link}</link>"
-        f"<pubDate>Sat, 01 Mar 2025 08:00:00 GMT</pubDate>"
-        f"<description>{html.escape(text)}</description></item>"
-    )
+    return builders.item(html.escape(title), html.escape(text), link, guid=guid)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Monitor:
+class Monitor(PollHarness):
     """A feed on the loopback server with full_article set, polled into a real archive."""
 
     def __init__(
@@ -117,55 +99,39 @@ class Monitor:
         workers: int = 1,
         **extra: Any,
     ):
-        self.server = server
-        data = {
-            "archive": {"url": "sqlite:///archive/monitor.db"},
+        super().__init__(
+            tmp_path,
+            server,
             # Each of ``also`` is a path (with ``mode``) or a (path, its own mode) pair.
-            "feeds": [
+            feeds=[
                 {"url": server.url(path), "name": path, "full_article": feed_mode}
                 for path, feed_mode in [
                     (a, mode) if isinstance(a, str) else a for a in ("/feed.xml", *also)
                 ]
             ],
-            "fetch": {
+            fetch={
                 "timeout": "3s",
                 "connect_timeout": "2s",
                 "read_timeout": "2s",
                 "max_bytes": "1MB",
             },
-            "articles": {"allow": ["127.0.0.1"], **extra},
-            "schedule": {"workers": workers},
-        }
-        self.config = parse_config(data, tmp_path / "config.toml")
-        self.db_path = tmp_path / "archive" / "monitor.db"
-        self.archive: Archive = open_archive(self.config.archive_url)
-        self.clock = FakeClock()
-        self.poller = Poller(self.config, self.archive, clock=self.clock, owner="test")
-
-    def close(self) -> None:
-        self.poller.close()
-        self.archive.close()
+            articles={"allow": ["127.0.0.1"], **extra},
+            schedule={"workers": workers},
+        )
 
     def poll(self, *, all_feeds: bool = True) -> PollSummary:
-        summary = asyncio.run(self.poller.poll(all_feeds=all_feeds))
+        summary = self.run_poll(all_feeds=all_feeds)
         assert all(o.status in ("updated", "unchanged") for o in summary.outcomes), summary
         return summary
 
-    def stories(self) -> dict[str, Story]:
+    def all_stories(self) -> dict[str, Story]:
         return {s.url: s for s in self.archive.recent_stories(limit=1000)}
 
     def story(self, path: str) -> Story:
-        return self.stories()[self.server.url(path)]
+        return self.all_stories()[self.server.url(path)]
 
     def article_row(self, path: str) -> sqlite3.Row:
-        with sqlite3.connect(self.db_path) as db:
-            db.row_factory = sqlite3.Row
-            row: sqlite3.Row = db.execute(
-                "SELECT content_source, article_error, article_tries, article_retry"
-                " FROM stories WHERE url = ?",
-                (self.server.url(path),),
-            ).fetchone()
-        return row
+        return self.story_row(self.server.url(path))
 
     def requested(self, path: str) -> int:
         return len(self.server.requests_to(path))
@@ -173,17 +139,15 @@ class Monitor:
 
 @pytest.fixture
 def make(tmp_path: Path, feed_server: FeedServer) -> Iterator[Any]:
-    made: list[Monitor] = []
+    count = itertools.count()
 
-    def factory(
+    def build(
         mode: Any = "auto", also: tuple[Any, ...] = (), workers: int = 1, **extra: Any
     ) -> Monitor:
-        made.append(Monitor(tmp_path / f"m{len(made)}", feed_server, mode, also, workers, **extra))
-        return made[-1]
+        return Monitor(tmp_path / f"m{next(count)}", feed_server, mode, also, workers, **extra)
 
-    yield factory
-    for monitor in made:
-        monitor.close()
+    with harnesses(build) as factory:
+        yield factory
 
 
 def serve_seed_feed(
@@ -320,7 +284,7 @@ def test_a_blocked_address_is_never_requested_and_the_story_kept(make: Any) -> N
         ),
     )
     assert monitor.poll().new_stories == 4
-    stories = monitor.stories()
+    stories = monitor.all_stories()
     assert len(stories) == 4
     for story in stories.values():
         assert story.content_source == "feed" and len(story.paragraphs) == 1
@@ -394,19 +358,18 @@ def test_a_burst_of_new_items_is_fetched_partly_now_and_the_rest_soon(make: Any)
     monitor.server.route("/feed.xml", rss(*items))
     summary = monitor.poll()
     assert summary.new_stories == count and summary.articles == ARTICLES_PER_HOST
-    waiting = [s for s in monitor.stories().values() if s.content_source == "feed"]
+    waiting = [s for s in monitor.all_stories().values() if s.content_source == "feed"]
     assert len(waiting) == 5 and all("not fetched yet" in (s.article_error or "") for s in waiting)
 
     monitor.clock.now += timedelta(seconds=ARTICLE_RETRY_DELAYS[0] + 1)
     assert monitor.poll(all_feeds=False).articles_retried == 5
-    assert all(s.content_source == "article" for s in monitor.stories().values())
+    assert all(s.content_source == "article" for s in monitor.all_stories().values())
     assert sum(len(monitor.server.requests_to(f"/a/{i}")) for i in range(count)) == count
 
 
 def test_wants_article_decides_by_mode_length_and_teaser_endings() -> None:
     def entry(*paragraphs: str, link: str = "https://news.example/a") -> Entry:
-        return Entry(guid=None, url=link, link=link, headline="H", paragraphs=paragraphs,
-                     published=None)  # fmt: skip
+        return builders.entry(url=link, headline="H", body=paragraphs)
 
     long = " ".join(["word"] * 200)
     assert wants_article("auto", entry("A short summary."), 150)
@@ -442,7 +405,7 @@ def test_with_many_feeds_pages_are_extracted_in_the_parse_pool(make: Any) -> Non
     summary = monitor.poll()
     assert monitor.poller._pool is not None  # the process pool did the parsing and extracting
     assert summary.new_stories == count and summary.articles == count
-    assert all(len(s.paragraphs) == 5 for s in monitor.stories().values())
+    assert all(len(s.paragraphs) == 5 for s in monitor.all_stories().values())
 
 
 def test_an_article_read_for_another_feed_upgrades_the_story_it_joins(make: Any) -> None:
@@ -467,13 +430,13 @@ def test_a_copy_under_another_url_is_one_story_with_or_without_its_article(make:
     monitor.poll()
     monitor.server.route("/b.xml", rss(item("x", headline, summary, monitor.server.url("/b/1"))))
     monitor.poll()
-    (story,) = monitor.stories().values()
+    (story,) = monitor.all_stories().values()
     assert story.sources == ("/feed.xml", "/b.xml")
     assert story.content_source == "article" and story.paragraphs == paragraphs
     # And a third site's summary-only copy is recognised by the feed text the story came with.
     monitor.server.route("/c.xml", rss(item("y", headline, summary, "http://c.example/1")))
     monitor.poll()
-    assert len(monitor.stories()) == 1
+    assert len(monitor.all_stories()) == 1
 
 
 def test_a_story_with_its_article_takes_a_corrected_headline(make: Any) -> None:
@@ -650,5 +613,5 @@ def test_a_rewritten_summary_still_finds_copies_of_a_story_with_its_article(make
     monitor.poll()
     monitor.server.route("/b.xml", rss(item("x", headline, rewritten, "http://b.example/1")))
     monitor.poll()
-    (story,) = monitor.stories().values()
+    (story,) = monitor.all_stories().values()
     assert story.sources == ("/feed.xml", "/b.xml") and story.paragraphs == paragraphs

@@ -14,75 +14,25 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from email.utils import format_datetime
-from html import escape
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from click.testing import CliRunner
 
 from monitor.alerts import AlertPlanner
 from monitor.archive import open_archive
-from monitor.cli import main
 from monitor.config import load_config
 from monitor.ingest import Poller
 from monitor.rules import check_rules_against_config, load_rules
-from tests.feedserver import FeedServer, Response
-from tests.servers import SECRET, Mailbox, Receiver, free_port
+from tests.builders import LiveFeed
+from tests.cli_project import run
+from tests.feedserver import FeedServer
+from tests.procs import wait_for
+from tests.servers import SECRET, Mailbox, Receiver
+
+pytestmark = pytest.mark.usefixtures("hook_secret")
 
 HARBOUR = "[[topic]]\nname = 'harbour'\nquery = 'harbour'\nnotify = ['{to}']\n"
-
-
-class LiveFeed:
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-
-    def add(self, headline: str) -> None:
-        with self.lock:
-            self.items.append((headline, format_datetime(datetime.now(UTC))))
-
-    def response(self, _: object) -> Response:
-        with self.lock:
-            items = "".join(
-                f"<item><title>{escape(h)}</title><link>https://news.example/{n}</link>"
-                f"<guid>i{n}</guid><pubDate>{d}</pubDate>"
-                f"<description>{escape(h)}: the harbour was closed by the storm.</description>"
-                "</item>"
-                for n, (h, d) in enumerate(self.items)
-            )
-        return Response(body=f'<rss version="2.0"><channel><title>H</title>{items}</channel></rss>')
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
-@pytest.fixture(autouse=True)
-def hook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOOK_SECRET", SECRET)
 
 
 def write_config(path: Path, feed: str, smtp_port: int, hook: str | None) -> None:
@@ -132,17 +82,13 @@ def poll_with_unroutable_rules(config_path: Path) -> None:
     assert summary.new_stories == 1 and summary.alerts == 0
 
 
-def cli(config: Path, *args: str, code: int = 0) -> str:
-    result = CliRunner().invoke(main, [*args, "--config", str(config)], catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return result.output
-
-
 @pytest.fixture
 def setup(
     tmp_path: Path, feed_server: FeedServer, mailbox: tuple[Mailbox, int]
 ) -> tuple[Path, LiveFeed, Mailbox, int]:
-    feed = LiveFeed()
+    feed = LiveFeed(
+        title="H", guid="i", body="{headline}: the harbour was closed by the storm.", prolog=""
+    )
     feed_server.route("/h.xml", handler=feed.response)
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "harbour.toml").write_text(HARBOUR.format(to="hook"), "utf-8")
@@ -158,21 +104,21 @@ def test_held_alerts_go_out_once_the_rule_names_a_notifier_that_exists(
     setup: tuple[Path, LiveFeed, Mailbox, int],
 ) -> None:
     config, _, box, _ = setup
-    status = cli(config, "status")
+    status = run(config, "status")
     assert "topic 'harbour': alerts for 1 story held back (no notifier named 'hook')" in status
     assert "1 /     1  harbour" in status  # the match counts
 
     # Still broken: deliver says so (and sends what it can); the alert stays held.
-    out = cli(config, "deliver", code=1)
+    out = run(config, "deliver", code=1)
     assert "harbour.toml:4:11: notify: no notifier named 'hook'" in out
-    assert box.messages == [] and "held back" in cli(config, "status")
+    assert box.messages == [] and "held back" in run(config, "status")
 
     # Fixed in the rule file: the alert goes to the notifier it names now, once.
     (config.parent / "rules" / "harbour.toml").write_text(HARBOUR.format(to="desk"), "utf-8")
-    assert "delivered 1 message;" in cli(config, "deliver")
-    assert "delivered 0 messages" in cli(config, "deliver")
+    assert "delivered 1 message;" in run(config, "deliver")
+    assert "delivered 0 messages" in run(config, "deliver")
     assert [str(m["Subject"]) for m in box.messages] == ["[harbour] Storm Closes Harbour"]
-    assert "held back" not in cli(config, "status")
+    assert "held back" not in run(config, "status")
 
 
 def test_the_service_sends_held_alerts_once_the_notifier_is_configured(
@@ -187,9 +133,9 @@ def test_the_service_sends_held_alerts_once_the_notifier_is_configured(
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(lambda: len(receiver.deliveries) == 1)
+        wait_for(lambda: len(receiver.deliveries) == 1, 20.0)
         feed.add("Harbour Reopens")  # and what comes next is alerted as usual
-        wait_for(lambda: len(receiver.deliveries) == 2)
+        wait_for(lambda: len(receiver.deliveries) == 2, 20.0)
         time.sleep(1.0)  # a few delivery rounds: nothing is sent twice
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -203,13 +149,4 @@ def test_the_service_sends_held_alerts_once_the_notifier_is_configured(
     ]
     assert len(set(receiver.ids)) == 2 and box.messages == []
     assert "1 held alerts can be sent now" in stderr
-    assert "held back" not in cli(config, "status")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
+    assert "held back" not in run(config, "status")

@@ -656,9 +656,8 @@ def test_every_word_of_each_fixture_item_reaches_its_entry(name: str, index: int
 
 
 def test_lone_surrogates_are_replaced_not_fatal(tmp_path: Path) -> None:
-    from monitor.archive.sqlite import SQLiteArchive
-    from monitor.config import ScheduleSettings
     from monitor.types import Feed
+    from tests.builders import archive_with
 
     document = (
         b'{"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": ['
@@ -668,8 +667,8 @@ def test_lone_surrogates_are_replaced_not_fatal(tmp_path: Path) -> None:
     )
     feed = parse_feed(document, url="https://e.example/feed.json", now=NOW)
     assert [e.headline for e in feed.entries] == ["Talks resume", "Second"]
-    archive = SQLiteArchive(tmp_path / "m.db")
-    archive.sync_feeds([Feed(url="https://e.example/feed.json", name="e")], NOW,
-                       schedule=ScheduleSettings())  # fmt: skip
+    archive = archive_with(
+        tmp_path / "m.db", [Feed(url="https://e.example/feed.json", name="e")], NOW
+    )
     stored = archive.store_entries("https://e.example/feed.json", list(feed.entries), NOW)
     assert len(stored.new) == 2

@@ -27,10 +27,11 @@ from typing import IO
 
 import pytest
 
+from tests.builders import STORY
 from tests.feedserver import FeedServer, Request, Response
 from tests.procs import wait_until
-from tests.servers import SECRET, Receiver, free_port
-from tests.test_service_e2e import ROOT, STORY
+from tests.servers import SECRET, Receiver, closed_by_peer, free_port
+from tests.test_service_e2e import ROOT
 
 FEED_PASSWORD = "s3cr3tFeedPW"
 PLANTED = (
@@ -271,7 +272,7 @@ def test_idle_probe_connections_cannot_exhaust_the_service(setup: Setup) -> None
                 idle.append(socket.create_connection(("127.0.0.1", s.metrics_port), timeout=5))
             # Accepted and closed beyond the limit, or held: never one descriptor each.
             wait_until(
-                lambda: sum(_closed_by_peer(c) for c in idle) >= 200 - 16, 30, "refused extras"
+                lambda: sum(closed_by_peer(c) for c in idle) >= 200 - 16, 30, "refused extras"
             )
             assert fd_count(proc.pid) <= before + 16 + 24
             # The service still polls and delivers with the connections open...
@@ -286,16 +287,3 @@ def test_idle_probe_connections_cannot_exhaust_the_service(setup: Setup) -> None
                 conn.close()
             code = stop(proc)
     assert code == 0
-
-
-def _closed_by_peer(conn: socket.socket) -> bool:
-    """Whether the server closed this connection (reading gives EOF at once)."""
-    conn.setblocking(False)
-    try:
-        return conn.recv(1, socket.MSG_PEEK) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        conn.setblocking(True)

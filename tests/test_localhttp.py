@@ -15,7 +15,7 @@ import pytest
 from monitor import localhttp
 from monitor.metrics import Metrics, MetricsServer
 from tests.procs import wait_until
-from tests.servers import free_port
+from tests.servers import closed_by_peer, free_port
 
 
 @pytest.fixture
@@ -37,19 +37,6 @@ def get(port: int, path: str = "/healthz") -> tuple[int, bytes]:
         return int(answer.status), answer.read()
 
 
-def closed(conn: socket.socket) -> bool:
-    """Whether the server has closed ``conn`` (EOF or a reset waiting to be read)."""
-    conn.setblocking(False)
-    try:
-        return conn.recv(1, socket.MSG_PEEK) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        conn.setblocking(True)
-
-
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -58,11 +45,13 @@ def test_connections_beyond_the_limit_are_closed_at_once(port: int) -> None:
     before = open_fds()
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(60)]
     try:
-        wait_until(lambda: sum(map(closed, idle)) >= 60 - localhttp.MAX_CONNECTIONS, 10, "extras")
+        wait_until(
+            lambda: sum(map(closed_by_peer, idle)) >= 60 - localhttp.MAX_CONNECTIONS, 10, "extras"
+        )
         # Ours are 60; the server holds at most its limit besides.
         assert open_fds() - before <= 60 + localhttp.MAX_CONNECTIONS
         # The idle ones time out, and a fresh probe is answered.
-        wait_until(lambda: all(map(closed, idle)), 10, "idle connections timed out")
+        wait_until(lambda: all(map(closed_by_peer, idle)), 10, "idle connections timed out")
         assert get(port) == (200, b"ok\n")
     finally:
         for conn in idle:
@@ -86,7 +75,7 @@ def test_a_client_trickling_its_request_is_cut_off(port: int) -> None:
     sender = threading.Thread(target=trickle, daemon=True)
     sender.start()
     try:
-        wait_until(lambda: closed(conn), 20, "the trickling client to be cut off")
+        wait_until(lambda: closed_by_peer(conn), 20, "the trickling client to be cut off")
     finally:
         stop.set()
         sender.join(timeout=5)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.archive.sqlite_outbox import alert_id
-from monitor.config import ScheduleSettings
 from monitor.ingest import ArchiveWriter
 from monitor.types import Entry, Feed, Match, PlannedMatch
+from tests import builders
 
 NOW = datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
 FEED = Feed(url="https://a.example/rss", name="A")
@@ -26,15 +26,7 @@ WAIT = 30.0  # for a thread to get somewhere; only ever reached when something i
 
 
 def entry(n: int, body: str = "The talks on human rights resume.") -> Entry:
-    return Entry(
-        guid=f"g{n}",
-        url=f"https://news.example/{n}",
-        link=f"https://news.example/{n}",
-        headline=f"Story {n} about talks",
-        paragraphs=(body,),
-        published=NOW,
-        text_hash=f"h{n}:{body}",
-    )
+    return builders.entry(n, body=body, published=NOW, text_hash=f"h{n}:{body}")
 
 
 def plan(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]:
@@ -59,9 +51,7 @@ class BlockingMatcher:
 
 
 def archive_at(path: Path) -> SQLiteArchive:
-    archive = SQLiteArchive(path)
-    archive.sync_feeds([FEED], NOW, schedule=ScheduleSettings())
-    return archive
+    return builders.archive_with(path, [FEED], NOW)
 
 
 def outbox_ids(archive: SQLiteArchive) -> list[str]:

@@ -28,8 +28,8 @@ from monitor.notify.email import EmailNotifier
 from monitor.notify.message import AlertItem, Message
 from monitor.notify.webhook import WebhookNotifier
 from monitor.types import TermHit
-from tests.servers import SECRET, Receiver
-from tests.test_notify_email import Recorder, email_settings, parse, parts, smtp_server
+from tests.servers import SECRET, Receiver, smtp_server
+from tests.test_notify_email import Recorder, email_settings, parse, parts
 from tests.test_render import alert, hostile_messages, item
 
 MB_HEADLINE = (

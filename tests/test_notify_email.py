@@ -4,12 +4,10 @@ responder that misbehaves on purpose (drops after DATA, never answers, refuses).
 from __future__ import annotations
 
 import base64
-import socket
 import socketserver
 import ssl
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from email import policy
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from hypothesis import HealthCheck, given, settings
 
@@ -27,6 +24,7 @@ from monitor.config import EmailSettings
 from monitor.errors import AmbiguousDelivery, NotifyError, PermanentFailure
 from monitor.notify.email import EmailNotifier, compose
 from monitor.notify.message import Message
+from tests.servers import free_port, smtp_server
 from tests.test_render import (
     HOSTILE,
     LONG,
@@ -44,12 +42,6 @@ HEADERS = {
     "subject", "from", "to", "date", "message-id", "auto-submitted", "x-news-monitor-kind",
     "x-news-monitor-topic", "mime-version", "content-type",
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def email_settings(port: int, **changes: Any) -> EmailSettings:
@@ -121,17 +113,6 @@ class Recorder:
         self.logins.append(data.login.decode())
         ok = data.login == b"monitor" and data.password == PASSWORD.encode()
         return AuthResult(success=ok, handled=False)
-
-
-@contextmanager
-def smtp_server(handler: Recorder, **kwargs: Any) -> Iterator[int]:
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
-    controller.start()
-    try:
-        yield port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

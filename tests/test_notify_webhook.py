@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import json
 import re
-import socket
 import sys
 import threading
 import time
@@ -48,6 +47,7 @@ from monitor.notify.payload import (
 )
 from monitor.notify.webhook import WebhookNotifier, secret_key, sign
 from monitor.types import TermHit
+from tests.servers import free_port
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -454,14 +454,8 @@ def test_other_client_errors_are_permanent(receiver: Receiver, status: int) -> N
     assert "invalid_payload" in str(caught.value)
 
 
-def _dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_dead_port_is_a_retryable_error_without_the_token() -> None:
-    url = f"http://127.0.0.1:{_dead_port()}/services/T000/B000/{TOKEN}"
+    url = f"http://127.0.0.1:{free_port()}/services/T000/B000/{TOKEN}"
     with notifier(url, fmt="slack") as hook, pytest.raises(NotifyError) as caught:
         hook.send(alert())
     assert type(caught.value) is NotifyError

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.config import DeliverySettings, ScheduleSettings
+from monitor.config import DeliverySettings
 from monitor.deliver import Deliverer, HeldOutcomes, run_digests
 from monitor.errors import ArchiveError, ArchiveFull, NotifierGone, NotifyError, PermanentFailure
 from monitor.notify.message import Message
@@ -20,20 +20,11 @@ from monitor.rules import RuleSet
 from monitor.rules.files import ParsedTopic
 from monitor.rules.parser import parse_query
 from monitor.types import Entry, Feed, Match, PlannedMatch, TermHit, Topic
+from tests import builders
+from tests.clock import FakeClock
 
 T0 = datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
 FEEDS = [Feed(url="https://a.example/rss", name="A"), Feed(url="https://b.example/rss", name="B")]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class FakeNotifier:
@@ -56,15 +47,7 @@ class FakeNotifier:
 
 
 def entry(n: int) -> Entry:
-    return Entry(
-        guid=f"g{n}",
-        url=f"https://news.example/{n}",
-        link=f"https://news.example/{n}",
-        headline=f"Story {n} about talks",
-        paragraphs=(f"Body of story {n}: the talks on human rights resume.",),
-        published=T0,
-        text_hash=f"h{n}",
-    )
+    return builders.entry(n, published=T0)
 
 
 def matcher(
@@ -88,13 +71,11 @@ def matcher(
 
 @pytest.fixture
 def archive(tmp_path: Path) -> SQLiteArchive:
-    db = SQLiteArchive(tmp_path / "m.db")
-    db.sync_feeds(FEEDS, T0, schedule=ScheduleSettings())
-    return db
+    return builders.archive_with(tmp_path / "m.db", FEEDS, T0)
 
 
 def deliverer(
-    archive: SQLiteArchive, clock: Clock, *notifiers: FakeNotifier, **settings: float
+    archive: SQLiteArchive, clock: FakeClock, *notifiers: FakeNotifier, **settings: float
 ) -> Deliverer:
     return Deliverer(
         archive,
@@ -120,7 +101,7 @@ def test_alerts_are_written_with_the_story_and_never_twice(archive: SQLiteArchiv
 
 def test_each_alert_is_delivered_once_with_its_story(archive: SQLiteArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher())
-    clock = Clock()
+    clock = FakeClock(T0)
     mail, hook = FakeNotifier("mail"), FakeNotifier("hook")
     report = deliverer(archive, clock, mail, hook).run_once()
     assert report.sent == 4
@@ -139,7 +120,7 @@ def test_each_alert_is_delivered_once_with_its_story(archive: SQLiteArchive) -> 
 
 def test_failures_back_off_then_succeed_exactly_once(archive: SQLiteArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
-    clock = Clock()
+    clock = FakeClock(T0)
     hook = FakeNotifier("hook", [NotifyError("hook", "HTTP 500")] * 3)
     d = deliverer(archive, clock, hook, backoff=10, max_backoff=1000)
     waits = []
@@ -158,7 +139,7 @@ def test_failures_back_off_then_succeed_exactly_once(archive: SQLiteArchive) -> 
 
 def test_retry_after_is_honoured(archive: SQLiteArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
-    clock = Clock()
+    clock = FakeClock(T0)
     hook = FakeNotifier("hook", [NotifyError("hook", "HTTP 429", retry_after=600)])
     deliverer(archive, clock, hook, backoff=10).run_once()
     (pending,) = archive.list_outbox(["pending"])
@@ -167,7 +148,7 @@ def test_retry_after_is_honoured(archive: SQLiteArchive) -> None:
 
 def test_dead_letters_and_retry(archive: SQLiteArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
-    clock = Clock()
+    clock = FakeClock(T0)
     hook = FakeNotifier("hook", [NotifyError("hook", "HTTP 500")] * 3)
     d = deliverer(archive, clock, hook, max_attempts=3, backoff=1)
     for _ in range(3):
@@ -182,14 +163,14 @@ def test_dead_letters_and_retry(archive: SQLiteArchive) -> None:
 def test_permanent_failure_is_dead_at_once(archive: SQLiteArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",)))
     mail = FakeNotifier("mail", [PermanentFailure("mail", "550 no such user")])
-    assert deliverer(archive, Clock(), mail).run_once().dead == 1
+    assert deliverer(archive, FakeClock(T0), mail).run_once().dead == 1
 
 
 def test_one_failing_notifier_never_delays_the_others(archive: SQLiteArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(n) for n in range(5)], T0, matcher=matcher())
     mail = FakeNotifier("mail", [NotifyError("mail", "connection refused")] * 100)
     hook = FakeNotifier("hook")
-    report = deliverer(archive, Clock(), mail, hook).run_once()
+    report = deliverer(archive, FakeClock(T0), mail, hook).run_once()
     assert len(hook.sent) == 5
     assert mail.attempts == 1  # its other messages wait for the next batch
     assert (report.sent, report.retrying, report.deferred) == (5, 1, 4)
@@ -197,7 +178,7 @@ def test_one_failing_notifier_never_delays_the_others(archive: SQLiteArchive) ->
 
 def test_gone_disables_the_notifier_and_keeps_its_messages(archive: SQLiteArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
-    clock = Clock()
+    clock = FakeClock(T0)
     hook = FakeNotifier("hook", [NotifierGone("hook", "410 Gone")])
     deliverer(archive, clock, hook).run_once()
     assert archive.disabled_notifiers() == {"hook": "410 Gone"}
@@ -209,7 +190,7 @@ def test_gone_disables_the_notifier_and_keeps_its_messages(archive: SQLiteArchiv
 def test_a_crashed_deliverers_claims_expire(archive: SQLiteArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
     assert len(archive.claim_outbox(T0, owner="crashed", lease_seconds=60, limit=10)) == 1
-    clock = Clock()
+    clock = FakeClock(T0)
     hook = FakeNotifier("hook")
     assert deliverer(archive, clock, hook).run_once().sent == 0  # still leased
     clock.advance(61)
@@ -229,7 +210,7 @@ def test_digest_collects_matches_and_goes_out_when_due(archive: SQLiteArchive) -
     assert run_digests(archive, rules, T0 + timedelta(minutes=10)).created == ()
     (digest,) = run_digests(archive, rules, T0 + timedelta(minutes=31)).created
     assert run_digests(archive, rules, T0 + timedelta(minutes=32)).created == ()
-    clock = Clock()
+    clock = FakeClock(T0)
     clock.now = T0 + timedelta(minutes=31)
     mail = FakeNotifier("mail")
     deliverer(archive, clock, mail).run_once()
@@ -268,7 +249,7 @@ def test_a_burst_over_the_hourly_limit_becomes_one_digest(archive: SQLiteArchive
     archive.store_entries(FEEDS[0].url, [entry(n) for n in range(6)], T0, matcher=plan)
     assert archive.outbox_counts() == {"pending": 2}
     assert len(run_digests(archive, rules, T0 + timedelta(minutes=31)).created) == 1
-    clock = Clock()
+    clock = FakeClock(T0)
     clock.now = T0 + timedelta(minutes=31)
     mail = FakeNotifier("mail")
     deliverer(archive, clock, mail).run_once()
@@ -291,7 +272,7 @@ def test_a_delivery_that_cannot_be_recorded_is_held_and_never_sent_twice(
         record(*args, **kwargs)
 
     monkeypatch.setattr(archive, "finish_delivery", flaky)
-    send = deliverer(archive, Clock(), mail, hook)
+    send = deliverer(archive, FakeClock(T0), mail, hook)
     report = send.run_once()
     # The run finished; the outcome it could not record is held, and what was not sent
     # yet waits (the other notifier's thread may have sent one more meanwhile).
@@ -320,7 +301,7 @@ def test_an_outcome_held_over_a_reload_is_recorded_by_the_new_deliverer(
     held = HeldOutcomes()
     mail = FakeNotifier("mail")
     old = Deliverer(
-        archive, {"mail": mail}, DeliverySettings(), owner="test", clock=Clock(), held=held
+        archive, {"mail": mail}, DeliverySettings(), owner="test", clock=FakeClock(T0), held=held
     )
     assert old.run_once().held == 1 and len(mail.sent) == 1
     with pytest.raises(ArchiveFull):  # still full: nothing is claimed, nothing sent
@@ -328,7 +309,7 @@ def test_an_outcome_held_over_a_reload_is_recorded_by_the_new_deliverer(
     old.close()
     monkeypatch.setattr(archive, "finish_delivery", record)
     new = Deliverer(
-        archive, {"mail": mail}, DeliverySettings(), owner="test", clock=Clock(), held=held
+        archive, {"mail": mail}, DeliverySettings(), owner="test", clock=FakeClock(T0), held=held
     )
     report = new.run_once()
     assert report.sent == 0 and report.held == 0 and len(mail.sent) == 1

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.config import ScheduleSettings
 from monitor.owner import default_owner, owner_gone, owner_of
 from monitor.types import Feed
+from tests.builders import archive_with
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
 
@@ -83,8 +83,7 @@ def test_owners_that_cannot_be_checked_keep_their_leases(tmp_path: Path) -> None
 
 
 def test_leases_of_an_ended_process_are_taken_over_at_once(tmp_path: Path) -> None:
-    archive = SQLiteArchive(tmp_path / "m.db")
-    archive.sync_feeds(FEEDS, NOW, schedule=ScheduleSettings())
+    archive = archive_with(tmp_path / "m.db", FEEDS, NOW)
     live = subprocess.Popen(["sleep", "60"])
     try:
         dead = ended(subprocess.Popen(["true"]))

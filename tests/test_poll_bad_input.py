@@ -7,7 +7,6 @@ stories were archived as usual.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import itertools
 import json
@@ -24,14 +23,14 @@ from typing import Any
 import pytest
 
 import monitor.ingest
-from monitor.archive import Archive, open_archive
-from monitor.config import parse_config
-from monitor.ingest import Poller
 from monitor.parse import parse_feed
-from monitor.types import FeedOutcome, FeedState, Story
-from tests.feedserver import FeedServer, Request, Response, dead_port
+from monitor.types import FeedOutcome, FeedState
+from tests import builders
+from tests.clock import START
+from tests.feedserver import FeedServer, Request, Response
+from tests.harness import PollHarness, harnesses
+from tests.servers import free_port
 
-START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CAP = 64 * 1024
 
 GOOD_FEED = """<?xml version="1.0" encoding="utf-8"?>
@@ -51,33 +50,14 @@ GOOD_HEADLINES = {"Good story one", "Good story two"}
 
 
 def rss(items: str, *, prolog: str = '<?xml version="1.0" encoding="utf-8"?>') -> str:
-    return (
-        f'{prolog}\n<rss version="2.0"><channel><title>Bad</title>'
-        f"<link>http://bad.example/</link><description>d</description>\n{items}\n"
-        "</channel></rss>\n"
-    )
+    return builders.rss(items, title="Bad", site="http://bad.example/", prolog=prolog)
 
 
 def item(title: str, body: str, link: str = "http://bad.example/story") -> str:
-    return (
-        f"<item><title>{title}</title><link>{link}</link>"
-        f"<pubDate>Sat, 01 Mar 2025 08:00:00 GMT</pubDate>"
-        f"<description>{body}</description></item>"
-    )
+    return builders.item(title, body, link)
 
 
-class FakeClock:
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Monitor:
+class Monitor(PollHarness):
     """A config, a real SQLite archive and a Poller, over feeds served by the loopback server.
 
     A feed named "good" serving GOOD_FEED is always added; every poll checks that it
@@ -91,33 +71,22 @@ class Monitor:
         feeds: list[dict[str, Any]],
         fetch: dict[str, Any] | None = None,
     ) -> None:
-        self.server = server
         server.route("/good.xml", GOOD_FEED)
-        data = {
-            "archive": {"url": "sqlite:///archive/monitor.db"},
-            "feeds": [*feeds, {"url": server.url("/good.xml"), "name": "good"}],
-            "fetch": {
+        super().__init__(
+            tmp_path,
+            server,
+            feeds=[*feeds, {"url": server.url("/good.xml"), "name": "good"}],
+            fetch={
                 "timeout": "5s",
                 "connect_timeout": "2s",
                 "read_timeout": "2s",
                 "max_bytes": "64KiB",
                 **(fetch or {}),
             },
-        }
-        self.archive_dir = tmp_path / "archive"
-        self.config = parse_config(data, tmp_path / "config.toml")
-        self.archive: Archive = open_archive(self.config.archive_url)
-        self.clock = FakeClock()
-        self.poller = Poller(self.config, self.archive, clock=self.clock, owner="test")
-        self.names = {f.url: f.name for f in self.config.feeds}
-
-    def close(self) -> None:
-        self.poller.close()
-        self.archive.close()
+        )
 
     def poll(self, *, all_feeds: bool = True) -> dict[str, FeedOutcome]:
-        summary = asyncio.run(self.poller.poll(all_feeds=all_feeds))
-        outcomes = {self.names[o.url]: o for o in summary.outcomes}
+        outcomes = self.outcomes(self.run_poll(all_feeds=all_feeds))
         self.check_good(outcomes)
         return outcomes
 
@@ -139,12 +108,8 @@ class Monitor:
         assert state.error_count >= 1 and not state.gone
         return outcome.error
 
-    def state(self, name: str) -> FeedState:
-        (state,) = [s for s in self.archive.feed_states(include_inactive=True) if s.name == name]
-        return state
-
-    def stories(self, name: str) -> list[Story]:
-        return [s for s in self.archive.iter_stories() if name in s.sources]
+    def state(self, name: str, *, include_inactive: bool = True) -> FeedState:
+        return super().state(name, include_inactive=include_inactive)
 
     def archived_bytes(self) -> bytes:
         """Everything on disk in the archive folder (database, WAL, shared memory)."""
@@ -156,16 +121,11 @@ MonitorFactory = Callable[..., Monitor]
 
 @pytest.fixture
 def make_monitor(tmp_path: Path, feed_server: FeedServer) -> Iterator[MonitorFactory]:
-    made: list[Monitor] = []
+    def build(feeds: list[dict[str, Any]], fetch: dict[str, Any] | None = None) -> Monitor:
+        return Monitor(tmp_path, feed_server, feeds, fetch)
 
-    def make(feeds: list[dict[str, Any]], fetch: dict[str, Any] | None = None) -> Monitor:
-        m = Monitor(tmp_path, feed_server, feeds, fetch)
-        made.append(m)
-        return m
-
-    yield make
-    for m in made:
-        m.close()
+    with harnesses(build) as make:
+        yield make
 
 
 def serve(server: FeedServer, path: str, body: bytes | str = b"", **kwargs: Any) -> dict[str, Any]:
@@ -994,7 +954,7 @@ def test_redirect_to_a_local_file_is_refused(
 
 
 def test_connection_refused_is_a_clean_failure(make_monitor: MonitorFactory) -> None:
-    m = make_monitor([{"url": f"http://127.0.0.1:{dead_port()}/feed.xml", "name": "dead"}])
+    m = make_monitor([{"url": f"http://127.0.0.1:{free_port()}/feed.xml", "name": "dead"}])
     reason = m.failed(m.poll()["dead"])
     assert reason.startswith("ConnectError"), reason
     assert m.state("dead").error_count == 1
@@ -1003,7 +963,7 @@ def test_connection_refused_is_a_clean_failure(make_monitor: MonitorFactory) -> 
 def test_proxy_environment_is_not_picked_up(
     make_monitor: MonitorFactory, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    proxy = f"http://127.0.0.1:{dead_port()}"
+    proxy = f"http://127.0.0.1:{free_port()}"
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.setenv(name, proxy)
         monkeypatch.setenv(name.lower(), proxy)

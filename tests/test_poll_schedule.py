@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from monitor.archive import Archive, open_archive
-from monitor.config import Config, parse_config
+from monitor.config import Config
 from monitor.ingest import Poller
 from monitor.schedule import spread
 from monitor.types import FeedState
+from tests.clock import START, FakeClock
 from tests.feedserver import FeedServer, Request, Response
-
-START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+from tests.harness import poll_config
 
 
 def rss(*, every: timedelta, ttl_minutes: int | None = None, items: int = 6) -> str:
@@ -37,34 +37,17 @@ def rss(*, every: timedelta, ttl_minutes: int | None = None, items: int = 6) -> 
     )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
-
-
 class Setup:
     """An archive polled by pollers over successive configurations, as after edits."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
-        self.clock = Clock()
+        self.clock = FakeClock()
         self.archive: Archive | None = None
         self.pollers: list[Poller] = []
 
     def config(self, feeds: list[dict[str, Any]], **schedule: Any) -> Config:
-        data = {
-            "archive": {"url": "sqlite:///archive/monitor.db"},
-            "schedule": schedule,
-            "feeds": feeds,
-            "fetch": {"timeout": "5s"},
-        }
-        return parse_config(data, self.tmp_path / "config.toml")
+        return poll_config(self.tmp_path, schedule=schedule, feeds=feeds, fetch={"timeout": "5s"})
 
     def poller(self, feeds: list[dict[str, Any]], **schedule: Any) -> Poller:
         config = self.config(feeds, **schedule)

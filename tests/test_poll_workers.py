@@ -7,33 +7,28 @@ processes, the parser and a SQLite archive. Enough feeds are polled for the pool
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from monitor.archive import Archive, open_archive
-from monitor.config import parse_config
-from monitor.ingest import PROCESS_POOL_MIN_FEEDS, Poller
-from monitor.types import FeedOutcome, FeedState, Story
+from monitor.ingest import PROCESS_POOL_MIN_FEEDS
+from monitor.types import FeedOutcome
 from tests.feedserver import FeedServer
-from tests.procs import alive, cpu_seconds, descendants, wait_until
+from tests.harness import PollHarness, harnesses
+from tests.procs import alive, cpu_seconds, wait_until, workers_below
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
 
 ROOT = Path(__file__).resolve().parent.parent
-START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 VOCABULARY = (
     "harbour council budget bridge river election minister vote farmers harvest storm coast "
     "trade talks envoy summit rights court judge ruling museum festival rail strike union "
@@ -86,15 +81,7 @@ def long_feed(name: str, entries: int) -> str:
     )
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Farm:
+class Farm(PollHarness):
     """Feeds on the loopback server, polled with two parse workers into a real archive."""
 
     def __init__(
@@ -106,12 +93,10 @@ class Farm:
         **schedule: Any,
     ) -> None:
         """``readers``: the feeds that fetch every item's page (full_article = true)."""
-        self.server = server
-        for name in names:
-            self.serve(name, small_feed(name))
-        data = {
-            "archive": {"url": "sqlite:///archive/monitor.db"},
-            "feeds": [
+        super().__init__(
+            tmp_path,
+            server,
+            feeds=[
                 {
                     "url": server.url(f"/{name}.xml"),
                     "name": name,
@@ -119,15 +104,11 @@ class Farm:
                 }
                 for name in names
             ],
-            "schedule": {"workers": 2, **schedule},
-            "articles": {"allow": ["127.0.0.1"]},
-        }
-        self.db_path = tmp_path / "archive" / "monitor.db"
-        self.config = parse_config(data, tmp_path / "config.toml")
-        self.archive: Archive = open_archive(self.config.archive_url)
-        self.clock = FakeClock()
-        self.poller = Poller(self.config, self.archive, clock=self.clock, owner="test")
-        self.names = {f.url: f.name for f in self.config.feeds}
+            schedule={"workers": 2, **schedule},
+            articles={"allow": ["127.0.0.1"]},
+        )
+        for name in names:
+            self.serve(name, small_feed(name))
 
     def serve(self, name: str, body: str, content_type: str = "application/rss+xml") -> None:
         self.server.route(f"/{name}.xml", body, content_type=content_type)
@@ -135,45 +116,26 @@ class Farm:
     def url(self, name: str) -> str:
         return self.server.url(f"/{name}.xml")
 
-    def close(self) -> None:
-        self.poller.close()
-        self.archive.close()
-
     def poll(self, *, all_feeds: bool = True) -> dict[str, FeedOutcome]:
-        summary = asyncio.run(self.poller.poll(all_feeds=all_feeds))
-        outcomes = {self.names[o.url]: o for o in summary.outcomes}
+        outcomes = self.outcomes(self.run_poll(all_feeds=all_feeds))
         for outcome in outcomes.values():
             assert "internal error" not in (outcome.error or ""), outcome
             assert "Broken" not in (outcome.error or ""), outcome
         return outcomes
 
-    def state(self, name: str) -> FeedState:
-        (state,) = [s for s in self.archive.feed_states() if s.name == name]
-        return state
-
-    def stories(self, name: str) -> list[Story]:
-        return [s for s in self.archive.iter_stories() if name in s.sources]
-
     def article_retry(self, url: str) -> str | None:
         """When the story's article is due another attempt, if ever."""
-        with contextlib.closing(sqlite3.connect(self.db_path)) as db:
-            row = db.execute("SELECT article_retry FROM stories WHERE url = ?", (url,)).fetchone()
-        assert row is not None, url
-        return None if row[0] is None else str(row[0])
+        retry = self.story_row(url)["article_retry"]
+        return None if retry is None else str(retry)
 
 
 @pytest.fixture
 def farms(tmp_path: Path, feed_server: FeedServer) -> Iterator[Any]:
-    made: list[Farm] = []
+    def build(names: list[str], readers: tuple[str, ...] = (), **schedule: Any) -> Farm:
+        return Farm(tmp_path, feed_server, names, readers, **schedule)
 
-    def make(names: list[str], readers: tuple[str, ...] = (), **schedule: Any) -> Farm:
-        farm = Farm(tmp_path, feed_server, names, readers, **schedule)
-        made.append(farm)
-        return farm
-
-    yield make
-    for farm in made:
-        farm.close()
+    with harnesses(build) as make:
+        yield make
 
 
 READER_TEXT = "The council met on Tuesday to discuss the harbour budget."
@@ -332,9 +294,7 @@ def test_killing_monitor_poll_leaves_no_process_behind(
         def parsing() -> bool:
             # Workers are the forkserver's children, two levels below the poll; one busy
             # for a while is parsing a long feed.
-            tree.update(descendants(proc.pid))
-            workers = set().union(*(descendants(child) for child in tree))
-            tree.update(workers)
+            workers = workers_below(proc.pid, tree)
             return any(cpu_seconds(w) > 0.3 for w in workers) or proc.poll() is not None
 
         wait_until(parsing, 60, "a parse worker at work")

@@ -7,6 +7,7 @@ import pytest
 from monitor.pagetext import read_page_text
 from monitor.rules import Document, RuleEngine, load_rules
 from monitor.rules.files import RuleError
+from tests.builders import rule_errors, rules_file
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -57,24 +58,13 @@ def test_mfn_spellings(text: str) -> None:
     assert topics_of(ROOT / "rules", text) == ["MFN"]
 
 
-def write(folder: Path, name: str, text: str) -> Path:
-    folder.mkdir(exist_ok=True)
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def errors_of(folder: Path) -> list[str]:
-    return [str(e) for e in load_rules(folder)[1]]
-
-
 def test_query_error_points_into_the_file(tmp_path: Path) -> None:
-    path = write(
+    path = rules_file(
         tmp_path,
-        "a.toml",
         '# comment\n\n[[topic]]\nname = "x"\nquery = "china AND (talks OR"\n',
+        "a.toml",
     )
-    (error,) = errors_of(tmp_path)
+    (error,) = rule_errors(tmp_path)
     # Line 5; the value starts at column 10 (after the quote); the error is at its end.
     assert (
         error
@@ -83,64 +73,64 @@ def test_query_error_points_into_the_file(tmp_path: Path) -> None:
 
 
 def test_error_positions_in_multiline_and_literal_strings(tmp_path: Path) -> None:
-    path = write(
+    path = rules_file(
         tmp_path,
-        "b.toml",
         "[[topic]]\nname = 'ok'\nquery = 'fine'\n\n"
         "[[topic]]\nname = 'bad'\nquery = '''\nchina AND\n  (talks OR) '''\n",
+        "b.toml",
     )
-    (error,) = errors_of(tmp_path)
+    (error,) = rule_errors(tmp_path)
     assert error.startswith(f"{path}:9:12: expected a word")
 
 
 def test_toml_syntax_error_and_unknown_keys(tmp_path: Path) -> None:
-    bad = write(tmp_path, "a.toml", '[[topic]]\nname = "x\nquery = "y"\n')
-    other = write(tmp_path, "b.toml", '[[topic]]\nname = "y"\nquery = "y"\ncolour = "red"\n')
-    errors = errors_of(tmp_path)
+    bad = rules_file(tmp_path, '[[topic]]\nname = "x\nquery = "y"\n', "a.toml")
+    other = rules_file(tmp_path, '[[topic]]\nname = "y"\nquery = "y"\ncolour = "red"\n', "b.toml")
+    errors = rule_errors(tmp_path)
     assert errors[0].startswith(f"{bad}:2:") and "not valid TOML" in errors[0]
     assert errors[1].startswith(f"{other}:4:1: unknown key 'colour'")
 
 
 def test_aliases_unknown_duplicate_and_cycles(tmp_path: Path) -> None:
-    first = write(
+    first = rules_file(
         tmp_path,
-        "a.toml",
         "[aliases]\nA = '@B OR x'\nB = 'y OR @A'\nC = 'z'\n\n"
         "[[topic]]\nname = 't'\nquery = 'talks @NOPE'\n",
+        "a.toml",
     )
-    second = write(tmp_path, "b.toml", "[aliases]\nC = 'w'\n")
-    errors = errors_of(tmp_path)
+    second = rules_file(tmp_path, "[aliases]\nC = 'w'\n", "b.toml")
+    errors = rule_errors(tmp_path)
     assert f"{first}:3:11: alias cycle: @A -> @B -> @A" in errors
     assert f"{first}:8:16: unknown alias @NOPE" in errors
     assert f"{second}:2:1: alias @C is already defined in {first}" in errors
 
 
 def test_alias_that_is_not_a_phrase_set_cannot_be_used_with_near(tmp_path: Path) -> None:
-    path = write(
+    path = rules_file(
         tmp_path,
-        "a.toml",
         "[aliases]\nBOTH = 'a AND b'\n[[topic]]\nname = 't'\nquery = 'x NEAR @BOTH'\n",
+        "a.toml",
     )
-    (error,) = errors_of(tmp_path)
+    (error,) = rule_errors(tmp_path)
     assert error.startswith(f"{path}:5:17: @BOTH cannot be used with NEAR")
 
 
 def test_duplicate_topic_names_and_bad_options(tmp_path: Path) -> None:
-    path = write(
+    path = rules_file(
         tmp_path,
-        "a.toml",
         "[[topic]]\nname = 't'\nquery = 'a'\n[[topic]]\nname = 't'\nquery = 'b'\n"
         "[[topic]]\nname = 'u'\nquery = 'c'\ndelivery = 'sometimes'\n",
+        "a.toml",
     )
-    errors = errors_of(tmp_path)
+    errors = rule_errors(tmp_path)
     assert f"{path}:5:8: topic 't' is already defined in {path}" in errors
     assert any(e.startswith(f"{path}:10:12: delivery: expected") for e in errors)
 
 
 def test_rule_files_expand_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET", "hunter2")
-    write(
-        tmp_path, "a.toml", "[[topic]]\nname = '$SECRET'\nquery = '\"${SECRET}\" OR {{SECRET}}'\n"
+    rules_file(
+        tmp_path, "[[topic]]\nname = '$SECRET'\nquery = '\"${SECRET}\" OR {{SECRET}}'\n", "a.toml"
     )
     rules, errors = load_rules(tmp_path)
     assert errors == []
@@ -151,9 +141,8 @@ def test_rule_files_expand_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_topic_options(tmp_path: Path) -> None:
-    write(
+    rules_file(
         tmp_path,
-        "a.toml",
         """
         [[topic]]
         name = "titles only"
@@ -166,6 +155,7 @@ def test_topic_options(tmp_path: Path) -> None:
         delivery = "digest"
         max_per_hour = 5
         """,
+        "a.toml",
     )
     rules, errors = load_rules(tmp_path)
     assert errors == []
@@ -189,7 +179,7 @@ def test_topic_options(tmp_path: Path) -> None:
 
 
 def test_reload_is_atomic_and_idempotent(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.toml", "[[topic]]\nname = 't'\nquery = 'china'\n")
+    path = rules_file(tmp_path, "[[topic]]\nname = 't'\nquery = 'china'\n", "a.toml")
     engine = RuleEngine(tmp_path)
     assert engine.reload() is True
     active = engine.rules
@@ -208,14 +198,14 @@ def test_reload_is_atomic_and_idempotent(tmp_path: Path) -> None:
 def test_a_duplicate_topic_is_reported_where_it_was_added_not_at_the_one_in_use(
     tmp_path: Path,
 ) -> None:
-    running = write(tmp_path, "b.toml", "[[topic]]\nname = 't'\nquery = 'talks'\n")
+    running = rules_file(tmp_path, "[[topic]]\nname = 't'\nquery = 'talks'\n", "b.toml")
     engine = RuleEngine(tmp_path)
     assert engine.reload() and engine.errors == []
     # a.toml sorts first, but the topic in use is b.toml's: the new one is the duplicate.
-    added = write(
+    added = rules_file(
         tmp_path,
-        "a.toml",
         "[[topic]]\nname = 'u'\nquery = 'x'\n\n[[topic]]\nname = 't'\nquery = 'other'\n",
+        "a.toml",
     )
     assert not engine.reload()
     assert [str(e) for e in engine.errors] == [
@@ -223,7 +213,7 @@ def test_a_duplicate_topic_is_reported_where_it_was_added_not_at_the_one_in_use(
     ]
     assert [t.topic.query for t in engine.rules.topics] == ["talks"]
     # Without a running set (rules check), the later one in file order is reported.
-    assert errors_of(tmp_path) == [f"{running}:2:8: topic 't' is already defined in {added}"]
+    assert rule_errors(tmp_path) == [f"{running}:2:8: topic 't' is already defined in {added}"]
 
 
 @pytest.mark.parametrize(
@@ -238,10 +228,10 @@ def test_a_duplicate_topic_is_reported_where_it_was_added_not_at_the_one_in_use(
 def test_a_digest_schedule_that_cannot_be_read_is_an_error(
     tmp_path: Path, digest: str, column: int, reason: str
 ) -> None:
-    path = write(
+    path = rules_file(
         tmp_path,
-        "a.toml",
         f"[[topic]]\nname = 't'\nquery = 'a'\ndelivery = 'digest'\ndigest = {digest}\n",
+        "a.toml",
     )
     rules, errors = load_rules(tmp_path)
     (error,) = [str(e) for e in errors]
@@ -250,18 +240,18 @@ def test_a_digest_schedule_that_cannot_be_read_is_an_error(
 
 
 def test_readable_digest_schedules(tmp_path: Path) -> None:
-    write(
+    rules_file(
         tmp_path,
-        "a.toml",
         "".join(
             f"[[topic]]\nname = '{n}'\nquery = 'a'\ndelivery = 'digest'\ndigest = '{d}'\n"
             for n, d in enumerate(["hourly", "daily 08:00", "weekly mon 09:30", "every 30m"])
         ),
+        "a.toml",
     )
-    assert errors_of(tmp_path) == []
+    assert rule_errors(tmp_path) == []
 
 
 def test_an_empty_notify_list_sends_nowhere_and_is_an_error(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.toml", "[[topic]]\nname = 't'\nquery = 'a'\nnotify = []\n")
-    (error,) = errors_of(tmp_path)
+    path = rules_file(tmp_path, "[[topic]]\nname = 't'\nquery = 'a'\nnotify = []\n", "a.toml")
+    (error,) = rule_errors(tmp_path)
     assert error.startswith(f"{path}:4:10: notify: an empty list sends alerts nowhere")

@@ -18,17 +18,7 @@ from monitor.rules import Document, load_rules, locate, resolve
 from monitor.rules import files as rule_files
 from monitor.rules.ast import walk
 from monitor.rules.resolve import MAX_EXPANDED_DEPTH, MAX_TOPIC_TERMS
-
-
-def write(folder: Path, text: str, name: str = "a.toml") -> Path:
-    folder.mkdir(exist_ok=True)
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def errors_of(folder: Path) -> list[str]:
-    return [str(e) for e in load_rules(folder)[1]]
+from tests.builders import rule_errors, rules_file
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
@@ -56,9 +46,9 @@ def fan_out(levels: int, joiner: str) -> str:
 def test_an_alias_bomb_is_refused_at_the_alias_past_the_limit_in_linear_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, joiner: str
 ) -> None:
-    path = write(tmp_path, fan_out(13, joiner))  # 4**13: 67 million words written out
+    path = rules_file(tmp_path, fan_out(13, joiner))  # 4**13: 67 million words written out
     built = counting(monkeypatch, resolve, "_combine")
-    errors = errors_of(tmp_path)
+    errors = rule_errors(tmp_path)
     # A6 is the first alias past 10,000 (4**7 words and the ANDs or ORs joining them);
     # the aliases that use it, and the topic, fail with it without more reports.
     assert errors == [
@@ -69,7 +59,7 @@ def test_an_alias_bomb_is_refused_at_the_alias_past_the_limit_in_linear_work(
 
 
 def test_a_fan_out_under_the_limit_compiles_to_a_shared_tree_and_matches(tmp_path: Path) -> None:
-    write(tmp_path, fan_out(5, " OR "))  # 4**5 = 1,024 words written out
+    rules_file(tmp_path, fan_out(5, " OR "))  # 4**5 = 1,024 words written out
     rules, errors = load_rules(tmp_path)
     assert errors == []
     (topic,) = rules.topics
@@ -82,7 +72,7 @@ def test_a_fan_out_under_the_limit_compiles_to_a_shared_tree_and_matches(tmp_pat
 def test_an_alias_chain_of_any_length_compiles_without_recursion(tmp_path: Path) -> None:
     # 3,000 aliases each naming the next: the resolver keeps its own stack.
     lines = ["[aliases]"] + [f"A{i} = '@A{i + 1}'" for i in range(3000)] + ["A3000 = 'harbour'"]
-    write(tmp_path, "\n".join(lines) + "\n[[topic]]\nname = 't'\nquery = '@A0 closed'\n")
+    rules_file(tmp_path, "\n".join(lines) + "\n[[topic]]\nname = 't'\nquery = '@A0 closed'\n")
     rules, errors = load_rules(tmp_path)
     assert errors == []
     assert [m.topic for m in rules.match(Document.of("", "the harbour is closed"))] == ["t"]
@@ -93,9 +83,9 @@ def test_an_alias_chain_deeper_than_matching_recurses_is_an_error_at_the_alias(
 ) -> None:
     # Each alias adds a level: A0 = '@A1 OR a0', A1 = '@A2 OR a1', ... 400 deep.
     lines = ["[aliases]"] + [f"A{i} = '@A{i + 1} OR a{i}'" for i in range(400)] + ["A400 = 'x'"]
-    path = write(tmp_path, "\n".join(lines) + "\n[[topic]]\nname = 't'\nquery = '@A0'\n")
+    path = rules_file(tmp_path, "\n".join(lines) + "\n[[topic]]\nname = 't'\nquery = '@A0'\n")
     deepest = 400 - MAX_EXPANDED_DEPTH  # the first alias, from the bottom, past the limit
-    assert errors_of(tmp_path) == [
+    assert rule_errors(tmp_path) == [
         f"{path}:{deepest + 2}:{len(f'A{deepest} = ') + 1}: @A{deepest} is nested "
         f"{MAX_EXPANDED_DEPTH + 1} levels deep once its aliases are written out "
         f"(at most {MAX_EXPANDED_DEPTH})"
@@ -104,8 +94,8 @@ def test_an_alias_chain_deeper_than_matching_recurses_is_an_error_at_the_alias(
 
 def test_a_chain_of_nots_too_deep_is_an_error_at_the_query(tmp_path: Path) -> None:
     # The parser reads "a NOT b NOT c ..." in a loop, into a tree as deep as it is long.
-    path = write(tmp_path, "[[topic]]\nname = 't'\nquery = 'a" + " NOT b" * 1000 + "'\n")
-    assert errors_of(tmp_path) == [
+    path = rules_file(tmp_path, "[[topic]]\nname = 't'\nquery = 'a" + " NOT b" * 1000 + "'\n")
+    assert rule_errors(tmp_path) == [
         f"{path}:3:9: query: nested 1,001 levels deep, aliases written out "
         f"(at most {MAX_EXPANDED_DEPTH})"
     ]
@@ -113,11 +103,11 @@ def test_a_chain_of_nots_too_deep_is_an_error_at_the_query(tmp_path: Path) -> No
 
 def test_a_topic_past_the_size_limit_is_an_error_at_its_query(tmp_path: Path) -> None:
     words = " OR ".join(f"w{i}" for i in range(MAX_TOPIC_TERMS // 2))
-    path = write(
+    path = rules_file(
         tmp_path,
         f"[aliases]\nMANY = '{words}'\n[[topic]]\nname = 't'\nquery = '@MANY AND NOT @MANY'\n",
     )
-    (error,) = errors_of(tmp_path)
+    (error,) = rule_errors(tmp_path)
     assert error == (
         f"{path}:5:9: query: 10,004 words and operators, aliases written out (a topic may "
         f"have at most {MAX_TOPIC_TERMS:,}, with its exclude)"
@@ -132,8 +122,8 @@ def test_the_rule_set_as_a_whole_has_a_limit_reported_once(
         f"[[topic]]\nname = 't{i}'\nquery = '" + " ".join(f"w{i}x{k}" for k in range(29)) + "'\n"
         for i in range(5)
     )
-    path = write(tmp_path, topics)  # 30 words and operators a topic: the 4th passes 100
-    assert errors_of(tmp_path) == [
+    path = rules_file(tmp_path, topics)  # 30 words and operators a topic: the 4th passes 100
+    assert rule_errors(tmp_path) == [
         f"{path}:12:9: the topics up to 't3' come to more than 100 words and operators, "
         "aliases written out: the most all topics together may have"
     ]
@@ -152,16 +142,16 @@ def test_near_through_an_alias_inside_an_or_is_an_error_not_a_crash(
 ) -> None:
     # docs/rules.md: with NEAR an alias must be words or phrases joined by OR.
     text = f"[aliases]\n{aliases}\n[[topic]]\nname = 't'\nquery = '(@B OR z) NEAR w'\n"
-    path = write(tmp_path, text)
+    path = rules_file(tmp_path, text)
     line = text.count("\n")
-    assert errors_of(tmp_path) == [
+    assert rule_errors(tmp_path) == [
         f"{path}:{line}:{column}: @B cannot be used with NEAR: it is not made of words or "
         "phrases joined by OR"
     ]
 
 
 def test_near_through_an_alias_of_phrases_inside_an_or_matches(tmp_path: Path) -> None:
-    write(
+    rules_file(
         tmp_path,
         "[aliases]\nB = '@C OR x'\nC = '\"y z\"'\n[[topic]]\nname = 't'\n"
         "query = '(@B OR q) NEAR/2 w'\n",
@@ -178,21 +168,21 @@ def test_thousands_of_errors_take_one_parse_per_file(
     # The shared alias file renamed away: every topic names an alias that is not there.
     # Each error used to parse its whole file again to find the alias in the query.
     n = 2000
-    path = write(
+    path = rules_file(
         tmp_path,
         "".join(f"[[topic]]\nname = 't{i}'\nquery = 'w{i} @GONE'\n\n" for i in range(n)),
     )
-    aliases = write(
+    aliases = rules_file(
         tmp_path,
         "[aliases]\n" + "".join(f"A{i} = 'x OR @GONE'\n" for i in range(n)),
         "aliases.toml",
     )
     # And a file of keys that mean nothing here, each looked for in the file.
-    junk = write(tmp_path, "".join(f"key{i} = {i}\n" for i in range(n)), "junk.toml")
+    junk = rules_file(tmp_path, "".join(f"key{i} = {i}\n" for i in range(n)), "junk.toml")
     locate._index.cache_clear()
     parses = counting(monkeypatch, tomllib, "loads")
     indexes = counting(monkeypatch, locate._FileIndex, "of")
-    errors = errors_of(tmp_path)
+    errors = rule_errors(tmp_path)
     assert len(errors) == 3 * n
     assert f"{path}:{4 * n - 1}:16: unknown alias @GONE" in errors
     assert f"{aliases}:{n + 1}:{len(f'A{n - 1} = ') + 7}: unknown alias @GONE" in errors

@@ -25,12 +25,13 @@ from click.testing import CliRunner
 
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.cli import main
+from tests.builders import LiveFeed
 from tests.faketime import SteppedClock
 from tests.feedserver import FeedServer, Request, Response
-from tests.procs import alive, descendants, wait_until
+from tests.procs import alive, wait_for, wait_until, workers_below
 from tests.servers import SECRET, Mailbox, Receiver
-from tests.test_service_e2e import LiveFeed, stop, topics, wait_for
 from tests.test_service_e2e import env as env  # the fixture, through ``service`` below
+from tests.test_service_e2e import stop, topics
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
 Env = tuple[Path, LiveFeed, Receiver, Mailbox, int]
@@ -210,9 +211,7 @@ def test_a_killed_poll_holds_no_feed_and_leaves_no_process(
         tree: set[int] = set()
 
         def parse_pool_up() -> bool:
-            tree.update(descendants(first.pid))
-            workers = set().union(*(descendants(child) for child in tree))
-            tree.update(workers)
+            workers = workers_below(first.pid, tree)
             return len(workers) >= 2 or first.poll() is not None
 
         assert stalled.asked.wait(60), "the slow feed was never asked for"

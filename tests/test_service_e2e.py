@@ -8,67 +8,29 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from email.utils import format_datetime
-from html import escape
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from monitor.cli import main
-from tests.feedserver import FeedServer, Response
+from tests.builders import LiveFeed
+from tests.feedserver import FeedServer
+from tests.procs import wait_for
 from tests.servers import SECRET, Mailbox, Receiver, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-STORY = (
-    "Envoys said on Monday that the two governments would resume their dialogue on human "
-    "rights next month, after a pause of two years."
-)
-
-
-class LiveFeed:
-    """A feed whose items the test adds while the service runs."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str, str]] = []
-        self.lock = threading.Lock()
-
-    def add(self, headline: str, body: str = STORY) -> None:
-        # Dated when added: news even to the feed's first poll.
-        with self.lock:
-            self.items.append((headline, body, format_datetime(datetime.now(UTC))))
-
-    def response(self, _: object) -> Response:
-        with self.lock:
-            items = "".join(
-                f"<item><title>{escape(h)}</title><link>https://news.example/{n}</link>"
-                f"<guid>item-{n}</guid><pubDate>{d}</pubDate><description>{escape(b)}"
-                "</description></item>"
-                for n, (h, b, d) in enumerate(self.items)
-            )
-        return Response(
-            body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>Live</title>{items}'
-            "</channel></rss>"
-        )
 
 
 @pytest.fixture
 def env(
-    tmp_path: Path, feed_server: FeedServer
-) -> Iterator[tuple[Path, LiveFeed, Receiver, Mailbox, int]]:
+    tmp_path: Path, feed_server: FeedServer, mailbox: tuple[Mailbox, int], receiver: Receiver
+) -> tuple[Path, LiveFeed, Receiver, Mailbox, int]:
     feed = LiveFeed()
     feed_server.route("/live.xml", handler=feed.response)
-    receiver = Receiver()
-    box = Mailbox()
-    smtp_port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
+    box, smtp_port = mailbox
     metrics_port = free_port()
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
     config = tmp_path / "config.toml"
@@ -106,11 +68,7 @@ interval = "1s"
 """,
         encoding="utf-8",
     )
-    try:
-        yield config, feed, receiver, box, metrics_port
-    finally:
-        controller.stop()
-        receiver.stop()
+    return config, feed, receiver, box, metrics_port
 
 
 def start(config: Path) -> subprocess.Popen[bytes]:
@@ -120,15 +78,6 @@ def start(config: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def topics(receiver: Receiver) -> list[tuple[str, str]]:

@@ -22,10 +22,12 @@ from monitor.config import load_config
 from monitor.errors import ArchiveMissing
 from monitor.rules import engine as rule_engine
 from monitor.service import Service
-from monitor.types import Entry
+from tests import builders
+from tests.builders import STORY, LiveFeed
 from tests.feedserver import FeedServer
+from tests.procs import wait_for
 from tests.servers import SECRET, Mailbox, Receiver
-from tests.test_service_e2e import STORY, LiveFeed, cli_status, start, stop, wait_for
+from tests.test_service_e2e import cli_status, start, stop
 from tests.test_service_e2e import env as env  # a fixture
 
 Env = tuple[Path, LiveFeed, Receiver, Mailbox, int]
@@ -203,12 +205,11 @@ def test_stories_a_crash_left_unmatched_are_matched_on_start_and_alerted_once(
     archive = SQLiteArchive(loaded.archive_url.removeprefix("sqlite:///"))
     archive.sync_feeds(loaded.feeds, now, schedule=loaded.schedule)
     headline = "Envoys Agree to Resume Rights Talks"
-    left = Entry(
-        guid="item-left",
+    left = builders.entry(
         url="https://news.example/left",
-        link="https://news.example/left",
+        guid="item-left",
         headline=headline,
-        paragraphs=(STORY,),
+        body=STORY,
         published=now,
         text_hash="left",
     )

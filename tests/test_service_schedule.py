@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.feedserver import FeedServer
-from tests.test_service_e2e import start, stop, wait_for
+from tests.procs import wait_for
+from tests.test_service_e2e import start, stop
 
 FEED = (
     '<?xml version="1.0"?><rss version="2.0"><channel><title>Slow</title>'

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import LiveFeed
 from tests.disks import fill, read_only_file, remount_read_only, small_disk
 from tests.feedserver import FeedServer, Request, Response
+from tests.procs import wait_for
 from tests.servers import SECRET, Receiver, free_port
-from tests.test_service_e2e import ROOT, LiveFeed, wait_for
+from tests.test_service_e2e import ROOT
 
 ENV = {**os.environ, "HOOK_SECRET": SECRET}
 
@@ -131,16 +133,6 @@ interval = "1s"
         encoding="utf-8",
     )
     return config
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    try:
-        yield hook
-    finally:
-        hook.gate.set()
-        hook.stop()
 
 
 @pytest.fixture
