@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from monitor.cli import main
+from monitor.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveDeleted, ArchiveFull, ArchiveGone
 from monitor.faultlog import FaultLog

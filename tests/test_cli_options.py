@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from monitor.cli import main
+from monitor.cli.main import main
 from tests.cli_project import run
 
 ONE_ITEM = """<?xml version="1.0"?>

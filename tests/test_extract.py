@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor import extract as extract_module
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.extract import MAX_BYTES, Article, decode, extract_article
 from monitor.extract_meta import parse_time
 

@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.cli import main
+from monitor.cli.main import main
 from tests.builders import LiveFeed
 from tests.faketime import SteppedClock
 from tests.feedserver import FeedServer, Request, Response

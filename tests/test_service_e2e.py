@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import main
+from monitor.cli.main import main
 from tests.builders import LiveFeed
 from tests.feedserver import FeedServer
 from tests.procs import wait_for

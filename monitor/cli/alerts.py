@@ -9,8 +9,8 @@ import click
 
 from monitor.app import build_deliverer, build_planner
 from monitor.archive import Archive
-from monitor.cli_common import archive_exists, archive_of, config_option, load, when
-from monitor.cli_rules import checked_rules
+from monitor.cli.common import archive_exists, archive_of, config_option, load, when
+from monitor.cli.rules import checked_rules
 from monitor.clock import utc_now
 from monitor.config import Config
 from monitor.deliver import DeliveryReport, run_digests

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from monitor.cli_common import (
+from monitor.cli.common import (
     APPLY_HINT,
     archive_at,
     config_option,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from monitor.archive.sqlite_check import Salvage, check_archive
-from monitor.cli_common import config_option, load
+from monitor.cli.common import config_option, load
 from monitor.errors import ArchiveCorrupt, MonitorError
 from monitor.export import export_stories
 from monitor.lock import ArchiveLock

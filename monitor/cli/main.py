@@ -15,9 +15,9 @@ import click
 
 from monitor import __version__
 from monitor.app import build_planner, build_poller
-from monitor.cli_alerts import alerts, deliver, deliver_now, notify, report_line
-from monitor.cli_archive import archive, export_damaged
-from monitor.cli_common import (
+from monitor.cli.alerts import alerts, deliver, deliver_now, notify, report_line
+from monitor.cli.archive import archive, export_damaged
+from monitor.cli.common import (
     APPLY_HINT,
     CONFIG_ENV,
     archive_of,
@@ -28,9 +28,9 @@ from monitor.cli_common import (
     load,
     when,
 )
-from monitor.cli_extract import extract
-from monitor.cli_rules import checked_rules, match, rule_set, rules
-from monitor.cli_service import run, status
+from monitor.cli.extract import extract
+from monitor.cli.rules import checked_rules, match, rule_set, rules
+from monitor.cli.service import run, status
 from monitor.clock import utc_now
 from monitor.config import Config, resolve_feed_url
 from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError

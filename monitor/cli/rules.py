@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli_common import archive_of, config_option, load
+from monitor.cli.common import archive_of, config_option, load
 from monitor.config import Config
 from monitor.normalize import read_story
 from monitor.pagetext import page_paragraphs, read_page_text

@@ -1,0 +1,1 @@
+"""The `monitor` command line: one module per group of commands."""
