@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.app import build_deliverer, build_planner, build_poller, open_app
 from monitor.archive import open_archive
 from monitor.config import Config, parse_config
 from monitor.deliver import HeldOutcomes
 from monitor.errors import MonitorError
 from monitor.rules import RuleSet
+from monitor.service.app import build_deliverer, build_planner, build_poller, open_app
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 NO_RULES = RuleSet()

@@ -22,8 +22,8 @@ from monitor.archive.sqlite import SQLiteArchive
 from monitor.cli.main import main
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveDeleted, ArchiveFull, ArchiveGone
-from monitor.faultlog import FaultLog
-from monitor.lock import ArchiveLock
+from monitor.service.faultlog import FaultLog
+from monitor.service.lock import ArchiveLock
 from monitor.types import Entry, Feed
 from tests import builders
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from monitor.clock import ClockReading, ClockWatch, clock_step
-from monitor.metrics import STALE_AFTER, STALL_FLOOR, Metrics, stall_window
-from monitor.ticker import WATCH_EVERY, Ticker
+from monitor.service.metrics import STALE_AFTER, STALL_FLOOR, Metrics, stall_window
+from monitor.service.ticker import WATCH_EVERY, Ticker
 
 T = 1_800_000_000.0
 
@@ -111,7 +111,7 @@ def test_a_step_of_the_wall_clock_makes_waiting_jobs_due_at_once(
         await asyncio.sleep(WATCH_EVERY * 1.5)
         assert not ran.is_set()
         real = time.time
-        monkeypatch.setattr("monitor.ticker.time.time", lambda: real() - 3600.0)
+        monkeypatch.setattr("monitor.service.ticker.time.time", lambda: real() - 3600.0)
         await asyncio.wait_for(ran.wait(), 10 * WATCH_EVERY)
         ticker.stop()
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitor import localhttp
-from monitor.metrics import Metrics, MetricsServer
+from monitor.service import localhttp
+from monitor.service.metrics import Metrics, MetricsServer
 from tests.procs import wait_until
 from tests.servers import closed_by_peer, free_port
 

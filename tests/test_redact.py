@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from monitor.errors import FeedParseError, FetchError, NotifyError
-from monitor.logs import JsonFormatter, RedactingFormatter
 from monitor.redact import redact_endpoint, redact_text, redact_url, remember_url
 from monitor.secrets import read_secret
+from monitor.service.logs import JsonFormatter, RedactingFormatter
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_log_lines_and_tracebacks_are_redacted() -> None:
 def test_an_uncaught_exception_is_printed_redacted() -> None:
     script = (
         "import threading\n"
-        "from monitor.logs import redact_uncaught\n"
+        "from monitor.service.logs import redact_uncaught\n"
         "redact_uncaught()\n"
         "url = 'https://reader:s3cr3t@feeds.example/x.xml?token=PLANTED'\n"
         "def boom():\n"

@@ -13,7 +13,7 @@ from monitor.archive import Archive, open_archive
 from monitor.config import load_config
 from monitor.deliver import DigestRun
 from monitor.rules import RuleSet
-from monitor.service import Service
+from monitor.service.runner import Service
 from tests.cli_project import run
 
 
@@ -30,13 +30,13 @@ def test_a_failing_digest_is_logged_once_and_shown_by_status(
     def run_digests(archive: Archive, rules: RuleSet, now: datetime, **_: object) -> DigestRun:
         return outcomes.pop(0)
 
-    monkeypatch.setattr("monitor.service.run_digests", run_digests)
+    monkeypatch.setattr("monitor.service.runner.run_digests", run_digests)
     config = load_config(project)
     service = Service(project)
     service.house = open_archive(config.archive_url)
     service._generation = service._build(config)
     try:
-        with caplog.at_level(logging.INFO, logger="monitor.service"):
+        with caplog.at_level(logging.INFO, logger="monitor.service.runner"):
             for _ in range(3):
                 asyncio.run(service._digest_tick())
             assert "digest of topic 'MFN' failing: disk I/O error" in run(project, "status")

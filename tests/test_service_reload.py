@@ -21,7 +21,7 @@ from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import load_config
 from monitor.errors import ArchiveMissing
 from monitor.rules import engine as rule_engine
-from monitor.service import Service
+from monitor.service.runner import Service
 from tests import builders
 from tests.builders import STORY, LiveFeed
 from tests.feedserver import FeedServer

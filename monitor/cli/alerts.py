@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from monitor.app import build_deliverer, build_planner
 from monitor.archive import Archive
 from monitor.cli.common import archive_exists, archive_of, config_option, load, when
 from monitor.cli.rules import checked_rules
@@ -19,6 +18,7 @@ from monitor.notify import build_notifier
 from monitor.notify.message import Message
 from monitor.redact import redact_text
 from monitor.rules import RuleSet
+from monitor.service.app import build_deliverer, build_planner
 from monitor.units import plural
 
 

@@ -11,7 +11,7 @@ from monitor.archive.sqlite_check import Salvage, check_archive
 from monitor.cli.common import config_option, load
 from monitor.errors import ArchiveCorrupt, MonitorError
 from monitor.export import export_stories
-from monitor.lock import ArchiveLock
+from monitor.service.lock import ArchiveLock
 from monitor.units import plural
 
 

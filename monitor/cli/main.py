@@ -14,7 +14,6 @@ from typing import Any
 import click
 
 from monitor import __version__
-from monitor.app import build_planner, build_poller
 from monitor.cli.alerts import alerts, deliver, deliver_now, notify, report_line
 from monitor.cli.archive import archive, export_damaged
 from monitor.cli.common import (
@@ -37,11 +36,12 @@ from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
 from monitor.export import export_stories
 from monitor.health import feed_health
 from monitor.ingest import Poller
-from monitor.logs import redact_uncaught, setup_logging
 from monitor.normalize import format_story
 from monitor.notify import build_notifier
 from monitor.opml import add_feeds_to_config, read_opml, write_opml
 from monitor.redact import redact_text, redact_url
+from monitor.service.app import build_planner, build_poller
+from monitor.service.logs import redact_uncaught, setup_logging
 from monitor.types import FeedOutcome, Story
 from monitor.units import parse_duration, plural
 

@@ -22,10 +22,10 @@ from monitor.clock import utc_now
 from monitor.config import Config, archive_url_despite_errors, load_config, salvage_setting
 from monitor.errors import ConfigError, MonitorError
 from monitor.health import feed_health
-from monitor.lock import ArchiveLock
-from monitor.logs import setup_logging
 from monitor.redact import redact_text, redact_url
-from monitor.service import Service
+from monitor.service.lock import ArchiveLock
+from monitor.service.logs import setup_logging
+from monitor.service.runner import Service
 from monitor.units import plural
 
 

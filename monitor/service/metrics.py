@@ -10,7 +10,7 @@ from http.server import ThreadingHTTPServer
 from monitor.archive import Archive
 from monitor.deliver import DeliveryReport
 from monitor.errors import MonitorError
-from monitor.localhttp import BoundedHTTPServer, ProbeHandler
+from monitor.service.localhttp import BoundedHTTPServer, ProbeHandler
 from monitor.types import PollSummary
 
 STALE_AFTER = 120.0  # /healthz fails when no poll finished for this long (or the window below)

@@ -1,6 +1,6 @@
 """``monitor run``: the long-running service.
 
-One asyncio loop and a ticker (``monitor.ticker``) that runs a few jobs on the
+One asyncio loop and a ticker (``monitor.service.ticker``) that runs a few jobs on the
 monotonic clock, one instance per job, so no step of the wall clock delays them.
 Per-feed schedule state lives in the archive; each poll tick claims the feeds that
 are due (leases keep two polls of a feed apart), after moving the stored times back
@@ -26,20 +26,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from monitor.alerts import AlertPlanner
-from monitor.app import App, open_app
 from monitor.archive import Archive, open_archive
 from monitor.clock import Clock, ClockWatch, utc_now
 from monitor.config import Config, load_config
 from monitor.deliver import Deliverer, DeliveryReport, HeldOutcomes, run_digests
 from monitor.errors import ConfigError, MonitorError, StorageFault
-from monitor.faultlog import FaultLog
 from monitor.health import HealthMessage, feed_message, reload_message
 from monitor.ingest import Poller
-from monitor.lock import ArchiveLock
-from monitor.metrics import Metrics, MetricsServer, stall_window
 from monitor.owner import default_owner
 from monitor.rules import RuleEngine, check_rules_against_config
-from monitor.ticker import Ticker
+from monitor.service.app import App, open_app
+from monitor.service.faultlog import FaultLog
+from monitor.service.lock import ArchiveLock
+from monitor.service.metrics import Metrics, MetricsServer, stall_window
+from monitor.service.ticker import Ticker
 from monitor.units import plural
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def _close(generation: _Generation | None) -> None:
 
 @dataclass
 class _Generation:
-    """What one version of the configuration built (``monitor.app``), and its polls in
+    """What one version of the configuration built (``monitor.service.app``), and its polls in
     flight: replaced whole on reload."""
 
     app: App
