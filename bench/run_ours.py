@@ -24,7 +24,7 @@ from typing import Any
 
 from farm import load_farm
 
-from monitor.alerts import AlertPlanner
+from monitor.alerts.plan import AlertPlanner
 from monitor.archive import open_archive
 from monitor.config import load_config
 from monitor.ingest import Poller

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.alerts.deliver import HeldOutcomes
 from monitor.archive import open_archive
 from monitor.config import Config, parse_config
-from monitor.deliver import HeldOutcomes
 from monitor.errors import MonitorError
 from monitor.rules import RuleSet
 from monitor.service.app import build_deliverer, build_planner, build_poller, open_app

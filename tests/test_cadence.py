@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.cadence import latest_due, next_due, parse_cadence
+from monitor.rules.cadence import latest_due, next_due, parse_cadence
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.health import ERRORS_SHOWN, feed_health, feed_message, reload_message
+from monitor.alerts.health import ERRORS_SHOWN, feed_health, feed_message, reload_message
 from monitor.redact import redact_url
 from monitor.types import FeedState
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts import AlertPlanner
+from monitor.alerts.plan import AlertPlanner
 from monitor.archive import open_archive
 from monitor.config import load_config
 from monitor.ingest import Poller

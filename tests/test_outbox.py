@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from monitor.alerts.deliver import Deliverer, HeldOutcomes, run_digests
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import DeliverySettings
-from monitor.deliver import Deliverer, HeldOutcomes, run_digests
 from monitor.errors import ArchiveError, ArchiveFull, NotifierGone, NotifyError, PermanentFailure
 from monitor.notify.message import Message
 from monitor.rules import RuleSet

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from monitor.alerts.retry import DeadLetter, Retry, after_failure
 from monitor.config import DeliverySettings
-from monitor.retry import DeadLetter, Retry, after_failure
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 S = DeliverySettings(max_attempts=5, max_age=86400.0, backoff=10.0, max_backoff=60.0)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.alerts.deliver import DigestRun
 from monitor.archive import Archive, open_archive
 from monitor.config import load_config
-from monitor.deliver import DigestRun
 from monitor.rules import RuleSet
 from monitor.service.runner import Service
 from tests.cli_project import run

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
+from monitor.alerts.deliver import DeliveryReport, run_digests
 from monitor.archive import Archive
 from monitor.cli.common import archive_exists, archive_of, config_option, load, when
 from monitor.cli.rules import checked_rules
 from monitor.clock import utc_now
 from monitor.config import Config
-from monitor.deliver import DeliveryReport, run_digests
 from monitor.errors import MonitorError, NotifyError
 from monitor.notify import build_notifier
 from monitor.notify.message import Message

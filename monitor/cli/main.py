@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from monitor import __version__
+from monitor.alerts.health import feed_health
 from monitor.cli.alerts import alerts, deliver, deliver_now, notify, report_line
 from monitor.cli.archive import archive, export_damaged
 from monitor.cli.common import (
@@ -34,7 +35,6 @@ from monitor.clock import utc_now
 from monitor.config import Config, resolve_feed_url
 from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
 from monitor.export import export_stories
-from monitor.health import feed_health
 from monitor.ingest import Poller
 from monitor.normalize import format_story
 from monitor.notify import build_notifier

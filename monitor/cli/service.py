@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from monitor.alerts.health import feed_health
 from monitor.cli.common import (
     APPLY_HINT,
     archive_at,
@@ -21,7 +22,6 @@ from monitor.cli.common import (
 from monitor.clock import utc_now
 from monitor.config import Config, archive_url_despite_errors, load_config, salvage_setting
 from monitor.errors import ConfigError, MonitorError
-from monitor.health import feed_health
 from monitor.redact import redact_text, redact_url
 from monitor.service.lock import ArchiveLock
 from monitor.service.logs import setup_logging

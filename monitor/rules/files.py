@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.cadence import EXAMPLES as CADENCE_EXAMPLES
-from monitor.cadence import parse_cadence
 from monitor.errors import MonitorError
 from monitor.rules.ast import Node
+from monitor.rules.cadence import EXAMPLES as CADENCE_EXAMPLES
+from monitor.rules.cadence import parse_cadence
 from monitor.rules.locate import (
     key_start,
     line_col,

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from monitor.alerts import AlertPlanner
+from monitor.alerts.deliver import Deliverer, HeldOutcomes
+from monitor.alerts.plan import AlertPlanner
 from monitor.archive import Archive, open_archive
 from monitor.clock import Clock, utc_now
 from monitor.config import Config
-from monitor.deliver import Deliverer, HeldOutcomes
 from monitor.ingest import Poller
 from monitor.notify import build_notifiers
 from monitor.owner import default_owner

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 
+from monitor.alerts.deliver import DeliveryReport
 from monitor.archive import Archive
-from monitor.deliver import DeliveryReport
 from monitor.errors import MonitorError
 from monitor.service.localhttp import BoundedHTTPServer, ProbeHandler
 from monitor.types import PollSummary

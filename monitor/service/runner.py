@@ -25,13 +25,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from monitor.alerts import AlertPlanner
+from monitor.alerts.deliver import Deliverer, DeliveryReport, HeldOutcomes, run_digests
+from monitor.alerts.health import HealthMessage, feed_message, reload_message
+from monitor.alerts.plan import AlertPlanner
 from monitor.archive import Archive, open_archive
 from monitor.clock import Clock, ClockWatch, utc_now
 from monitor.config import Config, load_config
-from monitor.deliver import Deliverer, DeliveryReport, HeldOutcomes, run_digests
 from monitor.errors import ConfigError, MonitorError, StorageFault
-from monitor.health import HealthMessage, feed_message, reload_message
 from monitor.ingest import Poller
 from monitor.owner import default_owner
 from monitor.rules import RuleEngine, check_rules_against_config

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import partial
 
+from monitor.alerts.retry import DeadLetter, after_failure
 from monitor.archive import Archive
-from monitor.cadence import latest_due, parse_cadence
 from monitor.clock import Clock
 from monitor.config import DeliverySettings
 from monitor.errors import NotifierGone, NotifyError, PermanentFailure, StorageFault
 from monitor.notify.message import AlertItem, Message, Notifier
-from monitor.retry import DeadLetter, after_failure
 from monitor.rules import RuleSet
+from monitor.rules.cadence import latest_due, parse_cadence
 from monitor.types import Match, OutboxEntry, Story
 
 log = logging.getLogger(__name__)
