@@ -50,8 +50,8 @@ sys.path.insert(0, str(REPO))
 
 from monitor.archive import open_archive  # noqa: E402
 from monitor.config import load_config  # noqa: E402
-from monitor.ingest import Poller  # noqa: E402
 from monitor.normalize import html_to_text, item_text  # noqa: E402
+from monitor.poll.poller import Poller  # noqa: E402
 from monitor.tokens import tokenize  # noqa: E402
 
 DEFAULT_FEEDS = REPO.parent / "shared" / "feeds-dev"

@@ -27,7 +27,7 @@ from farm import load_farm
 from monitor.alerts.plan import AlertPlanner
 from monitor.archive import open_archive
 from monitor.config import load_config
-from monitor.ingest import Poller
+from monitor.poll.poller import Poller
 from monitor.rules import load_rules
 from monitor.types import PollSummary
 

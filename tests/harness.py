@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from monitor.archive import Archive, open_archive
 from monitor.config import Config, parse_config
-from monitor.ingest import Poller
+from monitor.poll.poller import Poller
 from monitor.types import FeedOutcome, FeedState, PollSummary, Story
 from tests.clock import FakeClock
 from tests.feedserver import FeedServer

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.backlog import backlog_flags
 from monitor.config import load_config
 from monitor.errors import ConfigError
+from monitor.poll.backlog import backlog_flags
 from monitor.types import Entry, Feed, Match, PlannedMatch
 from tests import builders
 from tests.cli_project import run

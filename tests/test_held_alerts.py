@@ -22,7 +22,7 @@ import pytest
 from monitor.alerts.plan import AlertPlanner
 from monitor.archive import open_archive
 from monitor.config import load_config
-from monitor.ingest import Poller
+from monitor.poll.poller import Poller
 from monitor.rules import check_rules_against_config, load_rules
 from tests.builders import LiveFeed
 from tests.cli_project import run

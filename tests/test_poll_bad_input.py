@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-import monitor.ingest
+import monitor.poll.poller
 from monitor.parse import parse_feed
 from monitor.types import FeedOutcome, FeedState
 from tests import builders
@@ -777,7 +777,7 @@ def test_not_modified_sends_validators_exactly_and_skips_parsing(
         parsed.append(kwargs["url"])
         return real_parse(data, **kwargs)
 
-    monkeypatch.setattr(monitor.ingest, "parse_feed", counting_parse)
+    monkeypatch.setattr(monitor.poll.poller, "parse_feed", counting_parse)
     m = make_monitor([{"url": feed_server.url("/feed"), "name": "feed"}])
     assert m.poll()["feed"].status == "updated"
     assert parsed.count(feed_server.url("/feed")) == 1
@@ -864,7 +864,7 @@ def test_gone_feed_is_retired_with_a_report(
     make_monitor: MonitorFactory, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     m = make_monitor([serve(feed_server, "/feed", "gone", status=410)])
-    with caplog.at_level(logging.WARNING, logger="monitor.ingest"):
+    with caplog.at_level(logging.WARNING, logger="monitor.poll.poller"):
         outcome = m.poll()["feed"]
     assert outcome.status == "gone"
     assert outcome.error == "410 Gone: the server says the feed was removed"

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.config import ScheduleSettings
-from monitor.poll_decide import Decision, failed, succeeded
-from monitor.schedule import spread
+from monitor.poll.decide import Decision, failed, succeeded
+from monitor.poll.schedule import spread
 from monitor.types import Entry, Feed, FeedState
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

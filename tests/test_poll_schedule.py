@@ -15,8 +15,8 @@ import pytest
 
 from monitor.archive import Archive, open_archive
 from monitor.config import Config
-from monitor.ingest import Poller
-from monitor.schedule import spread
+from monitor.poll.poller import Poller
+from monitor.poll.schedule import spread
 from monitor.types import FeedState
 from tests.clock import START, FakeClock
 from tests.feedserver import FeedServer, Request, Response

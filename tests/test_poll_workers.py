@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from monitor.ingest import PROCESS_POOL_MIN_FEEDS
+from monitor.poll.poller import PROCESS_POOL_MIN_FEEDS
 from monitor.types import FeedOutcome
 from tests.feedserver import FeedServer
 from tests.harness import PollHarness, harnesses
@@ -372,7 +372,7 @@ import asyncio, logging
 from pathlib import Path
 from monitor.archive import open_archive
 from monitor.config import parse_config
-from monitor.ingest import Poller
+from monitor.poll.poller import Poller
 logging.basicConfig(level=logging.ERROR)
 config = parse_config({{"archive": {{"url": "sqlite:///archive.db"}}, "feeds": {feeds!r},
                        "schedule": {{"workers": 2}}}}, Path({str(tmp_path / "config.toml")!r}))

@@ -8,7 +8,7 @@ import pytest
 
 from monitor.config import ScheduleSettings, parse_config
 from monitor.errors import ConfigError
-from monitor.schedule import (
+from monitor.poll.schedule import (
     SPREAD,
     Plan,
     after_failure,

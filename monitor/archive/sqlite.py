@@ -27,7 +27,7 @@ from monitor.archive.sqlite_outbox import CLOCK_SLACK, OutboxStore, _dt, _utc, g
 from monitor.config import ScheduleSettings
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
 from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing, StoryNotFound
-from monitor.schedule import replan
+from monitor.poll.schedule import replan
 from monitor.tokens import tokenize
 from monitor.types import ContentSource, Entry, Feed, FeedState, Story
 from monitor.urls import story_id

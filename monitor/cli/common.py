@@ -14,8 +14,8 @@ import click
 from monitor.archive import Archive, open_archive
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError
+from monitor.poll.schedule import explain, replan
 from monitor.redact import redact_url
-from monitor.schedule import explain, replan
 from monitor.types import Feed, FeedState
 from monitor.units import plural
 

@@ -16,9 +16,9 @@ from monitor.alerts.plan import AlertPlanner
 from monitor.archive import Archive, open_archive
 from monitor.clock import Clock, utc_now
 from monitor.config import Config
-from monitor.ingest import Poller
 from monitor.notify import build_notifiers
 from monitor.owner import default_owner
+from monitor.poll.poller import Poller
 from monitor.rules import RuleSet
 
 # The rules as they are when asked: the service's change when it reloads them.

@@ -32,8 +32,8 @@ from monitor.archive import Archive, open_archive
 from monitor.clock import Clock, ClockWatch, utc_now
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError, StorageFault
-from monitor.ingest import Poller
 from monitor.owner import default_owner
+from monitor.poll.poller import Poller
 from monitor.rules import RuleEngine, check_rules_against_config
 from monitor.service.app import App, open_app
 from monitor.service.faultlog import FaultLog

@@ -30,7 +30,6 @@ import httpx
 
 from monitor.archive import Archive, ArticleRetry, Matcher, PollRecord, StoreResult
 from monitor.articles import ArticleFetcher
-from monitor.backlog import backlog_flags
 from monitor.clock import Clock, utc_now
 from monitor.config import Config
 from monitor.errors import (
@@ -54,7 +53,8 @@ from monitor.fulltext import (
 )
 from monitor.owner import default_owner
 from monitor.parse import ParsedFeed, parse_feed, warm_up
-from monitor.poll_decide import Decision, failed, succeeded
+from monitor.poll.backlog import backlog_flags
+from monitor.poll.decide import Decision, failed, succeeded
 from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
 from monitor.workers import WorkerPool, failure_reason
 

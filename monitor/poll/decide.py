@@ -2,7 +2,7 @@
 
 Pure: the poller fetches and parses, reads the clock once per feed (``now``, the poll's
 start), and hands the result here; nothing in this module does I/O, logs or reads a
-clock. When the next poll falls is ``monitor.schedule``'s to say (the commands explain
+clock. When the next poll falls is ``monitor.poll.schedule``'s to say (the commands explain
 a feed's schedule with it too); this module says what a poll keeps and what it counts.
 """
 
@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 from monitor.archive import PollRecord
 from monitor.config import ScheduleSettings
-from monitor.schedule import (
+from monitor.poll.schedule import (
     Plan,
     after_failure,
     after_success,
