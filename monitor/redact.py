@@ -12,7 +12,7 @@ Two redactions for URLs:
 - ``redact_endpoint`` for notifier URLs, which are secrets whole: scheme, host and the
   first path segment only.
 
-Secrets read with ``monitor.secrets.read_secret`` and notifier URLs are also remembered
+Secrets read with ``monitor.config.secrets.read_secret`` and notifier URLs are also remembered
 (``remember_secret``), so ``redact_text``, which every log line passes through, masks
 them wherever they turn up, also in a form the rules above would not recognise.
 """

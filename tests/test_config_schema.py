@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import LIMITS, TABLES
-from monitor.configschema import Checker, read, required, schema, setting
-from monitor.configvalues import Bounded, Count, string
+from monitor.config.schema import Checker, read, required, schema, setting
+from monitor.config.values import Bounded, Count, string
 from monitor.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

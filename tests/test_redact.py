@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from monitor.config.secrets import read_secret
 from monitor.errors import FeedParseError, FetchError, NotifyError
 from monitor.redact import redact_endpoint, redact_text, redact_url, remember_url
-from monitor.secrets import read_secret
 from monitor.service.logs import JsonFormatter, RedactingFormatter
 
 

@@ -8,7 +8,7 @@ import tomllib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.tomlmap import decode_error_position, key_positions, locate, parse_key
+from monitor.config.tomlmap import decode_error_position, key_positions, locate, parse_key
 
 DOC = """# a comment [not = a table]
 title = "x # not a comment" # comment

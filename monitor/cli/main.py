@@ -33,11 +33,11 @@ from monitor.cli.rules import checked_rules, match, rule_set, rules
 from monitor.cli.service import run, status
 from monitor.clock import utc_now
 from monitor.config import Config, resolve_feed_url
+from monitor.config.opml import add_feeds_to_config, read_opml, write_opml
 from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
 from monitor.export import export_stories
 from monitor.normalize import format_story
 from monitor.notify import build_notifier
-from monitor.opml import add_feeds_to_config, read_opml, write_opml
 from monitor.poll.poller import Poller
 from monitor.redact import redact_text, redact_url
 from monitor.service.app import build_planner, build_poller

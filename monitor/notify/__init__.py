@@ -9,8 +9,8 @@ from monitor.config import (
     EmailSettings,
     NotifierSettings,
 )
+from monitor.config.secrets import read_secret
 from monitor.notify.message import Notifier
-from monitor.secrets import read_secret
 
 
 def build_notifier(settings: NotifierSettings) -> Notifier:

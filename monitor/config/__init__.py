@@ -6,7 +6,7 @@ the file, the line and column of its key, the key path and what was expected, e.
 got "soon"``. Secrets never live in the file: notifiers name environment variables.
 
 Each key is declared once, on the field of the settings dataclass that holds it (see
-``monitor.configschema``); what involves several keys is checked here, explicitly.
+``monitor.config.schema``); what involves several keys is checked here, explicitly.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from monitor import __version__
-from monitor.configschema import (
+from monitor.config.schema import (
     Checker,
     Schema,
     Setting,
@@ -34,7 +34,8 @@ from monitor.configschema import (
     setting,
     show,
 )
-from monitor.configvalues import (
+from monitor.config.tomlmap import decode_error_position
+from monitor.config.values import (
     BACKLOG,
     ENV,
     Backlog,
@@ -61,7 +62,6 @@ from monitor.configvalues import (
 from monitor.errors import ConfigError
 from monitor.netguard import parse_allow_entry
 from monitor.redact import redact_url, remember_url
-from monitor.tomlmap import decode_error_position
 from monitor.types import Feed
 from monitor.urls import feed_key
 

@@ -16,7 +16,7 @@ from typing import Any, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.configschema import Suggestion
+from monitor.config.schema import Suggestion
 from monitor.types import FullArticle
 from monitor.units import format_duration, parse_duration, parse_size
 

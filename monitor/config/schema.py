@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from monitor.config.tomlmap import key_positions, locate
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.redact import redact_text
-from monitor.tomlmap import key_positions, locate
 
 T = TypeVar("T")
 D = TypeVar("D")
