@@ -3,7 +3,7 @@
 An ``ArticleFetcher`` is the feed ``Fetcher`` (same User-Agent, connect/read timeouts, total
 deadline, body cap counted after decompression, redirects followed by hand, per-host and
 overall concurrency limits) on a ``PinnedTransport``: every connection, for the first URL and
-for each redirect hop, goes to an address checked at connect time (see ``monitor.pinned``).
+for each redirect hop, goes to an address checked at connect time (see ``monitor.fetch.pinned``).
 A literal non-public host in the URL itself is refused before anything is queued. Only
 http(s) URLs are fetched: a feed cannot make the monitor read a local file.
 """
@@ -19,10 +19,10 @@ import httpx
 
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher, FetchResult
+from monitor.fetch.fetcher import Fetcher, FetchResult
+from monitor.fetch.pinned import BlockedAddress, GuardedBackend, PinnedTransport, Resolver
+from monitor.fetch.pinned import system_resolver as system_resolver
 from monitor.netguard import AllowList, name_addresses, parse_host, refusal
-from monitor.pinned import BlockedAddress, GuardedBackend, PinnedTransport, Resolver
-from monitor.pinned import system_resolver as system_resolver
 
 __all__ = ["ArticleFetcher", "BlockedAddress", "FetchResult", "Resolver", "system_resolver"]
 

@@ -22,9 +22,9 @@ import pytest
 from monitor.articles import ArticleFetcher, BlockedAddress
 from monitor.config import FetchSettings
 from monitor.errors import BodyTooLarge, FetchError
-from monitor.fetch import FetchResult
+from monitor.fetch.fetcher import FetchResult
+from monitor.fetch.pinned import GuardedBackend
 from monitor.netguard import AllowList, IPAddress
-from monitor.pinned import GuardedBackend
 from tests.feedserver import FeedServer, Request, Response, _RequestHandler, _Server
 
 CAP = 64 * 1024

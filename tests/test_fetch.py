@@ -20,7 +20,8 @@ import pytest
 
 from monitor.config import FetchSettings
 from monitor.errors import BodyTooLarge, FeedGone, FetchError, RetryLater
-from monitor.fetch import Fetcher, FetchResult, parse_retry_after
+from monitor.fetch.fetcher import Fetcher, FetchResult
+from monitor.headers import parse_retry_after
 from tests.feedserver import FeedServer, Request, Response
 from tests.servers import free_port
 

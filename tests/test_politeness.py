@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from monitor.config import FetchSettings
-from monitor.fetch import Fetcher
+from monitor.fetch.fetcher import Fetcher
 from tests.feedserver import FeedServer
 
 

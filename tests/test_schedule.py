@@ -8,12 +8,12 @@ import pytest
 
 from monitor.config import ScheduleSettings, parse_config
 from monitor.errors import ConfigError
+from monitor.headers import cache_max_age
 from monitor.poll.schedule import (
     SPREAD,
     Plan,
     after_failure,
     after_success,
-    cache_max_age,
     describe,
     explain,
     plan_next,

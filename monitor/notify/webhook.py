@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
 import hashlib
 import hmac
 import logging
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,7 +25,7 @@ import httpx
 from monitor.clock import Clock, utc_now
 from monitor.config import DEFAULT_USER_AGENT, WebhookSettings
 from monitor.errors import ConfigError, NotifierGone, NotifyError, PermanentFailure
-from monitor.fetch import parse_retry_after
+from monitor.headers import parse_retry_after, server_now
 from monitor.notify.message import Message
 from monitor.notify.payload import one_line, render
 from monitor.redact import redact_endpoint, remember_url
@@ -150,18 +148,13 @@ class WebhookNotifier:
             raise NotifierGone(self.name, f"{what} (the webhook was removed; notifier disabled)")
         if 400 <= status < 500 and status not in RETRYABLE_4XX:
             raise PermanentFailure(self.name, what)
-        delay = parse_retry_after(response.headers.get("retry-after"), self._server_now(response))
+        delay = parse_retry_after(
+            response.headers.get("retry-after"),
+            server_now(response.headers.get("date"), self._clock()),
+        )
         if delay is not None:
             what += f" (Retry-After {delay:g}s)"
         raise NotifyError(self.name, what, retry_after=delay)
-
-    def _server_now(self, response: httpx.Response) -> datetime:
-        """The receiver's clock (an HTTP-date Retry-After is on it), else ours."""
-        try:
-            when = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
-        except (TypeError, ValueError):
-            return self._clock()
-        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
     def _scrub(self, text: str) -> str:
         """``text`` with the URL, its path and query replaced by the redacted form."""

@@ -15,11 +15,11 @@ from typing import Literal, Protocol
 
 from monitor.archive import PollRecord
 from monitor.config import ScheduleSettings
+from monitor.headers import cache_max_age
 from monitor.poll.schedule import (
     Plan,
     after_failure,
     after_success,
-    cache_max_age,
     publishing_gap,
     server_hint,
 )

@@ -42,7 +42,7 @@ from monitor.errors import (
     WorkerDied,
     WorkerError,
 )
-from monitor.fetch import Fetcher, FetchResult
+from monitor.fetch.fetcher import Fetcher, FetchResult
 from monitor.fulltext import (
     ARTICLES_PER_HOST,
     ARTICLES_PER_POLL,

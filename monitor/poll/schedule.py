@@ -11,7 +11,6 @@ to ``max_interval``.
 
 from __future__ import annotations
 
-import re
 import statistics
 import zlib
 from collections.abc import Iterable
@@ -26,7 +25,6 @@ from monitor.units import format_duration
 
 SPREAD = 0.1  # default and adaptive intervals are up to 10% shorter, fixed per feed
 RECENT_ITEMS = 20  # the publishing rate is measured over the newest items
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 # Where the interval of a working feed comes from.
 Basis = Literal["configured", "default", "adaptive"]
@@ -255,12 +253,6 @@ def publishing_gap(published: Iterable[datetime]) -> float | None:
     if len(times) < 3:
         return None
     return statistics.median(a - b for a, b in pairwise(times))
-
-
-def cache_max_age(cache_control: str | None) -> float | None:
-    """Seconds of a Cache-Control ``max-age``, if any (``s-maxage`` is for shared caches)."""
-    m = _MAX_AGE.search(cache_control or "")
-    return float(m.group(1)) if m else None
 
 
 def server_hint(max_age: float | None, ttl: float | None) -> float | None:

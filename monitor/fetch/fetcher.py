@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import functools
 import time
 import zlib
@@ -27,7 +26,8 @@ import httpx
 
 from monitor.config import FetchSettings
 from monitor.errors import BodyTooLarge, FeedGone, FetchError, RetryLater
-from monitor.http11 import LeanTransport
+from monitor.fetch.transport import LeanTransport
+from monitor.headers import parse_retry_after, server_now
 
 _PERMANENT = frozenset({301, 308})
 _REDIRECT = frozenset({301, 302, 303, 307, 308})
@@ -62,22 +62,6 @@ class FetchResult:
     @property
     def last_modified(self) -> str | None:
         return self.headers.get("last-modified")
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _to_wire(value: str) -> bytes:
@@ -136,15 +120,6 @@ def _headers_of(response: httpx.Response) -> dict[str, str]:
         text = value.decode(encoding)
         out[name] = f"{out[name]}, {text}" if name in out else text
     return out
-
-
-def _server_now(response: httpx.Response) -> datetime:
-    """The server's clock from its Date header (an HTTP-date Retry-After is on that clock)."""
-    try:
-        when = email.utils.parsedate_to_datetime(response.headers.get("date", ""))
-    except (TypeError, ValueError):
-        return datetime.now(UTC)
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 DRAIN_LIMIT = 64 * 1024
@@ -408,7 +383,9 @@ class Fetcher:
         if status == 410:
             raise FeedGone(current, "410 Gone: the server says the feed was removed", status=410)
         if status in (429, 503):
-            delay = parse_retry_after(headers.get("retry-after"), _server_now(response))
+            delay = parse_retry_after(
+                headers.get("retry-after"), server_now(headers.get("date"), datetime.now(UTC))
+            )
             hint = f", Retry-After {delay:g}s" if delay is not None else ""
             raise RetryLater(current, f"HTTP {status}{hint}", status=status, retry_after=delay)
         if not 200 <= status < 300:
