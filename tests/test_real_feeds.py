@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from monitor.archive.export import export_stories
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.export import export_stories
 from monitor.normalize import read_story
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from monitor.archive.export import export_stories
 from monitor.archive.sqlite_check import Salvage, check_archive
 from monitor.cli.common import config_option, load
 from monitor.errors import ArchiveCorrupt, MonitorError
-from monitor.export import export_stories
 from monitor.service.lock import ArchiveLock
 from monitor.units import plural
 

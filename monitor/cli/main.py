@@ -15,6 +15,7 @@ import click
 
 from monitor import __version__
 from monitor.alerts.health import feed_health
+from monitor.archive.export import export_stories
 from monitor.cli.alerts import alerts, deliver, deliver_now, notify, report_line
 from monitor.cli.archive import archive, export_damaged
 from monitor.cli.common import (
@@ -35,7 +36,6 @@ from monitor.clock import utc_now
 from monitor.config import Config, resolve_feed_url
 from monitor.config.opml import add_feeds_to_config, read_opml, write_opml
 from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
-from monitor.export import export_stories
 from monitor.normalize import format_story
 from monitor.notify import build_notifier
 from monitor.poll.poller import Poller
