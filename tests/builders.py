@@ -16,6 +16,7 @@ from typing import Literal
 from monitor import dedupe
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
+from monitor.poll.schedule import replanner
 from monitor.rules import load_rules
 from monitor.tokens import tokenize
 from monitor.types import Entry, Feed
@@ -78,7 +79,7 @@ def entry(
 def archive_with(path: Path, feeds: Sequence[Feed], now: datetime) -> SQLiteArchive:
     """A SQLite archive at ``path`` that knows ``feeds`` (default schedule) since ``now``."""
     archive = SQLiteArchive(path)
-    archive.sync_feeds(feeds, now, schedule=ScheduleSettings())
+    archive.sync_feeds(feeds, now, replan=replanner(ScheduleSettings()))
     return archive
 
 

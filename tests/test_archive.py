@@ -13,6 +13,7 @@ from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.pagetext import read_page_text
+from monitor.poll.schedule import replanner
 from monitor.types import Entry, Feed
 from tests import builders
 
@@ -190,7 +191,7 @@ def test_editing_an_interval_moves_the_next_poll_of_a_scheduled_feed_at_once(
 ) -> None:
     schedule = ScheduleSettings()
     hourly = [replace(f, interval=3600.0) for f in FEEDS]
-    archive.sync_feeds(hourly, NOW, schedule=schedule)
+    archive.sync_feeds(hourly, NOW, replan=replanner(schedule))
     archive.claim_due(NOW, owner="w", lease_seconds=60, limit=10)
     ok = PollRecord(url=FEEDS[0].url, polled=NOW, next_poll=NOW + timedelta(hours=1), ok=True)
     archive.record_poll(ok, owner="w")
@@ -221,16 +222,16 @@ def test_editing_an_interval_moves_the_next_poll_of_a_scheduled_feed_at_once(
     assert next_polls() == [NOW + timedelta(hours=1), until, backoff]
     later = NOW + timedelta(minutes=10)
     every_2m = [replace(f, interval=120.0) for f in FEEDS]
-    archive.sync_feeds(every_2m, later, schedule=schedule)
+    archive.sync_feeds(every_2m, later, replan=replanner(schedule))
     # Polled 10 minutes ago with a 2 m interval: due (overdue) now. Retry-After stands, and
     # a failing feed backs off from the new interval (one error: twice 2 m).
     assert next_polls() == [NOW + timedelta(minutes=2), until, NOW + timedelta(minutes=4)]
     assert archive.claim_due(later, owner="w", lease_seconds=60, limit=10)[0].url == FEEDS[0].url
     archive.release_leases()
-    archive.sync_feeds(hourly, later, schedule=schedule)
+    archive.sync_feeds(hourly, later, replan=replanner(schedule))
     assert next_polls() == [NOW + timedelta(hours=1), until, backoff]
     # The same configuration again changes nothing.
-    archive.sync_feeds(hourly, later, schedule=schedule)
+    archive.sync_feeds(hourly, later, replan=replanner(schedule))
     assert next_polls() == [NOW + timedelta(hours=1), until, backoff]
 
 
@@ -269,7 +270,7 @@ def test_server_hints_and_retry_after_are_kept(archive: SQLiteArchive) -> None:
 
 
 def test_feeds_removed_from_config_become_inactive(archive: SQLiteArchive) -> None:
-    archive.sync_feeds(FEEDS[:1], NOW, schedule=ScheduleSettings())
+    archive.sync_feeds(FEEDS[:1], NOW, replan=replanner(ScheduleSettings()))
     assert [s.url for s in archive.feed_states()] == [FEEDS[0].url]
     assert len(archive.feed_states(include_inactive=True)) == 3
 

@@ -22,6 +22,7 @@ from monitor.archive.sqlite import SQLiteArchive
 from monitor.cli.main import main
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveDeleted, ArchiveFull, ArchiveGone
+from monitor.poll.schedule import replanner
 from monitor.service.faultlog import FaultLog
 from monitor.service.lock import ArchiveLock
 from monitor.types import Entry, Feed
@@ -185,10 +186,10 @@ def test_a_deleted_archive_takes_no_write_and_is_not_made_again(tmp_path: Path) 
     db = tmp_path / "archive" / "monitor.db"
     archive = SQLiteArchive(db)
     try:
-        archive.sync_feeds([FEED], NOW, schedule=ScheduleSettings())
+        archive.sync_feeds([FEED], NOW, replan=replanner(ScheduleSettings()))
         db.unlink()
         with pytest.raises(ArchiveGone, match="there is no file at that path now"):
-            archive.sync_feeds([FEED], NOW, schedule=ScheduleSettings())
+            archive.sync_feeds([FEED], NOW, replan=replanner(ScheduleSettings()))
     finally:
         archive.close()
     marker = db.with_name("monitor.db.gone")
@@ -208,7 +209,7 @@ def test_a_replaced_archive_takes_no_write(tmp_path: Path) -> None:
         SQLiteArchive(tmp_path / "other.db").close()
         (tmp_path / "other.db").replace(db)
         with pytest.raises(ArchiveGone, match="another file is at that path now"):
-            archive.sync_feeds([FEED], NOW, schedule=ScheduleSettings())
+            archive.sync_feeds([FEED], NOW, replan=replanner(ScheduleSettings()))
     finally:
         archive.close()
     assert not db.with_name("monitor.db.gone").exists()

@@ -17,6 +17,7 @@ from monitor.archive import open_archive
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError, ArchiveMissing, ArchiveReadOnly
+from monitor.poll.schedule import replanner
 from monitor.types import Feed
 from tests.cli_project import run
 from tests.servers import SECRET, Receiver
@@ -141,7 +142,7 @@ def test_a_write_through_a_read_only_archive_fails_in_sqlite(tmp_path: Path) -> 
             archive.sync_feeds(
                 [Feed(url="https://a.example/rss", name="A")],
                 datetime.now(UTC),
-                schedule=ScheduleSettings(),
+                replan=replanner(ScheduleSettings()),
             )
         assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
         assert archive.feed_states() == []

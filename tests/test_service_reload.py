@@ -20,6 +20,7 @@ from monitor.archive import open_archive
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import load_config
 from monitor.errors import ArchiveMissing
+from monitor.poll.schedule import replanner
 from monitor.rules import engine as rule_engine
 from monitor.service.runner import Service
 from tests import builders
@@ -203,7 +204,7 @@ def test_stories_a_crash_left_unmatched_are_matched_on_start_and_alerted_once(
     # What a crash between storing and matching leaves: the story, marked to be matched.
     now = datetime.now(UTC)
     archive = SQLiteArchive(loaded.archive_url.removeprefix("sqlite:///"))
-    archive.sync_feeds(loaded.feeds, now, schedule=loaded.schedule)
+    archive.sync_feeds(loaded.feeds, now, replan=replanner(loaded.schedule))
     headline = "Envoys Agree to Resume Rights Talks"
     left = builders.entry(
         url="https://news.example/left",

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError
 from monitor.types import Entry, Feed, FeedState, Match, OutboxEntry, PlannedMatch, Story
 
@@ -19,6 +18,10 @@ from monitor.types import Entry, Feed, FeedState, Match, OutboxEntry, PlannedMat
 Matcher = Callable[[str, str, Sequence[str]], Sequence[PlannedMatch]]
 # A held match -> its alerts as the configuration can route them now; None: not at all yet.
 Router = Callable[[Match], PlannedMatch | None]
+
+
+# When a known feed is due under the configuration now (None: as it is). Policy, passed in.
+Replan = Callable[[Feed, FeedState], datetime | None]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,14 +81,13 @@ class StoryMatches:
 
 
 class Archive(Protocol):
-    def sync_feeds(
-        self, feeds: Sequence[Feed], now: datetime, *, schedule: ScheduleSettings
-    ) -> None:
+    def sync_feeds(self, feeds: Sequence[Feed], now: datetime, *, replan: Replan) -> None:
         """Make the configured feeds the active ones, keeping the state of known feeds.
 
-        New feeds are due at ``now``; a known feed's next poll is counted again from its
-        last poll under ``schedule`` and its configured interval (see ``schedule.replan``),
-        so an edited interval applies at once.
+        New feeds are due at ``now``; a known feed's next poll becomes what ``replan``
+        says of it (the scheduling policy counts it again from its last poll under the
+        configuration now, ``poll.schedule.replanner``), so an edited interval applies at
+        once.
         """
 
     def feed_states(self, *, include_inactive: bool = False) -> list[FeedState]: ...

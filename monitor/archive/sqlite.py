@@ -18,16 +18,15 @@ from monitor.archive import (
     ArticleRetry,
     Matcher,
     PollRecord,
+    Replan,
     StoreResult,
     StoryMatches,
 )
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_faults import faults, os_fault, storage_fault, translate_faults
 from monitor.archive.sqlite_outbox import CLOCK_SLACK, OutboxStore, _dt, _utc, gone_owners
-from monitor.config import ScheduleSettings
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
 from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing, StoryNotFound
-from monitor.poll.schedule import replan
 from monitor.tokens import tokenize
 from monitor.types import ContentSource, Entry, Feed, FeedState, Story
 from monitor.urls import story_id
@@ -458,9 +457,7 @@ class SQLiteArchive(OutboxStore):
 
     # -- feeds ------------------------------------------------------------------------------
 
-    def sync_feeds(
-        self, feeds: Sequence[Feed], now: datetime, *, schedule: ScheduleSettings
-    ) -> None:
+    def sync_feeds(self, feeds: Sequence[Feed], now: datetime, *, replan: Replan) -> None:
         with self._tx() as db:
             db.execute("UPDATE feeds SET active = 0")
             for feed in feeds:
@@ -481,9 +478,9 @@ class SQLiteArchive(OutboxStore):
             ).fetchall()
             moved = []
             for row in rows:
-                plan = replan(configured[row["url"]], _feed_state(row), schedule)
-                if plan is not None and abs(_ts(plan.due) - (row["next_poll"] or 0.0)) > 1e-3:
-                    moved.append((_ts(plan.due), row["id"]))
+                due = replan(configured[row["url"]], _feed_state(row))
+                if due is not None and abs(_ts(due) - (row["next_poll"] or 0.0)) > 1e-3:
+                    moved.append((_ts(due), row["id"]))
             db.executemany("UPDATE feeds SET next_poll = ? WHERE id = ?", moved)
 
     def feed_states(self, *, include_inactive: bool = False) -> list[FeedState]:

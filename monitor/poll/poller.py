@@ -55,6 +55,7 @@ from monitor.owner import default_owner
 from monitor.parse import ParsedFeed, parse_feed, warm_up
 from monitor.poll.backlog import backlog_flags
 from monitor.poll.decide import Decision, failed, succeeded
+from monitor.poll.schedule import replanner
 from monitor.types import Entry, Feed, FeedOutcome, FeedState, PollSummary
 from monitor.workers import WorkerPool, failure_reason
 
@@ -428,7 +429,7 @@ class Poller:
         if unstored:
             self.archive.release_feeds(unstored, owner=self.owner)
         if not self._synced:  # the configured feeds and their schedule, once per configuration
-            self.archive.sync_feeds(self.config.feeds, now, schedule=self.config.schedule)
+            self.archive.sync_feeds(self.config.feeds, now, replan=replanner(self.config.schedule))
             self._synced = True
         states = self.archive.claim_due(
             now + timedelta(seconds=lookahead),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -185,6 +185,17 @@ def after_failure(
         errors=errors,
         retry_until=until,
     )
+
+
+def replanner(settings: ScheduleSettings) -> Callable[[Feed, FeedState], datetime | None]:
+    """When each known feed is due under ``settings``: what the archive applies to the
+    feeds it keeps when the configuration changes (``Archive.sync_feeds``)."""
+
+    def due(feed: Feed, state: FeedState) -> datetime | None:
+        plan = replan(feed, state, settings)
+        return None if plan is None else plan.due
+
+    return due
 
 
 def replan(feed: Feed, state: FeedState, settings: ScheduleSettings) -> Plan | None:
