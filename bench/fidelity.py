@@ -8,13 +8,13 @@ archive, then compares entry by entry the words of the entry, as feedparser (or 
 Feed itself) gives them: its title and its content, or its summary when it has none, tags
 stripped (without its scripts and styles), with the words of the story archived for the
 entry's link. A word is a token of
-the rule language (``monitor.tokens``); recall counts repeated words too.
+the rule language (``monitor.text.tokens``); recall counts repeated words too.
 
 The baseline is the reading itself: a perfect run archives every entry with recall 1.0.
 Prints: feeds, feeds failed (grouped by reason), entries (those with no title, no text and
 no link have nothing to archive and are counted apart), entries archived, mean word recall,
 entries losing more than 2% and 10% of their words, each with the rules that explain its
-loss (the text that ``monitor.normalize.item_text`` takes out of the entry's HTML: scripts,
+loss (the text that ``monitor.text.normalize.item_text`` takes out of the entry's HTML: scripts,
 styles, hidden elements, named furniture) or UNEXPLAINED, and the worst entries with the
 words they lost. Never fails on a figure; exits non-zero when a feed fails with an internal
 error.
@@ -50,9 +50,9 @@ sys.path.insert(0, str(REPO))
 
 from monitor.archive import open_archive  # noqa: E402
 from monitor.config import load_config  # noqa: E402
-from monitor.normalize import html_to_text, item_text  # noqa: E402
 from monitor.poll.poller import Poller  # noqa: E402
-from monitor.tokens import tokenize  # noqa: E402
+from monitor.text.normalize import html_to_text, item_text  # noqa: E402
+from monitor.text.tokens import tokenize  # noqa: E402
 
 DEFAULT_FEEDS = REPO.parent / "shared" / "feeds-dev"
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".json", ".rdf")

@@ -52,7 +52,7 @@ from matchgen import Story, TopicGenerator, Vocabulary, make_stories  # noqa: E4
 from monitor.rules.engine import RuleSet  # noqa: E402
 from monitor.rules.files import RuleFile, compile_rule_files  # noqa: E402
 from monitor.rules.matcher import Document  # noqa: E402
-from monitor.tokens import tokenize  # noqa: E402
+from monitor.text.tokens import tokenize  # noqa: E402
 
 TARGET_MS_AT_10K = 5.0
 TARGET_SPEEDUP_AT_10K = 50.0

@@ -18,7 +18,7 @@ from typing import Any
 from lxml import etree
 
 from monitor.extract_body import raw_text
-from monitor.normalize import clean_text
+from monitor.text.normalize import clean_text
 
 _ARTICLE_TYPES = frozenset(
     {

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 
 from monitor.extract_render import LINK_END, LINK_START
-from monitor.normalize import BLANK_LINES, clean_text, word_count
-from monitor.pagetext import is_prose
+from monitor.text.normalize import BLANK_LINES, clean_text, word_count
+from monitor.text.pagetext import is_prose
 
 _FOLD = re.compile(r"\W+")
 _LINKED = re.compile(f"{LINK_START}([^{LINK_END}]*){LINK_END}")

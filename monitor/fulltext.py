@@ -23,8 +23,8 @@ from monitor.articles import ArticleFetcher
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import FetchError, RetryLater, WorkerDied, WorkerError
 from monitor.extract import Article, read_page
-from monitor.normalize import word_count
-from monitor.tokens import tokenize
+from monitor.text.normalize import word_count
+from monitor.text.tokens import tokenize
 from monitor.types import ArticleFailure, Entry, FullArticle
 from monitor.workers import failure_reason
 

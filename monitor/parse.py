@@ -25,14 +25,14 @@ import feedparser
 from monitor import fastrss, jsonfeed, sniff
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import FeedParseError
-from monitor.normalize import (
+from monitor.text.normalize import (
     clean_text,
     html_to_text,
     item_paragraphs,
     split_paragraphs,
     word_count,
 )
-from monitor.tokens import tokenize
+from monitor.text.tokens import tokenize
 from monitor.types import Entry
 from monitor.urls import canonical_url, without_userinfo
 

@@ -18,7 +18,7 @@ from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
 from monitor.poll.schedule import replanner
 from monitor.rules import load_rules
-from monitor.tokens import tokenize
+from monitor.text.tokens import tokenize
 from monitor.types import Entry, Feed
 from tests.feedserver import Response
 

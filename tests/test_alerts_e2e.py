@@ -40,7 +40,7 @@ def rss(stories: list[tuple[str, str]]) -> bytes:
 
 
 def seed_stories() -> list[tuple[str, str]]:
-    from monitor.pagetext import read_page_text
+    from monitor.text.pagetext import read_page_text
 
     out = []
     for seed in SEEDS:
@@ -194,7 +194,7 @@ def test_a_topic_deep_in_the_article_is_alerted_with_full_articles(
     tmp_path: Path, feed_server: FeedServer, receiver: Receiver
 ) -> None:
     """The items carry only their first paragraph; MFN comes later, on the article page."""
-    from monitor.pagetext import read_page_text
+    from monitor.text.pagetext import read_page_text
 
     items = []
     for n, seed in enumerate(SEEDS):

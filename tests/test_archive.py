@@ -12,8 +12,8 @@ from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError, StoryNotFound
-from monitor.pagetext import read_page_text
 from monitor.poll.schedule import replanner
+from monitor.text.pagetext import read_page_text
 from monitor.types import Entry, Feed
 from tests import builders
 

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from monitor.dedupe import is_near_duplicate, similarity, sketch
-from monitor.pagetext import read_page_text
-from monitor.tokens import tokenize
+from monitor.text.pagetext import read_page_text
+from monitor.text.tokens import tokenize
 
 SEED = next((Path(__file__).parent / "fixtures" / "seeds").glob("003_*.txt"))
 

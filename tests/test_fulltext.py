@@ -30,8 +30,8 @@ from monitor.fulltext import (
     with_article,
     without_article,
 )
-from monitor.pagetext import read_page_text
 from monitor.poll.poller import PROCESS_POOL_MIN_FEEDS, Poller
+from monitor.text.pagetext import read_page_text
 from monitor.types import ArticleFailure, Entry, PollSummary, Story
 from tests import builders
 from tests.builders import rss

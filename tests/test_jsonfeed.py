@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from monitor.errors import FeedParseError
 from monitor.parse import ParsedFeed, parse_feed
-from monitor.tokens import tokenize
+from monitor.text.tokens import tokenize
 from monitor.types import Entry
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

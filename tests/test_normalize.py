@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.normalize import (
+from monitor.text.normalize import (
     clean_text,
     format_story,
     html_to_text,
@@ -15,7 +15,7 @@ from monitor.normalize import (
     read_story,
     split_paragraphs,
 )
-from monitor.tokens import tokenize
+from monitor.text.tokens import tokenize
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.pagetext import page_paragraphs, read_page_text
+from monitor.text.pagetext import page_paragraphs, read_page_text
 
 SEEDS = Path(__file__).parent / "fixtures" / "seeds"
 

@@ -20,7 +20,7 @@ import pytest
 
 from monitor.archive.export import export_stories
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.normalize import read_story
+from monitor.text.normalize import read_story
 
 ROOT = Path(__file__).resolve().parent.parent
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.pagetext import read_page_text
 from monitor.rules import Document, RuleEngine, load_rules
 from monitor.rules.files import RuleError
+from monitor.text.pagetext import read_page_text
 from tests.builders import rule_errors, rules_file
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 # ruff: noqa: RUF001 - confusable characters are the point of these tests
-"""monitor.tokens tokenizes exactly like SQLite FTS5 ``unicode61 remove_diacritics 2``.
+"""monitor.text.tokens tokenizes exactly like SQLite FTS5 ``unicode61 remove_diacritics 2``.
 
 FTS5 itself is the oracle: its tokens are read back, in order, through an ``fts5vocab`` table of
 type ``instance``, and the token offsets are checked with its ``highlight()`` function.
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from monitor.tokens import Token, fold, token_spans, tokenize
+from monitor.text.tokens import Token, fold, token_spans, tokenize
 
 EXAMPLES = int(os.environ.get("TOKENS_EXAMPLES", "100"))
 ALL_PLANES = os.environ.get("TOKENS_ALL_PLANES") == "1"

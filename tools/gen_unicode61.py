@@ -1,4 +1,4 @@
-"""Generate ``monitor/unicode61_table.py`` by probing SQLite's own FTS5 ``unicode61`` tokenizer.
+"""Generate ``monitor/text/unicode61_table.py`` by probing SQLite's FTS5 ``unicode61`` tokenizer.
 
 SQLite carries its own (older) Unicode tables, so they are not derived from Python's
 ``unicodedata``: every code point except the surrogates is fed to FTS5 and the tokens it produces
@@ -15,8 +15,8 @@ own, so three facts per code point describe it completely, and each is probed se
   tokens ``x`` and ``x``;
 * the text between the two ``x`` is the character's folded form (possibly empty).
 
-Usage: ``python tools/gen_unicode61.py [OUTPUT]`` (default: ``monitor/unicode61_table.py`` next to
-this script's repository root). Needs a Python whose ``sqlite3`` has FTS5.
+Usage: ``python tools/gen_unicode61.py [OUTPUT]`` (default: ``monitor/text/unicode61_table.py``
+under this script's repository root). Needs a Python whose ``sqlite3`` has FTS5.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 TOKENIZE = "unicode61 remove_diacritics 2"
 MAX_CODE_POINT = 0x10FFFF
 SURROGATES = range(0xD800, 0xE000)
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "monitor" / "unicode61_table.py"
+DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "monitor" / "text" / "unicode61_table.py"
 
 
 def code_points() -> Iterator[int]:
@@ -114,7 +114,7 @@ def derive(
 
 
 def check_ascii(start: set[int], cont_only: set[int], fold: dict[int, int | None]) -> None:
-    """The ASCII fast path in monitor/tokens.py assumes [A-Za-z0-9] and str.lower()."""
+    """The ASCII fast path in monitor/text/tokens.py assumes [A-Za-z0-9] and str.lower()."""
     alnum = {ord(c) for c in "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"}
     ascii_start = {cp for cp in start if cp < 0x80}
     ascii_fold = {cp: f for cp, f in fold.items() if cp < 0x80}

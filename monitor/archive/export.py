@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from monitor.normalize import format_story
+from monitor.text.normalize import format_story
 from monitor.types import Story
 
 

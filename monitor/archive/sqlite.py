@@ -27,7 +27,7 @@ from monitor.archive.sqlite_faults import faults, os_fault, storage_fault, trans
 from monitor.archive.sqlite_outbox import CLOCK_SLACK, OutboxStore, _dt, _utc, gone_owners
 from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
 from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing, StoryNotFound
-from monitor.tokens import tokenize
+from monitor.text.tokens import tokenize
 from monitor.types import ContentSource, Entry, Feed, FeedState, Story
 from monitor.urls import story_id
 

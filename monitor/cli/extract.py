@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from monitor.extract import extract_article
-from monitor.normalize import format_story
+from monitor.text.normalize import format_story
 
 
 @click.command("extract")

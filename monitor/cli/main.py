@@ -36,12 +36,12 @@ from monitor.clock import utc_now
 from monitor.config import Config, resolve_feed_url
 from monitor.config.opml import add_feeds_to_config, read_opml, write_opml
 from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
-from monitor.normalize import format_story
 from monitor.notify import build_notifier
 from monitor.poll.poller import Poller
 from monitor.redact import redact_text, redact_url
 from monitor.service.app import build_planner, build_poller
 from monitor.service.logs import redact_uncaught, setup_logging
+from monitor.text.normalize import format_story
 from monitor.types import FeedOutcome, Story
 from monitor.units import parse_duration, plural
 

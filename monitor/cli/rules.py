@@ -13,10 +13,10 @@ import click
 
 from monitor.cli.common import archive_of, config_option, load
 from monitor.config import Config
-from monitor.normalize import read_story
-from monitor.pagetext import page_paragraphs, read_page_text
 from monitor.rules import Document, RuleError, RuleSet, check_rules_against_config, load_rules
 from monitor.rules.engine import CompiledTopic
+from monitor.text.normalize import read_story
+from monitor.text.pagetext import page_paragraphs, read_page_text
 from monitor.types import Match, Story, TermHit
 from monitor.units import parse_duration, plural
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from monitor.rules.ast import And, Near, Node, Not, Or, Phrase, Scoped, Token, to_query
-from monitor.tokens import Token as Spanned
-from monitor.tokens import token_spans, tokenize
+from monitor.text.tokens import Token as Spanned
+from monitor.text.tokens import token_spans, tokenize
 from monitor.types import TermHit
 
 FIELDS: tuple[str, str] = ("title", "body")

@@ -33,7 +33,7 @@ from monitor.rules.ast import (
     Scoped,
     Token,
 )
-from monitor.tokens import token_spans
+from monitor.text.tokens import token_spans
 
 MAX_DEPTH = 100  # nesting, so a hostile rule cannot exhaust the stack
 MAX_NEAR = 10_000

@@ -5,10 +5,10 @@ paragraph one line of plain text.
 
 A feed item keeps every word of its title and content: lists, tables, captions, quotes,
 code and definition lists become paragraphs like any other block. Only what is never text
-goes (scripts, styles, templates) and the named furniture of ``monitor.furniture``. Hidden
+goes (scripts, styles, templates) and the named furniture of ``monitor.text.furniture``. Hidden
 elements stay: feed readers strip the styles that hide them and show their text, so it is
 part of what the feed says (a podcast's Flattr buttons name the episode and its guests).
-Page text (a scraped page, with its chrome recognised by shape) is ``monitor.pagetext``'s
+Page text (a scraped page, with its chrome recognised by shape) is ``monitor.text.pagetext``'s
 business, never a feed item's.
 """
 
@@ -26,7 +26,7 @@ from bs4 import BeautifulSoup
 from bs4.element import NavigableString, PageElement, Tag
 from lxml import etree
 
-from monitor import furniture
+from monitor.text import furniture
 
 # Elements whose content is never text that a reader sees.
 NOT_TEXT = frozenset({"script", "style", "template"})
@@ -290,7 +290,7 @@ def read_story(text: str) -> tuple[str, list[str]]:
 
     The first paragraph is the headline and every other paragraph is body, whatever their
     shape: what ``format_story`` wrote reads back unchanged. Text with page chrome around
-    it is ``monitor.pagetext.read_page_text``'s.
+    it is ``monitor.text.pagetext.read_page_text``'s.
     """
     paragraphs = split_paragraphs(text)
     if not paragraphs:

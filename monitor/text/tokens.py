@@ -2,7 +2,7 @@
 
 The archive indexes stories with ``tokenize='unicode61 remove_diacritics 2'``; the rule matcher
 must see the same tokens, so this module reproduces that tokenizer with SQLite's own character
-data (``monitor/unicode61_table.py``, probed from SQLite by ``tools/gen_unicode61.py``), not with
+data (``unicode61_table.py`` beside it, probed from SQLite by ``tools/gen_unicode61.py``), not with
 Python's newer ``unicodedata``:
 
 * a token starts at a token character: a letter, number or private-use character as SQLite's
@@ -26,7 +26,7 @@ from functools import partial
 from itertools import accumulate, pairwise
 from typing import NamedTuple, cast
 
-from monitor.unicode61_table import DIACRITIC_RANGES, FOLD, TOKEN_RANGES
+from monitor.text.unicode61_table import DIACRITIC_RANGES, FOLD, TOKEN_RANGES
 
 __all__ = ["Token", "fold", "token_spans", "tokenize"]
 
@@ -78,7 +78,7 @@ def _bmp_separators(ranges: list[tuple[int, int]]) -> str:
 
 _TOKEN_CHAR_RANGES = _merge(TOKEN_RANGES)
 if any(lo > 0xFFFF for lo, _ in DIACRITIC_RANGES):
-    raise ImportError("monitor.tokens assumes that all diacritics are in the BMP")
+    raise ImportError("monitor.text.tokens assumes that all diacritics are in the BMP")
 # A token is a token character, then any token characters and diacritics. The classes are
 # written as "not a separator", as there are far fewer separators (so compiling is quick), and
 # cover the BMP only: the regex engine would test ranges beyond it one by one for every

@@ -2,7 +2,7 @@
 
 Only for text that comes from a web page (a saved page given to ``monitor match``, text
 copied off a page such as the seed stories): never for a feed item, which keeps every word
-(``monitor.normalize``). Pure functions.
+(``monitor.text.normalize``). Pure functions.
 
 The shapes: a *prose* paragraph is a sentence of several words ending in terminal
 punctuation (or a long one); the headline is the title-like line nearest before the first
@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from monitor.normalize import NOT_TEXT, clean_text, html_paragraphs, is_hidden, word_count
+from monitor.text.normalize import NOT_TEXT, clean_text, html_paragraphs, is_hidden, word_count
 
 # Elements of a page whose content is never story text.
 _DROP = NOT_TEXT | frozenset(
