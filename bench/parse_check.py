@@ -1,4 +1,4 @@
-"""Checks that monitor.fastrss reads feeds exactly as feedparser does.
+"""Checks that monitor.parse.fastrss reads feeds exactly as feedparser does.
 
     python bench/parse_check.py [--variants N] [--seed S]
 
@@ -27,9 +27,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from monitor import fastrss  # noqa: E402
 from monitor.errors import FeedParseError  # noqa: E402
-from monitor.parse import ParsedFeed, parse_feed  # noqa: E402
+from monitor.parse import fastrss  # noqa: E402
+from monitor.parse.feed import ParsedFeed, parse_feed  # noqa: E402
 
 NOW = datetime(2025, 3, 15, tzinfo=UTC)
 URL = "https://feeds.example/news/rss.xml"
@@ -227,7 +227,7 @@ def check(data: bytes, headers: dict[str, str], label: str) -> bool:
 
 
 def taken(data: bytes, headers: dict[str, str]) -> bool:
-    from monitor.parse import strip_dtd
+    from monitor.parse.feed import strip_dtd
 
     lowered = {k.lower(): v for k, v in headers.items()}
     return fastrss.read(strip_dtd(data), lowered) is not None

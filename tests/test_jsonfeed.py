@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import FeedParseError
-from monitor.parse import ParsedFeed, parse_feed
+from monitor.parse.feed import ParsedFeed, parse_feed
 from monitor.text.tokens import tokenize
 from monitor.types import Entry
 

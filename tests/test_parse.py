@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.parse import parse_feed, strip_dtd
+from monitor.parse.feed import parse_feed, strip_dtd
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import monitor.poll.poller
-from monitor.parse import parse_feed
+from monitor.parse.feed import parse_feed
 from monitor.types import FeedOutcome, FeedState
 from tests import builders
 from tests.clock import START

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import FeedParseError
-from monitor.parse import parse_feed
-from monitor.sniff import SNIFF_BYTES, describe
+from monitor.parse.feed import parse_feed
+from monitor.parse.sniff import SNIFF_BYTES, describe
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 PAGE = "https://www.example.com/news/"

@@ -21,7 +21,7 @@ from functools import partial
 import pytest
 
 from monitor.errors import FeedParseError, JobTimedOut, WorkerDied, WorkerError
-from monitor.parse import parse_feed, warm_up
+from monitor.parse.feed import parse_feed, warm_up
 from monitor.workers import RemoteTraceback, RunningJob, WorkerPool
 from tests.procs import alive, cpu_seconds, descendants, parent_of, wait_until
 

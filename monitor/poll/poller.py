@@ -52,7 +52,7 @@ from monitor.fulltext import (
     without_article,
 )
 from monitor.owner import default_owner
-from monitor.parse import ParsedFeed, parse_feed, warm_up
+from monitor.parse.feed import ParsedFeed, parse_feed, warm_up
 from monitor.poll.backlog import backlog_flags
 from monitor.poll.decide import Decision, failed, succeeded
 from monitor.poll.schedule import replanner
@@ -496,7 +496,7 @@ class Poller:
             # The workers start (and warm up) in the pool's threads while the first feeds are
             # fetched.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["monitor.parse"])
+            context.set_forkserver_preload(["monitor.parse.feed"])
             self._pool = WorkerPool(
                 workers,
                 deadline=self.config.schedule.parse_timeout,

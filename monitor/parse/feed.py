@@ -4,7 +4,7 @@ Pure: the bytes, headers, base URL and ``now`` come in as arguments. feedparser
 only ever sees an in-memory stream, so it can neither open a file nor fetch a URL
 that a feed body names; internal DTD entity declarations are removed first, so
 an entity-expansion feed cannot blow up its loose fallback parser. A body that starts
-like a JSON object is read by ``monitor.jsonfeed`` instead, into the same raw item
+like a JSON object is read by ``monitor.parse.jsonfeed`` instead, into the same raw item
 mappings feedparser makes, so every format reaches Entries through ``_entry``.
 """
 
@@ -22,9 +22,9 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from monitor import fastrss, jsonfeed, sniff
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import FeedParseError
+from monitor.parse import fastrss, jsonfeed, sniff
 from monitor.text.normalize import (
     clean_text,
     html_to_text,
@@ -240,10 +240,10 @@ def parse_feed(
 ) -> ParsedFeed:
     """Parse a fetched feed body; raise FeedParseError when it is not a feed at all.
 
-    Plain RSS 2.0 feeds are read by ``monitor.fastrss`` (the same result as feedparser's,
-    several times faster) unless ``fast`` is false; JSON Feeds by ``monitor.jsonfeed``,
+    Plain RSS 2.0 feeds are read by ``monitor.parse.fastrss`` (the same result as feedparser's,
+    several times faster) unless ``fast`` is false; JSON Feeds by ``monitor.parse.jsonfeed``,
     recognised by their content whatever their Content-Type; everything else by feedparser.
-    When nothing is a feed, the error says what the body is instead (``monitor.sniff``).
+    When nothing is a feed, the error says what the body is instead (``monitor.parse.sniff``).
     """
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     url = without_userinfo(url)  # links and messages must not carry the feed's credentials

@@ -2,7 +2,7 @@
 
 feedparser spends about a millisecond per item in its generic SAX handlers, most of a cold
 poll. Most feeds are plain RSS 2.0, though, and for those this module builds the same
-values feedparser builds for the fields ``monitor.parse`` reads (the feed's title and
+values feedparser builds for the fields ``monitor.parse.feed`` reads (the feed's title and
 ``ttl``; each item's title and its type, link, guid, content, summary, author and
 publication date), by feedparser's rules and with its own helpers:
 

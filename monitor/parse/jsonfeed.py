@@ -1,7 +1,7 @@
 """Reading JSON Feed 1.0 and 1.1 (https://www.jsonfeed.org/version/1.1/) documents.
 
 Each item becomes the same raw item mapping feedparser makes of an RSS or Atom item (the
-keys ``monitor.parse`` reads: ``title_detail``, ``link``, ``id``, ``content``,
+keys ``monitor.parse.feed`` reads: ``title_detail``, ``link``, ``id``, ``content``,
 ``summary_detail``, ``published_parsed``, ``updated_parsed``, ``author``), so one path
 turns raw items of every format into Entries, with the same text rules.
 
@@ -72,7 +72,7 @@ class Detail(TypedDict):
 
 
 class RawItem(TypedDict, total=False):
-    """The part of a feedparser entry that ``monitor.parse`` reads."""
+    """The part of a feedparser entry that ``monitor.parse.feed`` reads."""
 
     title: str
     title_detail: Detail
