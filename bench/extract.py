@@ -30,7 +30,7 @@ from pathlib import Path
 from lxml import etree
 from lxml import html as lxml_html
 
-from monitor.extract import extract_article
+from monitor.articles.extract import extract_article
 
 try:
     import trafilatura

@@ -19,7 +19,7 @@ from typing import Any
 import httpcore
 import pytest
 
-from monitor.articles import ArticleFetcher, BlockedAddress
+from monitor.articles.pages import ArticleFetcher, BlockedAddress
 from monitor.config import FetchSettings
 from monitor.errors import BodyTooLarge, FetchError
 from monitor.fetch.fetcher import FetchResult

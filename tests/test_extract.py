@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor import extract as extract_module
+from monitor.articles import extract as extract_module
+from monitor.articles.extract import MAX_BYTES, Article, decode, extract_article
+from monitor.articles.meta import parse_time
 from monitor.cli.main import main
-from monitor.extract import MAX_BYTES, Article, decode, extract_article
-from monitor.extract_meta import parse_time
 
 FIXTURES = Path(__file__).parent / "fixtures" / "extraction"
 

@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 
 from monitor.archive import ARTICLE_RETRY_DELAYS
-from monitor.errors import ArchiveError
-from monitor.extract import Article, read_page
-from monitor.fulltext import (
+from monitor.articles.extract import Article, read_page
+from monitor.articles.fulltext import (
     ARTICLES_PER_HOST,
     same_story,
     wants_article,
     with_article,
     without_article,
 )
+from monitor.errors import ArchiveError
 from monitor.poll.poller import PROCESS_POOL_MIN_FEEDS, Poller
 from monitor.text.pagetext import read_page_text
 from monitor.types import ArticleFailure, Entry, PollSummary, Story

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from monitor.extract import extract_article
+from monitor.articles.extract import extract_article
 from monitor.text.normalize import format_story
 
 

@@ -29,7 +29,15 @@ from typing import Any, TypeVar
 import httpx
 
 from monitor.archive import Archive, ArticleRetry, Matcher, PollRecord, StoreResult
-from monitor.articles import ArticleFetcher
+from monitor.articles.fulltext import (
+    ARTICLES_PER_HOST,
+    ARTICLES_PER_POLL,
+    TURNED_OFF,
+    ArticleReader,
+    wants_article,
+    without_article,
+)
+from monitor.articles.pages import ArticleFetcher
 from monitor.clock import Clock, utc_now
 from monitor.config import Config
 from monitor.errors import (
@@ -43,14 +51,6 @@ from monitor.errors import (
     WorkerError,
 )
 from monitor.fetch.fetcher import Fetcher, FetchResult
-from monitor.fulltext import (
-    ARTICLES_PER_HOST,
-    ARTICLES_PER_POLL,
-    TURNED_OFF,
-    ArticleReader,
-    wants_article,
-    without_article,
-)
 from monitor.owner import default_owner
 from monitor.parse.feed import ParsedFeed, parse_feed, warm_up
 from monitor.poll.backlog import backlog_flags

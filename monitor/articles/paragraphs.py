@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from monitor.extract_render import LINK_END, LINK_START
+from monitor.articles.render import LINK_END, LINK_START
 from monitor.text.normalize import BLANK_LINES, clean_text, word_count
 from monitor.text.pagetext import is_prose
 

@@ -25,10 +25,10 @@ from typing import Any
 
 from lxml import etree
 
-from monitor.extract_body import Deadline, OutOfTime, readability_article, text_of
-from monitor.extract_meta import Metadata, read_metadata
-from monitor.extract_render import element_text
-from monitor.extract_text import Piece, body_paragraphs, split_text
+from monitor.articles.body import Deadline, OutOfTime, readability_article, text_of
+from monitor.articles.meta import Metadata, read_metadata
+from monitor.articles.paragraphs import Piece, body_paragraphs, split_text
+from monitor.articles.render import element_text
 
 log = logging.getLogger(__name__)
 

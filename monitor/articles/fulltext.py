@@ -19,10 +19,10 @@ from dataclasses import replace
 from functools import partial
 from urllib.parse import urlsplit
 
-from monitor.articles import ArticleFetcher
+from monitor.articles.extract import Article, read_page
+from monitor.articles.pages import ArticleFetcher
 from monitor.dedupe import sketch, text_hash
 from monitor.errors import FetchError, RetryLater, WorkerDied, WorkerError
-from monitor.extract import Article, read_page
 from monitor.text.normalize import word_count
 from monitor.text.tokens import tokenize
 from monitor.types import ArticleFailure, Entry, FullArticle

@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from monitor.extract_body import raw_text
+from monitor.articles.body import raw_text
 from monitor.text.normalize import clean_text
 
 _ARTICLE_TYPES = frozenset(
