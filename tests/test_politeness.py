@@ -7,6 +7,7 @@ import time
 
 from monitor.config import FetchSettings
 from monitor.fetch.fetcher import Fetcher
+from monitor.fetch.limits import HostLimits
 from tests.feedserver import FeedServer
 
 
@@ -39,7 +40,7 @@ def test_spacing_holds_across_fetchers_that_share_it(feed_server: FeedServer) ->
     shared: dict[str, float] = {}
 
     async def one() -> None:
-        async with Fetcher(settings, spacing=shared) as fetcher:
+        async with Fetcher(settings, limits=HostLimits(settings, spacing=shared)) as fetcher:
             await fetcher.fetch(feed_server.url("/a.xml"))
 
     start = time.monotonic()

@@ -20,6 +20,7 @@ import httpx
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
 from monitor.fetch.fetcher import Fetcher, FetchResult
+from monitor.fetch.limits import HostLimits
 from monitor.fetch.pinned import BlockedAddress, GuardedBackend, PinnedTransport, Resolver
 from monitor.fetch.pinned import system_resolver as system_resolver
 from monitor.netguard import AllowList, name_addresses, parse_host, refusal
@@ -47,15 +48,13 @@ class ArticleFetcher:
         resolver: Resolver = system_resolver,
         ssl_context: ssl.SSLContext | None = None,
         network: httpcore.AsyncNetworkBackend | None = None,
-        spacing: dict[str, float] | None = None,
-        limits: Fetcher | None = None,
+        limits: HostLimits | None = None,
     ) -> None:
         self.settings = settings
         self.allow = AllowList.parse(allow)
         self._backend = GuardedBackend(self.allow, resolver, network)
         self._ssl_context = ssl_context
         self._fetcher: Fetcher | None = None
-        self._spacing = spacing
         self._limits = limits
 
     async def __aenter__(self) -> ArticleFetcher:
@@ -64,9 +63,7 @@ class ArticleFetcher:
             max_connections=s.concurrency, max_keepalive_connections=s.concurrency
         )
         transport = PinnedTransport(self._backend, limits=limits, ssl_context=self._ssl_context)
-        self._fetcher = await Fetcher(
-            s, transport=transport, spacing=self._spacing, limits=self._limits
-        ).__aenter__()
+        self._fetcher = await Fetcher(s, transport=transport, limits=self._limits).__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

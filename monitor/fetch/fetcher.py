@@ -26,6 +26,7 @@ import httpx
 
 from monitor.config import FetchSettings
 from monitor.errors import BodyTooLarge, FeedGone, FetchError, RetryLater
+from monitor.fetch.limits import HostLimits
 from monitor.fetch.transport import LeanTransport
 from monitor.headers import parse_retry_after, server_now
 
@@ -194,21 +195,16 @@ class Fetcher:
         settings: FetchSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        spacing: dict[str, float] | None = None,
-        limits: Fetcher | None = None,
+        limits: HostLimits | None = None,
     ) -> None:
         self.settings = settings
-        self._limits = limits  # a fetcher whose concurrency limits this one shares
+        self._shared = limits  # None: limits of its own, made on entering
+        self._limits = limits
         self._transport = transport
         self._http: httpx.AsyncBaseTransport | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._timeouts: dict[str, float] = {}
         self._cookies = httpx.Cookies()
-        self._overall: asyncio.Semaphore | None = None
-        self._hosts: dict[str, asyncio.Semaphore] = {}
-        # When each host may next be asked (monotonic seconds); a poller passes its own
-        # dict in, so the spacing holds across polls, not only within one.
-        self._next_start: dict[str, float] = {} if spacing is None else spacing
 
     async def __aenter__(self) -> Fetcher:
         s = self.settings
@@ -231,10 +227,7 @@ class Fetcher:
             "write": s.read_timeout,
             "pool": s.timeout,
         }
-        if self._limits is not None and self._limits._overall is not None:
-            self._overall, self._hosts = self._limits._overall, self._limits._hosts
-        else:
-            self._overall = asyncio.Semaphore(s.concurrency)
+        self._limits = self._shared or HostLimits(s)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -255,11 +248,8 @@ class Fetcher:
         if scheme not in ("http", "https"):
             raise FetchError(url, f"unsupported URL scheme {scheme!r}")
         parsed = _check_http_url(url, url, "invalid URL")
-        assert self._overall is not None, "use Fetcher as an async context manager"
-        host = urlsplit(url).netloc.lower()
-        await self._space(host)
-        per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.per_host))
-        async with per_host, self._overall:  # host first, so one busy host cannot hog slots
+        assert self._limits is not None, "use Fetcher as an async context manager"
+        async with self._limits.slot(urlsplit(url).netloc.lower()):
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.settings.timeout):
@@ -278,17 +268,6 @@ class Fetcher:
                 permanent_url=result.permanent_url,
                 elapsed=time.monotonic() - started,
             )
-
-    async def _space(self, host: str) -> None:
-        """Wait until at least ``host_spacing`` has passed since the last request to ``host``."""
-        gap = self.settings.host_spacing
-        if gap <= 0:
-            return
-        now = time.monotonic()
-        slot = max(now, self._next_start.get(host, 0.0))
-        self._next_start[host] = slot + gap
-        if slot > now:
-            await asyncio.sleep(slot - now)
 
     async def _get(self, url: httpx.URL, headers: list[tuple[bytes, bytes]]) -> httpx.Response:
         """Send a GET as httpx.AsyncClient would (see ``__aenter__``); close the response."""

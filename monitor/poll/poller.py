@@ -51,6 +51,7 @@ from monitor.errors import (
     WorkerError,
 )
 from monitor.fetch.fetcher import Fetcher, FetchResult
+from monitor.fetch.limits import HostLimits
 from monitor.owner import default_owner
 from monitor.parse.feed import ParsedFeed, parse_feed, warm_up
 from monitor.poll.backlog import backlog_flags
@@ -341,16 +342,17 @@ class Poller:
         outcomes: list[FeedOutcome] = []
         self._writer.expect(len(states))  # each feed's poll ends with one write
         async with contextlib.AsyncExitStack() as stack:
+            # One set of limits for the feeds and their pages, spaced as in earlier polls.
+            limits = HostLimits(self.config.fetch, spacing=self._host_spacing)
             fetcher = await stack.enter_async_context(
-                Fetcher(self.config.fetch, transport=self._transport, spacing=self._host_spacing)
+                Fetcher(self.config.fetch, transport=self._transport, limits=limits)
             )
             reader = None
             if retries or any(self._full_article(s.url) != "never" for s in states):
                 articles = ArticleFetcher(
                     self.config.fetch,
                     allow=self.config.articles.allow,
-                    spacing=self._host_spacing,
-                    limits=fetcher,  # one set of limits for the feeds and their pages
+                    limits=limits,
                 )
                 await stack.enter_async_context(articles)
                 reader = ArticleReader(articles, partial(self._offload, pool))
