@@ -7,6 +7,7 @@ for several workers); ``open_archive`` picks one from the configured URL.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -80,7 +81,15 @@ class StoryMatches:
     planned: tuple[PlannedMatch, ...]
 
 
-class Archive(Protocol):
+class FeedStore(Protocol):
+    """The feeds and their poll state.
+
+    A feed is polled by one owner at a time: ``claim_due`` leases it, ``record_poll`` or
+    ``release_feeds`` ends the lease; a lease not ended in time (its owner died) can be
+    claimed again. Times are the caller's clock, passed in; the store decides nothing
+    about when a feed is due beyond comparing the times it was given.
+    """
+
     def sync_feeds(self, feeds: Sequence[Feed], now: datetime, *, replan: Replan) -> None:
         """Make the configured feeds the active ones, keeping the state of known feeds.
 
@@ -90,7 +99,9 @@ class Archive(Protocol):
         once.
         """
 
-    def feed_states(self, *, include_inactive: bool = False) -> list[FeedState]: ...
+    def feed_states(self, *, include_inactive: bool = False) -> list[FeedState]:
+        """Every active feed's state (with ``include_inactive``, those no longer configured
+        too), with its story count."""
 
     def claim_due(
         self,
@@ -111,6 +122,20 @@ class Archive(Protocol):
     def release_feeds(self, urls: Sequence[str], *, owner: str) -> None:
         """Give back ``owner``'s leases of these feeds, their state as it was: polls whose
         outcome could not be stored (the disk was full), due again at once."""
+
+    def health_changes(self, now: datetime, failing_after: float) -> list[tuple[str, str, str]]:
+        """Feeds to send a health alert about: (url, name, "failing" or "recovered"); one
+        when a feed has failed for ``failing_after`` seconds, one when it recovers, each
+        taken once (the flag that says it was is set in the same transaction)."""
+
+
+class StoryStore(Protocol):
+    """The stories, their sources and texts, their matches, and full-text search.
+
+    Storing looks up what the entries may be (stories by key, near duplicates by their
+    sketches) and writes what the dedupe decider (``monitor.dedupe``) decides. Every
+    write of one call is one transaction: a crash keeps all of it or none.
+    """
 
     def store_entries(
         self,
@@ -169,19 +194,29 @@ class Archive(Protocol):
         """The stories whose article is due another attempt, put off by ``lease_seconds``
         (storing the attempt's entry schedules the next one, or none)."""
 
-    def recent_stories(self, *, limit: int, since: datetime | None = None) -> list[Story]: ...
+    def recent_stories(self, *, limit: int, since: datetime | None = None) -> list[Story]:
+        """The newest stories (first seen since ``since``), newest first."""
 
     def get_story(self, story_id: str) -> Story:
         """The story whose id is ``story_id`` or starts with it; StoryNotFound otherwise."""
 
-    def search(self, query: str, *, limit: int) -> list[Story]: ...
+    def search(self, query: str, *, limit: int) -> list[Story]:
+        """Stories matching ``query`` in the rule language's full-text syntax, best first."""
 
-    def count_stories(self, *, since: datetime | None = None) -> int: ...
+    def count_stories(self, *, since: datetime | None = None) -> int:
+        """How many stories were first seen since ``since`` (all of them without it)."""
 
     def iter_stories(self, *, since: datetime | None = None) -> Iterator[Story]:
         """Every story (first seen since ``since``) in archive order."""
 
-    # -- the outbox ------------------------------------------------------------------------
+
+class Outbox(Protocol):
+    """Messages waiting to be sent, their delivery outcomes, digests, disabled notifiers.
+
+    A message is enqueued in the transaction that makes its alert, claimed by one owner
+    at a time (a lease, as feeds are), and finished once: sent, tried again at a given
+    time, or dead. Message ids are stable, so a message enqueued twice is one message.
+    """
 
     def enqueue_message(
         self,
@@ -198,9 +233,11 @@ class Archive(Protocol):
         self, now: datetime, *, owner: str, lease_seconds: float, limit: int
     ) -> list[OutboxEntry]: ...
 
-    def message_stories(self, outbox_id: str) -> list[tuple[Story, Match]]: ...
+    def message_stories(self, outbox_id: str) -> list[tuple[Story, Match]]:
+        """The stories of an alert or digest message with their matches, in archive order."""
 
-    def message_payload(self, outbox_id: str) -> dict[str, Any]: ...
+    def message_payload(self, outbox_id: str) -> dict[str, Any]:
+        """The payload an ``enqueue_message`` message was queued with."""
 
     def finish_delivery(
         self,
@@ -214,21 +251,29 @@ class Archive(Protocol):
         count_attempt: bool = True,
     ) -> None: ...
 
-    def list_outbox(self, statuses: Sequence[str], *, limit: int = 200) -> list[OutboxEntry]: ...
+    def list_outbox(self, statuses: Sequence[str], *, limit: int = 200) -> list[OutboxEntry]:
+        """Messages in any of ``statuses`` ("pending", "sent", "dead"), newest first."""
 
     def retry_outbox(
         self, now: datetime, *, ids: Sequence[str] = (), all_dead: bool = False
     ) -> int: ...
 
-    def outbox_counts(self) -> dict[str, int]: ...
+    def outbox_counts(self) -> dict[str, int]:
+        """How many messages are in each status."""
 
-    def disable_notifier(self, name: str, reason: str, now: datetime) -> None: ...
+    def disable_notifier(self, name: str, reason: str, now: datetime) -> None:
+        """Stop claiming ``name``'s messages (its endpoint is gone) until it is enabled;
+        they stay pending, nothing is dropped."""
 
-    def enable_notifier(self, name: str) -> None: ...
+    def enable_notifier(self, name: str) -> None:
+        """Claim ``name``'s messages again."""
 
-    def disabled_notifiers(self) -> dict[str, str]: ...
+    def disabled_notifiers(self) -> dict[str, str]:
+        """Disabled notifiers and why."""
 
-    def digest_queues(self) -> Iterator[tuple[str, str, str, datetime, datetime | None]]: ...
+    def digest_queues(self) -> Iterator[tuple[str, str, str, datetime, datetime | None]]:
+        """(topic, notifier, queue, oldest queued alert, last due time) of every waiting
+        digest queue."""
 
     def release_held(self, route: Router, now: datetime) -> int:
         """Make the alerts of held matches that ``route`` can route now; how many were made."""
@@ -240,26 +285,34 @@ class Archive(Protocol):
         self, *, topic: str, notifier: str, queue: str, due: datetime, now: datetime
     ) -> str | None: ...
 
-    # -- the running service ---------------------------------------------------------------
 
-    def release_leases(self) -> None: ...
+class ServiceState(Protocol):
+    """What the running service records about itself, and the counts ``monitor status``
+    and ``/metrics`` show."""
+
+    def release_leases(self) -> None:
+        """Forget every lease of feeds and messages: for a service that holds the
+        archive's single-instance lock, any lease left over is from a crashed run."""
 
     def clock_stepped(self, step: float, *, owner: str) -> None:
         """The wall clock was stepped by ``step`` seconds: after a step back, move the
         stored due times and leases back with it; after a step forward, extend
         ``owner``'s leases."""
 
-    def health_changes(self, now: datetime, failing_after: float) -> list[tuple[str, str, str]]: ...
+    def set_status(self, values: dict[str, Any], now: datetime) -> None:
+        """Record ``values`` in the service's status, key by key (others are kept)."""
 
-    def set_status(self, values: dict[str, Any], now: datetime) -> None: ...
+    def status(self) -> dict[str, Any]:
+        """The service's recorded status, as ``set_status`` left it."""
 
-    def status(self) -> dict[str, Any]: ...
+    def feed_counts(self) -> tuple[int, int]:
+        """(active feeds, of them failing)."""
 
-    def feed_counts(self) -> tuple[int, int]: ...
+    def topic_hits(self, since: datetime) -> dict[str, int]:
+        """Matches per topic since ``since``."""
 
-    def topic_hits(self, since: datetime) -> dict[str, int]: ...
-
-    def stories_per_day(self, since: datetime, now: datetime) -> dict[str, float]: ...
+    def stories_per_day(self, since: datetime, now: datetime) -> dict[str, float]:
+        """Per feed: stories first seen per day between ``since`` and ``now``."""
 
     def article_counts(self, since: datetime) -> dict[str, int]:
         """Of the stories first seen since ``since`` whose page was tried: how many have its
@@ -269,6 +322,15 @@ class Archive(Protocol):
     def check_file(self) -> None:
         """Raise ArchiveGone when the archive's file was deleted or replaced since it was
         opened (a database server has no such file: nothing to check)."""
+
+
+class Archive(FeedStore, StoryStore, Outbox, ServiceState, Protocol):
+    """Every role of the archive, as one backend implements them (SQLite now; PostgreSQL
+    for several workers). Callers that need one role may take only that one."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """One transaction for every write made inside: all of them are kept, or none (a
+        poller's many small writes: one commit instead of one each)."""
 
     def close(self) -> None: ...
 

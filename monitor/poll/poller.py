@@ -20,7 +20,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -114,10 +113,6 @@ class ArchiveWriter:
         self, archive: Archive, *, max_jobs: int = WRITE_BATCH_JOBS, linger: float = WRITE_LINGER
     ) -> None:
         self._archive = archive
-        batch = getattr(archive, "batch", None)
-        self._batch: Callable[[], AbstractContextManager[None]] | None = (
-            batch if callable(batch) else None
-        )
         self._max_jobs = max_jobs
         self._linger = linger
         self._cond = threading.Condition()
@@ -214,9 +209,9 @@ class ArchiveWriter:
                 writes.append((i, job.call()))  # before the transaction, holding no lock
             except Exception as exc:
                 outcomes[i] = (False, exc)
-        if self._batch is not None and len(writes) > 1:
+        if len(writes) > 1:
             try:
-                with self._batch():
+                with self._archive.batch():
                     done = [(i, write()) for i, write in writes]
                 for i, value in done:
                     outcomes[i] = (True, value)
