@@ -16,7 +16,7 @@ from pathlib import Path
 
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.archive.sqlite_outbox import alert_id
-from monitor.poll.poller import ArchiveWriter
+from monitor.poll.writer import ArchiveWriter
 from monitor.types import Entry, Feed, Match, PlannedMatch
 from tests import builders
 
