@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from monitor.config import ScheduleSettings
+from monitor.dedupe import ARTICLE_RETRY_DELAYS as ARTICLE_RETRY_DELAYS  # the decider's
 from monitor.errors import ArchiveError
 from monitor.types import Entry, Feed, FeedState, Match, OutboxEntry, PlannedMatch, Story
 
@@ -39,11 +40,6 @@ class PollRecord:
     retry_until: datetime | None = None  # a failure's Retry-After, as a time
     error: str | None = None
     gone: bool = False
-
-
-# After an article fetch that may succeed later (a timeout, a 5xx), the next attempts
-# wait this long; after the last one the story keeps the feed's text for good.
-ARTICLE_RETRY_DELAYS: tuple[float, ...] = (300.0, 1800.0, 3 * 3600.0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
