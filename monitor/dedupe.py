@@ -20,7 +20,7 @@ threshold live here. The sketch math is in ``monitor.fingerprint``.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -46,6 +46,7 @@ __all__ = [
     "MIN_TOKENS_FOR_TEXT_MATCH",
     "NEAR_CANDIDATES",
     "SKETCH_SIZE",
+    "UNTRIED",
     "AddKey",
     "AddSource",
     "AddStory",
@@ -67,6 +68,7 @@ __all__ = [
     "entry_keys",
     "identity",
     "is_near_duplicate",
+    "reads_body",
     "similarity",
     "sketch",
     "text_hash",
@@ -89,13 +91,14 @@ ID_ATTEMPTS = 100  # ids derived for one new story before giving up
 
 
 def entry_keys(entry: Entry, feed: int) -> tuple[str, ...]:
-    """What finds the entry's story again: its URL, and its GUID scoped to its feed."""
+    """What finds the entry's story again: its GUID scoped to its feed, first (within its
+    feed it names the item), and its URL."""
     keys = []
-    if entry.url:
-        keys.append(f"url:{entry.url}")
     if entry.guid:
         # GUIDs are only unique within their feed ("1", "2", ... are common).
         keys.append(f"guid:{feed}:{entry.guid}")
+    if entry.url:
+        keys.append(f"url:{entry.url}")
     return tuple(keys)
 
 
@@ -105,11 +108,10 @@ def identity(entry: Entry, feed: int) -> str:
     return entry.url or (f"guid:{feed}:{entry.guid}" if entry.guid else f"text:{entry.text_hash}")
 
 
-def _ids(identity: str) -> Iterator[str]:
-    """The ids a story of ``identity`` may get, the first free one first."""
-    yield story_id(identity)
-    # An id already taken (a 64-bit prefix collision, a story that changed its URL, the
-    # episodes of a show that all link its page) must not drop the story: derive another.
+def _derived_ids(identity: str) -> Iterator[str]:
+    """The ids a new story of ``identity`` may get when its own (``story_id(identity)``) is
+    taken: a 64-bit prefix collision, a story that changed its URL, the episodes of a show
+    that all link its page must not drop the story."""
     for attempt in range(1, ID_ATTEMPTS):
         yield story_id(f"{identity}#{attempt}")
 
@@ -119,15 +121,19 @@ def _ids(identity: str) -> Iterator[str]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Text:
-    """A story's text and what it is recognised by."""
+    """A text the decider gives a story, and what it is recognised by."""
 
     headline: str
     paragraphs: tuple[str, ...]
     text_hash: str
     sketch: tuple[int, ...]
     feed_sketch: tuple[int, ...] = ()  # with an article's text: the sketch of the feed's own
-    words: int | None = None  # tokens; None: archived before they were counted
-    feed: int | None = None  # the feed whose text it is (it may edit it)
+    words: int  # tokens
+    feed: int  # the feed whose text it is: it may edit it
+    body: str = field(init=False, repr=False, compare=False)  # as Story.body
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "body", "\n\n".join(self.paragraphs))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -156,18 +162,42 @@ class Attempts:
         return Attempts(error=failure.reason, tries=tries, retry=retry)
 
 
-_UNTRIED = Attempts()
+UNTRIED = Attempts()  # a story whose page was never asked for
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Known:
-    """A stored story, as the archive found it for the call's feed."""
+    """A stored story, as the archive found it for the call's feed: its text (the fields of
+    a ``Text``, with the body as stored) and the feed's relation to it."""
 
     seq: int
-    text: Text
-    article: Attempts = _UNTRIED
+    headline: str
+    body: str | None  # its paragraphs joined by blank lines; None: not loaded (reads_body)
+    text_hash: str
+    sketch: tuple[int, ...]
+    feed_sketch: tuple[int, ...] = ()
+    words: int | None = None  # None: archived before they were counted
+    feed: int | None = None  # the feed whose text it has
+    article: Attempts = UNTRIED
     carried: bool = False  # the feed carries it already
     guid: str | None = None  # the GUID the feed gave it, if any
+
+
+_Current = Text | Known  # a story's text as the call has left it so far
+
+
+def reads_body(source: ContentSource, words: int | None) -> bool:
+    """Whether the decider may read the body of a stored story with article state ``source``
+    and ``words``: one with its article's text (a new headline from its feed goes with the
+    article's paragraphs) or without a word count (counted from it). Other bodies need not
+    be loaded."""
+    return source == "article" or words is None
+
+
+def _body(current: _Current) -> str:
+    if current.body is None:
+        raise ValueError("the decider needs a body the archive did not load (reads_body)")
+    return current.body
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,16 +304,8 @@ class MarkToMatch:
     news: bool  # some entry brought it as news, not backlog
 
 
-Intent = (
-    AddStory
-    | ReplaceText
-    | ReplaceFeedSketch
-    | SetArticle
-    | SetWords
-    | AddKey
-    | AddSource
-    | MarkToMatch
-)
+Update = ReplaceText | ReplaceFeedSketch | SetArticle | SetWords  # of a stored story
+Intent = Update | AddStory | AddKey | AddSource | MarkToMatch
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -297,27 +319,42 @@ class Naming:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Decision:
-    """What storing a feed's entries writes, and what it reports."""
+    """What storing a feed's entries writes, by kind of intent, and what it reports."""
 
-    intents: tuple[Intent, ...]
-    changed: tuple[int, ...]  # stories whose text changed, first changed first (new ones too)
-    merged: int  # entries found to be a story another feed brought
+    updates: tuple[Update, ...] = ()
+    new: tuple[AddStory, ...] = ()
+    keys: tuple[AddKey, ...] = ()
+    sources: tuple[AddSource, ...] = ()
+    marks: tuple[MarkToMatch, ...] = ()
+    changed: tuple[int, ...] = ()  # stories whose text changed, first changed first (new too)
+    merged: int = 0  # entries found to be a story another feed brought
+    _firsts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        firsts = tuple(story_id(add.identity) for add in self.new)
+        object.__setattr__(self, "_firsts", firsts)
 
     @property
-    def new(self) -> tuple[AddStory, ...]:
-        return tuple(i for i in self.intents if isinstance(i, AddStory))
+    def intents(self) -> tuple[Intent, ...]:
+        """Every intent, in the order the archive writes them."""
+        return (*self.updates, *self.new, *self.keys, *self.sources, *self.marks)
 
     def name(self, taken: Mapping[str, bool]) -> Naming:
-        """Ids for the new stories: each the first of its identity's ids (``_ids``) that no
-        story has. ``taken``: the ids asked about so far, and whether a story has each."""
-        new = self.new
-        missing = frozenset(story_id(add.identity) for add in new) - taken.keys()
+        """Ids for the new stories: each its identity's, or the first derived one that no
+        story has (``_derived_ids``). ``taken``: the ids asked about so far, and whether a
+        story has each."""
+        firsts = self._firsts
+        missing = frozenset(firsts) - taken.keys()
         if missing:
             return Naming(missing=missing)
         used = dict(taken)
         ids: dict[int, str] = {}
-        for add in new:
-            candidates = _ids(add.identity)
+        for add, first in zip(self.new, firsts, strict=True):
+            if not used[first]:
+                used[first] = True
+                ids[add.seq] = first
+                continue
+            candidates = _derived_ids(add.identity)
             for sid in candidates:
                 if sid not in used:  # asked about all at once: a show takes one per episode
                     return Naming(missing=frozenset([sid, *candidates]) - used.keys())
@@ -350,10 +387,22 @@ class Decider:
     backlog: Sequence[bool] = ()
     mark: bool = False
     keys_by_entry: tuple[tuple[str, ...], ...] = field(init=False, repr=False)
+    # Each entry's indexed hashes, once asked for: the search, the decision and a new story
+    # need the same.
+    _probes: dict[int, frozenset[int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         keys = tuple(entry_keys(entry, self.feed) for entry in self.entries)
         object.__setattr__(self, "keys_by_entry", keys)
+        object.__setattr__(self, "_probes", {})
+
+    def probes(self, n: int) -> frozenset[int]:
+        """The indexed hashes of entry ``n``: of its text, and of its feed's (an article's)."""
+        found = self._probes.get(n)
+        if found is None:
+            entry = self.entries[n]
+            found = self._probes[n] = probes(entry.sketch, entry.feed_sketch)
+        return found
 
     def keys(self) -> set[str]:
         """Every key of the entries: the archive finds the story of each that is known."""
@@ -364,10 +413,21 @@ class Decider:
         can be needed (its keys place it, or its text is too short to be found by)."""
         if self.stories is not None:
             return [None] * len(self.entries)
-        return [
-            _search(entry, keys, known, self.feed)
-            for entry, keys in zip(self.entries, self.keys_by_entry, strict=True)
-        ]
+        return [self._search(n, known) for n in range(len(self.entries))]
+
+    def _search(self, n: int, known: Mapping[str, int]) -> Search | None:
+        entry = self.entries[n]
+        if entry.guid:
+            if f"guid:{self.feed}:{entry.guid}" in known:
+                return None  # its own GUID names its story
+        elif any(key in known for key in self.keys_by_entry[n]):
+            return None  # found by its URL: without a GUID, nothing tells it apart
+        if entry.sketch:
+            # An entry with its article's text is also found by the feed's own text.
+            return Search(tuple(sorted(self.probes(n))), entry.text_hash)
+        if _spaced_words(entry) < MIN_TOKENS_FOR_TEXT_MATCH:
+            return None
+        return Search((), entry.text_hash)
 
     def stories_to_load(
         self, known: Mapping[str, int], candidates: Sequence[Sequence[Candidate]]
@@ -381,22 +441,6 @@ class Decider:
         if len(found.candidates) != len(self.entries):
             raise ValueError("found.candidates needs one sequence per entry")
         return _Call(self, found).run()
-
-
-def _search(
-    entry: Entry, keys: Sequence[str], known: Mapping[str, int], feed: int
-) -> Search | None:
-    if entry.guid:
-        if f"guid:{feed}:{entry.guid}" in known:
-            return None  # its own GUID names its story
-    elif any(key in known for key in keys):
-        return None  # found by its URL: without a GUID, nothing tells it apart
-    if entry.sketch:
-        # An entry with its article's text is also recognised by the feed's own text.
-        return Search(tuple(sorted(probes(entry.sketch, entry.feed_sketch))), entry.text_hash)
-    if _spaced_words(entry) < MIN_TOKENS_FOR_TEXT_MATCH:
-        return None
-    return Search((), entry.text_hash)
 
 
 def _spaced_words(entry: Entry) -> int:
@@ -435,7 +479,7 @@ def _fingerprinted(
 
 
 def _new_text(
-    state: Attempts, entry: Entry, current: Text, *, feed: int, words: Callable[[], int]
+    state: Attempts, entry: Entry, current: _Current, *, feed: int, words: Callable[[], int]
 ) -> Text | None:
     """The story's text once ``entry`` (of ``feed``) is taken in; None: as is.
 
@@ -461,7 +505,8 @@ def _new_text(
     elif state.source == "article":
         if current.headline == entry.headline or not supplier:
             return None
-        text = _fingerprinted(entry.headline, current.paragraphs, feed, current.feed_sketch)
+        paragraphs = tuple(p for p in _body(current).split("\n\n") if p)
+        text = _fingerprinted(entry.headline, paragraphs, feed, current.feed_sketch)
     else:
         if entry.text_hash == current.text_hash:
             return None
@@ -486,24 +531,13 @@ class _Draft:
     """A story as the call has left it so far: the decider's scratch copy."""
 
     seq: int
-    text: Text
+    text: _Current
     article: Attempts
     carried: bool
     guid: str | None  # the GUID the feed gave it: the first of this call's, else the stored one
     known: Known | None  # as stored; None: new in this call
-    probes: frozenset[int]  # as indexed in the call's own index (a stored one's: as stored)
+    probes: frozenset[int] | None = None  # as in the call's own index; None: not in it
     guid_given: bool = False  # this call gave it a GUID of the feed
-    retexted: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Meta:
-    """What a new story keeps of the entry that brought it, besides its text."""
-
-    identity: str
-    url: str
-    published: datetime
-    author: str | None
 
 
 class _Call:
@@ -516,11 +550,11 @@ class _Call:
         self.found = found
         self.keys = dict(found.keys)  # the stored ones, then those this call adds
         self.drafts: dict[int, _Draft] = {}  # every story an entry was, in that order
-        self.new: dict[int, _Meta] = {}
+        self.new: dict[int, Entry] = {}  # the stories the call adds: the entry of each
         self.next_seq = found.next_seq
         # The stories this call adds, and the stored ones whose indexed hashes it changed,
         # by indexed hash: the archive's look-ups could not find them as they are now.
-        self.index: dict[int, set[int]] = {}
+        self.index: defaultdict[int, set[int]] = defaultdict(set)
         self.moved: set[int] = set()  # those stored ones
         self.added_keys: list[AddKey] = []
         self.sources: list[AddSource] = []
@@ -530,20 +564,24 @@ class _Call:
 
     def run(self) -> Decision:
         decider = self.decider
-        for n, (entry, keys) in enumerate(zip(decider.entries, decider.keys_by_entry, strict=True)):
+        for n, entry in enumerate(decider.entries):
             old_news = bool(decider.backlog) and decider.backlog[n]
             seq = decider.stories[n] if decider.stories is not None else self._story_of(n, entry)
-            self._take(entry, keys, seq, old_news)
+            self._take(n, entry, seq, old_news)
         return Decision(
-            intents=(*self._story_intents(), *self.added_keys, *self.sources, *self._marks()),
+            updates=tuple(u for d in self.drafts.values() if d.known for u in _updates(d, d.known)),
+            new=tuple(self._new_story(d) for d in self.drafts.values() if d.known is None),
+            keys=tuple(self.added_keys),
+            sources=tuple(self.sources),
+            marks=tuple(MarkToMatch(seq, news) for seq, news in self.marks.items()),
             changed=tuple(self.changed),
             merged=self.merged,
         )
 
-    def _take(self, entry: Entry, keys: Sequence[str], seq: int | None, old_news: bool) -> None:
+    def _take(self, n: int, entry: Entry, seq: int | None, old_news: bool) -> None:
         rematch = False
         if seq is None:
-            draft = self._add(entry)
+            draft = self._add(n, entry)
         else:
             draft = self._draft(seq)
             own = draft.carried
@@ -555,7 +593,7 @@ class _Call:
                 self.changed.setdefault(draft.seq)
             if not own:
                 self.merged += 1
-        for key in keys:
+        for key in self.decider.keys_by_entry[n]:
             if key not in self.keys:  # a key keeps its first story
                 self.keys[key] = draft.seq
                 self.added_keys.append(AddKey(key, draft.seq))
@@ -579,7 +617,7 @@ class _Call:
         the entry must not disappear into it. Its URL and its text both the same, it is that
         item under a new GUID (a feed that moved its GUIDs).
         """
-        keys = sorted(self.decider.keys_by_entry[n])
+        keys = self.decider.keys_by_entry[n]
         seq = next((self.keys[k] for k in keys if k in self.keys), None)
         if (
             seq is not None
@@ -592,9 +630,9 @@ class _Call:
             seq = self._near_duplicate(n, entry)
         return seq
 
-    def _text(self, seq: int) -> Text:
+    def _text(self, seq: int) -> _Current:
         draft = self.drafts.get(seq)
-        return draft.text if draft is not None else self.found.stories[seq].text
+        return draft.text if draft is not None else self.found.stories[seq]
 
     def _other_guid(self, seq: int, entry: Entry) -> bool:
         """Whether the feed gave the story a GUID, and not the entry's."""
@@ -617,9 +655,10 @@ class _Call:
         indexed hashes, the earliest the feed did not give another GUID (another item)."""
         if entry.sketch:
             # A story with an article's text is also recognised by the text its feed gave.
+            shared = self._shared(self.decider.probes(n))
+            if not shared and not self.found.candidates[n]:
+                return None
             sketches = [x for x in (entry.sketch, entry.feed_sketch) if x]
-            wanted = probes(*sketches)
-            shared = Counter(seq for h in wanted for seq in self.index.get(h, ()))
             # The stored stories first, as the archive found them or as this call left them;
             # then the ones it adds.
             for seqs in (self._stored_near(n, shared), self._new_near(shared)):
@@ -635,7 +674,15 @@ class _Call:
         same += [s for s in self.drafts if self._text(s).text_hash == entry.text_hash]
         return min(same, default=None)
 
-    def _stored_near(self, n: int, shared: Counter[int]) -> list[int]:
+    def _shared(self, wanted: frozenset[int]) -> dict[int, int]:
+        """How many of ``wanted`` each story in the call's own index shares."""
+        shared: dict[int, int] = {}
+        for h in wanted:
+            for seq in self.index.get(h, ()):
+                shared[seq] = shared.get(seq, 0) + 1
+        return shared
+
+    def _stored_near(self, n: int, shared: dict[int, int]) -> list[int]:
         ranked = [(c.shared, c.seq) for c in self.found.candidates[n] if c.seq not in self.moved]
         if self.moved:
             ranked += [(k, s) for s, k in shared.items() if s in self.moved]
@@ -644,7 +691,7 @@ class _Call:
             )
         return [seq for _, seq in ranked[:NEAR_CANDIDATES]]
 
-    def _new_near(self, shared: Counter[int]) -> list[int]:
+    def _new_near(self, shared: dict[int, int]) -> list[int]:
         close = [(k, s) for s, k in shared.items() if k >= MIN_SHARED_PROBES and s in self.new]
         close.sort(key=lambda c: (-c[0], c[1]))
         return [seq for _, seq in close[:NEAR_CANDIDATES]]
@@ -657,43 +704,36 @@ class _Call:
             known = self.found.stories[seq]
             draft = _Draft(
                 seq=seq,
-                text=known.text,
+                text=known,
                 article=known.article,
                 carried=known.carried,
                 guid=known.guid,
                 known=known,
-                probes=probes(known.text.sketch, known.text.feed_sketch),
             )
             self.drafts[seq] = draft
         return draft
 
-    def _add(self, entry: Entry) -> _Draft:
+    def _add(self, n: int, entry: Entry) -> _Draft:
         seq = self.next_seq
         self.next_seq += 1
         text = _from_entry(entry, entry.headline, self.feed, entry.feed_sketch)
         draft = _Draft(
             seq=seq,
             text=text,
-            article=_UNTRIED.after(entry, self.now),
+            article=UNTRIED.after(entry, self.now),
             carried=False,
             guid=None,
             known=None,
-            probes=frozenset(),
         )
         self.drafts[seq] = draft
-        self.new[seq] = _Meta(
-            identity=identity(entry, self.feed),
-            url=entry.url or entry.link,
-            published=entry.published or self.now,
-            author=entry.author,
-        )
-        self._index(draft)
+        self.new[seq] = entry
+        self._index(draft, self.decider.probes(n))
         return draft
 
     def _update(self, draft: _Draft, entry: Entry) -> bool:
         """Take the entry's text and article attempt into the story; whether its text changed."""
         state, draft.article = draft.article, draft.article.after(entry, self.now)
-        text = draft.text
+        text = before = draft.text
         if (
             text.feed == self.feed
             and _feed_text_of_article_story(state, entry)
@@ -703,62 +743,65 @@ class _Call:
             draft.text = text = replace(text, feed_sketch=entry.sketch)
         new = _new_text(state, entry, text, feed=self.feed, words=lambda: self._words(draft))
         if new is not None:
-            draft.text, draft.retexted = new, True
-        self._index(draft)
+            draft.text = new
+        self._moved(draft, before)
         return new is not None
 
     def _words(self, draft: _Draft) -> int:
         words = draft.text.words
         if words is None:  # archived before they were counted: counted once, and kept
-            words = fingerprint(draft.text.headline, draft.text.paragraphs).words
+            words = fingerprint(draft.text.headline, [_body(draft.text)]).words  # a Known's
             draft.text = replace(draft.text, words=words)
         return words
 
-    def _index(self, draft: _Draft) -> None:
-        """Index the draft's hashes anew when they changed (a new story's: at once)."""
-        now = probes(draft.text.sketch, draft.text.feed_sketch)
-        if now == draft.probes:
+    def _moved(self, draft: _Draft, before: _Current) -> None:
+        """Index the draft anew when its text changed its indexed hashes."""
+        text = draft.text
+        if text is before or (
+            text.sketch == before.sketch and text.feed_sketch == before.feed_sketch
+        ):
             return
-        if draft.known is None or draft.seq in self.moved:  # in this call's index already
-            for h in draft.probes:
-                self.index[h].discard(draft.seq)
+        now = probes(text.sketch, text.feed_sketch)
+        if now != probes(before.sketch, before.feed_sketch):
+            self._index(draft, now)
+
+    def _index(self, draft: _Draft, now: frozenset[int]) -> None:
+        """Index the draft under the hashes ``now``: a new story, or a stored one moved."""
+        for h in draft.probes or ():
+            self.index[h].discard(draft.seq)
         for h in now:
-            self.index.setdefault(h, set()).add(draft.seq)
+            self.index[h].add(draft.seq)
         draft.probes = now
         if draft.known is not None:
             self.moved.add(draft.seq)
 
     # -- the intents ----------------------------------------------------------------------
 
-    def _story_intents(self) -> Iterator[Intent]:
-        for seq, draft in self.drafts.items():
-            if draft.known is None:
-                meta = self.new[seq]
-                yield AddStory(
-                    seq=seq,
-                    identity=meta.identity,
-                    url=meta.url,
-                    published=meta.published,
-                    author=meta.author,
-                    text=draft.text,
-                    article=draft.article,
-                )
-            else:
-                yield from _stored_intents(draft, draft.known)
-
-    def _marks(self) -> Iterator[MarkToMatch]:
-        return (MarkToMatch(seq, news) for seq, news in self.marks.items())
+    def _new_story(self, draft: _Draft) -> AddStory:
+        entry, text = self.new[draft.seq], draft.text
+        assert isinstance(text, Text), "a new story's texts are its entries'"
+        return AddStory(
+            seq=draft.seq,
+            identity=identity(entry, self.feed),
+            url=entry.url or entry.link,
+            published=entry.published or self.now,
+            author=entry.author,
+            text=text,
+            article=draft.article,
+        )
 
 
-def _stored_intents(draft: _Draft, known: Known) -> Iterator[Intent]:
+def _updates(draft: _Draft, known: Known) -> Iterator[Update]:
     """What writes a stored story as the call left it."""
-    if draft.article != known.article:
-        yield SetArticle(draft.seq, draft.article)
     text = draft.text
-    if draft.retexted:
+    if draft.article is not known.article and draft.article != known.article:
+        yield SetArticle(draft.seq, draft.article)
+    if text is known:
+        return
+    if isinstance(text, Text):  # a new text (a stored one stays a Known as it changes)
         yield ReplaceText(draft.seq, text)
         return
-    if text.feed_sketch != known.text.feed_sketch:
+    if text.feed_sketch != known.feed_sketch:
         yield ReplaceFeedSketch(draft.seq, text.sketch, text.feed_sketch)
-    if text.words is not None and text.words != known.text.words:
+    if text.words is not None and text.words != known.words:
         yield SetWords(draft.seq, text.words)

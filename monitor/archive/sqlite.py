@@ -25,23 +25,20 @@ from monitor.archive.sqlite_faults import faults, os_fault, storage_fault, trans
 from monitor.archive.sqlite_outbox import CLOCK_SLACK, OutboxStore, _dt, _utc, gone_owners
 from monitor.config import ScheduleSettings
 from monitor.dedupe import (
-    AddKey,
-    AddSource,
+    UNTRIED,
     AddStory,
     Attempts,
     Candidate,
     Decider,
     Decision,
     Found,
-    Intent,
     Known,
-    MarkToMatch,
     ReplaceFeedSketch,
     ReplaceText,
     Search,
     SetArticle,
     SetWords,
-    Text,
+    Update,
     entry_keys,
 )
 from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing, StoryNotFound
@@ -52,6 +49,7 @@ from monitor.types import Entry, Feed, FeedState, Story
 log = logging.getLogger(__name__)
 _CHUNK = 500  # values bound in one IN (...) list
 _ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
+_ROWS_PER_STATEMENT = 16  # rows of the other tables in one
 
 _STORY_COLUMNS = """
     s.seq, s.id, s.url, s.headline, s.body, s.published, s.first_seen, s.updated,
@@ -650,7 +648,7 @@ class SQLiteArchive(OutboxStore):
             new=tuple(new.values()),
             changed=tuple(self._changed_stories(decision.changed, new)),
             merged=decision.merged,
-            unmatched=tuple(i.seq for i in decision.intents if isinstance(i, MarkToMatch)),
+            unmatched=tuple(m.seq for m in decision.marks),
         )
 
     def _look_up(self, db: sqlite3.Connection, decider: Decider) -> Found:
@@ -694,10 +692,14 @@ class SQLiteArchive(OutboxStore):
         ordered = sorted(seqs)
         for start in range(0, len(ordered), _CHUNK):
             chunk = ordered[start : start + _CHUNK]
-            # The GUID: the first in key order, should the feed have given it several.
+            # The body only where the decider reads it (dedupe.reads_body); the GUID: the
+            # first in key order, should the feed have given it several.
             rows = db.execute(
                 f"""
-                SELECT s.seq, s.headline, s.body, s.text_hash, s.sketch, s.feed_sketch,
+                SELECT s.seq, s.headline,
+                    CASE WHEN s.content_source = 'article' OR s.text_words IS NULL
+                        THEN s.body END,
+                    s.text_hash, s.sketch, s.feed_sketch,
                     s.text_words, s.text_feed, s.content_source, s.article_error,
                     s.article_tries, s.article_retry,
                     EXISTS (SELECT 1 FROM story_sources ss
@@ -722,28 +724,19 @@ class SQLiteArchive(OutboxStore):
     def _write(
         db: sqlite3.Connection, feed_id: int, decision: Decision, ids: Mapping[int, str], t: float
     ) -> None:
-        adds: list[AddStory] = []
-        keys: list[tuple[str, int]] = []
-        sources: list[tuple[int, int, str, float, bool]] = []
-        marks: list[tuple[int, bool]] = []
-        for intent in decision.intents:
-            match intent:
-                case AddStory():
-                    adds.append(intent)
-                case AddKey():
-                    keys.append((intent.key, intent.seq))
-                case AddSource():
-                    sources.append((intent.seq, feed_id, intent.link, t, intent.backlog))
-                case MarkToMatch():
-                    marks.append((intent.seq, intent.news))
-                case _:
-                    _update(db, intent, t)
-        _insert_stories(db, adds, ids, t)
-        db.executemany("INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES (?, ?)", keys)
-        db.executemany(
+        for update in decision.updates:
+            _update(db, update, t)
+        _insert_stories(db, decision.new, ids, t)
+        _insert(
+            db,
+            "INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES",
+            [(k.key, k.seq) for k in decision.keys],
+        )
+        _insert(
+            db,
             "INSERT OR IGNORE INTO story_sources (story_seq, feed_id, link, first_seen, backlog)"
-            " VALUES (?, ?, ?, ?, ?)",
-            sources,
+            " VALUES",
+            [(s.seq, feed_id, s.link, t, s.backlog) for s in decision.sources],
         )
         # Marked in the same transaction as the story, matched after it: a crash between
         # the two leaves the mark, and the story is matched at the next poll.
@@ -753,7 +746,7 @@ class SQLiteArchive(OutboxStore):
             ON CONFLICT (story_seq) DO UPDATE SET news = news OR excluded.news,
                 version = version + 1
             """,
-            marks,
+            [(m.seq, m.news) for m in decision.marks],
         )
 
     @staticmethod
@@ -876,16 +869,16 @@ def _known(row: sqlite3.Row, prefix: int) -> Known:
     source, error, tries, retry, carried, guid_key = row[8:]
     return Known(
         seq=seq,
-        text=Text(
-            headline=headline,
-            paragraphs=_paragraphs(body),
-            text_hash=text_hash,
-            sketch=_unpack(sketch),
-            feed_sketch=_unpack(feed_sketch),
-            words=words,
-            feed=text_feed,
-        ),
-        article=Attempts(
+        headline=headline,
+        body=body,
+        text_hash=text_hash,
+        sketch=_unpack(sketch),
+        feed_sketch=_unpack(feed_sketch),
+        words=words,
+        feed=text_feed,
+        article=UNTRIED
+        if (source, error, tries, retry) == ("feed", None, 0, None)
+        else Attempts(
             source=source, error=error, tries=tries, retry=None if retry is None else _utc(retry)
         ),
         carried=bool(carried),
@@ -895,8 +888,7 @@ def _known(row: sqlite3.Row, prefix: int) -> Known:
 
 def _new_story(add: AddStory, sid: str, feed_name: str, at: datetime) -> Story:
     """The story as ``_story`` would read it back from its row (``at``: its first_seen)."""
-    paragraphs = add.text.paragraphs
-    body = "\n\n".join(paragraphs)
+    paragraphs, body = add.text.paragraphs, add.text.body
     # Splitting the body gives the paragraphs back unless one is empty or has a line break:
     # then split, as reading the row would.
     if not (all(paragraphs) and body.count("\n") == 2 * len(paragraphs) - 2):
@@ -934,7 +926,7 @@ def _insert_stories(
             ids[add.seq],
             add.url,
             add.text.headline,
-            "\n\n".join(add.text.paragraphs),
+            add.text.body,
             _ts(add.published),
             t,
             t,
@@ -957,13 +949,29 @@ def _insert_stories(
             + ",".join([f"({_marks(18)})"] * len(chunk)),
             [value for row in chunk for value in row],
         )
-    db.executemany(
-        "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
+    _insert(
+        db,
+        "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES",
         [(h, add.seq) for add in adds for h in probes(add.text.sketch, add.text.feed_sketch)],
     )
 
 
-def _update(db: sqlite3.Connection, intent: Intent, t: float) -> None:
+def _insert(db: sqlite3.Connection, head: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """``head`` ("INSERT ... VALUES") for each of ``rows``: _ROWS_PER_STATEMENT a statement
+    (one a row costs more), the rest one a statement (two statements to prepare, not one for
+    each count of rows)."""
+    if not rows:
+        return
+    whole = len(rows) - len(rows) % _ROWS_PER_STATEMENT
+    values = f"({_marks(len(rows[0]))})"
+    many = f"{head} {','.join([values] * _ROWS_PER_STATEMENT)}"
+    for start in range(0, whole, _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        db.execute(many, [value for row in chunk for value in row])
+    db.executemany(f"{head} {values}", rows[whole:])
+
+
+def _update(db: sqlite3.Connection, intent: Update, t: float) -> None:
     """Write a change the decider made to a stored story."""
     match intent:
         case ReplaceText(seq=seq, text=text):
@@ -975,7 +983,7 @@ def _update(db: sqlite3.Connection, intent: Intent, t: float) -> None:
                 """,
                 (
                     text.headline,
-                    "\n\n".join(text.paragraphs),
+                    text.body,
                     text.text_hash,
                     _pack(text.sketch),
                     _pack(text.feed_sketch) if text.feed_sketch else None,
@@ -999,8 +1007,6 @@ def _update(db: sqlite3.Connection, intent: Intent, t: float) -> None:
             )
         case SetWords(seq=seq, words=words):
             db.execute("UPDATE stories SET text_words = ? WHERE seq = ?", (words, seq))
-        case _:
-            raise TypeError(f"not an update of a stored story: {intent!r}")
 
 
 def _statements(script: str) -> list[str]:
