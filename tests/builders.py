@@ -13,12 +13,11 @@ from html import escape
 from pathlib import Path
 from typing import Literal
 
-from monitor import dedupe
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
 from monitor.poll.schedule import replanner
 from monitor.rules import load_rules
-from monitor.text.tokens import tokenize
+from monitor.text.fingerprint import fingerprint as fingerprint_of
 from monitor.types import Entry, Feed
 from tests.feedserver import Response
 
@@ -70,10 +69,8 @@ def entry(
     )
     if not fingerprint:
         return made
-    tokens = tokenize(" ".join([headline, *paragraphs]))
-    return replace(
-        made, sketch=dedupe.sketch(tokens), text_hash=dedupe.text_hash(tokens), words=len(tokens)
-    )
+    mark = fingerprint_of(headline, paragraphs)
+    return replace(made, sketch=mark.sketch, text_hash=mark.text_hash, words=mark.words)
 
 
 def archive_with(path: Path, feeds: Sequence[Feed], now: datetime) -> SQLiteArchive:

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from monitor.dedupe import is_near_duplicate, similarity, sketch
+from monitor.text.fingerprint import is_near_duplicate, similarity, sketch
 from monitor.text.pagetext import read_page_text
 from monitor.text.tokens import tokenize
 

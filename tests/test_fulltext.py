@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from monitor.archive import ARTICLE_RETRY_DELAYS
 from monitor.articles.extract import Article, read_page
 from monitor.articles.fulltext import (
     ARTICLES_PER_HOST,
@@ -29,6 +28,7 @@ from monitor.articles.fulltext import (
     with_article,
     without_article,
 )
+from monitor.dedupe import ARTICLE_RETRY_DELAYS
 from monitor.errors import ArchiveError
 from monitor.poll.poller import PROCESS_POOL_MIN_FEEDS, Poller
 from monitor.text.pagetext import read_page_text

@@ -45,11 +45,6 @@ class PollRecord:
     gone: bool = False
 
 
-# After an article fetch that may succeed later (a timeout, a 5xx), the next attempts
-# wait this long; after the last one the story keeps the feed's text for good.
-ARTICLE_RETRY_DELAYS: tuple[float, ...] = (300.0, 1800.0, 3 * 3600.0)
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ArticleRetry:
     """A story whose article page is due another attempt: the active feeds that carry it
@@ -159,7 +154,7 @@ class StoryStore(Protocol):
         a ``matcher`` they are marked and matched at once (as ``match_stories`` does),
         after the stories are stored: outside ``batch()`` only. A story's article text
         is kept when the feed later brings its own text again; an entry with a failed
-        article attempt schedules the next one (ARTICLE_RETRY_DELAYS).
+        article attempt schedules the next one (``dedupe.ARTICLE_RETRY_DELAYS``).
 
         ``backlog`` (one flag per entry; none: no entry is) marks the entries that are
         old news to this feed (its first poll, a poll without alerts): they are matched,

@@ -6,15 +6,14 @@ import logging
 import os
 import sqlite3
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 from monitor.archive import (
-    ARTICLE_RETRY_DELAYS,
     ArticleRetry,
     Matcher,
     PollRecord,
@@ -25,20 +24,31 @@ from monitor.archive import (
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_faults import faults, os_fault, storage_fault, translate_faults
 from monitor.archive.sqlite_outbox import CLOCK_SLACK, OutboxStore, _dt, _utc, gone_owners
-from monitor.dedupe import INDEXED_HASHES, is_near_duplicate, sketch, text_hash
+from monitor.dedupe import (
+    UNTRIED,
+    AddStory,
+    Attempts,
+    Candidate,
+    Decider,
+    Decision,
+    Found,
+    Known,
+    ReplaceFeedSketch,
+    ReplaceText,
+    Search,
+    SetArticle,
+    SetWords,
+    Update,
+    entry_keys,
+)
 from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing, StoryNotFound
-from monitor.text.tokens import tokenize
-from monitor.types import ContentSource, Entry, Feed, FeedState, Story
-from monitor.urls import story_id
+from monitor.text.fingerprint import probes
+from monitor.types import Entry, Feed, FeedState, Story
 
 log = logging.getLogger(__name__)
-MIN_SHARED_PROBES = 2
-# Near-duplicate candidates compared per entry, those sharing the most indexed hashes first.
-NEAR_CANDIDATES = 32
 _CHUNK = 500  # values bound in one IN (...) list
 _ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
-# Exact-text matches across different URLs need enough words to mean anything.
-MIN_TOKENS_FOR_TEXT_MATCH = 12
+_ROWS_PER_STATEMENT = 16  # rows of the other tables in one
 
 _STORY_COLUMNS = """
     s.seq, s.id, s.url, s.headline, s.body, s.published, s.first_seen, s.updated,
@@ -69,185 +79,13 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-@dataclass(slots=True)
-class _Fresh:
-    """A story that ``store_entries`` adds, until its row is written at the end of the call."""
-
-    id: str
-    url: str
-    headline: str
-    body: str
-    published: float
-    first_seen: float
-    updated: float
-    author: str | None
-    text_hash: str
-    sketch: tuple[int, ...]
-    feed_sketch: tuple[int, ...]  # with an article's text: the sketch of the feed's own
-    probes: frozenset[int]  # the indexed hashes of both sketches
-    paragraphs: tuple[str, ...]  # those joined into body
-    article: _ArticleState
-    text_feed: int  # the feed whose text this is
-    text_words: int
-
-    def row(self, seq: int) -> tuple[object, ...]:
-        return (
-            seq,
-            self.id,
-            self.url,
-            self.headline,
-            self.body,
-            self.published,
-            self.first_seen,
-            self.updated,
-            self.author,
-            self.text_hash,
-            _pack(self.sketch),
-            _pack(self.feed_sketch) if self.feed_sketch else None,
-            *self.article.row(),
-            self.text_feed,
-            self.text_words,
-        )
-
-    def story(self, seq: int, sources: tuple[str, ...], at: datetime) -> Story:
-        """The story as ``_story`` would read it back from its row (``at``: its first_seen)."""
-        paragraphs = self.paragraphs
-        # Splitting the body gives the paragraphs back unless one is empty or has a line
-        # break: then split, as reading the row would.
-        if not (all(paragraphs) and self.body.count("\n") == 2 * len(paragraphs) - 2):
-            paragraphs = _paragraphs(self.body)
-        return Story(
-            id=self.id,
-            seq=seq,
-            url=self.url,
-            headline=self.headline,
-            paragraphs=paragraphs,
-            published=_utc(self.published),
-            first_seen=at,
-            updated=at if self.updated == self.first_seen else _utc(self.updated),
-            sources=sources,
-            content_source=self.article.source,
-            article_error=self.article.error,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _ArticleState:
-    """A story's article columns: which text it has, and the attempts at its page."""
-
-    source: ContentSource = "feed"
-    error: str | None = None
-    tries: int = 0
-    retry: float | None = None  # when to try the page again
-
-    def row(self) -> tuple[object, ...]:
-        return (self.source, self.error, self.tries, self.retry)
-
-    def after(self, entry: Entry, t: float) -> _ArticleState:
-        """The state once ``entry`` is stored: its article attempt counted, if it made one."""
-        failure = entry.article_failure
-        if entry.content_source == "article":
-            return _ArticleState(source="article", tries=self.tries + 1)
-        if failure is None:
-            return self
-        if self.source == "article":  # a late failure (a retry claimed twice) changes nothing
-            return replace(self, retry=None)
-        tries = self.tries + (1 if failure.counted else 0)
-        retry = None
-        if failure.retry and tries <= len(ARTICLE_RETRY_DELAYS):
-            retry = t + max(ARTICLE_RETRY_DELAYS[max(tries, 1) - 1], failure.retry_after)
-        return _ArticleState(error=failure.reason, tries=tries, retry=retry)
-
-
-@dataclass(frozen=True, slots=True)
-class _Text:
-    """A story's text after an update, with its fingerprints."""
-
-    headline: str
-    paragraphs: tuple[str, ...]
-    sketch: tuple[int, ...]
-    text_hash: str
-    words: int
-    article_body: bool = False  # the body is now the article's (it was the feed's)
-
-    @classmethod
-    def of(cls, headline: str, paragraphs: tuple[str, ...], *, article_body: bool) -> _Text:
-        tokens = tokenize(" ".join([headline, *paragraphs]))
-        return cls(
-            headline, paragraphs, sketch(tokens), text_hash(tokens), len(tokens), article_body
-        )
-
-    @classmethod
-    def of_entry(cls, entry: Entry, headline: str, *, article_body: bool) -> _Text:
-        return cls(
-            headline, entry.paragraphs, entry.sketch, entry.text_hash, entry.words, article_body
-        )
-
-
-def _new_text(
-    state: _ArticleState,
-    entry: Entry,
-    current: Callable[[], tuple[str, tuple[str, ...]]],
-    current_hash: str,
-    *,
-    supplier: bool,
-    current_words: Callable[[], int],
-) -> _Text | None:
-    """The story's text once ``entry`` (of a feed) is taken in; None: as is.
-
-    Of its feeds' texts, a story has the fullest: the text of the feed that gave it
-    (``supplier``) replaces it, edits and corrections included, and another feed's replaces
-    it when it has more words (so every word a feed carries reaches the archive and the
-    matcher, and two feeds' versions never take turns). An article's body replaces the
-    feed's body (under the story's headline); a story with its article's body keeps it when
-    a feed brings its own text again, taking only a changed headline from its supplier; a
-    failed attempt changes nothing.
-    """
-    if entry.article_failure is not None:
-        return None
-    if entry.content_source == "article":
-        if state.source == "article":
-            return None  # the page was read already (a retry claimed twice)
-        headline = current()[0]
-        if headline == entry.headline:
-            text = _Text.of_entry(entry, headline, article_body=True)
-        else:
-            text = _Text.of(headline, entry.paragraphs, article_body=True)
-    elif state.source == "article":
-        headline, paragraphs = current()
-        if headline == entry.headline or not supplier:
-            return None
-        text = _Text.of(entry.headline, paragraphs, article_body=False)
-    else:
-        if entry.text_hash == current_hash:
-            return None
-        if not supplier and entry.words <= current_words():
-            return None
-        text = _Text.of_entry(entry, entry.headline, article_body=False)
-    return None if text.text_hash == current_hash else text
-
-
-def _feed_text_of_article_story(state: _ArticleState, entry: Entry) -> bool:
-    """The entry is its feed's own text, for a story that has its article's."""
-    return (
-        state.source == "article"
-        and entry.content_source == "feed"
-        and entry.article_failure is None
-        and bool(entry.sketch)
-    )
-
-
 def _reindex(db: sqlite3.Connection, seq: int, *sketches: Sequence[int]) -> None:
     """A stored story's near-duplicate index rows, for its sketches as they are now."""
     db.execute("DELETE FROM story_minhash WHERE story_seq = ?", (seq,))
     db.executemany(
         "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
-        [(h, seq) for h in _probes(*sketches)],
+        [(h, seq) for h in probes(*sketches)],
     )
-
-
-def _probes(*sketches: Sequence[int]) -> frozenset[int]:
-    return frozenset(h for s in sketches for h in s[:INDEXED_HASHES])
 
 
 def _paragraphs(body: str) -> tuple[str, ...]:
@@ -692,7 +530,7 @@ class SQLiteArchive(OutboxStore):
         row = self._db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
         if row is None:
             raise ArchiveError(f"unknown feed {feed_url}")
-        keys_of = [_keys(entry, row[0]) for entry in entries]
+        keys_of = [entry_keys(entry, row[0]) for entry in entries]
         known = self._known_keys(self._db, {k for keys in keys_of for k in keys})
         seqs = sorted(set(known.values()))
         tried: set[int] = set()
@@ -789,87 +627,113 @@ class SQLiteArchive(OutboxStore):
         stories: Sequence[int] | None = None,
         backlog: Sequence[bool] = (),
     ) -> StoreResult:
-        """Deduplicate and archive one feed's entries, in the caller's transaction.
-
-        The same as taking the entries one by one, each seeing what the ones before it
-        wrote, but in two passes: the first decides what each entry is (looking up every
-        key of the feed's entries in one query, and the stories this call adds in memory),
-        the second writes. New stories go in with one INSERT: FTS5 flushes what it has
-        indexed at each statement that may need rolling back, and the trigger that indexes
-        a story makes its INSERT such a statement, so one INSERT per story would flush (and
-        later merge) one tiny index segment per story.
+        """Deduplicate and archive one feed's entries, in the caller's transaction: look up
+        what they may be, let the decider (``monitor.dedupe``) decide, write what it decided.
         """
         row = db.execute("SELECT id, name FROM feeds WHERE url = ?", (feed_url,)).fetchone()
         if row is None:
             raise ArchiveError(f"unknown feed {feed_url}")
         feed_id: int = row[0]
         feed_name: str = row[1]
-        keys_of = [_keys(entry, feed_id) for entry in entries]
-        known = self._known_keys(db, {k for keys in keys_of for k in keys})
-        carried = self._carried(db, feed_id, set(known.values()))
-        # The id each entry would get as a new story, and which of those are taken.
-        identities = [_identity(entry, feed_id) for entry in entries]
-        first_ids = [story_id(identity) for identity in identities]
-        taken = self._taken_ids(db, set(first_ids))
         at = _utc(t)
-        fresh: dict[int, _Fresh] = {}  # the stories this call adds, by seq
-        next_seq = 0
-        new: list[int] = []
-        changed: list[int] = []
-        merged = 0
-        key_rows: list[tuple[str, int]] = []
-        source_rows: list[tuple[int, int, str, float, bool]] = []
-        to_match: dict[int, bool] = {}  # seq -> some entry brought it as news
-        guids: dict[int, str] = {}  # the GUIDs this call gives stories, by seq
-        for n, (entry, keys, identity, first_id) in enumerate(
-            zip(entries, keys_of, identities, first_ids, strict=True)
-        ):
-            old_news = bool(backlog) and backlog[n]
-            if stories is not None:
-                seq: int | None = stories[n]  # known to the caller (an article retry)
-            else:
-                seq = self._story_of(db, feed_id, entry, keys, known, fresh, guids)
-            own = seq is not None and self._carries(db, seq, feed_id, carried)
-            rematch = False
-            if seq is None:
-                if not next_seq:
-                    next_seq = db.execute(
-                        "SELECT coalesce(max(seq), 0) + 1 FROM stories"
-                    ).fetchone()[0]
-                seq = next_seq
-                next_seq += 1
-                fresh[seq] = self._fresh(db, entry, first_id, identity, taken, t, feed_id)
-                new.append(seq)
-            else:
-                # The story takes the entry's text when it is its own feed's, when it is
-                # fuller, and when it is an article read for it here (whichever feed stored
-                # it first, it gets the page): see _new_text.
-                rematch = self._update_text(db, seq, entry, t, fresh, feed_id)
-                if rematch and seq not in changed:
-                    changed.append(seq)
-                if not own:
-                    merged += 1
-            for key in keys:
-                if key not in known:  # INSERT OR IGNORE: a key keeps its first story
-                    known[key] = seq
-                    key_rows.append((key, seq))
-            if entry.guid:
-                guids.setdefault(seq, entry.guid)
-            added_source = not carried.get(seq, False)
-            if added_source:
-                carried[seq] = True
-                source_rows.append((seq, feed_id, entry.link, t, old_news))
-            # New and changed stories, and stories another feed now carries too (a topic
-            # may be limited to that feed), are matched; known alerts are not repeated.
-            if mark and (rematch or added_source):
-                to_match[seq] = to_match.get(seq, False) or not old_news
+        decider = Decider(feed_id, entries, at, stories=stories, backlog=backlog, mark=mark)
+        decision = decider.decide(self._look_up(db, decider))
+        ids = self._name(db, decision)
+        self._write(db, feed_id, decision, ids, t)
+        new = {add.seq: _new_story(add, ids[add.seq], feed_name, at) for add in decision.new}
+        return StoreResult(
+            new=tuple(new.values()),
+            changed=tuple(self._changed_stories(decision.changed, new)),
+            merged=decision.merged,
+            unmatched=tuple(m.seq for m in decision.marks),
+        )
 
-        self._insert_fresh(db, fresh)
-        db.executemany("INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES (?, ?)", key_rows)
-        db.executemany(
+    def _look_up(self, db: sqlite3.Connection, decider: Decider) -> Found:
+        """What the decider needs, as the archive is before the call writes anything."""
+        known = self._known_keys(db, decider.keys())
+        candidates = [
+            () if search is None else self._search(db, search) for search in decider.searches(known)
+        ]
+        seqs = decider.stories_to_load(known, candidates)
+        return Found(
+            keys=known,
+            stories=self._known_stories(db, decider.feed, seqs),
+            candidates=candidates,
+            next_seq=db.execute("SELECT coalesce(max(seq), 0) + 1 FROM stories").fetchone()[0],
+        )
+
+    @staticmethod
+    def _search(db: sqlite3.Connection, search: Search) -> tuple[Candidate, ...]:
+        if not search.probes:
+            row = db.execute(
+                "SELECT seq FROM stories WHERE text_hash = ? ORDER BY seq LIMIT 1",
+                (search.text_hash,),
+            ).fetchone()
+            return () if row is None else (Candidate(row[0]),)
+        rows = db.execute(
+            f"""
+            SELECT story_seq, count(*) AS shared FROM story_minhash
+            WHERE hash IN ({_marks(len(search.probes))})
+            GROUP BY story_seq HAVING shared >= ?
+            ORDER BY shared DESC, story_seq LIMIT ?
+            """,
+            (*search.probes, search.min_shared, search.limit),
+        ).fetchall()
+        return tuple(Candidate(seq, shared) for seq, shared in rows)
+
+    @staticmethod
+    def _known_stories(db: sqlite3.Connection, feed_id: int, seqs: set[int]) -> dict[int, Known]:
+        """The stories ``seqs`` as the decider sees them, for the feed ``feed_id``."""
+        prefix = f"guid:{feed_id}:"
+        found: dict[int, Known] = {}
+        ordered = sorted(seqs)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            # The body only where the decider reads it (dedupe.reads_body); the GUID: the
+            # first in key order, should the feed have given it several.
+            rows = db.execute(
+                f"""
+                SELECT s.seq, s.headline,
+                    CASE WHEN s.content_source = 'article' OR s.text_words IS NULL
+                        THEN s.body END,
+                    s.text_hash, s.sketch, s.feed_sketch,
+                    s.text_words, s.text_feed, s.content_source, s.article_error,
+                    s.article_tries, s.article_retry,
+                    EXISTS (SELECT 1 FROM story_sources ss
+                            WHERE ss.story_seq = s.seq AND ss.feed_id = ?),
+                    (SELECT k.key FROM story_keys k
+                     WHERE k.story_seq = s.seq AND substr(k.key, 1, ?) = ? LIMIT 1)
+                FROM stories s WHERE s.seq IN ({_marks(len(chunk))})
+                """,
+                (feed_id, len(prefix), prefix, *chunk),
+            ).fetchall()
+            found.update((r[0], _known(r, len(prefix))) for r in rows)
+        return found
+
+    def _name(self, db: sqlite3.Connection, decision: Decision) -> Mapping[int, str]:
+        """The new stories' ids, asking which ids are taken as the decision needs to know."""
+        taken: dict[str, bool] = {}
+        while (naming := decision.name(taken)).missing:
+            taken.update(self._taken_ids(db, set(naming.missing)))
+        return naming.ids
+
+    @staticmethod
+    def _write(
+        db: sqlite3.Connection, feed_id: int, decision: Decision, ids: Mapping[int, str], t: float
+    ) -> None:
+        for update in decision.updates:
+            _update(db, update, t)
+        _insert_stories(db, decision.new, ids, t)
+        _insert(
+            db,
+            "INSERT OR IGNORE INTO story_keys (key, story_seq) VALUES",
+            [(k.key, k.seq) for k in decision.keys],
+        )
+        _insert(
+            db,
             "INSERT OR IGNORE INTO story_sources (story_seq, feed_id, link, first_seen, backlog)"
-            " VALUES (?, ?, ?, ?, ?)",
-            source_rows,
+            " VALUES",
+            [(s.seq, feed_id, s.link, t, s.backlog) for s in decision.sources],
         )
         # Marked in the same transaction as the story, matched after it: a crash between
         # the two leaves the mark, and the story is matched at the next poll.
@@ -879,13 +743,7 @@ class SQLiteArchive(OutboxStore):
             ON CONFLICT (story_seq) DO UPDATE SET news = news OR excluded.news,
                 version = version + 1
             """,
-            list(to_match.items()),
-        )
-        return StoreResult(
-            new=tuple(fresh[seq].story(seq, (feed_name,), at) for seq in new),
-            changed=tuple(self._changed_stories(changed, fresh, feed_name, at)),
-            merged=merged,
-            unmatched=tuple(to_match),
+            [(m.seq, m.news) for m in decision.marks],
         )
 
     @staticmethod
@@ -916,335 +774,11 @@ class SQLiteArchive(OutboxStore):
                 taken[sid] = True
         return taken
 
-    @staticmethod
-    def _carried(db: sqlite3.Connection, feed_id: int, seqs: set[int]) -> dict[int, bool]:
-        """For each of ``seqs``: does the feed carry that story already?"""
-        carried = dict.fromkeys(seqs, False)
-        ordered = sorted(seqs)
-        for start in range(0, len(ordered), _CHUNK):
-            chunk = ordered[start : start + _CHUNK]
-            for (seq,) in db.execute(
-                f"SELECT story_seq FROM story_sources WHERE feed_id = ?"
-                f" AND story_seq IN ({_marks(len(chunk))})",
-                [feed_id, *chunk],
-            ):
-                carried[seq] = True
-        return carried
-
-    @staticmethod
-    def _carries(db: sqlite3.Connection, seq: int, feed_id: int, carried: dict[int, bool]) -> bool:
-        known = carried.get(seq)
-        if known is None:
-            known = carried[seq] = (
-                db.execute(
-                    "SELECT 1 FROM story_sources WHERE story_seq = ? AND feed_id = ?",
-                    (seq, feed_id),
-                ).fetchone()
-                is not None
-            )
-        return known
-
-    def _story_of(
-        self,
-        db: sqlite3.Connection,
-        feed_id: int,
-        entry: Entry,
-        keys: list[str],
-        known: dict[str, int],
-        fresh: dict[int, _Fresh],
-        guids: dict[int, str],
-    ) -> int | None:
-        """The story the entry is, if it is one already: by its keys, else by its text.
-
-        A story the feed gave another GUID is another item when the entry shares only its
-        URL (a podcast's episodes all linking the show's page, fragments of one page in a
-        weblog) or only near-identical text (a series of posts sharing most of their text):
-        the entry must not disappear into it. Its URL and its text both the same, it is that
-        item under a new GUID (a feed that moved its GUIDs).
-        """
-        seq = next((known[k] for k in sorted(keys) if k in known), None)
-        if (
-            seq is not None
-            and f"guid:{feed_id}:{entry.guid}" not in known
-            and self._other_guid(db, feed_id, seq, entry, guids)
-            and not self._same_text(db, seq, entry, fresh)
-        ):
-            seq = None
-        if seq is None:
-            seq = self._near_duplicate(
-                db, entry, fresh, lambda s: self._other_guid(db, feed_id, s, entry, guids)
-            )
-        return seq
-
-    @staticmethod
-    def _other_guid(
-        db: sqlite3.Connection, feed_id: int, seq: int, entry: Entry, guids: dict[int, str]
-    ) -> bool:
-        """Whether the feed gave the story a GUID, and not the entry's."""
-        if not entry.guid:
-            return False
-        given = guids.get(seq)
-        if given is None:
-            prefix = f"guid:{feed_id}:"
-            row = db.execute(
-                "SELECT key FROM story_keys WHERE story_seq = ? AND substr(key, 1, ?) = ? LIMIT 1",
-                (seq, len(prefix), prefix),
-            ).fetchone()
-            given = str(row[0])[len(prefix) :] if row else None
-        return given not in (None, entry.guid)
-
-    @staticmethod
-    def _same_text(
-        db: sqlite3.Connection, seq: int, entry: Entry, fresh: dict[int, _Fresh]
-    ) -> bool:
-        """Whether the story's text is (nearly) the entry's."""
-        story = fresh.get(seq)
-        if story is not None:
-            text_hash, sketches = story.text_hash, (story.sketch, story.feed_sketch)
-        else:
-            row = db.execute(
-                "SELECT text_hash, sketch, feed_sketch FROM stories WHERE seq = ?", (seq,)
-            ).fetchone()
-            text_hash, sketches = row[0], (_unpack(row[1]), _unpack(row[2]))
-        if text_hash == entry.text_hash:
-            return True
-        return bool(entry.sketch) and _any_near([entry.sketch, entry.feed_sketch], sketches)
-
-    @staticmethod
-    def _near_duplicate(
-        db: sqlite3.Connection,
-        entry: Entry,
-        fresh: dict[int, _Fresh],
-        other_item: Callable[[int], bool] = lambda seq: False,
-    ) -> int | None:
-        """The story whose text is (nearly) the entry's, if any: of those sharing the most
-        indexed hashes, the earliest that is not ``other_item`` (another item of the
-        entry's feed)."""
-        if entry.sketch:
-            # An entry with its article's text is also recognised by the feed's own text,
-            # and a story with an article's text by the text its feed gave.
-            sketches = [x for x in (entry.sketch, entry.feed_sketch) if x]
-            probe = sorted(_probes(*sketches))
-            # Candidates share at least two of the probe hashes: one alone is often a
-            # common phrase ("according to the") and would pull in a growing share of
-            # the archive, while near-duplicates (similarity >= 0.8) share three or more.
-            # Only the closest few are compared: a feed of items that share most of their
-            # text (a template) would otherwise compare each new item with all before it.
-            rows = db.execute(
-                f"""
-                SELECT s.seq, s.sketch, s.feed_sketch FROM (
-                    SELECT story_seq, count(*) AS shared FROM story_minhash
-                    WHERE hash IN ({_marks(len(probe))})
-                    GROUP BY story_seq HAVING shared >= {MIN_SHARED_PROBES}
-                    ORDER BY shared DESC, story_seq LIMIT {NEAR_CANDIDATES}
-                ) AS c JOIN stories s ON s.seq = c.story_seq ORDER BY c.shared DESC, s.seq
-                """,
-                probe,
-            ).fetchall()
-            for seq, blob, feed_blob in rows:
-                near = _any_near(sketches, (_unpack(blob), _unpack(feed_blob)))
-                if near and not other_item(int(seq)):
-                    return int(seq)
-            # The stories this call adds have no rows in the tables yet: the same test here.
-            wanted = set(probe)
-            close = [(len(wanted & s.probes), seq) for seq, s in fresh.items()]
-            close = sorted(
-                (c for c in close if c[0] >= MIN_SHARED_PROBES), key=lambda c: (-c[0], c[1])
-            )
-            for _, seq in close[:NEAR_CANDIDATES]:
-                story = fresh[seq]
-                if _any_near(sketches, (story.sketch, story.feed_sketch)) and not other_item(seq):
-                    return seq
-            return None
-        if len(" ".join([entry.headline, *entry.paragraphs]).split()) < MIN_TOKENS_FOR_TEXT_MATCH:
-            return None
-        row = db.execute(
-            "SELECT seq FROM stories WHERE text_hash = ? ORDER BY seq LIMIT 1", (entry.text_hash,)
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
-        return next((seq for seq, s in fresh.items() if s.text_hash == entry.text_hash), None)
-
-    @staticmethod
-    def _fresh(
-        db: sqlite3.Connection,
-        entry: Entry,
-        first_id: str,
-        identity: str,
-        taken: dict[str, bool],
-        t: float,
-        feed_id: int,
-    ) -> _Fresh:
-        """A new story for ``entry``, with an id no other story has.
-
-        ``first_id`` is the id of ``identity``; ``taken`` says which ids are in use (those
-        of the stories this call adds, and those looked up already).
-        """
-        for attempt in range(100):
-            # An id already taken (a 64-bit prefix collision, or a story that changed its
-            # URL) must not drop this story: derive another one.
-            sid = first_id if attempt == 0 else story_id(f"{identity}#{attempt}")
-            used = taken.get(sid)
-            if used is None:
-                row = db.execute("SELECT 1 FROM stories WHERE id = ?", (sid,)).fetchone()
-                used = taken[sid] = row is not None
-            if not used:
-                taken[sid] = True
-                break
-        else:
-            raise ArchiveError(f"no free story id for {identity!r}")
-        return _Fresh(
-            id=sid,
-            url=entry.url or entry.link,
-            headline=entry.headline,
-            body="\n\n".join(entry.paragraphs),
-            published=entry.published.timestamp() if entry.published else t,
-            first_seen=t,
-            updated=t,
-            author=entry.author,
-            text_hash=entry.text_hash,
-            sketch=entry.sketch,
-            feed_sketch=entry.feed_sketch,
-            probes=_probes(entry.sketch, entry.feed_sketch),
-            paragraphs=tuple(entry.paragraphs),
-            article=_ArticleState().after(entry, t),
-            text_feed=feed_id,
-            text_words=entry.words,
-        )
-
-    @staticmethod
-    def _insert_fresh(db: sqlite3.Connection, fresh: dict[int, _Fresh]) -> None:
-        rows = [story.row(seq) for seq, story in fresh.items()]
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            db.execute(
-                "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
-                " updated, author, text_hash, sketch, feed_sketch, content_source,"
-                " article_error, article_tries, article_retry, text_feed, text_words) VALUES "
-                + ",".join([f"({_marks(18)})"] * len(chunk)),
-                [value for row in chunk for value in row],
-            )
-        db.executemany(
-            "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES (?, ?)",
-            [(h, seq) for seq, story in fresh.items() for h in story.probes],
-        )
-
-    @staticmethod
-    def _update_text(
-        db: sqlite3.Connection,
-        seq: int,
-        entry: Entry,
-        t: float,
-        fresh: dict[int, _Fresh],
-        feed_id: int,
-    ) -> bool:
-        """Take the entry's text and article attempt into the story; whether its text changed."""
-        story = fresh.get(seq)
-        if story is not None:
-            state, story.article = story.article, story.article.after(entry, t)
-            supplier = story.text_feed == feed_id
-            if supplier and _feed_text_of_article_story(state, entry):
-                story.feed_sketch = entry.sketch
-                story.probes = _probes(story.sketch, story.feed_sketch)
-            text = _new_text(
-                state,
-                entry,
-                lambda: (story.headline, story.paragraphs),
-                story.text_hash,
-                supplier=supplier,
-                current_words=lambda: story.text_words,
-            )
-            if text is None:
-                return False
-            if text.article_body:
-                story.feed_sketch = story.sketch
-            story.headline, story.paragraphs = text.headline, text.paragraphs
-            story.body = "\n\n".join(text.paragraphs)
-            story.text_hash, story.sketch = text.text_hash, text.sketch
-            story.probes = _probes(story.sketch, story.feed_sketch)
-            story.text_feed, story.text_words = feed_id, text.words
-            story.updated = t
-            return True
-        row = db.execute(
-            "SELECT text_hash, sketch, feed_sketch, content_source, article_error, article_tries,"
-            " article_retry, text_feed, text_words FROM stories WHERE seq = ?",
-            (seq,),
-        ).fetchone()
-        state = _ArticleState(*row[3:7])
-        # Stories archived before text_feed was kept have it from their first source.
-        supplier = row["text_feed"] == feed_id
-        after = state.after(entry, t)
-        if after != state:
-            db.execute(
-                "UPDATE stories SET content_source = ?, article_error = ?, article_tries = ?,"
-                " article_retry = ? WHERE seq = ?",
-                (*after.row(), seq),
-            )
-
-        def current() -> tuple[str, tuple[str, ...]]:
-            headline, body = db.execute(
-                "SELECT headline, body FROM stories WHERE seq = ?", (seq,)
-            ).fetchone()
-            return headline, _paragraphs(body)
-
-        def current_words() -> int:
-            if row["text_words"] is not None:
-                return int(row["text_words"])
-            # Archived before the count was kept: counted once, and kept.
-            headline, paragraphs = current()
-            words = len(tokenize(" ".join([headline, *paragraphs])))
-            db.execute("UPDATE stories SET text_words = ? WHERE seq = ?", (words, seq))
-            return words
-
-        text = _new_text(
-            state,
-            entry,
-            current,
-            row["text_hash"],
-            supplier=supplier,
-            current_words=current_words,
-        )
-        feed_sketch = _unpack(row["feed_sketch"])
-        if supplier and _feed_text_of_article_story(state, entry) and entry.sketch != feed_sketch:
-            # The feed's summary changed: copies of the new one must still find the story.
-            feed_sketch = entry.sketch
-            if text is None:
-                db.execute(
-                    "UPDATE stories SET feed_sketch = ? WHERE seq = ?", (_pack(feed_sketch), seq)
-                )
-                _reindex(db, seq, _unpack(row["sketch"]), feed_sketch)
-        if text is None:
-            return False
-        if text.article_body:
-            feed_sketch = _unpack(row["sketch"])
-        db.execute(
-            """
-            UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?, feed_sketch = ?,
-                updated = ?, text_feed = ?, text_words = ?
-            WHERE seq = ?
-            """,
-            (
-                text.headline,
-                "\n\n".join(text.paragraphs),
-                text.text_hash,
-                _pack(text.sketch),
-                _pack(feed_sketch) if feed_sketch else None,
-                t,
-                feed_id,
-                text.words,
-                seq,
-            ),
-        )
-        _reindex(db, seq, text.sketch, feed_sketch)
-        return True
-
-    def _changed_stories(
-        self, seqs: Sequence[int], fresh: dict[int, _Fresh], feed_name: str, at: datetime
-    ) -> list[Story]:
-        stored = {s.seq: s for s in self._stories_by_seq([q for q in seqs if q not in fresh])}
+    def _changed_stories(self, seqs: Sequence[int], new: Mapping[int, Story]) -> list[Story]:
+        stored = {s.seq: s for s in self._stories_by_seq([q for q in seqs if q not in new])}
         out = []
         for seq in seqs:
-            story = fresh[seq].story(seq, (feed_name,), at) if seq in fresh else stored.get(seq)
+            story = new.get(seq) or stored.get(seq)
             if story is not None:
                 out.append(story)
         return out
@@ -1326,26 +860,150 @@ class SQLiteArchive(OutboxStore):
             last = rows[-1]["seq"]
 
 
-def _any_near(ours: Sequence[Sequence[int]], theirs: Sequence[Sequence[int]]) -> bool:
-    return any(a and b and is_near_duplicate(a, b) for a in ours for b in theirs)
-
-
-def _identity(entry: Entry, feed_id: int) -> str:
-    """What a new story's id is derived from: its URL, else its GUID, else its text."""
-    # GUIDs without a link are only unique within their feed.
-    return entry.url or (
-        f"guid:{feed_id}:{entry.guid}" if entry.guid else f"text:{entry.text_hash}"
+def _known(row: sqlite3.Row, prefix: int) -> Known:
+    """A row of ``_known_stories``."""
+    (seq, headline, body, text_hash, sketch, feed_sketch, words, text_feed) = row[:8]
+    source, error, tries, retry, carried, guid_key = row[8:]
+    return Known(
+        seq=seq,
+        headline=headline,
+        body=body,
+        text_hash=text_hash,
+        sketch=_unpack(sketch),
+        feed_sketch=_unpack(feed_sketch),
+        words=words,
+        feed=text_feed,
+        article=UNTRIED
+        if (source, error, tries, retry) == ("feed", None, 0, None)
+        else Attempts(
+            source=source, error=error, tries=tries, retry=None if retry is None else _utc(retry)
+        ),
+        carried=bool(carried),
+        guid=None if guid_key is None else str(guid_key)[prefix:],
     )
 
 
-def _keys(entry: Entry, feed_id: int) -> list[str]:
-    keys = []
-    if entry.url:
-        keys.append(f"url:{entry.url}")
-    if entry.guid:
-        # GUIDs are only unique within their feed ("1", "2", ... are common).
-        keys.append(f"guid:{feed_id}:{entry.guid}")
-    return keys
+def _new_story(add: AddStory, sid: str, feed_name: str, at: datetime) -> Story:
+    """The story as ``_story`` would read it back from its row (``at``: its first_seen)."""
+    paragraphs, body = add.text.paragraphs, add.text.body
+    # Splitting the body gives the paragraphs back unless one is empty or has a line break:
+    # then split, as reading the row would.
+    if not (all(paragraphs) and body.count("\n") == 2 * len(paragraphs) - 2):
+        paragraphs = _paragraphs(body)
+    return Story(
+        id=sid,
+        seq=add.seq,
+        url=add.url,
+        headline=add.text.headline,
+        paragraphs=paragraphs,
+        published=_utc(_ts(add.published)),
+        first_seen=at,
+        updated=at,
+        sources=(feed_name,),
+        content_source=add.article.source,
+        article_error=add.article.error,
+    )
+
+
+def _article_row(article: Attempts) -> tuple[object, ...]:
+    retry = None if article.retry is None else _ts(article.retry)
+    return (article.source, article.error, article.tries, retry)
+
+
+def _insert_stories(
+    db: sqlite3.Connection, adds: Sequence[AddStory], ids: Mapping[int, str], t: float
+) -> None:
+    """New stories go in with one INSERT: FTS5 flushes what it has indexed at each statement
+    that may need rolling back, and the trigger that indexes a story makes its INSERT such a
+    statement, so one INSERT per story would flush (and later merge) one tiny index segment
+    per story."""
+    rows = [
+        (
+            add.seq,
+            ids[add.seq],
+            add.url,
+            add.text.headline,
+            add.text.body,
+            _ts(add.published),
+            t,
+            t,
+            add.author,
+            add.text.text_hash,
+            _pack(add.text.sketch),
+            _pack(add.text.feed_sketch) if add.text.feed_sketch else None,
+            *_article_row(add.article),
+            add.text.feed,
+            add.text.words,
+        )
+        for add in adds
+    ]
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        db.execute(
+            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
+            " updated, author, text_hash, sketch, feed_sketch, content_source,"
+            " article_error, article_tries, article_retry, text_feed, text_words) VALUES "
+            + ",".join([f"({_marks(18)})"] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
+    _insert(
+        db,
+        "INSERT OR IGNORE INTO story_minhash (hash, story_seq) VALUES",
+        [(h, add.seq) for add in adds for h in probes(add.text.sketch, add.text.feed_sketch)],
+    )
+
+
+def _insert(db: sqlite3.Connection, head: str, rows: Sequence[tuple[object, ...]]) -> None:
+    """``head`` ("INSERT ... VALUES") for each of ``rows``: _ROWS_PER_STATEMENT a statement
+    (one a row costs more), the rest one a statement (two statements to prepare, not one for
+    each count of rows)."""
+    if not rows:
+        return
+    whole = len(rows) - len(rows) % _ROWS_PER_STATEMENT
+    values = f"({_marks(len(rows[0]))})"
+    many = f"{head} {','.join([values] * _ROWS_PER_STATEMENT)}"
+    for start in range(0, whole, _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        db.execute(many, [value for row in chunk for value in row])
+    db.executemany(f"{head} {values}", rows[whole:])
+
+
+def _update(db: sqlite3.Connection, intent: Update, t: float) -> None:
+    """Write a change the decider made to a stored story."""
+    match intent:
+        case ReplaceText(seq=seq, text=text):
+            db.execute(
+                """
+                UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?,
+                    feed_sketch = ?, updated = ?, text_feed = ?, text_words = ?
+                WHERE seq = ?
+                """,
+                (
+                    text.headline,
+                    text.body,
+                    text.text_hash,
+                    _pack(text.sketch),
+                    _pack(text.feed_sketch) if text.feed_sketch else None,
+                    t,
+                    text.feed,
+                    text.words,
+                    seq,
+                ),
+            )
+            _reindex(db, seq, text.sketch, text.feed_sketch)
+        case ReplaceFeedSketch(seq=seq, sketch=sketch, feed_sketch=feed_sketch):
+            db.execute(
+                "UPDATE stories SET feed_sketch = ? WHERE seq = ?", (_pack(feed_sketch), seq)
+            )
+            _reindex(db, seq, sketch, feed_sketch)
+        case SetArticle(seq=seq, article=article):
+            db.execute(
+                "UPDATE stories SET content_source = ?, article_error = ?, article_tries = ?,"
+                " article_retry = ? WHERE seq = ?",
+                (*_article_row(article), seq),
+            )
+        case SetWords(seq=seq, words=words):
+            db.execute("UPDATE stories SET text_words = ? WHERE seq = ?", (words, seq))
 
 
 def _statements(script: str) -> list[str]:

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 from monitor.articles.extract import Article, read_page
 from monitor.articles.pages import ArticleFetcher
-from monitor.dedupe import sketch, text_hash
 from monitor.errors import FetchError, RetryLater, WorkerDied, WorkerError
+from monitor.text.fingerprint import fingerprint
 from monitor.text.normalize import word_count
 from monitor.text.tokens import tokenize
 from monitor.types import ArticleFailure, Entry, FullArticle
@@ -65,16 +65,16 @@ def wants_article(mode: FullArticle, entry: Entry, short_words: int) -> bool:
 def with_article(entry: Entry, article: Article) -> Entry:
     """The entry with the article's text; the feed's headline, time and author come first."""
     headline = entry.headline or article.headline
-    tokens = tokenize(" ".join([headline, *article.paragraphs]))
+    text = fingerprint(headline, article.paragraphs)
     return replace(
         entry,
         headline=headline,
         paragraphs=article.paragraphs,
         published=entry.published or article.published,
         author=entry.author or article.author,
-        sketch=sketch(tokens),
-        text_hash=text_hash(tokens),
-        words=len(tokens),
+        sketch=text.sketch,
+        text_hash=text.text_hash,
+        words=text.words,
         content_source="article",
         feed_sketch=entry.sketch,  # a copy of the item elsewhere is still recognised by it
         article_failure=None,

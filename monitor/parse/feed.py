@@ -22,9 +22,9 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from monitor.dedupe import sketch, text_hash
 from monitor.errors import FeedParseError
 from monitor.parse import fastrss, jsonfeed, sniff
+from monitor.text.fingerprint import fingerprint
 from monitor.text.normalize import (
     clean_text,
     html_to_text,
@@ -209,7 +209,7 @@ def _entry(raw: Mapping[str, Any], base_url: str, now: datetime) -> Entry | None
     headline = _headline(title, body) or link
     if not headline:
         return None  # nothing to show, match or link to
-    tokens = tokenize(" ".join([headline, *body]))
+    text = fingerprint(headline, body)
     # dict.get: FeedParserDict.get maps a missing published to updated with a warning.
     stated = raw if isinstance(raw, dict) else dict(raw)
     published = _believable(dict.get(stated, "published_parsed"), now) or _believable(
@@ -224,9 +224,9 @@ def _entry(raw: Mapping[str, Any], base_url: str, now: datetime) -> Entry | None
         paragraphs=tuple(body),
         published=published,
         author=author,
-        sketch=sketch(tokens),
-        text_hash=text_hash(tokens),
-        words=len(tokens),
+        sketch=text.sketch,
+        text_hash=text.text_hash,
+        words=text.words,
     )
 
 
