@@ -24,6 +24,7 @@ from monitor.archive import (
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_faults import faults, os_fault, storage_fault, translate_faults
 from monitor.archive.sqlite_outbox import CLOCK_SLACK, OutboxStore, _dt, _utc, gone_owners
+from monitor.archive.sqlite_status import StatusStore
 from monitor.dedupe import (
     UNTRIED,
     AddStory,
@@ -140,7 +141,7 @@ def gone_marker(path: Path) -> Path:
 
 
 @translate_faults
-class SQLiteArchive(OutboxStore):
+class SQLiteArchive(OutboxStore, StatusStore):
     """Archive backed by one SQLite file. Not for concurrent use: one thread at a time.
 
     ``read_only`` opens an existing archive through a read-only connection (for commands
