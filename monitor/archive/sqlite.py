@@ -9,7 +9,7 @@ from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,6 +25,7 @@ from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sqlite_faults import faults, os_fault, storage_fault, translate_faults
 from monitor.archive.sqlite_outbox import CLOCK_SLACK, OutboxStore, _dt, _utc, gone_owners
 from monitor.archive.sqlite_status import StatusStore
+from monitor.clock import utc_now
 from monitor.dedupe import (
     UNTRIED,
     AddStory,
@@ -216,7 +217,7 @@ class SQLiteArchive(OutboxStore, StatusStore):
             try:
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 if not marker.exists():
-                    when = datetime.now(UTC).isoformat(timespec="seconds")
+                    when = utc_now().isoformat(timespec="seconds")
                     marker.write_text(
                         f"{self.path} was deleted while process {os.getpid()} had it open "
                         f"(found at {when}).\nDelete this file to let the monitor start a new, "

@@ -6,12 +6,13 @@ import io
 import json
 import sys
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from monitor.cli.common import archive_of, config_option, load
+from monitor.clock import utc_now
 from monitor.config import Config
 from monitor.rules import Document, RuleError, RuleSet, check_rules_against_config, load_rules
 from monitor.rules.engine import CompiledTopic
@@ -79,7 +80,7 @@ def rules_test(config_path: Path, topic: str | None, since: str) -> None:
     if topic is not None and compiled.topic(topic) is None:
         raise click.ClickException(f"no topic named {topic!r}")
     try:
-        start = datetime.now(UTC) - timedelta(seconds=parse_duration(since))
+        start = utc_now() - timedelta(seconds=parse_duration(since))
     except (ValueError, OverflowError):  # OverflowError: before the year 1
         raise click.BadParameter(f'expected a duration like "30d", got {since!r}') from None
     hits: Counter[str] = Counter()

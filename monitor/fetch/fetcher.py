@@ -18,12 +18,12 @@ import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from monitor.clock import utc_now
 from monitor.config import FetchSettings
 from monitor.errors import BodyTooLarge, FeedGone, FetchError, RetryLater
 from monitor.fetch.limits import HostLimits
@@ -363,7 +363,7 @@ class Fetcher:
             raise FeedGone(current, "410 Gone: the server says the feed was removed", status=410)
         if status in (429, 503):
             delay = parse_retry_after(
-                headers.get("retry-after"), server_now(headers.get("date"), datetime.now(UTC))
+                headers.get("retry-after"), server_now(headers.get("date"), utc_now())
             )
             hint = f", Retry-After {delay:g}s" if delay is not None else ""
             raise RetryLater(current, f"HTTP {status}{hint}", status=status, retry_after=delay)

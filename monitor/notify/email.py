@@ -24,13 +24,14 @@ import logging
 import re
 import smtplib
 import ssl
-from datetime import UTC, datetime
+from datetime import datetime
 from email import policy
 from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Literal
 
+from monitor.clock import utc_now
 from monitor.config import EmailSettings
 from monitor.errors import AmbiguousDelivery, NotifyError, PermanentFailure
 from monitor.notify.clean import clean_message
@@ -117,7 +118,7 @@ class EmailNotifier:
         self._check_settings()
         utf8 = not all(a.isascii() for a in (s.sender, *s.to))
         try:
-            mail = compose(message, s, date=datetime.now(UTC))
+            mail = compose(message, s, date=utc_now())
             data = mail.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
         except (ValueError, TypeError, LookupError, MessageError) as exc:
             raise PermanentFailure(self.name, f"cannot build the email: {_describe(exc)}") from exc

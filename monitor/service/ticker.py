@@ -16,9 +16,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.clock import utc_now
 
 log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[None]]
@@ -40,7 +42,7 @@ class Ticker:
     def every(self, name: str, seconds: float, job: Job, *, first: float | None = None) -> None:
         """Run ``job`` every ``seconds``; the first time ``first`` seconds after now
         (default: one period)."""
-        start = datetime.now(UTC) + timedelta(seconds=seconds if first is None else first)
+        start = utc_now() + timedelta(seconds=seconds if first is None else first)
         self._scheduler.add_job(
             self._logged(name, job), "interval", seconds=seconds, id=name, next_run_time=start
         )
@@ -48,7 +50,7 @@ class Ticker:
     def minutely(self, name: str, job: Job) -> None:
         """Run ``job`` now and at the start of each wall-clock minute."""
         self._scheduler.add_job(
-            self._logged(name, job), "cron", second=0, id=name, next_run_time=datetime.now(UTC)
+            self._logged(name, job), "cron", second=0, id=name, next_run_time=utc_now()
         )
 
     def start(self) -> None:
@@ -103,7 +105,7 @@ class Ticker:
 
     def _realign(self) -> None:
         """Every job that waits on the wall clock is due now, and the scheduler looks again."""
-        now = datetime.now(UTC)
+        now = utc_now()
         for job in self._scheduler.get_jobs():
             if job.next_run_time is not None and job.next_run_time > now:
                 job.modify(next_run_time=now)
