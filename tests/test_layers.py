@@ -36,29 +36,11 @@ SIDEWAYS = {
 }
 
 
-def unit(module: str) -> str:
-    """The top-level module or package that ``monitor.a.b`` belongs to."""
-    return module.split(".")[1] if "." in module else ""
-
-
-def layer(name: str) -> int:
-    for i, names in enumerate(LAYERS):
-        if name in names:
-            return i
-    raise AssertionError(f"monitor.{name} is in no layer: add it to LAYERS in {__file__}")
-
-
-def _is_module(name: str) -> bool:
-    return (ROOT / name).is_dir() or (ROOT / f"{name}.py").is_file()
-
-
-def imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every monitor module ``path`` imports."""
-    package = ".".join(("monitor", *path.relative_to(ROOT).with_suffix("").parts))
-    if path.name == "__init__.py":
-        package = package.removesuffix(".__init__")
-    else:
-        package = package.rpartition(".")[0]
+def imports(root: Path, path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import of the package at ``root`` in ``path``."""
+    top = root.name
+    parts = (top, *path.relative_to(root).with_suffix("").parts)
+    package = ".".join(parts[:-1])  # a module's package; an __init__'s is itself
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -70,26 +52,50 @@ def imports(path: Path) -> list[tuple[int, str]]:
             else:
                 module = node.module or ""
             names = [module]
-            if module == "monitor":  # `from monitor import x`: x may be a module
-                names = [f"monitor.{a.name}" for a in node.names if _is_module(a.name)] or names
+            if module == top:  # `from monitor import x`: x may be a module
+                is_module = [
+                    (root / a.name).is_dir() or (root / f"{a.name}.py").is_file()
+                    for a in node.names
+                ]
+                names = [
+                    f"{top}.{a.name}" for a, m in zip(node.names, is_module, strict=True) if m
+                ] or names
             found += [(node.lineno, name) for name in names]
-    return [(line, m) for line, m in found if m == "monitor" or m.startswith("monitor.")]
+    return [(line, m) for line, m in found if m == top or m.startswith(f"{top}.")]
 
 
-def test_every_import_goes_down() -> None:
+def unit(module: str) -> str:
+    """The top-level module or package that ``monitor.a.b`` belongs to ("" for ``monitor``)."""
+    return module.split(".")[1] if "." in module else ""
+
+
+def layer(name: str) -> int:
+    for i, names in enumerate(LAYERS):
+        if name in names:
+            return i
+    raise AssertionError(f"monitor.{name} is in no layer: add it to LAYERS in {__file__}")
+
+
+def violations(root: Path) -> list[str]:
+    """Every import in the package at ``root`` that goes up, or sideways between stages."""
     wrong = []
-    for path in sorted(ROOT.rglob("*.py")):
-        here = unit(".".join(("monitor", *path.relative_to(ROOT).with_suffix("").parts)))
-        if not here or here == "__init__":
+    for path in sorted(root.rglob("*.py")):
+        here = unit(".".join((root.name, *path.relative_to(root).with_suffix("").parts)))
+        if here in ("", "__init__"):
             continue
-        for line, module in imports(path):
+        for line, module in imports(root, path):
             there = unit(module)
-            if there in ("", "__init__", here):  # the package's own version, or itself
+            if there in ("", "__init__", here):  # the package itself, or its own modules
                 continue
             up, down = layer(here), layer(there)
             if down > up or (down == up > 0 and (here, there) not in SIDEWAYS):
-                where = path.relative_to(ROOT.parent)
+                where = path.relative_to(root.parent)
                 wrong.append(f"{where}:{line}: {here} (layer {up}) imports {module} (layer {down})")
+    return wrong
+
+
+def test_every_import_goes_down() -> None:
+    wrong = violations(ROOT)
     assert not wrong, "imports that go up or sideways:\n" + "\n".join(wrong)
 
 
@@ -101,18 +107,16 @@ def test_every_module_is_in_a_layer() -> None:
         layer(name)
 
 
-def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
-    # The reader of imports itself: a function-level import counts.
-    module = tmp_path / "x.py"
-    module.write_text("def f():\n    from monitor.cli.main import main\n", encoding="utf-8")
-    assert [m for _, m in imports_at(module)] == ["monitor.cli.main"]
-
-
-def imports_at(path: Path) -> list[tuple[int, str]]:
-    """``imports`` for a file outside the package (as a top-level module of it)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return [
-        (n.lineno, n.module or "")
-        for n in ast.walk(tree)
-        if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("monitor")
+def test_an_upward_or_sideways_import_is_caught(tmp_path: Path) -> None:
+    root = tmp_path / "monitor"
+    (root / "poll").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "poll" / "__init__.py").write_text("")
+    # Up, inside a function, relative; sideways between two stages; both are caught.
+    (root / "types.py").write_text("def f():\n    from .cli.main import main\n")
+    (root / "poll" / "poller.py").write_text("from monitor import alerts\nfrom . import decide\n")
+    (root / "alerts.py").write_text("")
+    assert violations(root) == [
+        "monitor/poll/poller.py:1: poll (layer 4) imports monitor.alerts (layer 4)",
+        "monitor/types.py:2: types (layer 0) imports monitor.cli.main (layer 6)",
     ]
