@@ -65,6 +65,7 @@ __all__ = [
     "SetArticle",
     "SetWords",
     "Text",
+    "Update",
     "entry_keys",
     "identity",
     "is_near_duplicate",
@@ -438,6 +439,7 @@ class Decider:
         return seqs
 
     def decide(self, found: Found) -> Decision:
+        """What storing the entries writes, given what the archive found for them."""
         if len(found.candidates) != len(self.entries):
             raise ValueError("found.candidates needs one sequence per entry")
         return _Call(self, found).run()
@@ -568,9 +570,10 @@ class _Call:
             old_news = bool(decider.backlog) and decider.backlog[n]
             seq = decider.stories[n] if decider.stories is not None else self._story_of(n, entry)
             self._take(n, entry, seq, old_news)
+        drafts = self.drafts.values()
         return Decision(
-            updates=tuple(u for d in self.drafts.values() if d.known for u in _updates(d, d.known)),
-            new=tuple(self._new_story(d) for d in self.drafts.values() if d.known is None),
+            updates=tuple(u for d in drafts if d.known is not None for u in _updates(d, d.known)),
+            new=tuple(self._new_story(d) for d in drafts if d.known is None),
             keys=tuple(self.added_keys),
             sources=tuple(self.sources),
             marks=tuple(MarkToMatch(seq, news) for seq, news in self.marks.items()),
@@ -654,10 +657,10 @@ class _Call:
         """The story whose text is (nearly) the entry's, if any: of those sharing the most
         indexed hashes, the earliest the feed did not give another GUID (another item)."""
         if entry.sketch:
-            # A story with an article's text is also recognised by the text its feed gave.
             shared = self._shared(self.decider.probes(n))
             if not shared and not self.found.candidates[n]:
                 return None
+            # A story with an article's text is also recognised by the text its feed gave.
             sketches = [x for x in (entry.sketch, entry.feed_sketch) if x]
             # The stored stories first, as the archive found them or as this call left them;
             # then the ones it adds.

@@ -27,6 +27,7 @@ from monitor.dedupe import (
     SetWords,
     Text,
     identity,
+    reads_body,
 )
 from monitor.errors import ArchiveError
 from monitor.text.fingerprint import fingerprint, probes
@@ -422,6 +423,18 @@ def test_words_of_an_old_story_are_counted_only_when_compared() -> None:
     assert [i for i in shorter.intents if isinstance(i, SetWords)] == [SetWords(7, STORED.words)]
     same = decide([STORED], keys={URL: 7}, stored=[old], feed=OTHER)
     assert not [i for i in same.intents if isinstance(i, SetWords)]
+
+
+def test_bodies_are_read_only_where_reads_body_says() -> None:
+    assert reads_body("article", 40) and reads_body("feed", None)
+    assert not reads_body("feed", 40)
+    # A story with the feed's text and a word count: decided without its body.
+    plain = replace(known(STORED, carried=False), body=None)
+    page = entry(ARTICLE, source="article", feed_text=WIRE)
+    for new, feed in ((entry(WIRE), FEED), (entry(FULL), OTHER), (page, OTHER)):
+        assert decide([new], keys={URL: 7}, stored=[plain], feed=feed).changed == (7,)
+    with pytest.raises(ValueError, match="reads_body"):
+        decide([entry(WIRE)], keys={URL: 7}, stored=[replace(plain, words=None)], feed=OTHER)
 
 
 # -- story ids ----------------------------------------------------------------------------------

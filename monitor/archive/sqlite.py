@@ -739,13 +739,12 @@ class SQLiteArchive(OutboxStore, StatusStore):
         )
         # Marked in the same transaction as the story, matched after it: a crash between
         # the two leaves the mark, and the story is matched at the next poll.
-        db.executemany(
-            """
-            INSERT INTO unmatched (story_seq, news, version) VALUES (?, ?, 1)
-            ON CONFLICT (story_seq) DO UPDATE SET news = news OR excluded.news,
-                version = version + 1
-            """,
-            [(m.seq, m.news) for m in decision.marks],
+        _insert(
+            db,
+            "INSERT INTO unmatched (story_seq, news, version) VALUES",
+            [(m.seq, m.news, 1) for m in decision.marks],
+            " ON CONFLICT (story_seq) DO UPDATE SET news = news OR excluded.news,"
+            " version = version + 1",
         )
 
     @staticmethod
@@ -955,19 +954,21 @@ def _insert_stories(
     )
 
 
-def _insert(db: sqlite3.Connection, head: str, rows: Sequence[tuple[object, ...]]) -> None:
-    """``head`` ("INSERT ... VALUES") for each of ``rows``: _ROWS_PER_STATEMENT a statement
-    (one a row costs more), the rest one a statement (two statements to prepare, not one for
-    each count of rows)."""
+def _insert(
+    db: sqlite3.Connection, head: str, rows: Sequence[tuple[object, ...]], tail: str = ""
+) -> None:
+    """``head`` ("INSERT ... VALUES") for each of ``rows``, then ``tail``: _ROWS_PER_STATEMENT
+    rows a statement (one a row costs more), the rest one a statement (two statements to
+    prepare, not one for each count of rows)."""
     if not rows:
         return
     whole = len(rows) - len(rows) % _ROWS_PER_STATEMENT
     values = f"({_marks(len(rows[0]))})"
-    many = f"{head} {','.join([values] * _ROWS_PER_STATEMENT)}"
+    many = f"{head} {','.join([values] * _ROWS_PER_STATEMENT)}{tail}"
     for start in range(0, whole, _ROWS_PER_STATEMENT):
         chunk = rows[start : start + _ROWS_PER_STATEMENT]
         db.execute(many, [value for row in chunk for value in row])
-    db.executemany(f"{head} {values}", rows[whole:])
+    db.executemany(f"{head} {values}{tail}", rows[whole:])
 
 
 def _update(db: sqlite3.Connection, intent: Update, t: float) -> None:
