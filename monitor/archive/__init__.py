@@ -196,7 +196,9 @@ class StoryStore(Protocol):
         """The story whose id is ``story_id`` or starts with it; StoryNotFound otherwise."""
 
     def search(self, query: str, *, limit: int) -> list[Story]:
-        """Stories matching ``query`` in the rule language's full-text syntax, best first."""
+        """Stories matching ``query``, an SQLite FTS5 MATCH expression over the columns
+        ``headline`` and ``body`` (``rules.ast.to_fts5`` writes one from the rule language,
+        as ``archive.search.search`` does), best first. ArchiveError when it is not valid."""
 
     def count_stories(self, *, since: datetime | None = None) -> int:
         """How many stories were first seen since ``since`` (all of them without it)."""

@@ -16,6 +16,7 @@ import click
 from monitor import __version__
 from monitor.alerts.health import feed_health
 from monitor.archive.export import export_stories
+from monitor.archive.search import search as search_archive
 from monitor.cli.alerts import alerts, deliver, deliver_now, notify, report_line
 from monitor.cli.archive import archive, export_damaged
 from monitor.cli.common import (
@@ -30,7 +31,7 @@ from monitor.cli.common import (
     when,
 )
 from monitor.cli.extract import extract
-from monitor.cli.rules import checked_rules, match, rule_set, rules
+from monitor.cli.rules import checked_rules, highlight, match, rule_set, rules
 from monitor.cli.service import run, status
 from monitor.clock import utc_now
 from monitor.config import Config, resolve_feed_url
@@ -39,6 +40,7 @@ from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
 from monitor.notify import build_notifier
 from monitor.poll.poller import Poller
 from monitor.redact import redact_text, redact_url
+from monitor.rules.parser import QueryError
 from monitor.service.app import build_planner, build_poller
 from monitor.service.logs import redact_uncaught, setup_logging
 from monitor.text.normalize import format_story
@@ -309,12 +311,21 @@ def show(config_path: Path, story_id: str, as_json: bool) -> None:
 @click.argument("query")
 @click.option("-n", "--limit", default=20, show_default=True)
 def search(config_path: Path, query: str, limit: int) -> None:
-    """Full-text search of the archive (SQLite FTS5 query syntax)."""
+    """Search the archive with a query in the rule language (docs/rules.md): what a topic
+    with that query would match, best or newest first, with the matched terms marked."""
     config = load(config_path)
-    with archive_of(config) as archive:
-        found = archive.search(query, limit=limit)
-    for story in found:
-        click.echo(_story_line(story, config.schedule.zone))
+    try:
+        with archive_of(config) as archive:
+            found = search_archive(archive, query, limit=limit)
+    except QueryError as exc:
+        raise click.ClickException(f"{exc.message}\n  {query}\n  {' ' * exc.offset}^") from None
+    color = sys.stdout.isatty()
+    for hit in found:
+        headline = hit.story.headline
+        line = _story_line(hit.story, config.schedule.zone).removesuffix(headline)
+        in_title = [t.span for t in hit.terms if t.field == "title"]
+        click.echo(line + highlight(headline, in_title, color=color))
+        click.echo(f"    {highlight(hit.snippet, list(hit.spans), color=color)}")
     if not found:
         click.echo("no stories found", err=True)
 

@@ -74,7 +74,8 @@ def story_document(story: Story, config: Config) -> Document:
 @click.argument("topic", required=False)
 @click.option("--since", default="30d", show_default=True, help="How far back to look.")
 def rules_test(config_path: Path, topic: str | None, since: str) -> None:
-    """Backtest the rules: per topic, hits in the archive and sample headlines."""
+    """Backtest the rules: per topic, hits in the archive and sample stories (id and
+    headline: `monitor show ID` prints one)."""
     config = load(config_path)
     compiled = rule_set(config, routing=False)
     if topic is not None and compiled.topic(topic) is None:
@@ -98,7 +99,7 @@ def rules_test(config_path: Path, topic: str | None, since: str) -> None:
                     if topic is None or m.topic == topic:
                         hits[m.topic] += 1
                         if len(samples[m.topic]) < SAMPLES:
-                            samples[m.topic].append(story.headline)
+                            samples[m.topic].append(f"{story.id}  {story.headline}")
     zone = config.schedule.zone
     click.echo(
         f"{plural(total, 'story', 'stories')} first seen since {start.astimezone(zone):%Y-%m-%d}"
@@ -108,8 +109,8 @@ def rules_test(config_path: Path, topic: str | None, since: str) -> None:
         if topic is not None and name != topic:
             continue
         click.echo(f"{name}: {plural(hits[name], 'hit')}")
-        for headline in samples[name]:
-            click.echo(f"    {headline}")
+        for sample in samples[name]:
+            click.echo(f"    {sample}")
 
 
 def read_story_file(path: Path, *, page: bool = False) -> tuple[str, str]:

@@ -117,26 +117,28 @@ class NotExpressible(ValueError):
     """The tree uses something FTS5 cannot say (exact case, pure negation, OR inside NEAR)."""
 
 
-def to_fts5(node: Node) -> str:
-    """The same query as an SQLite FTS5 MATCH expression over columns ``title`` and ``body``."""
+def to_fts5(node: Node, *, title: str = "title") -> str:
+    """The same query as an SQLite FTS5 MATCH expression over the columns ``title`` (named
+    as the index names it) and ``body``."""
     if isinstance(node, Phrase):
         return _fts5_phrase(node)
     if isinstance(node, AliasRef):
         raise NotExpressible("aliases must be resolved first")
     if isinstance(node, Scoped):
-        return f"{{{node.field}}} : ({to_fts5(node.child)})"
+        column = title if node.field == "title" else node.field
+        return f"{{{column}}} : ({to_fts5(node.child, title=title)})"
     if isinstance(node, Near):
         if not all(isinstance(o, Phrase) for o in node.operands):
             raise NotExpressible("FTS5 NEAR takes phrases only")
-        phrases = " ".join(to_fts5(o) for o in node.operands)
+        phrases = " ".join(to_fts5(o, title=title) for o in node.operands)
         return f"NEAR({phrases}, {node.distance})"
     if isinstance(node, And):
-        return " AND ".join(f"({to_fts5(c)})" for c in node.children)
+        return " AND ".join(f"({to_fts5(c, title=title)})" for c in node.children)
     if isinstance(node, Or):
-        return " OR ".join(f"({to_fts5(c)})" for c in node.children)
+        return " OR ".join(f"({to_fts5(c, title=title)})" for c in node.children)
     if node.positive is None:
         raise NotExpressible("FTS5 has no pure negation")
-    return f"({to_fts5(node.positive)}) NOT ({to_fts5(node.negative)})"
+    return f"({to_fts5(node.positive, title=title)}) NOT ({to_fts5(node.negative, title=title)})"
 
 
 def _fts5_phrase(phrase: Phrase) -> str:
