@@ -21,16 +21,26 @@ def test_poll_list_show_search_export(project: Path, tmp_path: Path) -> None:
     story_id = listing[-1].split()[0]
     assert len(story_id) == 16
 
-    shown = run(project, "show", story_id[:8])
+    header, shown = run(project, "show", story_id[:8]).split("\n\n", 1)
+    assert header.splitlines() == [
+        f"id:         {story_id}",
+        "link:       https://news.example.org/1994/08/30/china-ready-to-resume-talks-on-human-rights",
+        "published:  1994-08-30 14:00",
+        header.splitlines()[3],  # first seen: when this test ran
+        "sources:    Example World News",
+        "topics:     MFN, human rights dialogue",
+        "text:       feed",
+    ]
     assert shown.startswith("China Ready to Resume Talks on Human Rights\n\nBEIJING -- ")
     assert "Share" not in shown and "Get the app" not in shown
     assert "\n\n\n" not in shown
     record = json.loads(run(project, "show", story_id, "--json"))
     assert record["id"] == story_id and record["body"] + "\n" == shown.split("\n\n", 1)[1]
     assert (record["content_source"], record["article_error"]) == ("feed", None)
+    assert record["topics"] == ["MFN", "human rights dialogue"]
 
     found = run(project, "search", '"most favored nation"')
-    assert len(found.splitlines()) == 2
+    assert len([line for line in found.splitlines() if not line.startswith(" ")]) == 2
 
     feeds = run(project, "feeds")
     assert [line.split()[0] for line in feeds.splitlines()] == ["ok", "ok"]

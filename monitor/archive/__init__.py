@@ -195,6 +195,9 @@ class StoryStore(Protocol):
     def get_story(self, story_id: str) -> Story:
         """The story whose id is ``story_id`` or starts with it; StoryNotFound otherwise."""
 
+    def story_topics(self, seq: int) -> list[str]:
+        """The topics the story matched, by name (as recorded: a topic since removed stays)."""
+
     def search(self, query: str, *, limit: int) -> list[Story]:
         """Stories matching ``query``, an SQLite FTS5 MATCH expression over the columns
         ``headline`` and ``body`` (``rules.ast.to_fts5`` writes one from the rule language,

@@ -823,6 +823,14 @@ class SQLiteArchive(OutboxStore, StatusStore):
             )
         return _story(rows[0])
 
+    def story_topics(self, seq: int) -> list[str]:
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT topic FROM matches WHERE story_seq = ? ORDER BY topic", (seq,)
+            )
+        ]
+
     def search(self, query: str, *, limit: int) -> list[Story]:
         try:
             rows = self._db.execute(

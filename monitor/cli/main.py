@@ -282,14 +282,29 @@ def stories(config_path: Path, limit: int, since: str | None) -> None:
     "--json", "as_json", is_flag=True, help="One JSON object with the story's archive record."
 )
 def show(config_path: Path, story_id: str, as_json: bool) -> None:
-    """Print one story in story format (an id prefix is enough)."""
+    """Print one story (an id prefix is enough): its link, time, sources and the topics it
+    matched, then the story in story format."""
     config = load(config_path)
     with archive_of(config) as archive:
         story = archive.get_story(story_id)
+        topics = archive.story_topics(story.seq)
+    zone = config.schedule.zone
     if not as_json:
+        text = story.content_source + (f" ({story.article_error})" if story.article_error else "")
+        fields = [
+            ("id", story.id),
+            ("link", redact_url(story.url)),
+            ("published", when(story.published, zone)),
+            ("first seen", when(story.first_seen, zone)),
+            ("sources", ", ".join(story.sources) or "-"),
+            ("topics", ", ".join(topics) or "-"),
+            ("text", text),
+        ]
+        for name, value in fields:
+            click.echo(f"{name + ':':<12}{value}")
+        click.echo()
         click.echo(format_story(story.headline, story.paragraphs), nl=False)
         return
-    zone = config.schedule.zone
     record = {
         "id": story.id,
         "url": story.url,
@@ -300,6 +315,7 @@ def show(config_path: Path, story_id: str, as_json: bool) -> None:
         "first_seen": story.first_seen.astimezone(zone).isoformat(),
         "updated": story.updated.astimezone(zone).isoformat(),
         "sources": list(story.sources),
+        "topics": topics,
         "content_source": story.content_source,  # "feed" or "article"
         "article_error": story.article_error,  # why the article page's text is not used
     }
