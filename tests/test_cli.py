@@ -47,7 +47,7 @@ def test_poll_list_show_search_export(project: Path, tmp_path: Path) -> None:
 
     out_dir = tmp_path / "export"
     assert "wrote 5 stories" in run(project, "export", str(out_dir))
-    names = sorted(p.name for p in out_dir.iterdir())
+    names = sorted(p.name for p in out_dir.glob("*.txt"))
     assert len(names) == 5
     assert all(n[:3].isdigit() and n[3] == "_" and len(n) == 3 + 1 + 16 + 4 for n in names)
     assert names[0].startswith("000_")
@@ -171,3 +171,25 @@ def test_check_reports_missing_secrets_without_values(
     monkeypatch.setenv("HOOK_SECRET_FOR_TEST", "whsec_c2VjcmV0LXZhbHVlLWZvci10ZXN0cw==")
     out = run(project, "check")
     assert "OK" in out and "c2VjcmV0" not in out
+
+
+def test_export_writes_an_index_and_takes_since_and_topic(project: Path, tmp_path: Path) -> None:
+    run(project, "poll", "--no-alerts")
+    everything = tmp_path / "all"
+    assert "wrote 5 stories" in run(project, "export", str(everything))
+    index = [json.loads(line) for line in (everything / "index.jsonl").read_text().splitlines()]
+    files = sorted(p.name for p in everything.glob("*.txt"))
+    assert [r["file"] for r in index] == files  # a line per file, in archive order
+    seed = next(r for r in index if r["headline"] == "China Ready to Resume Talks on Human Rights")
+    assert seed["topics"] == ["MFN", "human rights dialogue"]
+    assert seed["sources"] == ["Example World News"] and seed["url"].startswith("https://")
+    assert (everything / seed["file"]).read_text().startswith(seed["headline"] + "\n\n")
+
+    mfn = tmp_path / "mfn"
+    assert "wrote 2 stories" in run(project, "export", str(mfn), "--topic", "MFN")
+    assert {r["topics"][0] for r in map(json.loads, (mfn / "index.jsonl").open())} == {"MFN"}
+    # Every sample story was first seen just now: a day back has them all, none is older.
+    assert "wrote 5 stories" in run(project, "export", str(tmp_path / "day"), "--since", "1d")
+    assert "expected a duration" in run(
+        project, "export", str(tmp_path / "x"), "--since", "x", code=2
+    )

@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from monitor.archive import Archive, open_archive
+from monitor.clock import utc_now
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.poll.schedule import explain, replan
 from monitor.redact import redact_url
 from monitor.types import Feed, FeedState
-from monitor.units import plural
+from monitor.units import parse_duration, plural
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -138,3 +139,13 @@ def interval_of(config: Config, state: FeedState) -> str:
     plan = replan(feed, state, config.schedule)
     unapplied = plan is not None and state.next_poll is not None and plan.due != state.next_poll
     return f"{shown}, not applied yet" if unapplied else shown
+
+
+def since_start(since: str | None) -> datetime | None:
+    """When a ``--since`` duration back from now began; None without one."""
+    if not since:
+        return None
+    try:
+        return utc_now() - timedelta(seconds=parse_duration(since))
+    except (ValueError, OverflowError):  # OverflowError: before the year 1
+        raise click.BadParameter(f'expected a duration like "30d", got {since!r}') from None

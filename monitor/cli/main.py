@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import sys
-from datetime import timedelta, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from monitor.cli.common import (
     feed_drift,
     interval_of,
     load,
+    since_start,
     when,
 )
 from monitor.cli.extract import extract
@@ -45,7 +46,7 @@ from monitor.service.app import build_planner, build_poller
 from monitor.service.logs import redact_uncaught, setup_logging
 from monitor.text.normalize import format_story
 from monitor.types import FeedOutcome, Story
-from monitor.units import parse_duration, plural
+from monitor.units import plural
 
 
 @click.group()
@@ -264,12 +265,7 @@ def _story_line(story: Story, zone: tzinfo) -> str:
 def stories(config_path: Path, limit: int, since: str | None) -> None:
     """List recent stories."""
     config = load(config_path)
-    start = None
-    if since:
-        try:
-            start = utc_now() - timedelta(seconds=parse_duration(since))
-        except (ValueError, OverflowError):  # OverflowError: before the year 1
-            raise click.BadParameter(f'expected a duration like "7d", got {since!r}') from None
+    start = since_start(since)
     with archive_of(config) as archive:
         for story in archive.recent_stories(limit=limit, since=start):
             click.echo(_story_line(story, config.schedule.zone))
@@ -349,18 +345,27 @@ def search(config_path: Path, query: str, limit: int) -> None:
 @main.command()
 @config_option
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def export(config_path: Path, directory: Path) -> None:
-    """Write every story as NNN_<id>.txt in story format.
+@click.option("--since", help='Only stories first seen in this past duration, e.g. "30d".')
+@click.option("--topic", "topic", help="Only stories that matched this topic.")
+def export(config_path: Path, directory: Path, since: str | None, topic: str | None) -> None:
+    """Write the stories as NNN_<id>.txt in story format, with index.jsonl beside them (a
+    line per file: id, link, times, sources, topics).
 
     From a damaged archive, the stories that can still be read: it says how many rows
     were skipped, and exits with status 1 if any were.
     """
     config = load(config_path)
+    start = since_start(since)
     written: list[Path] = []
     try:
         with archive_of(config) as archive:
-            total = archive.count_stories()
-            count = export_stories(archive.iter_stories(), directory, total=total, written=written)
+            stories = archive.iter_stories(since=start)
+            if topic is not None:
+                stories = (s for s in stories if topic in archive.story_topics(s.seq))
+            total = archive.count_stories(since=start)
+            count = export_stories(
+                stories, directory, total=total, written=written, topics=archive.story_topics
+            )
     except click.ClickException as exc:
         if not isinstance(exc.__cause__, ArchiveCorrupt):
             raise

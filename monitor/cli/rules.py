@@ -6,20 +6,18 @@ import io
 import json
 import sys
 from collections import Counter, defaultdict
-from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from monitor.cli.common import archive_of, config_option, load
-from monitor.clock import utc_now
+from monitor.cli.common import archive_of, config_option, load, since_start
 from monitor.config import Config
 from monitor.rules import Document, RuleError, RuleSet, check_rules_against_config, load_rules
 from monitor.rules.engine import CompiledTopic
 from monitor.text.normalize import read_story
 from monitor.text.pagetext import page_paragraphs, read_page_text
 from monitor.types import Match, Story, TermHit
-from monitor.units import parse_duration, plural
+from monitor.units import plural
 
 SAMPLES = 3
 
@@ -80,10 +78,9 @@ def rules_test(config_path: Path, topic: str | None, since: str) -> None:
     compiled = rule_set(config, routing=False)
     if topic is not None and compiled.topic(topic) is None:
         raise click.ClickException(f"no topic named {topic!r}")
-    try:
-        start = utc_now() - timedelta(seconds=parse_duration(since))
-    except (ValueError, OverflowError):  # OverflowError: before the year 1
-        raise click.BadParameter(f'expected a duration like "30d", got {since!r}') from None
+    start = since_start(since)
+    if start is None:  # --since ""
+        raise click.BadParameter('expected a duration like "30d", got ""')
     hits: Counter[str] = Counter()
     samples: dict[str, list[str]] = defaultdict(list)
     with archive_of(config) as archive:
