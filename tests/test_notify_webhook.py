@@ -258,6 +258,7 @@ def test_json_v1_alert_arrives_signed_with_every_field(receiver: Receiver) -> No
         "type": "alert",
         "id": "alert-0001",
         "topic": "china-rights",
+        "topics": ["china-rights"],
         "created": "2024-05-01T12:00:00Z",
         "title": f"[china-rights] {HEADLINE}",
         "text": "",

@@ -52,7 +52,8 @@ class PayloadV1(TypedDict):
     version: Literal[1]
     type: Literal["alert", "digest", "test", "health"]
     id: str
-    topic: str
+    topic: str  # the topic; a story matching several: their names joined with ", "
+    topics: list[str]  # every topic the message names ([] for test and health messages)
     created: str  # ISO 8601, UTC
     items: list[ItemV1]
     omitted: int  # stories of a digest left out to keep the message within its size cap
@@ -67,6 +68,9 @@ def json_payload(message: Message) -> PayloadV1:
         "type": message.kind,
         "id": message.id,
         "topic": _valid(message.topic),
+        "topics": [
+            _valid(t) for t in message.topics or ((message.topic,) if message.topic else ())
+        ],
         "created": iso_utc(message.created),
         "items": [_item_v1(item) for item in message.items],
         "omitted": message.omitted,
