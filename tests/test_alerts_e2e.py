@@ -17,6 +17,7 @@ import pytest
 from tests.cli_project import run
 from tests.feedserver import FeedServer, Response
 from tests.servers import SECRET, Mailbox, Receiver, free_port, smtp_server
+from tests.test_webhook_schema import validate as validate_payload
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((Path(__file__).parent / "fixtures" / "seeds").glob("*.txt"))
@@ -105,6 +106,7 @@ def test_poll_alerts_every_match_once_by_email_and_webhook(
     assert {str(m["X-News-Monitor-Topic"]) for m in box.messages} == {"MFN, human rights dialogue"}
     assert len(set(receiver.ids)) == 2 and len(receiver.ids) == 2
     for payload in receiver.deliveries:
+        validate_payload(payload)  # docs/webhook.schema.json
         assert payload["version"] == 1 and payload["type"] == "alert"
         assert payload["topics"] == ["MFN", "human rights dialogue"]
         assert payload["topic"] == "MFN, human rights dialogue"

@@ -45,6 +45,7 @@ from monitor.notify.payload import (
     json_payload,
     slack_payload,
 )
+from monitor.notify.render import render_text
 from monitor.notify.webhook import WebhookNotifier, secret_key, sign
 from monitor.types import TermHit
 from tests.servers import free_port
@@ -261,7 +262,7 @@ def test_json_v1_alert_arrives_signed_with_every_field(receiver: Receiver) -> No
         "topics": ["china-rights"],
         "created": "2024-05-01T12:00:00Z",
         "title": f"[china-rights] {HEADLINE}",
-        "text": "",
+        "text": render_text(alert()),
         "items": [
             {
                 "story_id": "568a0349c4f27a7a",
@@ -281,6 +282,7 @@ def test_json_v1_alert_arrives_signed_with_every_field(receiver: Receiver) -> No
         ],
         "omitted": 0,
     }
+    assert HEADLINE in payload["text"] and 'matched "human rights", MFN' in payload["text"]
     first = payload["items"][0]
     assert first["headline"][22:34] == "human rights"
     assert BODY_TEXT[64:67] == "MFN"  # the body here is the snippet
