@@ -17,6 +17,7 @@ import pytest
 from tests.cli_project import run
 from tests.feedserver import FeedServer, Response
 from tests.servers import SECRET, Mailbox, Receiver, free_port, smtp_server
+from tests.test_webhook_schema import validate as validate_payload
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((Path(__file__).parent / "fixtures" / "seeds").glob("*.txt"))
@@ -95,20 +96,54 @@ def test_poll_alerts_every_match_once_by_email_and_webhook(
     config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
     out = run(config, "poll", "--once")
     assert "2 new stories, 0 changed, 8 alerts" in out  # 2 stories x 2 topics x 2 notifiers
-    assert "delivered 8 messages" in out
-    subjects = sorted(str(m["Subject"]) for m in box.messages)
+    # Each story matched both topics: one message per story and notifier, naming both.
+    assert "delivered 4 messages" in out
+    subjects = sorted(str(m["Subject"]).strip() for m in box.messages)
     assert subjects == [
-        "[MFN] China Ready to Resume Talks on Human Rights",
-        "[MFN] U.S., China To Resume Rights Talks",
-        "[human rights dialogue] China Ready to Resume Talks on Human Rights",
-        "[human rights dialogue] U.S., China To Resume Rights Talks",
+        "[MFN, human rights dialogue] China Ready to Resume Talks on Human Rights",
+        "[MFN, human rights dialogue] U.S., China To Resume Rights Talks",
     ]
-    assert len(set(receiver.ids)) == 4 and len(receiver.ids) == 4
-    payload = next(d for d in receiver.deliveries if d["topic"] == "MFN")
-    assert payload["version"] == 1 and payload["type"] == "alert"
+    assert {str(m["X-News-Monitor-Topic"]) for m in box.messages} == {"MFN, human rights dialogue"}
+    assert len(set(receiver.ids)) == 2 and len(receiver.ids) == 2
+    for payload in receiver.deliveries:
+        validate_payload(payload)  # docs/webhook.schema.json
+        assert payload["version"] == 1 and payload["type"] == "alert"
+        assert payload["topics"] == ["MFN", "human rights dialogue"]
+        assert payload["topic"] == "MFN, human rights dialogue"
+        [item] = payload["items"]
+        assert (
+            item["why"].startswith("MFN: matched ") and "; human rights dialogue: " in item["why"]
+        )
+    # The message ids are those of the stories' first alerts, email and webhook alike.
+    mail_ids = {str(m["Message-ID"]).strip("<>").split("@")[0] for m in box.messages}
+    assert mail_ids.isdisjoint(receiver.ids) and len(mail_ids) == 2  # one id per notifier
     # Polling again (and again after a restart) alerts nothing twice.
     assert "0 alerts" in run(config, "poll", "--once")
-    assert (len(box.messages), len(receiver.ids)) == (4, 4)
+    assert "delivered 0 messages" in run(config, "deliver")
+    assert (len(box.messages), len(receiver.ids)) == (2, 2)
+
+
+def test_a_topic_added_later_sends_one_new_message_naming_only_it(
+    tmp_path: Path, feed_server: FeedServer, mailbox: tuple[Mailbox, int], receiver: Receiver
+) -> None:
+    box, port = mailbox
+    stories = seed_stories()
+    feed_server.route("/wire.xml", body=rss(stories))
+    config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
+    assert "delivered 4 messages" in run(config, "poll", "--once")
+    with (tmp_path / "rules" / "topics.toml").open("a", encoding="utf-8") as f:
+        f.write("\n[[topic]]\nname = \"Beijing\"\nquery = 'china'\n")
+    # The first story is edited: matched again, it gains the new topic and keeps the old.
+    headline, body = stories[0]
+    feed_server.route("/wire.xml", body=rss([(headline, body + "\n\nUpdated."), stories[1]]))
+    out = run(config, "poll", "--once")
+    assert "1 changed, 2 alerts" in out and "delivered 2 messages" in out
+    assert sorted(str(m["Subject"]).strip() for m in box.messages[2:]) == [f"[Beijing] {headline}"]
+    [new] = receiver.deliveries[2:]
+    assert new["topics"] == ["Beijing"] and new["items"][0]["headline"] == headline
+    assert len(set(receiver.ids)) == 3
+    assert "0 alerts" in run(config, "poll", "--once")
+    assert (len(box.messages), len(receiver.ids)) == (3, 3)
 
 
 def test_receiver_failing_for_a_while_gets_every_alert_exactly_once(
@@ -119,13 +154,13 @@ def test_receiver_failing_for_a_while_gets_every_alert_exactly_once(
     config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
     receiver.fail_next = 5
     out = run(config, "poll", "--once")
-    assert "delivered 4 messages" in out  # the email ones; the hook answered 500
+    assert "delivered 2 messages" in out  # the email ones; the hook answered 500
     for _ in range(20):
-        if len(receiver.ids) == 4:
+        if len(receiver.ids) == 2:
             break
         time.sleep(0.05)
         run(config, "deliver")
-    assert sorted(receiver.ids) == sorted(set(receiver.ids)) and len(receiver.ids) == 4
+    assert sorted(receiver.ids) == sorted(set(receiver.ids)) and len(receiver.ids) == 2
     assert "outbox empty" not in run(config, "alerts", "--all")
 
 
@@ -136,16 +171,16 @@ def test_smtp_unreachable_is_retried_then_delivered(
     port = free_port()  # nothing listens here yet
     config = project(tmp_path, [feed_server.url("/wire.xml")], port, receiver.url)
     out = run(config, "poll", "--once")
-    assert "delivered 4 messages" in out  # the webhook ones
-    assert "1 to retry" in out and "3 deferred" in out
+    assert "delivered 2 messages" in out  # the webhook ones
+    assert "1 to retry" in out and "1 deferred" in out
     listing = run(config, "alerts")
     assert "desk" in listing and "last error:" in listing
     box = Mailbox()
     with smtp_server(box, port):
         time.sleep(0.05)
-        assert "delivered 4 messages" in run(config, "deliver")
-        assert len(box.messages) == 4
-        assert len({str(m["Message-ID"]) for m in box.messages}) == 4
+        assert "delivered 2 messages" in run(config, "deliver")
+        assert len(box.messages) == 2
+        assert len({str(m["Message-ID"]) for m in box.messages}) == 2
 
 
 def test_sigkill_between_outbox_and_delivery_loses_and_doubles_nothing(
@@ -171,7 +206,7 @@ def test_sigkill_between_outbox_and_delivery_loses_and_doubles_nothing(
     db = tmp_path / "archive" / "monitor.db"
     deadline = time.monotonic() + 20
     pending = 0
-    while time.monotonic() < deadline and pending < 8:
+    while time.monotonic() < deadline and pending < 4:
         time.sleep(0.05)
         if db.exists():
             try:
@@ -179,15 +214,15 @@ def test_sigkill_between_outbox_and_delivery_loses_and_doubles_nothing(
                     pending = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
             except sqlite3.OperationalError:
                 pending = 0
-    assert pending == 8, "the alerts were not written in time"
+    assert pending == 4, "the alerts were not written in time"  # 2 stories x 2 notifiers
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert box.messages == [] and receiver.ids == []
-    assert "delivered 8 messages" in run(config, "deliver")
+    assert "delivered 4 messages" in run(config, "deliver")
     assert "delivered 0 messages" in run(config, "deliver")
-    assert len(box.messages) == 4 and len(receiver.ids) == 4
-    assert len(set(receiver.ids)) == 4
-    assert "8 sent" in run(config, "alerts")
+    assert len(box.messages) == 2 and len(receiver.ids) == 2
+    assert len(set(receiver.ids)) == 2
+    assert "4 sent" in run(config, "alerts")
 
 
 def test_a_topic_deep_in_the_article_is_alerted_with_full_articles(
@@ -246,9 +281,5 @@ backlog_alerts = "all"
 
     # Feed text only: the first paragraphs tell of the talks, neither mentions MFN.
     assert alerted_topics("false") == ["human rights dialogue"] * 2
-    assert alerted_topics('"auto"') == [
-        "MFN",
-        "MFN",
-        "human rights dialogue",
-        "human rights dialogue",
-    ]
+    # With the articles, each story matches both topics: one message each, naming both.
+    assert alerted_topics('"auto"') == ["MFN, human rights dialogue"] * 2

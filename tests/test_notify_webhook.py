@@ -45,6 +45,7 @@ from monitor.notify.payload import (
     json_payload,
     slack_payload,
 )
+from monitor.notify.render import render_text
 from monitor.notify.webhook import WebhookNotifier, secret_key, sign
 from monitor.types import TermHit
 from tests.servers import free_port
@@ -258,9 +259,10 @@ def test_json_v1_alert_arrives_signed_with_every_field(receiver: Receiver) -> No
         "type": "alert",
         "id": "alert-0001",
         "topic": "china-rights",
+        "topics": ["china-rights"],
         "created": "2024-05-01T12:00:00Z",
         "title": f"[china-rights] {HEADLINE}",
-        "text": "",
+        "text": render_text(alert()),
         "items": [
             {
                 "story_id": "568a0349c4f27a7a",
@@ -280,6 +282,7 @@ def test_json_v1_alert_arrives_signed_with_every_field(receiver: Receiver) -> No
         ],
         "omitted": 0,
     }
+    assert HEADLINE in payload["text"] and 'matched "human rights", MFN' in payload["text"]
     first = payload["items"][0]
     assert first["headline"][22:34] == "human rights"
     assert BODY_TEXT[64:67] == "MFN"  # the body here is the snippet
@@ -678,3 +681,30 @@ def test_apprise_refuses_an_unknown_url_without_echoing_it() -> None:
         AppriseNotifier(AppriseSettings(name="ap", url_env="AP_URL"), url=f"nope://{TOKEN}@x/")
     assert TOKEN not in str(caught.value)
     assert "AP_URL" in str(caught.value)
+
+
+def documented_apprise_urls() -> dict[str, str]:
+    """The example Apprise URLs of docs/config.md, by service."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "config.md").read_text("utf-8")
+    table = text.split("| service | URL in the environment variable |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|") for line in table.splitlines()[2:] if line.startswith("|")]
+    return {cells[1].strip(): cells[2].strip().strip("`") for cells in rows}
+
+
+def test_the_docs_show_apprise_urls_for_the_chat_services() -> None:
+    urls = documented_apprise_urls()
+    for service in ("Telegram", "ntfy", "Matrix", "Microsoft Teams", "Mattermost"):
+        assert service in urls, service
+
+
+@pytest.mark.skipif(not HAS_APPRISE, reason="apprise is not installed")
+def test_every_documented_apprise_url_is_one_apprise_takes() -> None:
+    from monitor.notify.apprise_notifier import AppriseNotifier
+
+    settings = AppriseSettings(name="ap", url_env="AP_URL")
+    for service, url in documented_apprise_urls().items():
+        target = AppriseNotifier(settings, url=url)  # raises ConfigError when Apprise refuses
+        assert target.service != "apprise", service
+        target.close()

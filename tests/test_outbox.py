@@ -352,3 +352,59 @@ def test_a_digest_that_fails_never_holds_up_the_others(
         "broken": "expected a time of day like 08:00, got 'daily 25:00'",
         "refused": "disk I/O error",
     }
+
+
+def two_topics(talks_per_hour: int | None = None):  # type: ignore[no-untyped-def]
+    """Every story matches "talks" (at most ``talks_per_hour``) and "world", by mail."""
+
+    def plan(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]:
+        hit = TermHit(term="talks", field="title", span=(headline.index("talks"), len(headline)))
+        return [
+            PlannedMatch(
+                match=Match(topic=topic, terms=(hit,), snippet=body, snippet_terms=((4, 9),)),
+                notifiers=("mail",),
+                delivery="immediate",
+                max_per_hour=limit,
+            )
+            for topic, limit in (("world", None), ("talks", talks_per_hour))
+        ]
+
+    return plan
+
+
+def test_a_story_matching_two_topics_is_one_message_naming_both(archive: SQLiteArchive) -> None:
+    assert archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=two_topics()).alerts == 2
+    assert archive.outbox_counts() == {"pending": 1}
+    clock, mail = FakeClock(T0), FakeNotifier("mail")
+    assert deliverer(archive, clock, mail).run_once().sent == 1
+    (message,) = mail.sent
+    assert message.topics == ("talks", "world") and message.topic == "talks, world"
+    assert message.subject == "[talks, world] Story 1 about talks"
+    (item,) = message.items
+    assert item.why == "talks: matched talks; world: matched talks" and len(item.terms) == 1
+    # Again, from another feed, and after a restart: nothing more.
+    archive.store_entries(FEEDS[1].url, [entry(1)], T0, matcher=two_topics())
+    reopened = SQLiteArchive(archive.path)
+    assert reopened.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=two_topics()).alerts == 0
+    assert deliverer(reopened, clock, mail).run_once().sent == 0
+    assert reopened.outbox_counts() == {"sent": 1}
+
+
+def test_the_hourly_limit_still_counts_per_topic(archive: SQLiteArchive) -> None:
+    """ "talks" allows one an hour: the second story's message names only "world", and its
+    "talks" alert waits for the hourly digest of that topic."""
+    plan = two_topics(talks_per_hour=1)
+    archive.store_entries(FEEDS[0].url, [entry(1), entry(2)], T0, matcher=plan)
+    clock, mail = FakeClock(T0), FakeNotifier("mail")
+    deliverer(archive, clock, mail).run_once()
+    assert sorted((m.topic, m.items[0].headline) for m in mail.sent) == [
+        ("talks, world", "Story 1 about talks"),
+        ("world", "Story 2 about talks"),
+    ]
+    rules = rules_with(Topic(name="talks", query="talks", max_per_hour=1))
+    (digest,) = run_digests(archive, rules, T0 + timedelta(minutes=31)).created
+    clock.now = T0 + timedelta(minutes=31)
+    deliverer(archive, clock, mail).run_once()
+    last = mail.sent[-1]
+    assert last.id == digest and last.kind == "digest" and last.topics == ("talks",)
+    assert [i.headline for i in last.items] == ["Story 2 about talks"]

@@ -30,6 +30,7 @@ from tests.procs import wait_for
 from tests.servers import SECRET, Mailbox, Receiver
 from tests.test_service_e2e import cli_status, start, stop
 from tests.test_service_e2e import env as env  # a fixture
+from tests.test_webhook_schema import validate as validate_payload
 
 Env = tuple[Path, LiveFeed, Receiver, Mailbox, int]
 HARBOUR = "[[topic]]\nname = 'harbour'\nquery = 'harbour NEAR/3 closed'\nnotify = ['hook']\n"
@@ -128,16 +129,28 @@ def test_a_rejected_reload_is_shown_told_once_and_its_fix_taken(env: Env) -> Non
         wait_for(lambda: status_of(config)["reloaded"] != reloaded)
         assert error in cli_status(config)
 
-        # Fixed: said once, and both edits are taken.
+        # A second, distinct error while the first stays: told, and only it is listed.
+        other = rules / "other.toml"
+        put(other, near.read_text("utf-8").replace("'near'", "'other'").replace("B", "C"))
+        second = f"{other}:6:11: @C cannot be used with NEAR"
+        wait_for(lambda: len(health(receiver)) == 2)
+        assert health(receiver)[1]["title"] == "reload failed: 2 errors"
+        assert second in health(receiver)[1]["text"] and error not in health(receiver)[1]["text"]
+
+        # Fixed: said once, and every edit is taken.
+        other.unlink()
         put(
             near,
             "[aliases]\nB = 'x OR y'\n\n[[topic]]\nname = 'near'\nquery = '(@B OR z) NEAR w'\n",
         )
-        wait_for(lambda: len(health(receiver)) == 2)
+        wait_for(lambda: len(health(receiver)) == 3)
         assert [d["title"] for d in health(receiver)] == [
             "reload failed: 1 error",
+            "reload failed: 2 errors",
             "reload works again",
         ]
+        for payload in health(receiver):
+            validate_payload(payload)  # docs/webhook.schema.json
         assert "reload error" not in cli_status(config)
         feed.add("Storm Closes Harbour", "The harbour was closed on Friday by the storm.")
         wait_for(lambda: ("harbour", "Storm Closes Harbour") in alerts(receiver))

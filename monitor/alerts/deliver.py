@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -31,7 +31,7 @@ from monitor.archive import Archive
 from monitor.clock import Clock
 from monitor.config import DeliverySettings
 from monitor.errors import NotifierGone, NotifyError, PermanentFailure, StorageFault
-from monitor.notify.message import AlertItem, Message, Notifier
+from monitor.notify.message import AlertItem, Message, Notifier, topics_label
 from monitor.rules import RuleSet
 from monitor.rules.cadence import latest_due, parse_cadence
 from monitor.types import Match, OutboxEntry, Story
@@ -119,19 +119,34 @@ def why_line(match: Match) -> str:
     return f"matched {shown}{more}" if terms else "matched the topic's query"
 
 
-def alert_item(story: Story, match: Match) -> AlertItem:
+def alert_item(story: Story, match: Match, *more: Match) -> AlertItem:
+    """One story of a message; with ``more`` matches, one item naming every topic: the
+    snippet is the first match's, the terms are all of them, the why line one per topic."""
+    matches = (match, *more)
+    why = why_line(match)
+    if more:
+        why = "; ".join(f"{m.topic}: {why_line(m)}" for m in matches)
     return AlertItem(
         story_id=story.id,
-        topic=match.topic,
+        topic=topics_label([m.topic for m in matches]),
+        topics=tuple(dict.fromkeys(m.topic for m in matches)),
         headline=story.headline,
         url=story.url,
         sources=story.sources,
         published=story.published,
         snippet=match.snippet,
         snippet_terms=match.snippet_terms,
-        terms=match.terms,
-        why=why_line(match),
+        terms=tuple(dict.fromkeys(h for m in matches for h in m.terms)),
+        why=why,
     )
+
+
+def message_items(pairs: Sequence[tuple[Story, Match]]) -> tuple[AlertItem, ...]:
+    """The items of an alert or digest: one per story, with all of its matches."""
+    stories: dict[str, tuple[Story, list[Match]]] = {}
+    for story, match in pairs:
+        stories.setdefault(story.id, (story, []))[1].append(match)
+    return tuple(alert_item(story, *matches) for story, matches in stories.values())
 
 
 class Deliverer:
@@ -165,11 +180,17 @@ class Deliverer:
     def message(self, entry: OutboxEntry) -> Message | None:
         """The message for an outbox entry, built from the archive as it is now."""
         if entry.kind in ("alert", "digest"):
-            items = tuple(alert_item(s, m) for s, m in self.archive.message_stories(entry.id))
+            items = message_items(self.archive.message_stories(entry.id))
             if not items:
                 return None
+            topics = tuple(dict.fromkeys(t for item in items for t in item.topics))
             return Message(
-                id=entry.id, kind=entry.kind, topic=entry.topic, items=items, created=entry.created
+                id=entry.id,
+                kind=entry.kind,
+                topic=topics_label(topics),
+                topics=topics,
+                items=items,
+                created=entry.created,
             )
         payload = self.archive.message_payload(entry.id)
         return Message(

@@ -2,7 +2,12 @@
 
 An alert's id is derived from (story, topic, notifier), so recording the same
 match again (a re-poll, another feed, a restart) inserts nothing. Immediate
-alerts get an outbox row in the same transaction as the story; digest and
+alerts get an outbox row in the same transaction as the story: the new alerts
+of one story for one notifier share one message (named after all their topics,
+with the id of the first alert), so a story matching several topics is sent
+once. A topic matched later (a new rule, an edited story, a held match released)
+gets a message of its own naming only that topic; what was sent is never sent
+again. Digest and
 throttled alerts wait in a queue until their digest falls due. Outbox rows are
 claimed with a lease, so a crashed deliverer's rows become claimable again.
 """
@@ -19,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.archive import Router
+from monitor.notify.message import topics_label
 from monitor.owner import owner_gone
 from monitor.types import Match, OutboxEntry, PlannedMatch, Story, TermHit
 
@@ -131,6 +137,8 @@ class OutboxStore:
         match as held, and clears when a plan routes it fully.
         """
         created = 0
+        # The new immediate alerts per notifier, in plan order: one message each notifier.
+        immediate: dict[str, list[tuple[str, str]]] = {}
         for plan in planned:
             topic = plan.match.topic
             db.execute(
@@ -168,13 +176,20 @@ class OutboxStore:
                     continue  # already alerted (or queued) for this story, topic and notifier
                 created += 1
                 if queue is None:
-                    db.execute(
-                        """
-                        INSERT INTO outbox (id, notifier, kind, topic, created, next_attempt)
-                        VALUES (?, ?, 'alert', ?, ?, ?) ON CONFLICT (id) DO NOTHING
-                        """,
-                        (aid, notifier, topic, t, t),
-                    )
+                    immediate.setdefault(notifier, []).append((aid, topic))
+        for notifier, alerts in immediate.items():
+            # The message takes the id of its first alert; the others point at it.
+            oid = alerts[0][0]
+            db.executemany(
+                "UPDATE alerts SET outbox_id = ? WHERE id = ?", [(oid, a) for a, _ in alerts[1:]]
+            )
+            db.execute(
+                """
+                INSERT INTO outbox (id, notifier, kind, topic, created, next_attempt)
+                VALUES (?, ?, 'alert', ?, ?, ?) ON CONFLICT (id) DO NOTHING
+                """,
+                (oid, notifier, topics_label(sorted(name for _, name in alerts)), t, t),
+            )
         return created
 
     # -- held matches ---------------------------------------------------------------------------
@@ -193,10 +208,13 @@ class OutboxStore:
         t = now.timestamp()
         created = 0
         with self._tx() as db:
+            plans: dict[tuple[int, str], list[PlannedMatch]] = {}
             for seq, topic, explanation, sid in db.execute(query).fetchall():
                 plan = route(match_from_json(topic, explanation))
                 if plan is not None:
-                    created += self._record_matches(db, seq, sid, [plan], t)
+                    plans.setdefault((seq, sid), []).append(plan)
+            for (seq, sid), planned in plans.items():  # a story's released topics: one message
+                created += self._record_matches(db, seq, sid, planned, t)
         return created
 
     def held_matches(self) -> dict[str, tuple[int, str]]:
@@ -266,7 +284,7 @@ class OutboxStore:
             """
             SELECT a.story_seq, a.topic, m.explanation FROM alerts a
             JOIN matches m ON m.story_seq = a.story_seq AND m.topic = a.topic
-            WHERE a.outbox_id = ? ORDER BY a.story_seq
+            WHERE a.outbox_id = ? ORDER BY a.story_seq, a.topic
             """,
             (outbox_id,),
         ).fetchall()

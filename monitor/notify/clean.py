@@ -158,6 +158,7 @@ def clean_item(item: AlertItem) -> AlertItem:
     return replace(
         item,
         topic=clean_line(item.topic, LIMITS["topic"]),
+        topics=tuple(clean_line(t, LIMITS["topic"]) for t in item.topics),
         headline=headline,
         url=clean_url(item.url),
         sources=tuple(clean_line(s, LIMITS["source"]) for s in item.sources[: LIMITS["sources"]]),
@@ -186,6 +187,7 @@ def clean_message(message: Message) -> Message:
     return replace(
         message,
         topic=clean_line(message.topic, LIMITS["topic"]),
+        topics=tuple(clean_line(t, LIMITS["topic"]) for t in message.topics),
         items=tuple(items),
         omitted=message.omitted + len(message.items) - len(items),
         title=clean_line(message.title, LIMITS["title"]),

@@ -1,5 +1,8 @@
 """What notifiers send: a message about one story (an alert) or several (a digest).
 
+An alert about a story that matched several topics at once names them all (``topic``
+is ``a, b``, ``topics`` lists them), and its item says why for each.
+
 Messages are built from the archive at delivery time and carry a stable ``id``
 (the outbox id), which receivers see as the email Message-ID or ``webhook-id``
 and can use to drop duplicates.
@@ -7,6 +10,7 @@ and can use to drop duplicates.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -21,7 +25,7 @@ class AlertItem:
     """One story in a message, with why it matched its topic."""
 
     story_id: str
-    topic: str
+    topic: str  # the topic, or its topics as ``topics_label`` names them
     headline: str
     url: str
     sources: tuple[str, ...]  # feed names, first one first ("also reported by" the rest)
@@ -30,13 +34,20 @@ class AlertItem:
     snippet_terms: tuple[tuple[int, int], ...]  # spans in ``snippet`` to highlight
     terms: tuple[TermHit, ...]  # every matched term with its field and span
     why: str  # one line: which terms matched, e.g. 'matched "human rights", talks'
+    topics: tuple[str, ...] = ()  # every topic the story matched, when known
+
+
+def topics_label(topics: Iterable[str]) -> str:
+    """How a message about several topics names them: ``a, b`` (each once, in order)."""
+    return ", ".join(dict.fromkeys(topics))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Message:
     id: str  # stable idempotency key
     kind: MessageKind
-    topic: str  # the topic, or "" for test and health messages
+    topic: str  # the topic (several: ``topics_label``), or "" for test and health messages
+    topics: tuple[str, ...] = ()  # every topic an alert or digest names
     items: tuple[AlertItem, ...] = ()
     created: datetime
     title: str = ""  # subject line for test/health messages; alerts derive theirs

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 from monitor.notify.clean import clean_message, scrub
 from monitor.notify.message import AlertItem, Message
+from monitor.notify.render import render_text
 
 PAYLOAD_VERSION = 1
 Format = Literal["json", "slack", "discord"]
@@ -32,7 +33,10 @@ Format = Literal["json", "slack", "discord"]
 class TermV1(TypedDict):
     term: str
     field: Literal["title", "body"]
-    span: list[int]  # [start, end) character offsets in the headline or the body
+    # [start, end) in code points (Python str indices, not UTF-16 units or bytes): of the
+    # item's ``headline`` as sent for "title"; of the story's body as archived for "body"
+    # (the body is not sent; ``monitor show ID`` prints it)
+    span: list[int]
 
 
 class ItemV1(TypedDict):
@@ -43,7 +47,7 @@ class ItemV1(TypedDict):
     also_reported_by: list[str]
     published: str  # ISO 8601, UTC
     snippet: str
-    snippet_spans: list[list[int]]  # [start, end) offsets in ``snippet`` to highlight
+    snippet_spans: list[list[int]]  # [start, end) code points of ``snippet`` to highlight
     why: str
     terms: list[TermV1]
 
@@ -52,12 +56,13 @@ class PayloadV1(TypedDict):
     version: Literal[1]
     type: Literal["alert", "digest", "test", "health"]
     id: str
-    topic: str
+    topic: str  # the topic; a story matching several: their names joined with ", "
+    topics: list[str]  # every topic the message names ([] for test and health messages)
     created: str  # ISO 8601, UTC
     items: list[ItemV1]
     omitted: int  # stories of a digest left out to keep the message within its size cap
-    title: str
-    text: str
+    title: str  # the subject line
+    text: str  # the whole message as plain text
 
 
 def json_payload(message: Message) -> PayloadV1:
@@ -67,11 +72,16 @@ def json_payload(message: Message) -> PayloadV1:
         "type": message.kind,
         "id": message.id,
         "topic": _valid(message.topic),
+        "topics": [
+            _valid(t) for t in message.topics or ((message.topic,) if message.topic else ())
+        ],
         "created": iso_utc(message.created),
         "items": [_item_v1(item) for item in message.items],
         "omitted": message.omitted,
         "title": _valid(message.subject),
-        "text": _valid(message.text),
+        # Alerts and digests as plain text (the email's text part); test and health messages'
+        # own text.
+        "text": _valid(render_text(message) if message.items else message.text),
     }
 
 

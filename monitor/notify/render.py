@@ -204,7 +204,8 @@ def render_text(message: Message) -> str:
             lines += [omitted_line(message), ""]
     else:
         lines = [inline(message.title), "", *_text_multiline(message.text)]
-    footer = f"-- \nnews-monitor{f', topic: {topic}' if topic else ''}"
+    label = "topics" if len(message.topics) > 1 else "topic"
+    footer = f"-- \nnews-monitor{f', {label}: {topic}' if topic else ''}"
     return "\n".join(lines).strip("\n") + "\n\n" + footer + "\n"
 
 
@@ -263,7 +264,8 @@ def render_html(message: Message) -> str:
         text = "<br>\n".join(_e(line) for line in _text_multiline(message.text))
         title = _e(inline(message.title))
         body = f'<h1 style="{_HEAD}">{title}</h1>\n<p style="{_SNIPPET}">{text}</p>'
-    header = f'<p style="{_TOPIC}">Topic: {_e(topic)}</p>\n' if topic else ""
+    label = "Topics" if len(message.topics) > 1 else "Topic"
+    header = f'<p style="{_TOPIC}">{label}: {_e(topic)}</p>\n' if topic else ""
     footer = f'<p style="{_FOOT}">Sent by news-monitor.</p>'
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n"
