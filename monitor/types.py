@@ -22,6 +22,9 @@ class Feed:
     # On the first poll, items published within this many seconds are alerted (inf: all,
     # 0: none); None means the schedule default. Older and undated items are only archived.
     backlog_alerts: float | None = None
+    # Its forward proxy, instead of [fetch]'s: a URL, or the environment variable holding one.
+    proxy: str | None = None
+    proxy_env: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

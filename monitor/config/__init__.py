@@ -38,6 +38,7 @@ from monitor.config.tomlmap import decode_error_position
 from monitor.config.values import (
     BACKLOG,
     ENV,
+    PROXY,
     Backlog,
     Bounded,
     Count,
@@ -53,6 +54,7 @@ from monitor.config.values import (
     full_article,
     http_url,
     place_archive,
+    proxy_url,
     resolve_feed_url,
     string,
     suggest_url,
@@ -121,6 +123,11 @@ class FetchSettings:
     user_agent: str = setting(DEFAULT_USER_AGENT, string, "a string")
     # least time between two requests to one host
     host_spacing: float = setting(0.0, Seconds(0.001, 3600, zero=True), 'a duration like "500ms"')
+    # feeds are fetched through this forward proxy (CONNECT for https); none by default,
+    # and never one from the environment's HTTP_PROXY
+    proxy: str | None = setting(None, proxy_url, PROXY)
+    # holds the proxy URL instead, credentials and all; wins over proxy
+    proxy_env: str | None = setting(None, env_name, ENV)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -278,6 +285,9 @@ _FEED: Schema = {
     "interval": Setting(Seconds(1, 30 * _DAY), _15M),
     "full_article": Setting(full_article, 'true, false or "auto"', "never"),
     "backlog_alerts": Setting(Backlog(1, 3650 * _DAY), BACKLOG),
+    # This feed's proxy, instead of [fetch]'s; proxy_env wins over proxy.
+    "proxy": Setting(proxy_url, PROXY),
+    "proxy_env": Setting(env_name, ENV),
 }
 _NOTIFIERS: Mapping[str, type[NotifierSettings]] = {
     "email": EmailSettings,

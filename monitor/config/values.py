@@ -203,6 +203,20 @@ def http_url(raw: Any) -> str:
     return url
 
 
+PROXY = 'an http(s) proxy URL like "http://proxy:3128", without a password'
+
+
+def proxy_url(raw: Any) -> str:
+    """A proxy URL as written in config.toml: http or https, a host, no password (one
+    goes in the environment variable ``proxy_env`` names)."""
+    url = http_url(raw)
+    parts = urlsplit(url)
+    _ = parts.port  # ValueError when out of range
+    if parts.password is not None or parts.path not in ("", "/") or parts.query:
+        raise ValueError
+    return url
+
+
 def archive_url(raw: Any) -> str:
     """An archive URL as written; ``place_archive`` puts a SQLite file beside the config."""
     url = string(raw)

@@ -470,7 +470,7 @@ class Poller:
         """What the feed's poll means for it, and the entries to store (None: nothing)."""
         try:
             result = await fetcher.fetch(
-                state.fetch_url, etag=state.etag, last_modified=state.last_modified
+                state.fetch_url, etag=state.etag, last_modified=state.last_modified, feed=feed
             )
         except FeedGone as exc:
             log.warning("feed retired: %s", exc)
