@@ -204,6 +204,19 @@ def proxy_for(settings: FetchSettings, feed: Feed | None = None) -> str | None:
     return settings.proxy
 
 
+def _feed_url(variable: str) -> str:
+    """The URL of a feed with ``url_env``, read at each poll (it may be rotated)."""
+    value = read_secret(variable, key="feeds.url_env").strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{variable} does not hold an http(s) URL", key="feeds.url_env")
+    remember_url(value)
+    return value
+
+
 def _proxy_from_env(env: str, key: str) -> str:
     value = read_secret(env, key=key)
     try:
@@ -299,8 +312,19 @@ class Fetcher:
         last_modified: str | None = None,
         feed: Feed | None = None,
     ) -> FetchResult:
-        """Fetch ``url``, sending back the validators exactly as the server gave them;
-        through the proxy of ``feed`` (the one fetched) or of [fetch], if one is set."""
+        """Fetch ``url``, sending back the validators exactly as the server gave them.
+
+        ``feed``, the feed fetched, brings what it was configured with: its proxy (else
+        [fetch]'s), headers, User-Agent and credentials; when ``url`` is its identity and
+        the feed has ``url_env``, the URL fetched is that variable's value.
+        """
+        try:
+            if feed is not None and feed.url_env and url == feed.url:
+                url = _feed_url(feed.url_env)
+            proxy = proxy_for(self.settings, feed)
+            common, private = self._request_headers(feed)
+        except ConfigError as exc:
+            raise FetchError(url, f"{exc.key}: {exc.detail}") from None
         try:
             scheme = urlsplit(url).scheme.lower()
         except ValueError as exc:
@@ -310,16 +334,14 @@ class Fetcher:
         if scheme not in ("http", "https"):
             raise FetchError(url, f"unsupported URL scheme {scheme!r}")
         parsed = _check_http_url(url, url, "invalid URL")
-        try:
-            proxy = proxy_for(self.settings, feed)
-        except ConfigError as exc:
-            raise FetchError(url, f"no proxy: {exc.detail} ({exc.key})") from None
         assert self._limits is not None, "use Fetcher as an async context manager"
         async with self._limits.slot(urlsplit(url).netloc.lower()):
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.settings.timeout):
-                    result = await self._follow(url, parsed, etag, last_modified, proxy)
+                    result = await self._follow(
+                        url, parsed, etag, last_modified, proxy, common, private
+                    )
             except TimeoutError:
                 raise FetchError(
                     url,
@@ -334,6 +356,33 @@ class Fetcher:
                 permanent_url=result.permanent_url,
                 elapsed=time.monotonic() - started,
             )
+
+    def _request_headers(
+        self, feed: Feed | None
+    ) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+        """The headers of every request for ``feed``, and those for its own origin only."""
+        if feed is None or not (
+            feed.headers or feed.user_agent or feed.username or feed.env_headers
+        ):
+            return self._headers, []
+        common = list(self._headers)
+        if feed.user_agent:
+            common = [(k, v) for k, v in common if k != b"User-Agent"]
+            common.append((b"User-Agent", feed.user_agent.encode("ascii")))
+        for name, value in feed.headers:  # the feed's own replace the defaults
+            common = [(k, v) for k, v in common if k.lower() != name.lower().encode()]
+            common.append((name.encode("ascii"), value.encode("ascii")))
+        private: list[tuple[bytes, bytes]] = []
+        if feed.username and feed.password_env:
+            password = read_secret(feed.password_env, key="feeds.password_env")
+            pair = f"{feed.username}:{password}".encode()
+            private.append((b"Authorization", b"Basic " + base64.b64encode(pair)))
+        for name, variable in feed.env_headers:
+            value = read_secret(variable, key=f"feeds.headers.{name}")
+            if not value.isascii() or not all(ch == "\t" or ch.isprintable() for ch in value):
+                raise ConfigError(f"{variable} does not hold a header value", key="feeds.headers")
+            private.append((name.encode("ascii"), value.strip().encode("ascii")))
+        return common, private
 
     async def _get(
         self, url: httpx.URL, headers: list[tuple[bytes, bytes]], proxy: str | None = None
@@ -363,16 +412,22 @@ class Fetcher:
         etag: str | None,
         last_modified: str | None,
         proxy: str | None = None,
+        common: list[tuple[bytes, bytes]] | None = None,
+        private: list[tuple[bytes, bytes]] | None = None,
     ) -> FetchResult:
         seen = {url}
         current = url
         permanent = True
-        # The credentials of the feed's URL go to its origin only, redirects included.
+        # Credentials (the feed's URL's, or its username's, and its headers from the
+        # environment) go to its origin only, redirects included.
+        own = list(private or ())
         auth, origin = _basic_auth(parsed), _origin(parsed)
+        if auth is not None and not any(k == b"Authorization" for k, _ in own):
+            own.append(auth)
         for _ in range(self.settings.max_redirects + 1):
-            headers = list(self._headers)
-            if auth is not None and _origin(parsed) == origin:
-                headers.append(auth)
+            headers = list(common or self._headers)
+            if own and _origin(parsed) == origin:
+                headers += own
             if etag:
                 headers.append((b"If-None-Match", _to_wire(etag)))
             if last_modified:
