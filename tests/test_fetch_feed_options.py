@@ -196,7 +196,7 @@ def test_url_env_is_read_and_checked(
     result = fetch(feed.url, feed)
     assert result.body == FEED and result.url == url + "?token=abcdef0123456789"
     assert "abcdef0123456789" not in redact_text(f"fetched {result.url}")
-    monkeypatch.setenv("WIRE_URL", "file:///etc/passwd")
+    monkeypatch.setenv("WIRE_URL", "ftp://wire.invalid/not-http-7f3a")  # remembered: unique
     with pytest.raises(FetchError, match="WIRE_URL does not hold an http"):
         fetch(feed.url, feed)
 
