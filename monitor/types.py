@@ -35,6 +35,9 @@ class Feed:
     # The URL to fetch is this variable's value (it carries a token); ``url`` is then
     # "env:NAME", the feed's stable identity.
     url_env: str | None = None
+    # When the URL answers with an HTML page, the linked feed to poll (title or URL;
+    # None: the first it links).
+    discover: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

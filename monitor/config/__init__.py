@@ -302,6 +302,8 @@ _FEED: Schema = {
     "password_env": Setting(env_name, ENV),
     # The URL is this variable's value; the feed is known as "env:NAME" (see _feeds).
     "url_env": Setting(env_name, ENV),
+    # Which feed a page at url links is polled (docs: "Feed discovery").
+    "discover": Setting(string, "the title or URL of a feed the page links"),
 }
 URL_ENV_PREFIX = "env:"
 _NOTIFIERS: Mapping[str, type[NotifierSettings]] = {
