@@ -22,6 +22,22 @@ class Feed:
     # On the first poll, items published within this many seconds are alerted (inf: all,
     # 0: none); None means the schedule default. Older and undated items are only archived.
     backlog_alerts: float | None = None
+    # Its forward proxy, instead of [fetch]'s: a URL, or the environment variable holding one.
+    proxy: str | None = None
+    proxy_env: str | None = None
+    # Sent with each request for it: (name, value) pairs, and pairs whose value is read
+    # from an environment variable (sent to the feed's own origin only, as credentials).
+    headers: tuple[tuple[str, str], ...] = ()
+    env_headers: tuple[tuple[str, str], ...] = ()  # (name, variable)
+    user_agent: str | None = None  # None: [fetch] user_agent
+    username: str | None = None  # Basic authentication, with the password from password_env
+    password_env: str | None = None
+    # The URL to fetch is this variable's value (it carries a token); ``url`` is then
+    # "env:NAME", the feed's stable identity.
+    url_env: str | None = None
+    # When the URL answers with an HTML page, the linked feed to poll (title or URL;
+    # None: the first it links).
+    discover: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -262,3 +263,25 @@ class FeedServer:
     def _untrack(self, conn: socket.socket) -> None:
         with self._lock:
             self._connections.discard(conn)
+
+
+class TLSFeedServer(FeedServer):
+    """The feed server over TLS: set ``context`` (a server context with a certificate) first."""
+
+    context: ssl.SSLContext | None = None
+
+    def start(self) -> TLSFeedServer:
+        assert self.context is not None
+        httpd = _Server(("127.0.0.1", 0), _RequestHandler)
+        httpd.owner = self
+        httpd.socket = self.context.wrap_socket(httpd.socket, server_side=True)
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"

@@ -25,7 +25,7 @@ from monitor.errors import BodyTooLarge, FetchError
 from monitor.fetch.fetcher import FetchResult
 from monitor.fetch.pinned import GuardedBackend
 from monitor.netguard import AllowList, IPAddress
-from tests.feedserver import FeedServer, Request, Response, _RequestHandler, _Server
+from tests.feedserver import FeedServer, Request, Response, TLSFeedServer
 
 CAP = 64 * 1024
 SETTINGS = FetchSettings(
@@ -274,24 +274,6 @@ def test_allow_listed_subdomains(feed_server: FeedServer) -> None:
     assert fetch(url, allow=["*.corp.test"], resolver=resolver).body == PAGE
     bare = fetch_error(url.replace("wiki.", ""), allow=["*.corp.test"], resolver=resolver)
     assert isinstance(bare, BlockedAddress)
-
-
-class TLSFeedServer(FeedServer):
-    """The feed server over TLS, with a certificate for ``intranet.test`` only."""
-
-    context: ssl.SSLContext | None = None
-
-    def start(self) -> TLSFeedServer:
-        assert self.context is not None
-        httpd = _Server(("127.0.0.1", 0), _RequestHandler)
-        httpd.owner = self
-        httpd.socket = self.context.wrap_socket(httpd.socket, server_side=True)
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
-        return self
 
 
 @pytest.fixture

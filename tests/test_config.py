@@ -159,7 +159,8 @@ hook = { type = "webhook", url = "ftp://x" }
         f"{path}:12:3: feeds[1] (Example News).interval: "
         'expected a duration like "15m", got "soon"',
         f"{path}:13:1: feeds[1] (Example News).colour: "
-        "unknown key (expected one of: url, name, tags, interval, full_article, backlog_alerts)",
+        "unknown key (expected one of: url, name, tags, interval, full_article, backlog_alerts, "
+        "proxy, proxy_env, headers, user_agent, username, password_env, url_env, discover)",
         f"{path}:17:1: notifiers.desk.password: secrets are not read from the config file; "
         "set password_env to the name of an environment variable",
         f'{path}:20:28: notifiers.hook.url: expected an http(s) URL, got "ftp://x"',

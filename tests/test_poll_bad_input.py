@@ -469,7 +469,8 @@ def test_truncated_feed_keeps_the_complete_items(
             b'<link rel="alternate" type="application/rss+xml" href="/news.rss"></head>'
             b"<body><h1>Not a feed</h1><p>A web page.</p></body></html>",
             "text/html",
-            "not a feed: an HTML page (title: 'Home'); it links a feed: {base}/news.rss",
+            # polled at the feed it links (tests/test_feed_discovery.py), not served here
+            "the page links the feed {base}/news.rss: HTTP 404 Not Found",
         ),
         (b"", "application/rss+xml", "not a feed: an empty body"),
         (bytes(range(256)) * 8, "application/octet-stream", "not a feed: binary data"),

@@ -10,6 +10,7 @@ import sys
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -35,10 +36,13 @@ from monitor.cli.extract import extract
 from monitor.cli.rules import checked_rules, highlight, match, rule_set, rules
 from monitor.cli.service import run, status
 from monitor.clock import utc_now
-from monitor.config import Config, resolve_feed_url
-from monitor.config.opml import add_feeds_to_config, read_opml, write_opml
+from monitor.config import Config, resolve_feed_url, suggest_url
+from monitor.config.opml import Outline, add_feeds_to_config, read_opml, write_opml
 from monitor.errors import ArchiveCorrupt, ConfigError, MonitorError
+from monitor.fetch.fetcher import Fetcher
 from monitor.notify import build_notifier
+from monitor.parse.feed import ParsedFeed, parse_feed
+from monitor.parse.sniff import linked_feeds
 from monitor.poll.poller import Poller
 from monitor.redact import redact_text, redact_url
 from monitor.rules.parser import QueryError
@@ -187,7 +191,7 @@ async def _poll_with_progress(poller: Poller, total: int, urls: list[str] | None
 @config_option
 @click.pass_context
 def feeds(ctx: click.Context, config_path: Path) -> None:
-    """List feeds with their health (or import/export them as OPML)."""
+    """List feeds with their health (or add one, import/export them as OPML)."""
     if ctx.invoked_subcommand is not None:
         return
     config = load(config_path)
@@ -237,6 +241,68 @@ def feeds_import(config_path: Path, opml_file: Path) -> None:
     for outline, reason in result.skipped:
         what = redact_text(repr(outline.title or outline.url or "(untitled)"))
         click.echo(f"  skipped {what}: {redact_text(reason)}")
+
+
+@feeds.command("add")
+@config_option
+@click.argument("url")
+@click.option("--name", help="The feed's name (default: its title).")
+@click.option(
+    "--pick",
+    type=click.IntRange(min=1),
+    help="When URL is a page linking several feeds: add the Nth (default: the first).",
+)
+def feeds_add(config_path: Path, url: str, name: str | None, pick: int | None) -> None:
+    """Add the feed at URL, or the feed a web page at URL links, to the configuration."""
+    config = load(config_path)
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        raise click.ClickException(f"not a URL: {redact_url(url)} ({exc})") from None
+    if scheme not in ("http", "https"):
+        meant = suggest_url(url)
+        hint = f'; did you mean "{meant}"?' if meant else ""
+        raise click.ClickException(f"not an http(s) URL: {redact_url(url)}{hint}")
+    try:
+        feed_url, parsed = asyncio.run(_discover(config, url, pick))
+        result = add_feeds_to_config(
+            config_path, [Outline(title=name or parsed.title.strip(), url=feed_url)]
+        )
+    except ConfigError as exc:
+        raise config_failure(exc) from exc
+    except MonitorError as exc:
+        raise click.ClickException(redact_text(str(exc))) from exc
+    click.echo(f"{redact_text(parsed.title or '(untitled)')} <{redact_url(feed_url)}>")
+    for feed in result.added:
+        click.echo(f"added to {config_path} as {feed.name!r}")
+    if result.known:
+        click.echo(f"configured already in {config_path}")
+    for _, reason in result.skipped:
+        raise click.ClickException(f"not added: {redact_text(reason)}")
+
+
+async def _discover(config: Config, url: str, pick: int | None) -> tuple[str, ParsedFeed]:
+    """The URL of the feed at ``url`` (or the one the page there links), and the feed."""
+    feed_url = url
+    async with Fetcher(config.fetch) as fetcher:
+        result = await fetcher.fetch(url)
+        linked = linked_feeds(result.body or b"", url=result.url)
+        if linked:
+            n = len(linked)
+            click.echo(f"{redact_url(result.url)} is a page linking {plural(n, 'feed')}:")
+            for i, feed in enumerate(linked, 1):
+                title = f"{redact_text(feed.title)} " if feed.title else ""
+                click.echo(f"  {i}. {title}<{redact_url(feed.url)}>")
+            if (pick or 1) > n:
+                raise click.ClickException(f"--pick {pick}: the page links {plural(n, 'feed')}")
+            feed_url = linked[(pick or 1) - 1].url
+            if n > 1:
+                click.echo(f"adding {pick or 1}" + ("" if pick else " (--pick N for another)"))
+            result = await fetcher.fetch(feed_url)
+        elif pick is not None:
+            raise click.ClickException(f"--pick: {redact_url(url)} is not a page linking feeds")
+    parsed = parse_feed(result.body or b"", url=result.url, headers=result.headers, now=utc_now())
+    return result.permanent_url or feed_url, parsed
 
 
 @feeds.command("export")

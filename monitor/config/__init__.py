@@ -38,6 +38,8 @@ from monitor.config.tomlmap import decode_error_position
 from monitor.config.values import (
     BACKLOG,
     ENV,
+    HEADERS,
+    PROXY,
     Backlog,
     Bounded,
     Count,
@@ -51,9 +53,14 @@ from monitor.config.values import (
     env_name,
     flag,
     full_article,
+    header_name,
+    header_value,
+    headers_table,
     http_url,
     place_archive,
+    proxy_url,
     resolve_feed_url,
+    secret_header,
     string,
     suggest_url,
     tags,
@@ -70,6 +77,7 @@ __all__ = [
     "LIMITS",
     "NOTIFIER_TYPES",
     "TABLES",
+    "URL_ENV_PREFIX",
     "AppriseSettings",
     "ArticleSettings",
     "Config",
@@ -121,6 +129,11 @@ class FetchSettings:
     user_agent: str = setting(DEFAULT_USER_AGENT, string, "a string")
     # least time between two requests to one host
     host_spacing: float = setting(0.0, Seconds(0.001, 3600, zero=True), 'a duration like "500ms"')
+    # feeds are fetched through this forward proxy (CONNECT for https); none by default,
+    # and never one from the environment's HTTP_PROXY
+    proxy: str | None = setting(None, proxy_url, PROXY)
+    # holds the proxy URL instead, credentials and all; wins over proxy
+    proxy_env: str | None = setting(None, env_name, ENV)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -278,7 +291,21 @@ _FEED: Schema = {
     "interval": Setting(Seconds(1, 30 * _DAY), _15M),
     "full_article": Setting(full_article, 'true, false or "auto"', "never"),
     "backlog_alerts": Setting(Backlog(1, 3650 * _DAY), BACKLOG),
+    # This feed's proxy, instead of [fetch]'s; proxy_env wins over proxy.
+    "proxy": Setting(proxy_url, PROXY),
+    "proxy_env": Setting(env_name, ENV),
+    # Each value a string, or { env = "NAME" } (required for credential-like names):
+    # _feed_headers checks each one and names its place.
+    "headers": Setting(headers_table, HEADERS, ()),
+    "user_agent": Setting(header_value, "a string"),
+    "username": Setting(string, "a string"),  # with password_env: Basic authentication
+    "password_env": Setting(env_name, ENV),
+    # The URL is this variable's value; the feed is known as "env:NAME" (see _feeds).
+    "url_env": Setting(env_name, ENV),
+    # Which feed a page at url links is polled (docs: "Feed discovery").
+    "discover": Setting(string, "the title or URL of a feed the page links"),
 }
+URL_ENV_PREFIX = "env:"
 _NOTIFIERS: Mapping[str, type[NotifierSettings]] = {
     "email": EmailSettings,
     "webhook": WebhookSettings,
@@ -469,12 +496,32 @@ def _feeds(c: Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
         )
         if label:
             c.name(key, redact_url(label) if label == item.get("url") else label)
-        c.only(item, key, tuple(_FEED))
-        c.missing(item, key, _FEED)
-        values = read(c, item, key, _FEED, bound={"url": url_here})
+        c.only({k: v for k, v in item.items() if k not in _SECRET_KEYS}, key, tuple(_FEED))
+        for option in (o for o in item if o in _SECRET_KEYS):
+            # Never echo the value: it is a secret put in the wrong place.
+            c.fail(
+                f"{key}.{option}",
+                "secrets are not read from the config file; "
+                + ("set password_env" if option == "password" else "use headers or url_env")
+                + " with the name of an environment variable",
+            )
+        given: dict[str, Any] = {}
+        if "url_env" in item:
+            if "url" in item:
+                c.fail(f"{key}.url", "expected exactly one of url and url_env")
+            variable = c.setting(item, key, "url_env", _FEED["url_env"])
+            given["url"] = f"{URL_ENV_PREFIX}{variable}" if variable else ""
+        else:
+            c.missing(item, key, _FEED)
+        if ("username" in item) != ("password_env" in item):
+            c.fail(f"{key}.username", "expected both username and password_env, or neither")
+        elif "username" in item and isinstance(item.get("url"), str) and "@" in item["url"]:
+            c.fail(f"{key}.username", "the url has credentials of its own: keep one of them")
+        values = read(c, item, key, _FEED, given=given, bound={"url": url_here})
+        values["headers"], values["env_headers"] = _feed_headers(c, item, key)
         url = values["url"]
         if values["name"] is None:
-            values["name"] = _default_name(url)
+            values["name"] = values["url_env"] or _default_name(url)
         feed = Feed(**values)
         if not url:
             continue
@@ -485,6 +532,43 @@ def _feeds(c: Checker, raw: Any, base: Path) -> tuple[Feed, ...]:
         seen[same] = c.label(key)
         feeds.append(feed)
     return tuple(feeds)
+
+
+def _feed_headers(
+    c: Checker, item: Mapping[str, Any], key: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """A feed's headers: the (name, value) pairs and the (name, variable) pairs."""
+    raw = item.get("headers")
+    if not isinstance(raw, dict):
+        return (), ()  # absent, or recorded as wrong by read
+    plain: list[tuple[str, str]] = []
+    from_env: list[tuple[str, str]] = []
+    for name, value in raw.items():
+        where = f"{key}.headers.{name}"
+        if not header_name(name):
+            c.fail(where, "not a header name a feed may set (the fetcher sends that one itself)")
+        elif isinstance(value, dict):
+            variable = value.get("env")
+            if set(value) != {"env"} or not isinstance(variable, str):
+                c.fail(where, 'expected a string or { env = "NAME" }, got a table')
+            else:
+                try:
+                    from_env.append((name, env_name(variable)))
+                except ValueError:
+                    c.fail(f"{where}.env", f"expected {ENV}, got {show(variable)}")
+        elif secret_header(name):
+            # Never echo the value: it is a secret put in the wrong place.
+            c.fail(
+                where,
+                "secrets are not read from the config file; "
+                'write { env = "NAME" } with the name of an environment variable',
+            )
+        else:
+            try:
+                plain.append((name, header_value(value)))
+            except ValueError:
+                c.fail(where, f"expected a string on one line, got {show(value)}")
+    return tuple(plain), tuple(from_env)
 
 
 def _default_name(url: str) -> str:

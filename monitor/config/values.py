@@ -203,6 +203,76 @@ def http_url(raw: Any) -> str:
     return url
 
 
+HEADERS = 'a table of header names and values, like { "Accept-Language" = "de" }'
+# What the fetcher sends itself, or what would break the exchange.
+_OWN_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+        "if-none-match",
+        "if-modified-since",
+        "accept-encoding",
+        "user-agent",
+    }
+)
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+# Header names whose value is a credential: only { env = "NAME" } is accepted for them.
+SECRET_HEADER_PARTS = ("auth", "token", "secret", "key", "password", "cookie", "session")
+
+
+def header_name(name: str) -> bool:
+    """Whether ``name`` may be set per feed."""
+    return bool(name) and set(name) <= _TOKEN_CHARS and name.lower() not in _OWN_HEADERS
+
+
+def secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return any(part in lowered for part in SECRET_HEADER_PARTS)
+
+
+def header_value(raw: Any) -> str:
+    """A header value: printable (tabs aside), so on one line."""
+    if (
+        not isinstance(raw, str)
+        or not raw.isascii()
+        or any(ch != "\t" and not ch.isprintable() for ch in raw)
+    ):
+        raise ValueError
+    return raw.strip()
+
+
+def headers_table(raw: Any) -> tuple[tuple[str, str], ...]:
+    """A feed's ``headers`` as its plain (name, value) pairs; ``{ env = "NAME" }`` values are
+    read by ``env_headers``. Names are checked by whoever reads it (to name each one's place)."""
+    if not isinstance(raw, dict):
+        raise ValueError
+    return tuple((name, value) for name, value in raw.items() if isinstance(value, str))
+
+
+PROXY = 'an http(s) proxy URL like "http://proxy:3128", without a password'
+
+
+def proxy_url(raw: Any) -> str:
+    """A proxy URL as written in config.toml: http or https, a host, no password (one
+    goes in the environment variable ``proxy_env`` names)."""
+    url = http_url(raw)
+    parts = urlsplit(url)
+    _ = parts.port  # ValueError when out of range
+    if parts.password is not None or parts.path not in ("", "/") or parts.query:
+        raise ValueError
+    return url
+
+
 def archive_url(raw: Any) -> str:
     """An archive URL as written; ``place_archive`` puts a SQLite file beside the config."""
     url = string(raw)

@@ -4,9 +4,9 @@ Outbound HTTP is explicit: a User-Agent, connect/read timeouts plus a total
 deadline per request (httpx's timeouts are per operation, so a server trickling
 a byte every 200 ms would otherwise never time out), redirects followed by hand
 (to record permanent moves and refuse loops and non-HTTP targets), proxies from
-the environment ignored, and a cap on the body counted after decompression. The
-body is decoded here from the raw stream, one Content-Encoding at most, because
-httpx does not bound decompression.
+the environment ignored (only config.toml names one: ``proxy_for``), and a cap on
+the body counted after decompression. The body is decoded here from the raw stream,
+one Content-Encoding at most, because httpx does not bound decompression.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import ssl
 import time
 import zlib
 from collections.abc import Mapping
@@ -25,10 +26,13 @@ import httpx
 
 from monitor.clock import utc_now
 from monitor.config import FetchSettings
-from monitor.errors import BodyTooLarge, FeedGone, FetchError, RetryLater
+from monitor.config.secrets import read_secret
+from monitor.errors import BodyTooLarge, ConfigError, FeedGone, FetchError, RetryLater
 from monitor.fetch.limits import HostLimits
-from monitor.fetch.transport import LeanTransport
+from monitor.fetch.transport import LeanTransport, default_ssl_context
 from monitor.headers import parse_retry_after, server_now
+from monitor.redact import redact_url, remember_url
+from monitor.types import Feed
 
 _PERMANENT = frozenset({301, 308})
 _REDIRECT = frozenset({301, 302, 303, 307, 308})
@@ -187,6 +191,45 @@ class _Decoder:
         return b"".join(self.chunks)
 
 
+def proxy_for(settings: FetchSettings, feed: Feed | None = None) -> str | None:
+    """The forward proxy a feed is fetched through, None for none: the feed's own
+    (``proxy_env``, then ``proxy``), else [fetch]'s. A variable's value is read at each
+    poll, so a rotated password needs no reload; ConfigError when it is not set."""
+    if feed is not None and feed.proxy_env:
+        return _proxy_from_env(feed.proxy_env, "feeds.proxy_env")
+    if feed is not None and feed.proxy:
+        return feed.proxy
+    if settings.proxy_env:
+        return _proxy_from_env(settings.proxy_env, "fetch.proxy_env")
+    return settings.proxy
+
+
+def _feed_url(variable: str) -> str:
+    """The URL of a feed with ``url_env``, read at each poll (it may be rotated)."""
+    value = read_secret(variable, key="feeds.url_env").strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{variable} does not hold an http(s) URL", key="feeds.url_env")
+    remember_url(value)
+    return value
+
+
+def _proxy_from_env(env: str, key: str) -> str:
+    value = read_secret(env, key=key)
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(f"{env} does not hold a proxy URL", key=key) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{env} does not hold an http(s) proxy URL", key=key)
+    remember_url(value)
+    return value
+
+
 class Fetcher:
     """Fetches URLs with bounded concurrency overall and per host. Use as an async context."""
 
@@ -196,12 +239,17 @@ class Fetcher:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         limits: HostLimits | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
         self._shared = limits  # None: limits of its own, made on entering
         self._limits = limits
         self._transport = transport
+        self._ssl_context = ssl_context
         self._http: httpx.AsyncBaseTransport | None = None
+        # A proxied feed goes through httpx's own transport for its proxy (absolute-form
+        # requests for http, CONNECT for https), one per proxy URL, made when first used.
+        self._proxied: dict[str, httpx.AsyncBaseTransport] = {}
         self._headers: list[tuple[bytes, bytes]] = []
         self._timeouts: dict[str, float] = {}
         self._cookies = httpx.Cookies()
@@ -213,7 +261,9 @@ class Fetcher:
         # costs more than the rest of a conditional GET. What it would send is sent:
         # its default headers in its order with ours in place (Host goes first), the
         # timeouts, and cookies a server set earlier in this poll.
-        self._http = self._transport or LeanTransport(max_idle=s.concurrency)
+        self._http = self._transport or LeanTransport(
+            max_idle=s.concurrency, ssl_context=self._ssl_context
+        )
         self._cookies = httpx.Cookies()  # a client's jar lived as long as the client
         self._headers = [
             (b"Accept", b"*/*"),
@@ -231,14 +281,50 @@ class Fetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        proxied, self._proxied = self._proxied, {}
+        for transport in proxied.values():
+            await transport.aclose()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
 
+    def _via(self, proxy: str | None) -> httpx.AsyncBaseTransport:
+        """The transport for requests through ``proxy`` (None: the direct one)."""
+        assert self._http is not None, "use Fetcher as an async context manager"
+        if proxy is None:
+            return self._http
+        transport = self._proxied.get(proxy)
+        if transport is None:
+            n = self.settings.concurrency
+            transport = self._proxied[proxy] = httpx.AsyncHTTPTransport(
+                proxy=httpx.Proxy(proxy),
+                verify=self._ssl_context or default_ssl_context(),
+                trust_env=False,
+                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+            )
+        return transport
+
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        feed: Feed | None = None,
     ) -> FetchResult:
-        """Fetch ``url``, sending back the validators exactly as the server gave them."""
+        """Fetch ``url``, sending back the validators exactly as the server gave them.
+
+        ``feed``, the feed fetched, brings what it was configured with: its proxy (else
+        [fetch]'s), headers, User-Agent and credentials; when ``url`` is its identity and
+        the feed has ``url_env``, the URL fetched is that variable's value.
+        """
+        try:
+            if feed is not None and feed.url_env and url == feed.url:
+                url = _feed_url(feed.url_env)
+            proxy = proxy_for(self.settings, feed)
+            common, private = self._request_headers(feed)
+        except ConfigError as exc:
+            raise FetchError(url, f"{exc.key}: {exc.detail}") from None
         try:
             scheme = urlsplit(url).scheme.lower()
         except ValueError as exc:
@@ -253,7 +339,9 @@ class Fetcher:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.settings.timeout):
-                    result = await self._follow(url, parsed, etag, last_modified)
+                    result = await self._follow(
+                        url, parsed, etag, last_modified, proxy, common, private
+                    )
             except TimeoutError:
                 raise FetchError(
                     url,
@@ -269,9 +357,38 @@ class Fetcher:
                 elapsed=time.monotonic() - started,
             )
 
-    async def _get(self, url: httpx.URL, headers: list[tuple[bytes, bytes]]) -> httpx.Response:
+    def _request_headers(
+        self, feed: Feed | None
+    ) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+        """The headers of every request for ``feed``, and those for its own origin only."""
+        if feed is None or not (
+            feed.headers or feed.user_agent or feed.username or feed.env_headers
+        ):
+            return self._headers, []
+        common = list(self._headers)
+        if feed.user_agent:
+            common = [(k, v) for k, v in common if k != b"User-Agent"]
+            common.append((b"User-Agent", feed.user_agent.encode("ascii")))
+        for name, value in feed.headers:  # the feed's own replace the defaults
+            common = [(k, v) for k, v in common if k.lower() != name.lower().encode()]
+            common.append((name.encode("ascii"), value.encode("ascii")))
+        private: list[tuple[bytes, bytes]] = []
+        if feed.username and feed.password_env:
+            password = read_secret(feed.password_env, key="feeds.password_env")
+            pair = f"{feed.username}:{password}".encode()
+            private.append((b"Authorization", b"Basic " + base64.b64encode(pair)))
+        for name, variable in feed.env_headers:
+            value = read_secret(variable, key=f"feeds.headers.{name}")
+            if not value.isascii() or not all(ch == "\t" or ch.isprintable() for ch in value):
+                raise ConfigError(f"{variable} does not hold a header value", key="feeds.headers")
+            private.append((name.encode("ascii"), value.strip().encode("ascii")))
+        return common, private
+
+    async def _get(
+        self, url: httpx.URL, headers: list[tuple[bytes, bytes]], proxy: str | None = None
+    ) -> httpx.Response:
         """Send a GET as httpx.AsyncClient would (see ``__aenter__``); close the response."""
-        assert self._http is not None, "use Fetcher as an async context manager"
+        transport = self._via(proxy)
         # With stream= httpx adds no headers of its own: Host goes first, as it would put it.
         request = httpx.Request(
             "GET",
@@ -282,30 +399,41 @@ class Fetcher:
         )
         if self._cookies:
             self._cookies.set_cookie_header(request)
-        response = await self._http.handle_async_request(request)
+        response = await transport.handle_async_request(request)
         response.request = request
         if any(key.lower() == b"set-cookie" for key, _ in response.headers.raw):
             self._cookies.extract_cookies(response)
         return response
 
     async def _follow(
-        self, url: str, parsed: httpx.URL, etag: str | None, last_modified: str | None
+        self,
+        url: str,
+        parsed: httpx.URL,
+        etag: str | None,
+        last_modified: str | None,
+        proxy: str | None = None,
+        common: list[tuple[bytes, bytes]] | None = None,
+        private: list[tuple[bytes, bytes]] | None = None,
     ) -> FetchResult:
         seen = {url}
         current = url
         permanent = True
-        # The credentials of the feed's URL go to its origin only, redirects included.
+        # Credentials (the feed's URL's, or its username's, and its headers from the
+        # environment) go to its origin only, redirects included.
+        own = list(private or ())
         auth, origin = _basic_auth(parsed), _origin(parsed)
+        if auth is not None and not any(k == b"Authorization" for k, _ in own):
+            own.append(auth)
         for _ in range(self.settings.max_redirects + 1):
-            headers = list(self._headers)
-            if auth is not None and _origin(parsed) == origin:
-                headers.append(auth)
+            headers = list(common or self._headers)
+            if own and _origin(parsed) == origin:
+                headers += own
             if etag:
                 headers.append((b"If-None-Match", _to_wire(etag)))
             if last_modified:
                 headers.append((b"If-Modified-Since", _to_wire(last_modified)))
             try:
-                response = await self._get(parsed, headers)
+                response = await self._get(parsed, headers, proxy)
                 try:
                     if response.status_code not in _REDIRECT:
                         return await self._finish(url, current, response, permanent)
@@ -320,6 +448,10 @@ class Fetcher:
             except httpx.InvalidURL as exc:
                 # Every URL requested was checked first, so httpx choked on a Location header.
                 raise FetchError(current, f"invalid redirect Location: {exc}") from exc
+            except httpx.ProxyError as exc:  # the proxy refused: its words, never its URL
+                raise FetchError(
+                    current, f"proxy {redact_url(proxy or '')}: {exc}", transient=True
+                ) from exc
             except httpx.HTTPError as exc:
                 # Connection refused or reset, a name that does not resolve: may pass.
                 raise FetchError(current, f"{type(exc).__name__}: {exc}", transient=True) from exc

@@ -9,6 +9,8 @@ that XML the feed parser found ill-formed is read again by expat to say where.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urljoin
 from xml.parsers import expat
 
@@ -54,6 +56,72 @@ _HTML_ROOTS = frozenset(
 )
 _JSON_ARRAY = re.compile(r"\[\s*(?:[\[{\"\]\d-]|true|false|null)")
 _PARSER = etree.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LinkedFeed:
+    """A feed an HTML page names in ``<link rel="alternate" type="application/rss+xml">``."""
+
+    url: str  # resolved against the page's URL (and its <base>)
+    title: str  # the link's title attribute, "" when it has none
+    type: str
+
+
+def linked_feeds(data: bytes, *, url: str) -> tuple[LinkedFeed, ...]:
+    """The feeds the HTML page ``data`` (fetched from ``url``) links, in page order; () when
+    ``data`` is not an HTML page. Cheap for anything else: a feed is told apart by its start."""
+    text = _decode(data[:2048]).lstrip()  # a page says so at its start
+    if not text.startswith("<"):
+        return ()
+    root = _root(text)
+    if not (_HTML_DOCTYPE.search(text) or (root or "").lower() in _HTML_ROOTS):
+        return ()
+    return _page(data[:SNIFF_BYTES], url)[1]
+
+
+def choose_feed(linked: Sequence[LinkedFeed], wanted: str | None = None) -> LinkedFeed | None:
+    """The linked feed to poll: the first, or the one whose title or URL is ``wanted``
+    (titles compared without case, URLs as written or resolved); None when none is."""
+    if wanted is None:
+        return linked[0] if linked else None
+    folded = " ".join(wanted.split()).casefold()
+    for feed in linked:
+        if feed.title.casefold() == folded or wanted.strip() == feed.url:
+            return feed
+    for feed in linked:  # a relative URL, as the page writes it
+        if feed.url.endswith(wanted.strip()) and "/" in wanted:
+            return feed
+    return None
+
+
+def _page(head: bytes, url: str) -> tuple[str | None, tuple[LinkedFeed, ...]]:
+    """The title of an HTML page (None when it does not parse) and the feeds it links."""
+    try:
+        root = etree.fromstring(head, _PARSER)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        root = None
+    if root is None:
+        return None, ()
+    title = ""
+    base = url
+    feeds: dict[str, LinkedFeed] = {}
+    for node in root.iter("title", "base", "link"):
+        if node.tag == "title" and not title:
+            title = " ".join("".join(str(t) for t in node.itertext()).split())
+        elif node.tag == "base" and node.get("href"):
+            base = urljoin(url, (node.get("href") or "").strip())
+        elif node.tag == "link":
+            rel = (node.get("rel") or "").lower().split()
+            kind = (node.get("type") or "").split(";")[0].strip().lower()
+            href = (node.get("href") or "").strip()
+            if "alternate" in rel and kind in FEED_TYPES and href:
+                try:
+                    feed = urljoin(base, href)
+                except ValueError:
+                    continue
+                name = " ".join((node.get("title") or "").split())
+                feeds.setdefault(feed, LinkedFeed(url=feed, title=name, type=kind))
+    return title, tuple(feeds.values())
 
 
 def describe(data: bytes, *, url: str, xml_error: str | None = None) -> str:
@@ -110,28 +178,10 @@ def _root(text: str) -> str | None:
 
 
 def _html(head: bytes, url: str) -> str:
-    try:
-        root = etree.fromstring(head, _PARSER)
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
-        root = None
-    if root is None:
+    title, linked = _page(head, url)
+    if title is None:
         return "an HTML page"
-    title = ""
-    base = url
-    feeds: list[str] = []
-    for node in root.iter("title", "base", "link"):
-        if node.tag == "title" and not title:
-            title = " ".join("".join(str(t) for t in node.itertext()).split())
-        elif node.tag == "base" and node.get("href"):
-            base = urljoin(url, (node.get("href") or "").strip())
-        elif node.tag == "link":
-            rel = (node.get("rel") or "").lower().split()
-            kind = (node.get("type") or "").split(";")[0].strip().lower()
-            href = (node.get("href") or "").strip()
-            if "alternate" in rel and kind in FEED_TYPES and href:
-                feed = urljoin(base, href)
-                if feed not in feeds:
-                    feeds.append(feed)
+    feeds = [feed.url for feed in linked]
     description = "an HTML page"
     if title:
         if len(title) > MAX_TITLE_CHARS:

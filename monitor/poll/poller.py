@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -50,6 +51,7 @@ from monitor.fetch.fetcher import Fetcher, FetchResult
 from monitor.fetch.limits import HostLimits
 from monitor.owner import default_owner
 from monitor.parse.feed import ParsedFeed, parse_feed, warm_up
+from monitor.parse.sniff import choose_feed, linked_feeds
 from monitor.poll.backlog import backlog_flags
 from monitor.poll.decide import Decision, failed, succeeded
 from monitor.poll.schedule import replanner
@@ -67,6 +69,14 @@ ARTICLE_RETRIES_PER_POLL = 50
 MATCH_BATCH = 500
 Progress = Callable[[FeedOutcome], None]
 T = TypeVar("T")
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:
+        return None
 
 
 class Poller:
@@ -459,6 +469,45 @@ class Poller:
         self.archive.record_poll(record, owner=self.owner)
         return stored
 
+    async def _fetch(self, fetcher: Fetcher, feed: Feed, state: FeedState) -> FetchResult:
+        """The feed's body; when its URL gives an HTML page that links feeds, the linked
+        feed's (the first, or the one ``discover`` names), as if the page had moved
+        permanently to it: polled there from then on."""
+        result = await fetcher.fetch(
+            state.fetch_url, etag=state.etag, last_modified=state.last_modified, feed=feed
+        )
+        if result.body is None:
+            return result
+        linked = linked_feeds(result.body, url=result.url)
+        chosen = choose_feed(linked, feed.discover)
+        if chosen is None:
+            if linked and feed.discover:
+                listed = ", ".join(f.title or f.url for f in linked)
+                raise FetchError(
+                    result.url,
+                    f"not a feed: an HTML page, and none of the feeds it links is "
+                    f"{feed.discover!r} (discover): {listed}",
+                )
+            return result  # parsing says what it is
+        if urlsplit(chosen.url).scheme.lower() not in ("http", "https"):
+            raise FetchError(result.url, f"the page links a feed that is not http(s): {chosen.url}")
+        origin = _origin(chosen.url)
+        if origin is None or origin != _origin(result.url):  # credentials stay with theirs
+            feed = replace(feed, username=None, password_env=None, env_headers=())
+        log.info("%s: an HTML page; polling the feed it links: %s", feed.url, chosen.url)
+        said = f"the page links the feed {chosen.url}: "
+        try:
+            found = await fetcher.fetch(chosen.url, feed=feed)
+        except RetryLater as exc:
+            raise RetryLater(
+                chosen.url, said + exc.reason, status=exc.status or 503, retry_after=exc.retry_after
+            ) from None
+        except FetchError as exc:  # a FeedGone too: the page itself is still there
+            raise FetchError(
+                chosen.url, said + exc.reason, status=exc.status, transient=exc.transient
+            ) from None
+        return replace(found, permanent_url=found.permanent_url or found.url)
+
     async def _poll_feed(
         self,
         fetcher: Fetcher,
@@ -469,9 +518,7 @@ class Poller:
     ) -> tuple[Decision, Sequence[Entry] | None]:
         """What the feed's poll means for it, and the entries to store (None: nothing)."""
         try:
-            result = await fetcher.fetch(
-                state.fetch_url, etag=state.etag, last_modified=state.last_modified
-            )
+            result = await self._fetch(fetcher, feed, state)
         except FeedGone as exc:
             log.warning("feed retired: %s", exc)
             return self._failed(feed, state, now, exc.reason, gone=True), None
