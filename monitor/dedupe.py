@@ -229,6 +229,8 @@ class Found:
     stories: Mapping[int, Known]  # every story those, the searches or ``stories`` name
     candidates: Sequence[Sequence[Candidate]]  # per entry: what its search found, in order
     next_seq: int  # the seq of the first story the call adds
+    # Keys of the entries whose story retention pruned: such an entry is not stored again.
+    pruned: frozenset[str] = frozenset()
 
 
 # -- intents: what to write ----------------------------------------------------------------
@@ -569,6 +571,8 @@ class _Call:
         for n, entry in enumerate(decider.entries):
             old_news = bool(decider.backlog) and decider.backlog[n]
             seq = decider.stories[n] if decider.stories is not None else self._story_of(n, entry)
+            if seq is None and self._pruned(n):
+                continue  # archived long ago and pruned: old news, not a new story
             self._take(n, entry, seq, old_news)
         drafts = self.drafts.values()
         return Decision(
@@ -610,6 +614,10 @@ class _Call:
             self.marks[draft.seq] = self.marks.get(draft.seq, False) or not old_news
 
     # -- which story an entry is --------------------------------------------------------
+
+    def _pruned(self, n: int) -> bool:
+        pruned = self.found.pruned
+        return bool(pruned) and any(key in pruned for key in self.decider.keys_by_entry[n])
 
     def _story_of(self, n: int, entry: Entry) -> int | None:
         """The story the entry is, if it is one already: by its keys, else by its text.

@@ -198,6 +198,24 @@ class StoryStore(Protocol):
     def story_topics(self, seq: int) -> list[str]:
         """The topics the story matched, by name (as recorded: a topic since removed stays)."""
 
+    def prune(
+        self,
+        before: datetime,
+        *,
+        matched_before: datetime | None,
+        now: datetime,
+        batch: int = 500,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the stories first seen before ``before`` (those that matched a topic: before
+        ``matched_before``; None: keep them), except those with an alert still to be sent or
+        a match pending; how many (``dry_run``: would be). A batch per transaction, so polls
+        go on meanwhile. Their keys are remembered: a feed that still carries one does not
+        bring it back as a new story."""
+
+    def vacuum(self) -> None:
+        """Give the space of deleted stories back to the disk (rewrites the archive)."""
+
     def search(self, query: str, *, limit: int) -> list[Story]:
         """Stories matching ``query``, an SQLite FTS5 MATCH expression over the columns
         ``headline`` and ``body`` (``rules.ast.to_fts5`` writes one from the rule language,

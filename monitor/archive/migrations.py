@@ -196,4 +196,12 @@ MIGRATIONS: tuple[str, ...] = (
         version INTEGER NOT NULL
     );
     """,
+    # 10: the keys of stories pruned by retention: a feed that still carries one of them
+    # does not bring it back as a new story (and alert it again).
+    """
+    CREATE TABLE pruned_keys (
+        key TEXT PRIMARY KEY,
+        pruned REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

@@ -49,6 +49,20 @@ from monitor.types import Entry, Feed, FeedState, Story
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # values bound in one IN (...) list
+# Stories deleted by retention in one transaction at most.
+PRUNE_BATCH = 500
+# Stories retention may delete: first seen before the cut-off (matched ones before their own,
+# if any), with no alert still to be sent or queued for a digest and no match pending.
+_PRUNABLE = """
+    SELECT s.seq FROM stories s
+    WHERE s.first_seen < ?1
+      AND (s.first_seen < ?2 OR NOT EXISTS (SELECT 1 FROM matches m WHERE m.story_seq = s.seq))
+      AND NOT EXISTS (
+        SELECT 1 FROM alerts a LEFT JOIN outbox o ON o.id = a.outbox_id
+        WHERE a.story_seq = s.seq AND (a.outbox_id IS NULL OR o.status = 'pending'))
+      AND NOT EXISTS (SELECT 1 FROM unmatched u WHERE u.story_seq = s.seq)
+    ORDER BY s.seq LIMIT ?3
+"""
 _ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
 _ROWS_PER_STATEMENT = 16  # rows of the other tables in one
 
@@ -652,7 +666,8 @@ class SQLiteArchive(OutboxStore, StatusStore):
 
     def _look_up(self, db: sqlite3.Connection, decider: Decider) -> Found:
         """What the decider needs, as the archive is before the call writes anything."""
-        known = self._known_keys(db, decider.keys())
+        keys = decider.keys()
+        known = self._known_keys(db, keys)
         candidates = [
             () if search is None else self._search(db, search) for search in decider.searches(known)
         ]
@@ -662,6 +677,7 @@ class SQLiteArchive(OutboxStore, StatusStore):
             stories=self._known_stories(db, decider.feed, seqs),
             candidates=candidates,
             next_seq=db.execute("SELECT coalesce(max(seq), 0) + 1 FROM stories").fetchone()[0],
+            pruned=self._pruned_keys(db, keys - known.keys()),
         )
 
     @staticmethod
@@ -746,6 +762,23 @@ class SQLiteArchive(OutboxStore, StatusStore):
             " ON CONFLICT (story_seq) DO UPDATE SET news = news OR excluded.news,"
             " version = version + 1",
         )
+
+    @staticmethod
+    def _pruned_keys(db: sqlite3.Connection, keys: set[str]) -> frozenset[str]:
+        """Those of ``keys`` whose story retention pruned."""
+        if not keys or db.execute("SELECT 1 FROM pruned_keys LIMIT 1").fetchone() is None:
+            return frozenset()
+        ordered = sorted(keys)
+        found: set[str] = set()
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            found.update(
+                r[0]
+                for r in db.execute(
+                    f"SELECT key FROM pruned_keys WHERE key IN ({_marks(len(chunk))})", chunk
+                )
+            )
+        return frozenset(found)
 
     @staticmethod
     def _known_keys(db: sqlite3.Connection, keys: set[str]) -> dict[str, int]:
@@ -844,6 +877,38 @@ class SQLiteArchive(OutboxStore, StatusStore):
         except sqlite3.OperationalError as exc:
             raise ArchiveError(f"bad search query {query!r}: {exc}") from exc
         return [_story(r) for r in rows]
+
+    def prune(
+        self,
+        before: datetime,
+        *,
+        matched_before: datetime | None,
+        now: datetime,
+        batch: int = PRUNE_BATCH,
+        dry_run: bool = False,
+    ) -> int:
+        # Without a cut-off for matched stories they are kept: no time is before -inf.
+        cut = (_ts(before), _ts(matched_before) if matched_before else float("-inf"))
+        if dry_run:
+            query = f"SELECT count(*) FROM ({_PRUNABLE})"
+            return int(self._db.execute(query, (*cut, -1)).fetchone()[0])
+        total = 0
+        while True:  # a batch per transaction: polls write in between
+            with self._tx() as db:
+                seqs = [r[0] for r in db.execute(_PRUNABLE, (*cut, batch))]
+                marks = _marks(len(seqs))
+                db.execute(
+                    "INSERT OR IGNORE INTO pruned_keys (key, pruned)"
+                    f" SELECT key, ? FROM story_keys WHERE story_seq IN ({marks})",
+                    (_ts(now), *seqs),
+                )
+                db.execute(f"DELETE FROM stories WHERE seq IN ({marks})", seqs)
+            total += len(seqs)
+            if len(seqs) < batch:
+                return total
+
+    def vacuum(self) -> None:
+        self._db.execute("VACUUM")
 
     def count_stories(self, *, since: datetime | None = None) -> int:
         row = self._db.execute(

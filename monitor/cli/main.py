@@ -440,5 +440,40 @@ def export(config_path: Path, directory: Path, since: str | None, topic: str | N
     click.echo(f"wrote {plural(count, 'story', 'stories')} to {directory}")
 
 
+@main.command()
+@config_option
+@click.option(
+    "--older-than",
+    help='Prune stories first seen longer ago than this ("90d"), instead of [archive] keep.',
+)
+@click.option("--dry-run", is_flag=True, help="Only count the stories that would go.")
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="Then give the space back to the disk (slow; best while the service is stopped).",
+)
+def prune(config_path: Path, older_than: str | None, dry_run: bool, vacuum: bool) -> None:
+    """Delete old stories now, as the service's retention does ([archive] keep and
+    keep_matched): matched stories are kept for keep_matched, or for ever without it."""
+    config = load(config_path)
+    keep = None
+    if older_than is not None:
+        start = since_start(older_than)
+        keep = None if start is None else (utc_now() - start).total_seconds()
+    now = utc_now()
+    try:
+        before, matched_before = config.retention.cutoffs(now, keep)
+    except ValueError:
+        raise click.UsageError(
+            "nothing to prune by: set [archive] keep or give --older-than"
+        ) from None
+    with archive_of(config, write=True) as archive:
+        count = archive.prune(before, matched_before=matched_before, now=now, dry_run=dry_run)
+        if vacuum and not dry_run:
+            archive.vacuum()
+    stories = plural(count, "story", "stories")
+    click.echo(f"would prune {stories}" if dry_run else f"pruned {stories}")
+
+
 for command in (rules, match, alerts, deliver, notify, run, status, extract, archive):
     main.add_command(command)

@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -251,6 +252,25 @@ class ArticleSettings:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Retention:
+    """How long stories are kept ([archive] keep and keep_matched); None: for ever."""
+
+    keep: float | None = None
+    keep_matched: float | None = None  # for stories that matched a topic
+
+    def cutoffs(self, now: datetime, keep: float | None = None) -> tuple[datetime, datetime | None]:
+        """(before, matched_before) for ``Archive.prune`` at ``now``; ``keep`` instead of
+        the configured one (``monitor prune --older-than``). ValueError without either."""
+        keep = self.keep if keep is None else keep
+        if keep is None:
+            raise ValueError("no retention: [archive] keep is not set")
+        matched = self.keep_matched
+        return now - timedelta(seconds=keep), (
+            None if matched is None else now - timedelta(seconds=max(matched, keep))
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     path: Path
     archive_url: str
@@ -262,6 +282,7 @@ class Config:
     delivery: DeliverySettings = DeliverySettings()
     service: ServiceSettings = ServiceSettings()
     articles: ArticleSettings = ArticleSettings()
+    retention: Retention = Retention()
 
     @property
     def base_dir(self) -> Path:
@@ -276,6 +297,9 @@ _ARCHIVE: Schema = {
         'a URL like "sqlite:///archive/monitor.db" or "postgresql://..."',
         "sqlite:///archive/monitor.db",
     ),
+    # None: stories are kept for ever; matched ones by keep_matched, if that is set.
+    "keep": Setting(Seconds(_DAY, 100 * 365 * _DAY), 'a duration like "180d"'),
+    "keep_matched": Setting(Seconds(_DAY, 100 * 365 * _DAY), 'a duration like "730d"'),
 }
 _RULES: Schema = {"path": Setting(string, "a folder path", "rules")}
 _FEED: Schema = {
@@ -414,6 +438,10 @@ def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Conf
     c.only(data, "", _TOP)
     archive = read(c, c.table(data, "archive", tuple(_ARCHIVE)), "archive", _ARCHIVE)
     rules = read(c, c.table(data, "rules", tuple(_RULES)), "rules", _RULES)
+    keep, keep_matched = archive["keep"], archive["keep_matched"]
+    if keep is not None and keep_matched is not None and keep_matched < keep:
+        c.fail("archive.keep_matched", "must not be shorter than archive.keep")
+    retention = Retention(keep=keep, keep_matched=keep_matched)
     fetch = section(c, data, "fetch", FetchSettings)
     schedule = section(c, data, "schedule", ScheduleSettings)
     if schedule.min_interval > schedule.max_interval:
@@ -436,6 +464,7 @@ def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Conf
         delivery=delivery,
         service=service,
         articles=articles,
+        retention=retention,
     )
 
 

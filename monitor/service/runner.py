@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,8 @@ from monitor.service.metrics import Metrics, MetricsServer, stall_window
 from monitor.service.ticker import Ticker
 from monitor.units import plural
 
+# How often retention prunes the archive.
+PRUNE_EVERY = 3600.0
 log = logging.getLogger(__name__)
 MAX_PARALLEL_POLLS = 4  # poll ticks that may overlap when a slow feed holds one up
 T = TypeVar("T")
@@ -136,6 +139,7 @@ class Service:
         self._storage = FaultLog(log)
         self._fatal: StorageFault | None = None  # why the service stops on its own
         self._steps = ClockWatch()  # steps of the wall clock, on the system's clocks
+        self._next_prune = 0.0  # monotonic: retention runs once an hour
 
     # -- building ---------------------------------------------------------------------------
 
@@ -357,12 +361,25 @@ class Service:
         try:
             await self._reload_if_changed()
             await asyncio.to_thread(self._health_alerts)
+            await asyncio.to_thread(self._prune)
             self._retire_finished()
             self.metrics.snapshot(self.house)
         except StorageFault as exc:
             self._storage_fault(exc)
         except Exception:  # housekeeping must never stop the service
             log.exception("housekeeping failed")
+
+    def _prune(self) -> None:
+        """Retention: stories past ``[archive] keep`` go, at most once an hour."""
+        retention = self.current.config.retention
+        if retention.keep is None or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_EVERY
+        now = self.clock()
+        before, matched_before = retention.cutoffs(now)
+        pruned = self.house.prune(before, matched_before=matched_before, now=now)
+        if pruned:
+            log.info("retention: pruned %s", plural(pruned, "story", "stories"))
 
     # -- reloading --------------------------------------------------------------------------
 
