@@ -7,7 +7,10 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-RUN useradd --create-home --uid 10001 monitor
+# The user the service runs as; build with your own uid (compose: MONITOR_UID) so that it may
+# write the mounted config folder, which `monitor feeds import` does.
+ARG UID=10001
+RUN useradd --create-home --uid "$UID" monitor
 
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
@@ -25,8 +28,12 @@ RUN sed -i 's|^url = "sqlite:///archive/monitor.db"|url = "sqlite:////data/monit
     && grep -q 'sqlite:////data/monitor.db' /config/config.toml
 
 USER monitor
+# Every command finds the configuration without --config, also in `docker compose exec`,
+# and relative paths given to a command (an OPML file put in the folder) are in it.
+ENV MONITOR_CONFIG=/config/config.toml
+WORKDIR /config
 VOLUME ["/data"]
 # /healthz answers when [service] metrics_port is set; otherwise check the lock holder.
 HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 \
-    CMD monitor status --config /config/config.toml | grep -q "service: running" || exit 1
-CMD ["monitor", "run", "--config", "/config/config.toml"]
+    CMD monitor status | grep -q "service: running" || exit 1
+CMD ["monitor", "run"]

@@ -32,3 +32,29 @@ def test_the_image_default_config_keeps_its_archive_in_the_data_volume() -> None
     config = (ROOT / "config.toml").read_text(encoding="utf-8")
     assert re.search("^" + line.group(1), config, re.M)
     assert 'VOLUME ["/data"]' in DOCKERFILE
+
+
+def dockerfile_final(instruction: str) -> str:
+    """The argument of the last ``instruction`` (WORKDIR, CMD, ...) of the Dockerfile."""
+    found = re.findall(rf"^{instruction} (.*)$", DOCKERFILE, re.M)
+    assert found, f"no {instruction} in the Dockerfile"
+    return str(found[-1])
+
+
+def image_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for args in re.findall(r"^ENV (.*)$", DOCKERFILE, re.M):
+        for pair in args.split():
+            name, _, value = pair.partition("=")
+            env[name] = value.strip('"')
+    return env
+
+
+def test_commands_in_the_container_find_the_mounted_config() -> None:
+    # `docker compose exec monitor monitor check` runs in the image's working dir with its
+    # environment: both point at the mounted folder, and the service itself relies on them.
+    assert dockerfile_final("WORKDIR") == "/config"
+    assert image_env()["MONITOR_CONFIG"] == "/config/config.toml"
+    assert dockerfile_final("CMD") == '["monitor", "run"]'
+    assert "UID: ${MONITOR_UID:-10001}" in COMPOSE
+    assert re.search(r"^ARG UID=10001$", DOCKERFILE, re.M)

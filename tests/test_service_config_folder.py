@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,8 +20,9 @@ from monitor.archive import open_archive
 from monitor.config import load_config
 from monitor.errors import ArchiveMissing
 from tests.builders import LiveFeed
+from tests.feedserver import FeedServer
 from tests.procs import wait_for
-from tests.servers import Mailbox, Receiver
+from tests.servers import SECRET, Mailbox, Receiver
 from tests.test_service_e2e import ROOT, start, stop
 from tests.test_service_e2e import env as env  # a fixture
 
@@ -115,3 +118,53 @@ def test_a_config_folder_swapped_behind_a_symlink_is_reloaded(env: Env, tmp_path
     assert code == 0, stderr
     assert "configuration reloaded: 1 feed" in stderr
     assert "reload failed" not in stderr
+
+
+def in_folder(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command as ``docker compose exec monitor monitor ...`` runs it: in the config folder,
+    the config named by MONITOR_CONFIG alone (the image's WORKDIR and ENV)."""
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        cwd=folder,
+        env={**os.environ, "HOOK_SECRET": SECRET, "MONITOR_CONFIG": str(folder / "config.toml")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_and_feeds_import_in_the_folder_and_the_service_takes_the_import(
+    env: Env, tmp_path: Path, feed_server: FeedServer
+) -> None:
+    folder, data = tmp_path / "config", tmp_path / "data"
+    folder.mkdir()
+    data.mkdir()
+    shutil.copytree(ROOT / "rules", folder / "rules")
+    config = folder / "config.toml"
+    config.write_text(folder_text(env, data), encoding="utf-8")
+    feed_server.route("/other.xml", handler=env[1].response)
+    other = feed_server.url("/other.xml")
+    (folder / "subs.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        f'<outline text="Other" title="Other" type="rss" xmlUrl="{other}"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run"],
+        cwd=folder,
+        env={**os.environ, "HOOK_SECRET": SECRET, "MONITOR_CONFIG": str(config)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: polled_names(config) == ["Live"])
+        checked = in_folder(folder, "check")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        imported = in_folder(folder, "feeds", "import", "subs.opml")
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        assert "1 added" in imported.stdout
+        wait_for(lambda: polled_names(config) == ["Live", "Other"])
+    finally:
+        code, stderr = stop(proc)
+    assert code == 0, stderr
