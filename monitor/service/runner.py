@@ -196,7 +196,9 @@ class Service:
                 # We hold the single-instance lock, so any lease left is from a crashed run.
                 self.house.release_leases()
                 self._generation = self._build(config)
-                server = MetricsServer.start(config.service.metrics_port, self.metrics)
+                server = MetricsServer.start(
+                    config.service.metrics_port, self.metrics, host=config.service.metrics_bind
+                )
                 await self._serve(config)
             finally:
                 if server is not None:
