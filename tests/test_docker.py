@@ -209,13 +209,14 @@ def test_the_health_check_command_against_the_running_service(tmp_path: Path) ->
 
 def test_the_readme_setup_makes_the_image_config(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.search(r"```sh\n(mkdir -p config secrets .*?)\nMONITOR_UID", readme, re.S)
+    found = re.search(r"^    (mkdir -p config secrets .*?)\n    MONITOR_UID", readme, re.S | re.M)
     assert found is not None, "no setup commands in the README's Docker section"
     work = tmp_path / "checkout"
     shutil.copytree(ROOT / "rules", work / "rules")
     shutil.copytree(ROOT / "samples", work / "samples")
     shutil.copy(ROOT / "config.toml", work / "config.toml")
-    subprocess.run(["sh", "-c", found.group(1)], cwd=work, check=True)
+    script = found.group(1).replace("\n    ", "\n")
+    subprocess.run(["sh", "-c", script], cwd=work, check=True)
     made = (work / "config" / "config.toml").read_text(encoding="utf-8")
     assert made == image_config(tmp_path).read_text(encoding="utf-8")
     assert (work / "secrets" / "smtp_password").exists()
