@@ -18,7 +18,7 @@ from pathlib import Path
 
 from monitor.archive import open_archive
 from monitor.config import load_config
-from monitor.errors import ArchiveMissing
+from monitor.errors import ArchiveError
 from tests.builders import LiveFeed
 from tests.feedserver import FeedServer
 from tests.procs import wait_for
@@ -33,7 +33,7 @@ def polled_names(config: Path) -> list[str]:
     """The names of the feeds the running service polls, from its archive."""
     try:
         archive = open_archive(load_config(config).archive_url, read_only=True)
-    except ArchiveMissing:
+    except ArchiveError:  # not made yet, or being upgraded by the starting service
         return []
     try:
         return sorted(state.name for state in archive.feed_states())
