@@ -9,9 +9,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from monitor.config import load_config
+from monitor.errors import ConfigError, MonitorError
 from monitor.service import localhttp
 from monitor.service.metrics import Metrics, MetricsServer
 from tests.procs import wait_until
@@ -90,3 +93,33 @@ def test_metrics_and_healthz_still_answer(port: int) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         get(port, "/nope")
     assert caught.value.code == 404
+
+
+def test_metrics_bind_is_loopback_unless_set_and_takes_ip_addresses_only(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    assert load_config(config).service.metrics_bind == "127.0.0.1"
+    config.write_text('[service]\nmetrics_bind = "0.0.0.0"\n', encoding="utf-8")
+    assert load_config(config).service.metrics_bind == "0.0.0.0"
+    config.write_text('[service]\nmetrics_bind = "localhost"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"service\.metrics_bind: expected an IP address"):
+        load_config(config)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::1"])
+def test_metrics_bind_serves_on_the_address_given(host: str) -> None:
+    if ":" in host and not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    number = free_port()
+    try:
+        server = MetricsServer.start(number, Metrics(), host=host)
+    except MonitorError as exc:  # a machine without the IPv6 loopback
+        pytest.skip(str(exc))
+    assert server is not None
+    try:
+        assert server._server.server_address[0] == host
+        shown = f"[{host}]" if ":" in host else "127.0.0.1"
+        with urllib.request.urlopen(f"http://{shown}:{number}/healthz", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        server.stop()

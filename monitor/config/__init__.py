@@ -58,6 +58,7 @@ from monitor.config.values import (
     header_value,
     headers_table,
     http_url,
+    ip_address,
     place_archive,
     proxy_url,
     resolve_feed_url,
@@ -225,8 +226,12 @@ class ServiceSettings:
     # [notifiers]: _service binds the check when reading.
     health_notifier: str | None = setting(None, string, "the name of a notifier")
     failing_after: float = setting(6 * 3600.0, Seconds(1, 365 * _DAY), _5S)
-    # /healthz and /metrics on 127.0.0.1
+    # /healthz and /metrics on metrics_bind:metrics_port (read when the service starts)
     metrics_port: int | None = setting(None, Count(1, 65535), "a port number")
+    # loopback by default; "0.0.0.0" for a scraper in another container
+    metrics_bind: str = setting(
+        "127.0.0.1", ip_address, 'an IP address like "127.0.0.1", "0.0.0.0" or "::"'
+    )
     log_format: LogFormat = setting("plain", choice(LogFormat), '"plain" or "json"')
 
 

@@ -7,6 +7,7 @@ date arithmetic later. docs/config.md lists them; ``monitor.config.LIMITS`` coll
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable
@@ -176,6 +177,11 @@ def env_name(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.replace("_", "").isalnum():
         raise ValueError
     return raw
+
+
+def ip_address(raw: Any) -> str:
+    """An IPv4 or IPv6 address to listen on, as ``ipaddress`` writes it (no host names)."""
+    return str(ipaddress.ip_address(string(raw)))
 
 
 def addresses(raw: Any) -> tuple[str, ...]:

@@ -76,6 +76,8 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         limit: int = MAX_CONNECTIONS,
     ) -> None:
         self._slots = threading.BoundedSemaphore(limit)
+        if ":" in address[0]:  # an IPv6 address: socketserver opens IPv4 sockets otherwise
+            self.address_family = socket.AF_INET6
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:

@@ -87,7 +87,9 @@ class MetricsServer:
         self._server = server
 
     @classmethod
-    def start(cls, port: int | None, metrics: Metrics) -> MetricsServer | None:
+    def start(
+        cls, port: int | None, metrics: Metrics, *, host: str = "127.0.0.1"
+    ) -> MetricsServer | None:
         if port is None:
             return None
 
@@ -107,14 +109,15 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        # Loopback only: these pages are for a local probe or a Prometheus sidecar.
+        # Loopback unless [service] metrics_bind says otherwise (a scraper in another container).
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            server = BoundedHTTPServer(("127.0.0.1", port), Handler)
+            server = BoundedHTTPServer((host, port), Handler)
         except OSError as exc:
             raise MonitorError(
-                f"cannot serve /metrics on 127.0.0.1:{port}: {exc.strerror or exc}; another "
-                "program has the port (`ss -ltnp` names it): stop it, or set another "
-                "[service] metrics_port"
+                f"cannot serve /metrics on {shown}: {exc.strerror or exc}; another "
+                "program has the port (`ss -ltnp` names it), or the address is not this "
+                "machine's: stop it, or set another [service] metrics_port or metrics_bind"
             ) from exc
         threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return cls(server)

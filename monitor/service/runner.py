@@ -50,14 +50,24 @@ MAX_PARALLEL_POLLS = 4  # poll ticks that may overlap when a slow feed holds one
 T = TypeVar("T")
 
 
-def _fingerprint(paths: Iterator[Path]) -> tuple[tuple[str, int, int], ...]:
+# A watched file as a reload sees it: its path, the file it names after symlinks, that
+# file's device and inode, modification time and size.
+FileStamp = tuple[str, str, int, int, int, int]
+
+
+def _fingerprint(paths: Iterator[Path]) -> tuple[FileStamp, ...]:
+    """What the watched files are now. Symlinks are followed, and the inode is compared as
+    well as the time and size: a file replaced by rename (editors, ``sed -i``, ``monitor
+    feeds import``) or behind a swapped symlink (a Kubernetes ConfigMap's ``..data``) is a
+    new file even when it has the old one's time and size (``cp -p``, a coarse clock)."""
     out = []
     for path in paths:
         try:
             stat = path.stat()
+            target = os.path.realpath(path)
         except OSError:
             continue
-        out.append((str(path), stat.st_mtime_ns, stat.st_size))
+        out.append((str(path), target, stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size))
     return tuple(sorted(out))
 
 
@@ -129,7 +139,7 @@ class Service:
         self._config_errors: list[str] = []
         self._told_errors: set[str] = set()  # reload errors the health notifier was told of
         self._digest_failures: dict[str, str] = {}  # topic -> why its digest failed
-        self._files: tuple[tuple[str, int, int], ...] = ()
+        self._files: tuple[FileStamp, ...] = ()
         self._generation: _Generation | None = None
         self._retired: list[_Generation] = []
         self.rules = RuleEngine(Path())
@@ -190,7 +200,9 @@ class Service:
                 # We hold the single-instance lock, so any lease left is from a crashed run.
                 self.house.release_leases()
                 self._generation = self._build(config)
-                server = MetricsServer.start(config.service.metrics_port, self.metrics)
+                server = MetricsServer.start(
+                    config.service.metrics_port, self.metrics, host=config.service.metrics_bind
+                )
                 await self._serve(config)
             finally:
                 if server is not None:
