@@ -428,7 +428,7 @@ def salvage_setting(path: Path, table: str, key: str) -> Any:
 def archive_url_despite_errors(path: Path) -> tuple[str, bool]:
     """The archive a config file names, read even when the file does not load (and True);
     else the default one beside it (and False)."""
-    base = path.resolve().parent
+    base = path.absolute().parent
     try:
         return place_archive(archive_url(salvage_setting(path, "archive", "url")), base), True
     except (TypeError, ValueError):
@@ -438,7 +438,9 @@ def archive_url_despite_errors(path: Path) -> tuple[str, bool]:
 def parse_config(data: Mapping[str, Any], path: Path, *, text: str = "") -> Config:
     """Validate parsed TOML; ``text``, the file's text, places each mistake in it."""
     c = Checker(path, text)
-    path = path.resolve()
+    # absolute, not resolved: a config.toml that is a symlink (a ConfigMap's ..data swap)
+    # keeps its rules and archive beside the link, not inside the versioned folder
+    path = path.absolute()
     base = path.parent
     c.only(data, "", _TOP)
     archive = read(c, c.table(data, "archive", tuple(_ARCHIVE)), "archive", _ARCHIVE)
