@@ -383,3 +383,14 @@ def test_a_webhook_url_in_a_mistake_is_shown_up_to_its_first_segment(tmp_path: P
         load_config(path)
     assert 'got "htps://hooks.example/news/***"' in str(info.value)
     assert "Zq0tK" not in str(info.value)
+
+
+def test_a_symlinked_config_keeps_its_paths_beside_the_link(tmp_path: Path) -> None:
+    # A Kubernetes ConfigMap: config.toml -> ..data/config.toml, ..data -> ..v1
+    (tmp_path / "..v1").mkdir()
+    (tmp_path / "..v1" / "config.toml").write_text('[rules]\npath = "rules"\n', encoding="utf-8")
+    (tmp_path / "..data").symlink_to("..v1")
+    (tmp_path / "config.toml").symlink_to("..data/config.toml")
+    config = load_config(tmp_path / "config.toml")
+    assert config.rules_path == tmp_path / "rules"
+    assert config.archive_url == f"sqlite:///{tmp_path / 'archive' / 'monitor.db'}"
