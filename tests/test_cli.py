@@ -193,3 +193,14 @@ def test_export_writes_an_index_and_takes_since_and_topic(project: Path, tmp_pat
     assert "expected a duration" in run(
         project, "export", str(tmp_path / "x"), "--since", "x", code=2
     )
+
+
+def test_stories_marks_those_an_alert_was_sent_for(project: Path) -> None:
+    run(project, "poll")  # the sample config alerts to the console
+    marked = {
+        line.split("  ")[-1] for line in run(project, "stories").splitlines() if line[17] == "*"
+    }
+    assert marked == {
+        "U.S., China To Resume Rights Talks",
+        "China Ready to Resume Talks on Human Rights",
+    }

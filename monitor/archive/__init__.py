@@ -296,6 +296,9 @@ class Outbox(Protocol):
     def release_held(self, route: Router, now: datetime) -> int:
         """Make the alerts of held matches that ``route`` can route now; how many were made."""
 
+    def alerted_stories(self, seqs: Sequence[int]) -> set[int]:
+        """Those of the stories ``seqs`` that some sent message alerted."""
+
     def held_matches(self) -> dict[str, tuple[int, str]]:
         """Per topic: matches whose alerts wait to be routed, and why."""
 

@@ -217,6 +217,22 @@ class OutboxStore:
                 created += self._record_matches(db, seq, sid, planned, t)
         return created
 
+    def alerted_stories(self, seqs: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(seqs), 500):
+            chunk = list(seqs[start : start + 500])
+            found.update(
+                r[0]
+                for r in self._db.execute(
+                    f"""
+                    SELECT DISTINCT a.story_seq FROM alerts a JOIN outbox o ON o.id = a.outbox_id
+                    WHERE o.status = 'sent' AND a.story_seq IN ({",".join("?" * len(chunk))})
+                    """,
+                    chunk,
+                )
+            )
+        return found
+
     def held_matches(self) -> dict[str, tuple[int, str]]:
         """Per topic: how many matches wait for their alerts, and the latest reason why."""
         rows = self._db.execute(

@@ -329,12 +329,16 @@ def _story_line(story: Story, zone: tzinfo) -> str:
 @click.option("-n", "--limit", default=20, show_default=True)
 @click.option("--since", help='Only stories first seen within this time, e.g. "7d".')
 def stories(config_path: Path, limit: int, since: str | None) -> None:
-    """List recent stories."""
+    """List recent stories, newest first; * marks those an alert was sent for."""
     config = load(config_path)
     start = since_start(since)
     with archive_of(config) as archive:
-        for story in archive.recent_stories(limit=limit, since=start):
-            click.echo(_story_line(story, config.schedule.zone))
+        found = archive.recent_stories(limit=limit, since=start)
+        alerted = archive.alerted_stories([s.seq for s in found])
+    for story in found:
+        mark = "*" if story.seq in alerted else " "
+        story_id, rest = _story_line(story, config.schedule.zone).split("  ", 1)
+        click.echo(f"{story_id} {mark} {rest}")
 
 
 @main.command()
