@@ -97,7 +97,7 @@ def test_times_are_shown_in_the_configured_zone(project: Path) -> None:
     run(project, "poll")
     stories = run(project, "stories")
     wire = next(line for line in stories.splitlines() if line.endswith("Resume Rights Talks"))
-    assert "  2002-07-31 11:30  Example Wire Service  " in wire  # 09:30 UTC, summer time
+    assert " 2002-07-31 11:30  Example Wire Service  " in wire  # 09:30 UTC, summer time
     record = json.loads(run(project, "show", wire.split()[0], "--json"))
     assert record["published"] == "2002-07-31T11:30:00+02:00"
     assert "feeds (2; times in Europe/Berlin):" in run(project, "status")
