@@ -23,7 +23,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -285,3 +285,24 @@ class TLSFeedServer(FeedServer):
     @property
     def base_url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def tls_feed_server(host: str) -> Iterator[tuple[TLSFeedServer, ssl.SSLContext]]:
+    """A TLS feed server whose certificate (from a test CA) names ``host``, and a client
+    context that trusts that CA."""
+    import pytest
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(host).configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    server = TLSFeedServer()
+    server.context = server_context
+    server.start()
+    try:
+        yield server, client_context
+    finally:
+        server.stop()

@@ -25,7 +25,7 @@ from monitor.errors import BodyTooLarge, FetchError
 from monitor.fetch.fetcher import FetchResult
 from monitor.fetch.pinned import GuardedBackend
 from monitor.netguard import AllowList, IPAddress
-from tests.feedserver import FeedServer, Request, Response, TLSFeedServer
+from tests.feedserver import FeedServer, Request, Response, TLSFeedServer, tls_feed_server
 
 CAP = 64 * 1024
 SETTINGS = FetchSettings(
@@ -278,19 +278,8 @@ def test_allow_listed_subdomains(feed_server: FeedServer) -> None:
 
 @pytest.fixture
 def tls_server() -> Iterator[tuple[TLSFeedServer, ssl.SSLContext]]:
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("intranet.test").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    server = TLSFeedServer()
-    server.context = server_context
-    server.start()
-    try:
-        yield server, client_context
-    finally:
-        server.stop()
+    with tls_feed_server("intranet.test") as pair:
+        yield pair
 
 
 def test_https_to_a_pinned_address_checks_the_name(

@@ -18,7 +18,7 @@ from monitor.errors import ConfigError, FetchError
 from monitor.fetch.fetcher import Fetcher, FetchResult, proxy_for
 from monitor.redact import redact_text
 from monitor.types import Feed
-from tests.feedserver import FeedServer, TLSFeedServer
+from tests.feedserver import FeedServer, TLSFeedServer, tls_feed_server
 from tests.harness import PollHarness
 from tests.proxyserver import ProxyServer
 
@@ -46,19 +46,8 @@ def auth_proxy() -> Iterator[ProxyServer]:
 
 @pytest.fixture
 def tls_server() -> Iterator[tuple[TLSFeedServer, ssl.SSLContext]]:
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    server = TLSFeedServer()
-    server.context = server_context
-    server.start()
-    try:
-        yield server, client_context
-    finally:
-        server.stop()
+    with tls_feed_server("127.0.0.1") as pair:
+        yield pair
 
 
 def fetch(
