@@ -1,0 +1,296 @@
+"""Operator message templates (subject_template, body_template) on every channel."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from monitor.config import (
+    ConsoleSettings,
+    EmailSettings,
+    WebhookSettings,
+    load_config,
+)
+from monitor.errors import ConfigError
+from monitor.notify.console import ConsoleNotifier
+from monitor.notify.email import EmailNotifier, compose
+from monitor.notify.message import Message
+from monitor.notify.payload import build
+from monitor.notify.render import render_html, render_text
+from monitor.notify.template import BODY_LIMIT, Templates, context
+from monitor.notify.webhook import WebhookNotifier
+from tests.servers import Mailbox, Receiver
+from tests.test_render import HOSTILE, LONG, alert, assert_safe_text, hostile_messages, item
+
+SUBJECT = (
+    "{{ kind }}: {{ topics | join(' + ') }} {% for it in items %}| {{ it.headline }} {% endfor %}"
+)
+BODY = """{% for it in items %}* {{ it.headline }}
+  {{ it.link }} ({{ it.source }}, {{ it.published }})
+  {{ it.snippet }} / {{ it.why }}
+{% endfor %}count={{ count }} omitted={{ omitted }} {{ title }} {{ text }}"""
+ALERT_ONLY = "ALERT {{ item.headline }}"  # `item` is undefined in a digest
+DATE = datetime(2024, 5, 2, tzinfo=UTC)
+EVIL = "{{ 7*7 }} {% for x in range(3) %}x{% endfor %} {{ ''.__class__ }}"
+
+
+def templates(subject: str | None = SUBJECT, body: str | None = BODY) -> Templates:
+    return Templates.compile("desk", subject, body)
+
+
+def email_settings(**changes: Any) -> EmailSettings:
+    base = EmailSettings(
+        name="desk",
+        host="127.0.0.1",
+        port=25,
+        security="none",
+        sender="monitor@example.org",
+        to=("desk@example.org",),
+        subject_template=SUBJECT,
+        body_template=BODY,
+    )
+    return replace(base, **changes)
+
+
+def digest(*items: Any) -> Message:
+    return Message(
+        id="d1", kind="digest", topic="a, b", topics=("a", "b"), items=items, created=DATE
+    )
+
+
+# --- defaults and rendering ----------------------------------------------------------------
+
+
+def test_no_templates_change_nothing() -> None:
+    message = alert()
+    plain = compose(
+        message, replace(email_settings(), subject_template=None, body_template=None), date=DATE
+    )
+    assert plain["Subject"] == "[china-rights] U.S. and China resume human rights talks"
+    assert plain.get_body(("plain",)).get_content() == render_text(message)  # type: ignore[union-attr]
+    assert plain.get_body(("html",)).get_content() == render_html(message)  # type: ignore[union-attr]
+    assert build(message, "json") == build(message, "json", (None, None))
+
+
+def test_context_is_plain_data() -> None:
+    view = context(alert())
+
+    def plain(value: object) -> bool:
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, str | int)
+
+    assert plain(view)
+    assert view["item"]["headline"] == "U.S. and China resume human rights talks"
+    assert view["item"]["source"] == "Example Wire, also reported by Daily Planet, Gazette"
+    assert view["item"]["published"] == "2024-05-01 14:03 UTC"
+    assert "item" not in context(digest(item()))
+
+
+def test_templates_shape_alert_and_digest() -> None:
+    t = templates()
+    assert (
+        t.render_subject(alert())
+        == "alert: china-rights | U.S. and China resume human rights talks "
+    )
+    body = t.render_body(digest(item(), item(headline="Second")))
+    assert body is not None
+    assert "* Second\n  https://news.example.org/world/china-talks?id=7&src=rss" in body
+    assert "count=2 omitted=0" in body
+
+
+def test_story_text_is_never_evaluated() -> None:
+    message = alert(item(headline=EVIL, snippet=EVIL, why=EVIL, sources=(EVIL,)))
+    t = templates()
+    subject = t.render_subject(message)
+    body = t.render_body(message)
+    assert subject is not None and EVIL in subject
+    assert body is not None and body.count(EVIL) >= 3
+    assert "49" not in body and "xxx" not in body and "<class" not in body
+
+
+def test_failing_template_falls_back_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    t = templates(ALERT_ONLY, ALERT_ONLY)
+    assert t.render_subject(alert()) == "ALERT U.S. and China resume human rights talks"
+    with caplog.at_level(logging.WARNING, logger="monitor.notify.template"):
+        assert t.render_subject(digest(item())) is None
+    assert len(caplog.records) == 1
+    assert "desk" in caplog.text and "subject_template" in caplog.text
+    assert "UndefinedError" in caplog.text
+    mail = compose(
+        digest(item()),
+        email_settings(subject_template=ALERT_ONLY, body_template=ALERT_ONLY),
+        date=DATE,
+    )
+    assert mail["Subject"] == "[a, b] 1 new story"  # the default, the alert not lost
+    assert mail.get_body(("plain",)).get_content() == render_text(digest(item()))  # type: ignore[union-attr]
+
+
+def test_sandbox_refusal_falls_back(caplog: pytest.LogCaptureFixture) -> None:
+    t = templates("{{ kind.__class__.__mro__ }}", "{{ ''.__class__.__subclasses__() }}")
+    with caplog.at_level(logging.WARNING):
+        assert t.render_subject(alert()) is None
+        assert t.render_body(alert()) is None
+    assert "SecurityError" in caplog.text
+
+
+def test_templated_output_is_cleaned_and_capped() -> None:
+    t = templates("a\r\nBcc: x@example.org {{ '\u202e' }}", "{{ 'y' * 100000 }}\u202e\x1b[31m")
+    mail = compose(
+        alert(),
+        email_settings(subject_template=t.subject and "a\r\nBcc: x@example.org\u202e {{ topic }}"),
+        date=DATE,
+    )
+    assert "\n" not in mail["Subject"] and "\u202e" not in mail["Subject"]
+    assert mail["Bcc"] is None
+    body = t.render_body(alert())
+    assert body is not None and len(body) <= BODY_LIMIT + 1
+    assert_safe_text(body)
+
+
+# --- hostile stories through every template path ----------------------------------------------
+
+
+def _every_path(message: Message) -> list[str]:
+    out = []
+    mail = compose(message, email_settings(), date=DATE)
+    assert mail["Bcc"] is None and mail["X-Injected"] is None and mail["X-Evil"] is None
+    subject = mail["Subject"]
+    assert "\n" not in subject and "\r" not in subject and len(subject) <= 200
+    out.append(subject.replace("=\u200b?", "=?"))  # the guard against encoded words
+    out.append(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "<script" not in html and "<img" not in html
+    for fmt in ("json", "slack", "discord"):
+        hook = WebhookNotifier(
+            WebhookSettings(
+                name="hook",
+                url="http://127.0.0.1:9/",
+                format=fmt,
+                subject_template=SUBJECT,
+                body_template=BODY,
+            ),
+            url="http://127.0.0.1:9/",
+            secret=None,
+        )
+        try:
+            t = hook._templates
+            shaped = (t.render_subject(message), t.render_body(message))
+        finally:
+            hook.close()
+        payload = json.dumps(build(message, fmt, shaped), ensure_ascii=False)
+        assert len(payload) < 200_000
+    stream = io.StringIO()
+    ConsoleNotifier("console", stream, templates=templates()).send(message)
+    lines = stream.getvalue().split("\n")
+    assert len(lines[1]) <= 200
+    out.append(stream.getvalue())
+    return out
+
+
+@pytest.mark.parametrize("fragment", [*HOSTILE, LONG, EVIL, "{% raw %}", "{{", "{%"])
+def test_hostile_fixed_cases_through_templates(fragment: str) -> None:
+    hostile = item(
+        headline=f"Headline {fragment} end",
+        snippet=f"S {fragment}",
+        why=fragment,
+        sources=(fragment,),
+        url=fragment,
+    )
+    for message in (alert(hostile), digest(hostile, hostile)):
+        for text in _every_path(message):
+            assert_safe_text(text)
+        if fragment in (EVIL, "{{", "{%", "{% raw %}"):
+            assert fragment in _every_path(message)[1]  # literally, never evaluated
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_messages())
+def test_hostile_messages_through_templates(message: Message) -> None:
+    for text in _every_path(message):
+        assert_safe_text(text)
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+def _config(tmp_path: Path, table: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[notifiers.console]\ntype = "console"\n{table}\n', encoding="utf-8")
+    return path
+
+
+def test_templates_load_from_config(tmp_path: Path) -> None:
+    config = load_config(
+        _config(tmp_path, 'subject_template = "{{ topic }}"\nbody_template = """\n{{ kind }}\n"""')
+    )
+    notifier = config.notifiers["console"]
+    assert isinstance(notifier, ConsoleSettings)
+    assert notifier.subject_template == "{{ topic }}"
+
+
+def test_a_template_that_does_not_compile_is_a_config_error(tmp_path: Path) -> None:
+    path = _config(tmp_path, 'body_template = """\nfine\n{% for x in items %}\n"""')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    shown = str(caught.value)
+    assert "notifiers.console.body_template" in shown
+    assert "the template does not compile: line 2: Unexpected end of template" in shown
+    assert "fine" not in shown  # the template is not quoted back
+    assert caught.value.line == 3  # the key's line in config.toml
+
+
+# --- real deliveries ------------------------------------------------------------------------
+
+
+def test_email_with_templates_over_smtp(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    hostile = item(headline="Evil {{ 7*7 }}\r\nBcc: victim@example.org \u202e")
+    EmailNotifier(email_settings(port=port), password=None).send(alert(hostile))
+    [mail] = box.messages
+    assert isinstance(mail, EmailMessage)
+    assert mail["Subject"] == "alert: china-rights | Evil {{ 7*7 }} Bcc: victim@example.org"
+    assert mail["Bcc"] is None
+    text = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert text.startswith("* Evil {{ 7*7 }} Bcc: victim@example.org\n")
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Evil {{ 7*7 }}" in html and "<pre" in html
+
+
+def test_webhook_with_templates(receiver: Receiver, hook_secret: None) -> None:
+    import os
+
+    settings_ = WebhookSettings(
+        name="hook",
+        url=receiver.url,
+        secret_env="HOOK_SECRET",
+        subject_template=SUBJECT,
+        body_template=ALERT_ONLY,
+    )
+    with WebhookNotifier(settings_, url=receiver.url, secret=os.environ["HOOK_SECRET"]) as hook:
+        hook.send(alert(item(headline="Talks {% if 1 %}resume")))
+        hook.send(digest(item()))
+    first, second = receiver.deliveries
+    assert first["title"] == "alert: china-rights | Talks {% if 1 %}resume"
+    assert first["text"] == "ALERT Talks {% if 1 %}resume\n"
+    assert first["items"][0]["headline"] == "Talks {% if 1 %}resume"
+    assert second["text"] == render_text(digest(item()))  # the body fell back, not lost
+    assert second["title"].startswith("digest: a + b")
+
+
+def test_a_huge_template_is_a_config_error_without_quoting_it(tmp_path: Path) -> None:
+    path = _config(tmp_path, f'subject_template = "{"x" * 70000}"')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "at most 65536" in str(caught.value) and "xxxx" not in str(caught.value)
