@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from monitor.archive import open_archive
 from monitor.config import (
     ConsoleSettings,
     EmailSettings,
     WebhookSettings,
     load_config,
 )
-from monitor.errors import ConfigError
+from monitor.errors import ArchiveMissing, ConfigError
 from monitor.notify.console import ConsoleNotifier
 from monitor.notify.email import EmailNotifier, compose
 from monitor.notify.message import Message
@@ -28,8 +29,12 @@ from monitor.notify.payload import build
 from monitor.notify.render import render_html, render_text
 from monitor.notify.template import BODY_LIMIT, Templates, context
 from monitor.notify.webhook import WebhookNotifier
+from tests.procs import wait_for
 from tests.servers import Mailbox, Receiver
 from tests.test_render import HOSTILE, LONG, alert, assert_safe_text, hostile_messages, item
+from tests.test_service_e2e import cli_status, start, stop
+from tests.test_service_e2e import env as env  # a fixture
+from tests.test_service_reload import HARBOUR, Env, put
 
 SUBJECT = (
     "{{ kind }}: {{ topics | join(' + ') }} {% for it in items %}| {{ it.headline }} {% endfor %}"
@@ -294,3 +299,58 @@ def test_a_huge_template_is_a_config_error_without_quoting_it(tmp_path: Path) ->
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "at most 65536" in str(caught.value) and "xxxx" not in str(caught.value)
+
+
+def test_monitor_check_names_the_key_and_the_template_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli.main import main
+
+    path = _config(tmp_path, 'subject_template = "{{ topic }"')
+    result = CliRunner().invoke(main, ["--config", str(path), "check"])
+    assert result.exit_code != 0
+    assert (
+        f"{path}:3:1: notifiers.console.subject_template: the template does not compile: line 1:"
+        in (result.output)
+    )
+
+
+def test_compiling_a_bad_template_outside_config_loading_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"notifiers\.desk\.body_template.*line 1"):
+        Templates.compile("desk", None, "{% if %}")
+
+
+def test_a_reload_with_a_broken_template_keeps_the_running_config(env: Env) -> None:
+    config, feed, receiver, _, _ = env
+    put(config.parent / "rules" / "harbour.toml", HARBOUR)
+    text = config.read_text(encoding="utf-8")
+    url = load_config(config).archive_url
+
+    def status() -> dict[str, Any]:  # the service's own, read whatever the file now says
+        try:
+            archive = open_archive(url, read_only=True)
+        except ArchiveMissing:
+            return {}
+        try:
+            return archive.status()
+        finally:
+            archive.close()
+
+    proc = start(config)
+    try:
+        wait_for(lambda: "service: running" in cli_status(config))
+        broken = 'timeout = "3s"\nbody_template = "{% if %}"\n'
+        put(config, text.replace('timeout = "3s"\n', broken, 1))
+        error = f"{config}:18:1: notifiers.hook.body_template: the template does not compile"
+        wait_for(lambda: any(error in e for e in status().get("reload_errors") or ()))
+        reloaded = status()["reloaded"]
+        fixed = 'timeout = "3s"\nsubject_template = "T {{ topic }}: {{ item.headline }}"\n'
+        put(config, text.replace('timeout = "3s"\n', fixed, 1))
+        wait_for(lambda: status()["reloaded"] != reloaded)
+        assert not status().get("reload_errors")
+        feed.add("Storm Closes Harbour {{ 7*7 }}", "The harbour was closed on Friday by the storm.")
+        title = "T harbour: Storm Closes Harbour {{ 7*7 }}"
+        wait_for(lambda: any(d.get("title") == title for d in receiver.deliveries))
+    finally:
+        code, stderr = stop(proc)
+    assert code == 0, stderr

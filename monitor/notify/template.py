@@ -20,9 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, Template
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from monitor.errors import ConfigError
 from monitor.notify.clean import clean_message, scrub
 from monitor.notify.message import Message
 from monitor.notify.render import format_time, inline, safe_link, sources_line, truncate
@@ -51,11 +52,16 @@ class Templates:
     def compile(cls, notifier: str, subject: str | None, body: str | None) -> Templates:
         """Compile the sources, which config loading has already checked."""
         env = _environment()
-        return cls(
-            notifier,
-            env.from_string(subject) if subject else None,
-            env.from_string(body) if body else None,
-        )
+        compiled: list[Template | None] = []
+        for key, source in (("subject_template", subject), ("body_template", body)):
+            try:
+                compiled.append(env.from_string(source) if source else None)
+            except TemplateSyntaxError as exc:
+                raise ConfigError(
+                    f"the template does not compile: line {exc.lineno}: {exc.message}",
+                    key=f"notifiers.{notifier}.{key}",
+                ) from None
+        return cls(notifier, compiled[0], compiled[1])
 
     def render_subject(self, message: Message) -> str | None:
         """The templated subject (not yet header-cleaned), or None for the default."""
