@@ -354,3 +354,12 @@ def test_a_reload_with_a_broken_template_keeps_the_running_config(env: Env) -> N
     finally:
         code, stderr = stop(proc)
     assert code == 0, stderr
+
+
+def test_huge_values_are_refused_and_fall_back(caplog: pytest.LogCaptureFixture) -> None:
+    t = templates("{{ 'x' * 10**9 }}", "{{ 2 ** 10000000 }}")
+    with caplog.at_level(logging.WARNING):
+        assert t.render_subject(alert()) is None
+        assert t.render_body(alert()) is None
+    assert caplog.text.count("SecurityError") == 2
+    assert templates("{{ '-' * 3 }}", None).render_subject(alert()) == "---"

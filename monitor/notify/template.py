@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from monitor.errors import ConfigError
@@ -34,10 +36,24 @@ BODY_LIMIT = 32 * 1024  # characters of a templated body
 _BREAKS = re.compile(r"\r\n|[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, and no huge values made by ``*`` or ``**`` (``{{ 'x' * 10**9 }}``)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError("exponent too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > 4 * BODY_LIMIT:
+                    raise SecurityError("repeated sequence too long")
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
-        autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False
-    )
+    return _Sandbox(autoescape=False, undefined=StrictUndefined)
 
 
 @dataclass(frozen=True, slots=True)
