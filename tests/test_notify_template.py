@@ -66,6 +66,12 @@ def email_settings(**changes: Any) -> EmailSettings:
     return replace(base, **changes)
 
 
+def mail_of(message: Message, settings_: EmailSettings) -> EmailMessage:
+    """The email as EmailNotifier composes it, with the templates of ``settings_``."""
+    t = Templates.compile("desk", settings_.subject_template, settings_.body_template)
+    return compose(message, settings_, date=DATE, templates=t)
+
+
 def digest(*items: Any) -> Message:
     return Message(
         id="d1", kind="digest", topic="a, b", topics=("a", "b"), items=items, created=DATE
@@ -77,9 +83,7 @@ def digest(*items: Any) -> Message:
 
 def test_no_templates_change_nothing() -> None:
     message = alert()
-    plain = compose(
-        message, replace(email_settings(), subject_template=None, body_template=None), date=DATE
-    )
+    plain = mail_of(message, replace(email_settings(), subject_template=None, body_template=None))
     assert plain["Subject"] == "[china-rights] U.S. and China resume human rights talks"
     assert plain.get_body(("plain",)).get_content() == render_text(message)  # type: ignore[union-attr]
     assert plain.get_body(("html",)).get_content() == render_html(message)  # type: ignore[union-attr]
@@ -133,10 +137,8 @@ def test_failing_template_falls_back_with_one_warning(caplog: pytest.LogCaptureF
     assert len(caplog.records) == 1
     assert "desk" in caplog.text and "subject_template" in caplog.text
     assert "UndefinedError" in caplog.text
-    mail = compose(
-        digest(item()),
-        email_settings(subject_template=ALERT_ONLY, body_template=ALERT_ONLY),
-        date=DATE,
+    mail = mail_of(
+        digest(item()), email_settings(subject_template=ALERT_ONLY, body_template=ALERT_ONLY)
     )
     assert mail["Subject"] == "[a, b] 1 new story"  # the default, the alert not lost
     assert mail.get_body(("plain",)).get_content() == render_text(digest(item()))  # type: ignore[union-attr]
@@ -152,12 +154,10 @@ def test_sandbox_refusal_falls_back(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_templated_output_is_cleaned_and_capped() -> None:
     t = templates("a\r\nBcc: x@example.org {{ '\u202e' }}", "{{ 'y' * 100000 }}\u202e\x1b[31m")
-    mail = compose(
-        alert(),
-        email_settings(subject_template=t.subject and "a\r\nBcc: x@example.org\u202e {{ topic }}"),
-        date=DATE,
+    mail = mail_of(
+        alert(), email_settings(subject_template="a\r\nBcc: x@example.org\u202e {{ topic }}")
     )
-    assert "\n" not in mail["Subject"] and "\u202e" not in mail["Subject"]
+    assert mail["Subject"] == "a Bcc: x@example.org china-rights"
     assert mail["Bcc"] is None
     body = t.render_body(alert())
     assert body is not None and len(body) <= BODY_LIMIT + 1
@@ -169,7 +169,7 @@ def test_templated_output_is_cleaned_and_capped() -> None:
 
 def _every_path(message: Message) -> list[str]:
     out = []
-    mail = compose(message, email_settings(), date=DATE)
+    mail = mail_of(message, email_settings())
     assert mail["Bcc"] is None and mail["X-Injected"] is None and mail["X-Evil"] is None
     subject = mail["Subject"]
     assert "\n" not in subject and "\r" not in subject and len(subject) <= 200
