@@ -66,6 +66,7 @@ from monitor.config.values import (
     string,
     suggest_url,
     tags,
+    template,
     timezone_name,
 )
 from monitor.errors import ConfigError
@@ -111,6 +112,7 @@ _SECRET_KEYS = ("password", "secret", "token", "api_key")
 _DAY = 86400.0
 _15M = 'a duration like "15m"'
 _30S = 'a duration like "30s"'
+_TEMPLATE = "a Jinja2 template"
 _5S = 'a duration like "5s"'
 
 Security = Literal["starttls", "tls", "none"]
@@ -175,6 +177,9 @@ class EmailSettings:
     timeout: float = setting(30.0, Seconds(1, 600), _30S)
     # extra CA certificates, for a relay with a private CA
     ca_file: str | None = setting(None, string, "a file path")
+    # message templates (docs: "Message templates"); none: the built-in rendering
+    subject_template: str | None = setting(None, template, _TEMPLATE)
+    body_template: str | None = setting(None, template, _TEMPLATE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -187,6 +192,9 @@ class WebhookSettings:
     secret_env: str | None = setting(None, env_name, ENV)  # Standard Webhooks: "whsec_" + base64
     format: HookFormat = setting("json", choice(HookFormat), '"json", "slack" or "discord"')
     timeout: float = setting(15.0, Seconds(1, 600), 'a duration like "15s"')
+    # message templates (docs: "Message templates"); none: the built-in rendering
+    subject_template: str | None = setting(None, template, _TEMPLATE)
+    body_template: str | None = setting(None, template, _TEMPLATE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -199,6 +207,9 @@ class AppriseSettings:
             env_name, ENV, missing="missing (the environment variable with the URL)", fallback=""
         )
     )
+    # message templates (docs: "Message templates"); none: the built-in rendering
+    subject_template: str | None = setting(None, template, _TEMPLATE)
+    body_template: str | None = setting(None, template, _TEMPLATE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -207,6 +218,9 @@ class ConsoleSettings:
 
     name: str
     type: Literal["console"] = setting("console", choice(Literal["console"]), '"console"')
+    # message templates (docs: "Message templates"); none: the built-in rendering
+    subject_template: str | None = setting(None, template, _TEMPLATE)
+    body_template: str | None = setting(None, template, _TEMPLATE)
 
 
 NotifierSettings = EmailSettings | WebhookSettings | AppriseSettings | ConsoleSettings

@@ -70,6 +70,11 @@ class Suggestion(ValueError):
     """A ValueError whose message is a hint for the user, e.g. 'did you mean ...?'."""
 
 
+class Invalid(ValueError):
+    """A ValueError whose message is the whole message, the value not quoted back (a long
+    template, say)."""
+
+
 class Checker:
     """Reads typed values out of the parsed TOML, naming the key path on error.
 
@@ -150,6 +155,9 @@ class Checker:
         raw = data[name]
         try:
             return spec.convert(raw)
+        except Invalid as exc:
+            self.fail(_join(key, name), exc.args[0])
+            return spec.default
         except (TypeError, ValueError) as exc:
             hint = f"; {exc.args[0]}" if isinstance(exc, Suggestion) else ""
             self.fail(_join(key, name), f"expected {spec.expected}, got {show(raw)}{hint}")

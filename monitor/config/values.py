@@ -17,7 +17,7 @@ from typing import Any, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.config.schema import Suggestion
+from monitor.config.schema import Invalid, Suggestion
 from monitor.types import FullArticle
 from monitor.units import format_duration, parse_duration, parse_size
 
@@ -135,6 +135,28 @@ def string(raw: Any) -> str:
     """A string with something in it."""
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError
+    return raw
+
+
+TEMPLATE_LIMIT = 64 * 1024  # characters of a message template
+
+
+def template(raw: Any) -> str:
+    """A Jinja2 template's source, checked to compile (in the sandbox notifiers render it in).
+
+    A syntax error is ``Invalid``, naming the template's line and Jinja's message.
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError
+    if len(raw) > TEMPLATE_LIMIT:
+        raise Invalid(f"the template is {len(raw)} characters long; at most {TEMPLATE_LIMIT}")
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        SandboxedEnvironment(autoescape=False).parse(raw)
+    except TemplateSyntaxError as exc:
+        raise Invalid(f"the template does not compile: line {exc.lineno}: {exc.message}") from None
     return raw
 
 

@@ -18,8 +18,12 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
     key = f"notifiers.{settings.name}"
     if isinstance(settings, ConsoleSettings):
         from monitor.notify.console import ConsoleNotifier
+        from monitor.notify.template import Templates
 
-        return ConsoleNotifier(settings.name)
+        templates = Templates.compile(
+            settings.name, settings.subject_template, settings.body_template
+        )
+        return ConsoleNotifier(settings.name, templates=templates)
     if isinstance(settings, EmailSettings):
         from monitor.notify.email import EmailNotifier
 

@@ -16,6 +16,7 @@ from monitor.errors import ConfigError, NotifyError
 from monitor.notify.clean import clean_message
 from monitor.notify.message import Message
 from monitor.notify.render import clean_header, render_text
+from monitor.notify.template import Templates
 
 INSTALL_HINT = "pip install 'news-monitor[apprise]'"
 TITLE_LIMIT = 250
@@ -49,6 +50,9 @@ class AppriseNotifier:
                 f"not a URL that Apprise supports (from ${settings.url_env})",
                 key=f"notifiers.{settings.name}.url_env",
             )
+        self._templates = Templates.compile(
+            settings.name, settings.subject_template, settings.body_template
+        )
         self.service = str(getattr(self._target[0], "service_name", "apprise"))
 
     def __repr__(self) -> str:
@@ -56,8 +60,11 @@ class AppriseNotifier:
 
     def send(self, message: Message) -> None:
         message = clean_message(message)
-        title = clean_header(message.subject, TITLE_LIMIT)
-        body = render_text(message)
+        templated = self._templates.render_subject(message)
+        title = (templated and clean_header(templated, TITLE_LIMIT)) or clean_header(
+            message.subject, TITLE_LIMIT
+        )
+        body = self._templates.render_body(message) or render_text(message)
         try:
             ok = bool(
                 self._target.notify(

@@ -36,7 +36,8 @@ from monitor.config import EmailSettings
 from monitor.errors import AmbiguousDelivery, NotifyError, PermanentFailure
 from monitor.notify.clean import clean_message
 from monitor.notify.message import Message
-from monitor.notify.render import clean_header, render_html, render_text, truncate
+from monitor.notify.render import clean_header, render_html, render_text, text_as_html, truncate
+from monitor.notify.template import Templates
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,24 @@ def header_text(text: str, limit: int = SUBJECT_LIMIT) -> str:
     return truncate(guarded, limit)
 
 
-def compose(message: Message, settings: EmailSettings, *, date: datetime) -> EmailMessage:
-    """The email for ``message``: exactly these headers, a text and an HTML part."""
+def compose(
+    message: Message,
+    settings: EmailSettings,
+    *,
+    date: datetime,
+    templates: Templates | None = None,
+) -> EmailMessage:
+    """The email for ``message``: exactly these headers, a text and an HTML part.
+
+    With a ``body_template`` the HTML part is that text, escaped, so both parts agree.
+    """
     message = clean_message(message)
+    subject = templates.render_subject(message) if templates else None
+    body = templates.render_body(message) if templates else None
     mail = EmailMessage(policy=policy.SMTP)
-    mail["Subject"] = header_text(message.subject) or "(no subject)"
+    mail["Subject"] = (
+        (subject and header_text(subject)) or header_text(message.subject) or "(no subject)"
+    )
     mail["From"] = settings.sender
     mail["To"] = ", ".join(settings.to)
     mail["Date"] = format_datetime(date)
@@ -83,8 +97,9 @@ def compose(message: Message, settings: EmailSettings, *, date: datetime) -> Ema
     topic = header_text(message.topic)
     if topic:
         mail["X-News-Monitor-Topic"] = topic
-    mail.set_content(render_text(message), cte="quoted-printable")
-    mail.add_alternative(render_html(message), subtype="html", cte="quoted-printable")
+    mail.set_content(body or render_text(message), cte="quoted-printable")
+    html = render_html(message) if body is None else text_as_html(body, mail["Subject"])
+    mail.add_alternative(html, subtype="html", cte="quoted-printable")
     return mail
 
 
@@ -109,6 +124,9 @@ class EmailNotifier:
         self._settings = settings
         self._password = password
         self._where = f"{settings.host}:{settings.port}"
+        self._templates = Templates.compile(
+            settings.name, settings.subject_template, settings.body_template
+        )
 
     def close(self) -> None:
         """Nothing to release: connections do not outlive a send."""
@@ -118,7 +136,7 @@ class EmailNotifier:
         self._check_settings()
         utf8 = not all(a.isascii() for a in (s.sender, *s.to))
         try:
-            mail = compose(message, s, date=utc_now())
+            mail = compose(message, s, date=utc_now(), templates=self._templates)
             data = mail.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
         except (ValueError, TypeError, LookupError, MessageError) as exc:
             raise PermanentFailure(self.name, f"cannot build the email: {_describe(exc)}") from exc

@@ -65,8 +65,9 @@ class PayloadV1(TypedDict):
     text: str  # the whole message as plain text
 
 
-def json_payload(message: Message) -> PayloadV1:
+def json_payload(message: Message, shaped: Shaped = None) -> PayloadV1:
     message = clean_message(message)
+    subject, body = shaped or (None, None)
     return {
         "version": 1,
         "type": message.kind,
@@ -78,10 +79,10 @@ def json_payload(message: Message) -> PayloadV1:
         "created": iso_utc(message.created),
         "items": [_item_v1(item) for item in message.items],
         "omitted": message.omitted,
-        "title": _valid(message.subject),
+        "title": _valid(subject or message.subject),
         # Alerts and digests as plain text (the email's text part); test and health messages'
-        # own text.
-        "text": _valid(render_text(message) if message.items else message.text),
+        # own text; or what the notifier's body_template made.
+        "text": _valid(body or (render_text(message) if message.items else message.text)),
     }
 
 
@@ -143,19 +144,20 @@ def _mrkdwn(text: str) -> SlackText:
     return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
-def slack_payload(message: Message) -> SlackPayload:
+def slack_payload(message: Message, shaped: Shaped = None) -> SlackPayload:
     message = clean_message(message)
-    subject = one_line(message.subject) or message.kind
+    templated, text = shaped or (None, None)
+    subject = one_line(templated or "") or one_line(message.subject) or message.kind
     blocks: list[SlackBlock] = [
         {"type": "header", "text": _plain_text(fit(subject, SLACK_HEADER, slack_escape))}
     ]
-    body = multi_line(message.text)
+    body = multi_line(text or message.text)
     if body:
         blocks.append({"type": "section", "text": _mrkdwn(fit(body, SLACK_TEXT, slack_escape))})
     room = SLACK_BLOCKS - len(blocks) - 1  # one block kept for "and N more"
-    shown = message.items[:room]
+    shown = () if text else message.items[:room]  # a templated body stands for the items
     blocks.extend({"type": "section", "text": _mrkdwn(_slack_item(it))} for it in shown)
-    if len(message.items) + message.omitted > len(shown):
+    if not text and len(message.items) + message.omitted > len(shown):
         more = f"... and {len(message.items) + message.omitted - len(shown)} more"
         blocks.append({"type": "context", "elements": [_mrkdwn(more)]})
     return {"text": fit(subject, SLACK_FALLBACK, slack_escape), "blocks": blocks}
@@ -234,12 +236,13 @@ def discord_escape(text: str, i: int = 0) -> str:
     return ch
 
 
-def discord_payload(message: Message) -> DiscordPayload:
+def discord_payload(message: Message, shaped: Shaped = None) -> DiscordPayload:
     message = clean_message(message)
-    subject = one_line(message.subject) or message.kind
+    templated, text = shaped or (None, None)
+    subject = one_line(templated or "") or one_line(message.subject) or message.kind
     embeds: list[DiscordEmbed] = []
     used = 0
-    for item in message.items[:DISCORD_EMBEDS]:
+    for item in () if text else message.items[:DISCORD_EMBEDS]:  # a templated body stands alone
         embed = _discord_embed(item, message.topic)
         size = _embed_size(embed)
         if used + size > DISCORD_EMBED_TOTAL:
@@ -249,10 +252,10 @@ def discord_payload(message: Message) -> DiscordPayload:
     lines: list[str] = []
     if message.kind != "alert" or not embeds:
         lines.append(f"**{fit(subject, 300, discord_escape)}**")
-        body = multi_line(message.text)
+        body = multi_line(text or message.text)
         if body:
             lines.append(fit(body, DISCORD_CONTENT - 400, discord_escape))
-    if len(message.items) + message.omitted > len(embeds):
+    if not text and len(message.items) + message.omitted > len(embeds):
         lines.append(f"... and {len(message.items) + message.omitted - len(embeds)} more")
     # No mention is parsed, so story text can never ping @everyone, a role or a user.
     payload: DiscordPayload = {"allowed_mentions": {"parse": []}}
@@ -303,12 +306,18 @@ def _embed_size(embed: DiscordEmbed) -> int:
 # -- encoding -------------------------------------------------------------------------------
 
 
-def build(message: Message, fmt: Format) -> PayloadV1 | SlackPayload | DiscordPayload:
+Shaped = tuple[str | None, str | None] | None  # a notifier's templated (subject, body)
+
+
+def build(
+    message: Message, fmt: Format, shaped: Shaped = None
+) -> PayloadV1 | SlackPayload | DiscordPayload:
+    """The payload; ``shaped`` holds what the notifier's templates made (None: default)."""
     if fmt == "slack":
-        return slack_payload(message)
+        return slack_payload(message, shaped)
     if fmt == "discord":
-        return discord_payload(message)
-    return json_payload(message)
+        return discord_payload(message, shaped)
+    return json_payload(message, shaped)
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:
@@ -316,8 +325,8 @@ def encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def render(message: Message, fmt: Format) -> bytes:
-    return encode(build(message, fmt))
+def render(message: Message, fmt: Format, shaped: Shaped = None) -> bytes:
+    return encode(build(message, fmt, shaped))
 
 
 # -- text helpers ---------------------------------------------------------------------------

@@ -274,3 +274,15 @@ def render_html(message: Message) -> str:
         f'</head>\n<body style="{_BODY}">\n<div style="{_BOX}">\n'
         f"{header}{body}\n{footer}\n</div>\n</body>\n</html>\n"
     )
+
+
+def text_as_html(text: str, title: str) -> str:
+    """A plain-text body (a ``body_template``'s) as HTML: escaped, lines kept, no links."""
+    return (
+        "<!DOCTYPE html>\n<html>\n<head>\n"
+        '<meta charset="utf-8">\n'
+        f"<title>{_e(clean_header(title, 200))}</title>\n"
+        f'</head>\n<body style="{_BODY}">\n<div style="{_BOX}">\n'
+        f'<pre style="white-space:pre-wrap;font-family:inherit;{_SNIPPET}">{_e(text)}</pre>\n'
+        "</div>\n</body>\n</html>\n"
+    )

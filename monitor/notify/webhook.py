@@ -28,12 +28,15 @@ from monitor.errors import ConfigError, NotifierGone, NotifyError, PermanentFail
 from monitor.headers import parse_retry_after, server_now
 from monitor.notify.message import Message
 from monitor.notify.payload import one_line, render
+from monitor.notify.render import clean_header
+from monitor.notify.template import Templates
 from monitor.redact import redact_endpoint, remember_url
 
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE = 64 * 1024  # bytes of a response body read, for the error message
 RETRYABLE_4XX = frozenset({408, 425, 429})
+SUBJECT_LIMIT = 200  # characters of a templated subject (the JSON title)
 
 
 def secret_key(secret: str, *, key: str = "secret_env") -> bytes:
@@ -79,6 +82,9 @@ class WebhookNotifier:
         remember_url(url)  # whatever quotes it (httpx at -vv, a traceback) shows it masked
         self._key = None if secret is None else secret_key(secret, key=f"{where}.secret_env")
         self._clock: Clock = clock or utc_now
+        self._templates = Templates.compile(
+            settings.name, settings.subject_template, settings.body_template
+        )
         self._client = httpx.Client(
             follow_redirects=False,
             trust_env=False,
@@ -102,7 +108,10 @@ class WebhookNotifier:
     def send(self, message: Message) -> None:
         if not message.id.isascii() or not message.id.isprintable() or not message.id:
             raise PermanentFailure(self.name, "the message id is not a valid header value")
-        body = render(message, self.settings.format)
+        t = self._templates
+        templated = t.render_subject(message)
+        subject = (templated and clean_header(templated, SUBJECT_LIMIT)) or None
+        body = render(message, self.settings.format, (subject, t.render_body(message)))
         timestamp = int(self._clock().timestamp())
         headers = {
             "Content-Type": "application/json",
