@@ -54,6 +54,8 @@ def remember_secret(value: str, shown: str = MASK) -> None:
 def remember_url(url: str) -> None:
     """Mask a notifier URL, and its path with its query, wherever they turn up."""
     shown = redact_endpoint(url)
+    if MASK not in shown and shown.rstrip("/") == url.strip().rstrip("/"):
+        return  # nothing hidden: remembering it would only rewrite longer URLs it starts
     remember_secret(url, shown)
     rest = url.partition("://")[2]
     slash = rest.find("/")

@@ -88,6 +88,12 @@ def test_remembered_secrets_are_masked_in_any_text() -> None:
     assert "Rmb3r3d" not in redact_text("404: no route /in/Rmb3r3dPathSegment?key=PLANTED_TOKEN")
 
 
+def test_a_url_with_nothing_to_hide_is_not_remembered() -> None:
+    remember_url("http://127.0.0.1:7/")
+    line = "POST http://127.0.0.1:7/in/x and http://127.0.0.1:7/"
+    assert redact_text(line) == line
+
+
 def test_secrets_read_from_the_environment_are_remembered() -> None:
     value = read_secret("X_PASSWORD", key="k", environ={"X_PASSWORD": "hunter2-from-env"})
     assert value == "hunter2-from-env"
