@@ -76,7 +76,9 @@ def test_a_story_with_an_alert_to_send_is_kept_until_it_is_sent(tmp_path: Path) 
 def test_pruning_goes_in_batches(tmp_path: Path) -> None:
     archive = archive_with(tmp_path / "a.db", [FEED], OLD)
     archive.store_entries(FEED.url, [entry(n) for n in range(25)], OLD)
-    assert archive.prune(NOW, matched_before=None, now=NOW, batch=10) == 25
+    assert archive.prune(NOW, matched_before=None, now=NOW, batch=10, most=12) == 12
+    assert archive.count_stories() == 13
+    assert archive.prune(NOW, matched_before=None, now=NOW, batch=10) == 13
     assert archive.count_stories() == 0
     archive.close()
 

@@ -205,13 +205,14 @@ class StoryStore(Protocol):
         matched_before: datetime | None,
         now: datetime,
         batch: int = 500,
+        most: int | None = None,
         dry_run: bool = False,
     ) -> int:
         """Delete the stories first seen before ``before`` (those that matched a topic: before
         ``matched_before``; None: keep them), except those with an alert still to be sent or
-        a match pending; how many (``dry_run``: would be). A batch per transaction, so polls
-        go on meanwhile. Their keys are remembered: a feed that still carries one does not
-        bring it back as a new story."""
+        a match pending; how many (``dry_run``: would be; ``most``: at most that many). A batch
+        per transaction, so polls go on meanwhile. Their keys are remembered: a feed that
+        still carries one does not bring it back as a new story."""
 
     def vacuum(self) -> None:
         """Give the space of deleted stories back to the disk (rewrites the archive)."""

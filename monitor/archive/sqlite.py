@@ -885,6 +885,7 @@ class SQLiteArchive(OutboxStore, StatusStore):
         matched_before: datetime | None,
         now: datetime,
         batch: int = PRUNE_BATCH,
+        most: int | None = None,
         dry_run: bool = False,
     ) -> int:
         # Without a cut-off for matched stories they are kept: no time is before -inf.
@@ -894,8 +895,9 @@ class SQLiteArchive(OutboxStore, StatusStore):
             return int(self._db.execute(query, (*cut, -1)).fetchone()[0])
         total = 0
         while True:  # a batch per transaction: polls write in between
+            size = batch if most is None else min(batch, most - total)
             with self._tx() as db:
-                seqs = [r[0] for r in db.execute(_PRUNABLE, (*cut, batch))]
+                seqs = [r[0] for r in db.execute(_PRUNABLE, (*cut, size))]
                 marks = _marks(len(seqs))
                 db.execute(
                     "INSERT OR IGNORE INTO pruned_keys (key, pruned)"
@@ -904,7 +906,7 @@ class SQLiteArchive(OutboxStore, StatusStore):
                 )
                 db.execute(f"DELETE FROM stories WHERE seq IN ({marks})", seqs)
             total += len(seqs)
-            if len(seqs) < batch:
+            if len(seqs) < size or total == most:
                 return total
 
     def vacuum(self) -> None:

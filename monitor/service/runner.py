@@ -43,8 +43,10 @@ from monitor.service.metrics import Metrics, MetricsServer, stall_window
 from monitor.service.ticker import Ticker
 from monitor.units import plural
 
-# How often retention prunes the archive.
+# How often retention prunes the archive, and how much at most each time (then again soon).
 PRUNE_EVERY = 3600.0
+PRUNE_MOST = 5000
+PRUNE_AGAIN = 10.0
 log = logging.getLogger(__name__)
 MAX_PARALLEL_POLLS = 4  # poll ticks that may overlap when a slow feed holds one up
 T = TypeVar("T")
@@ -386,10 +388,13 @@ class Service:
         retention = self.current.config.retention
         if retention.keep is None or time.monotonic() < self._next_prune:
             return
-        self._next_prune = time.monotonic() + PRUNE_EVERY
         now = self.clock()
         before, matched_before = retention.cutoffs(now)
-        pruned = self.house.prune(before, matched_before=matched_before, now=now)
+        pruned = self.house.prune(before, matched_before=matched_before, now=now, most=PRUNE_MOST)
+        # A long backlog (retention just turned on) goes a part at a time, so that stopping
+        # never waits for all of it.
+        again = PRUNE_AGAIN if pruned == PRUNE_MOST else PRUNE_EVERY
+        self._next_prune = time.monotonic() + again
         if pruned:
             log.info("retention: pruned %s", plural(pruned, "story", "stories"))
 
