@@ -204,6 +204,23 @@ class ArchiveGone(StorageFault):
     )
 
 
+class ArchiveUnreachable(StorageFault):
+    """The database server of a shared archive does not answer (stopped, restarting, the
+    network between): what was being written is written again once it answers."""
+
+    what = "the database server cannot be reached"
+    todo = "check that it is running and reachable at the configured [archive] url"
+
+
+class LeaseLost(ArchiveError):
+    """A worker's claim on a feed or message ran out before its work was recorded, and the
+    work's outcome was refused: another worker may own it now (``what`` names it)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"the claim on {what} ran out before its outcome was recorded; refused")
+
+
 class ArchiveDeleted(ArchiveError):
     """A service found its archive deleted (see ``marker``): no new one is made in its place
     until someone says so, or the first start after a restart would alert old news again."""

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
+from monitor.archive import open_archive
+from monitor.archive.sql import SQLArchive
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
 from monitor.poll.schedule import replanner
@@ -73,9 +75,12 @@ def entry(
     return replace(made, sketch=mark.sketch, text_hash=mark.text_hash, words=mark.words)
 
 
-def archive_with(path: Path, feeds: Sequence[Feed], now: datetime) -> SQLiteArchive:
-    """A SQLite archive at ``path`` that knows ``feeds`` (default schedule) since ``now``."""
-    archive = SQLiteArchive(path)
+def archive_with(where: Path | str, feeds: Sequence[Feed], now: datetime) -> SQLArchive:
+    """An archive that knows ``feeds`` (default schedule) since ``now``: SQLite at the path
+    ``where``, or at the archive URL ``where`` (PostgreSQL too)."""
+    archive = cast(
+        SQLArchive, SQLiteArchive(where) if isinstance(where, Path) else open_archive(where)
+    )
     archive.sync_feeds(feeds, now, replan=replanner(ScheduleSettings()))
     return archive
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import BACKENDS, archive_url_for, postgres_database
 from tests.feedserver import FeedServer
 from tests.servers import SECRET, Mailbox, Receiver, smtp_server
 
@@ -54,3 +55,25 @@ def receiver() -> Iterator[Receiver]:
 def hook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     """The webhook secret where configurations name it: secret_env = "HOOK_SECRET"."""
     monkeypatch.setenv("HOOK_SECRET", SECRET)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses ``archive_url`` runs on each backend; one marked ``sqlite_only``
+    (it looks at SQLite's own file or statements) on SQLite alone."""
+    if "archive_url" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("archive_url", ("sqlite",) if only else BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def archive_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty archive's URL, on the backend the test is run for."""
+    with archive_url_for(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of an empty PostgreSQL database of the test's own."""
+    with postgres_database() as url:
+        yield url

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.archive.outbox import alert_id
 from monitor.archive.sqlite import SQLiteArchive
-from monitor.archive.sqlite_outbox import alert_id
 from monitor.poll.writer import ArchiveWriter
 from monitor.types import Entry, Feed, Match, PlannedMatch
 from tests import builders

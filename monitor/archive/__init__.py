@@ -1,7 +1,7 @@
 """The archive: stories, their sources and the feeds' poll state.
 
-``Archive`` is the interface every backend implements (SQLite now, PostgreSQL
-for several workers); ``open_archive`` picks one from the configured URL.
+``Archive`` is the interface every backend implements (SQLite, the embedded default;
+PostgreSQL, for several workers); ``open_archive`` picks one from the configured URL.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from monitor.errors import ArchiveError
+from monitor.fetch.limits import SharedHosts
+from monitor.rules.ast import Node
 from monitor.types import Entry, Feed, FeedState, Match, OutboxEntry, PlannedMatch, Story
 
 # (headline, body, URLs of the feeds carrying the story) -> the topics it matches and their alerts
@@ -113,6 +115,12 @@ class FeedStore(Protocol):
 
     def record_poll(self, record: PollRecord, *, owner: str) -> None:
         """Store a poll outcome and release the lease."""
+
+    def renew_feeds(
+        self, urls: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
+    ) -> set[str]:
+        """Extend ``owner``'s leases of these feeds to ``lease_seconds`` from now (a long
+        poll); those it still held. A shared database times leases by its own clock."""
 
     def release_feeds(self, urls: Sequence[str], *, owner: str) -> None:
         """Give back ``owner``'s leases of these feeds, their state as it was: polls whose
@@ -217,10 +225,10 @@ class StoryStore(Protocol):
     def vacuum(self) -> None:
         """Give the space of deleted stories back to the disk (rewrites the archive)."""
 
-    def search(self, query: str, *, limit: int) -> list[Story]:
-        """Stories matching ``query``, an SQLite FTS5 MATCH expression over the columns
-        ``headline`` and ``body`` (``rules.ast.to_fts5`` writes one from the rule language,
-        as ``archive.search.search`` does), best first. ArchiveError when it is not valid."""
+    def candidates(self, node: Node) -> Iterator[Story]:
+        """Stories that may match the query ``node`` (aliases resolved), newest first: those
+        the full-text index finds (a superset; ``archive.search.search`` checks each with the
+        rules' matcher), or every story when the index cannot narrow the query down."""
 
     def count_stories(self, *, since: datetime | None = None) -> int:
         """How many stories were first seen since ``since`` (all of them without it)."""
@@ -350,6 +358,16 @@ class Archive(FeedStore, StoryStore, Outbox, ServiceState, Protocol):
     """Every role of the archive, as one backend implements them (SQLite now; PostgreSQL
     for several workers). Callers that need one role may take only that one."""
 
+    shared: bool  # several workers may use it at once (PostgreSQL)
+
+    def exclusive(self, name: str) -> AbstractContextManager[bool]:
+        """Whether this worker is the one to do ``name`` (housekeeping) now: with several
+        workers, one at a time gets true and the others false at once."""
+
+    def shared_hosts(self, owner: str) -> SharedHosts | None:
+        """Per-host request slots and spacing that every worker sees, for ``HostLimits``;
+        None when one worker has the archive to itself."""
+
     def batch(self) -> AbstractContextManager[None]:
         """One transaction for every write made inside: all of them are kept, or none (a
         poller's many small writes: one commit instead of one each)."""
@@ -364,4 +382,11 @@ def open_archive(url: str, *, read_only: bool = False) -> Archive:
         from monitor.archive.sqlite import SQLiteArchive
 
         return SQLiteArchive(url.removeprefix("sqlite:///"), read_only=read_only)
-    raise ArchiveError(f"unsupported archive URL {url.split('://')[0]}://... (use sqlite:///PATH)")
+    if url.startswith(("postgresql://", "postgres://")):
+        from monitor.archive.postgres import PostgresArchive
+
+        return PostgresArchive(url, read_only=read_only)
+    raise ArchiveError(
+        f"unsupported archive URL {url.split('://')[0]}://... "
+        "(use sqlite:///PATH or postgresql://USER@HOST/DATABASE)"
+    )

@@ -2,24 +2,22 @@
 finds what the topic would match, with the terms it matched.
 
 The query is parsed by the rules' parser and every result is checked by the rules' matcher,
-so the two cannot disagree. Where the query can be said in FTS5 (most can), the full-text
-index finds the candidates, best first; a query FTS5 cannot express (exact case, a pure
-negation, OR inside NEAR) is checked against every story, newest first.
+so the two cannot disagree. The archive's full-text index finds the candidates where it can
+(SQLite's FTS5, PostgreSQL's text search); a query it cannot narrow down (exact case, a pure
+negation) is checked against every story. Results come newest first on every backend, so
+SQLite and PostgreSQL give the same ones.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 
 from monitor.archive import StoryStore
-from monitor.rules.ast import AliasRef, NotExpressible, to_fts5, walk
+from monitor.rules.ast import AliasRef, walk
 from monitor.rules.matcher import Document, compile_node, explain, snippet, term_hits
 from monitor.rules.parser import QueryError, parse_query
 from monitor.types import Story, TermHit
-
-# Candidates the index gives for each result asked, when the matcher may turn some down.
-_OVERFETCH = 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,11 +46,5 @@ def search(archive: StoryStore, query: str, *, limit: int) -> list[Hit]:
         text, spans = snippet(doc, terms)
         return Hit(story=story, terms=terms, snippet=text, spans=spans)
 
-    try:
-        expression = to_fts5(node, title="headline")  # as Story and the index name it
-    except NotExpressible:  # every story, keeping the newest ``limit`` that match
-        newest: deque[Hit] = deque(maxlen=limit)
-        newest.extend(h for h in map(hit, archive.iter_stories()) if h is not None)
-        return list(reversed(newest))
-    found = (hit(s) for s in archive.search(expression, limit=limit * _OVERFETCH))
-    return [h for h in found if h is not None][:limit]
+    found = (hit(s) for s in archive.candidates(node))
+    return list(islice((h for h in found if h is not None), limit))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from monitor.archive.sqlite import _STORY_COLUMNS, _story
+from monitor.archive.sql import story_from_row
+from monitor.archive.sqlite import _STORY_COLUMNS
 from monitor.archive.sqlite_faults import storage_fault
 from monitor.errors import ArchiveError, ArchiveMissing
 from monitor.types import Story
@@ -204,7 +205,7 @@ class Salvage:
                     break  # it was there a moment ago: the lookup meets damage the scan did not
                 return None
             try:
-                return _story(row)
+                return story_from_row(row)
             except (TypeError, ValueError, AttributeError, OverflowError):
                 break  # a row of the wrong shape: damaged too
         self.skipped += 1

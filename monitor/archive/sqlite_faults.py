@@ -9,13 +9,10 @@ apart; only these become faults, so a bug still shows as the error it is.
 from __future__ import annotations
 
 import errno
-import functools
-import inspect
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
 
 from monitor.errors import (
     ArchiveCorrupt,
@@ -26,8 +23,6 @@ from monitor.errors import (
     ArchiveUnopenable,
     StorageFault,
 )
-
-T = TypeVar("T")
 
 # Primary result codes (https://sqlite.org/rescode.html).
 _FAULTS: dict[int, type[StorageFault]] = {
@@ -83,31 +78,3 @@ def faults(path: str) -> Iterator[None]:
         if fault is None:
             raise
         raise fault from exc
-
-
-def _wrap(func: Callable[..., Any]) -> Callable[..., Any]:
-    if inspect.isgeneratorfunction(func):
-
-        @functools.wraps(func)
-        def generator(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
-            with faults(str(self.path)):
-                yield from func(self, *args, **kwargs)
-
-        return generator
-
-    @functools.wraps(func)
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with faults(str(self.path)):
-            return func(self, *args, **kwargs)
-
-    return method
-
-
-def translate_faults(cls: type[T]) -> type[T]:
-    """Class decorator: every public method (its bases' too) raises storage failures as
-    StorageFault. The instance has a ``path``."""
-    for klass in reversed(cls.__mro__[:-1]):
-        for name, value in vars(klass).items():
-            if not name.startswith("_") and inspect.isfunction(value):
-                setattr(cls, name, _wrap(value))
-    return cls

@@ -104,6 +104,8 @@ class Poller:
         self._pool_broken = False  # said once: no worker could be started, threads parse
         self._synced = False
         self._host_spacing: dict[str, float] = {}  # per-host politeness across polls
+        # per-host politeness across workers, when they share the archive
+        self._shared_hosts = archive.shared_hosts(self.owner)
         self._feeds = {f.url: f for f in config.feeds}
         # Feeds whose poll could not be stored (the disk was full): their leases are given
         # back at the next claim, so they are polled again at once, from their old state.
@@ -124,6 +126,8 @@ class Poller:
         await self._writer.submit(job, urgent=True)
 
     def close(self) -> None:
+        if self._shared_hosts is not None:
+            self._shared_hosts.close()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -169,7 +173,9 @@ class Poller:
         self._writer.expect(len(states))  # each feed's poll ends with one write
         async with contextlib.AsyncExitStack() as stack:
             # One set of limits for the feeds and their pages, spaced as in earlier polls.
-            limits = HostLimits(self.config.fetch, spacing=self._host_spacing)
+            limits = HostLimits(
+                self.config.fetch, spacing=self._host_spacing, shared=self._shared_hosts
+            )
             fetcher = await stack.enter_async_context(
                 Fetcher(self.config.fetch, transport=self._transport, limits=limits)
             )

@@ -4,18 +4,19 @@ clock step, feed-health changes, and the counts `monitor status` and /metrics sh
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+from monitor.archive.db import Db
+
 
 class StatusStore:
-    """Mixin for SQLiteArchive: needs its connection and transaction helper."""
+    """Mixin for ``SQLArchive``: needs its connection and transaction helper."""
 
-    _db: sqlite3.Connection
-    _tx: Callable[..., AbstractContextManager[sqlite3.Connection]]
+    _db: Db
+    _tx: Callable[..., AbstractContextManager[Db]]
 
     def clock_stepped(self, step: float, *, owner: str) -> None:
         """The wall clock was stepped by ``step`` seconds (negative: back).
@@ -36,11 +37,11 @@ class StatusStore:
                 return
             db.execute(
                 """
-                UPDATE feeds SET next_poll = next_poll + :d, last_polled = last_polled + :d,
-                    last_success = last_success + :d, failing_since = failing_since + :d,
-                    retry_until = retry_until + :d, lease_until = lease_until + :d
+                UPDATE feeds SET next_poll = next_poll + ?, last_polled = last_polled + ?,
+                    last_success = last_success + ?, failing_since = failing_since + ?,
+                    retry_until = retry_until + ?, lease_until = lease_until + ?
                 """,
-                {"d": step},
+                (step,) * 6,
             )
             db.execute(
                 "UPDATE stories SET article_retry = article_retry + ?"
@@ -49,10 +50,10 @@ class StatusStore:
             )
             db.execute(
                 """
-                UPDATE outbox SET next_attempt = next_attempt + :d, lease_until = lease_until + :d
+                UPDATE outbox SET next_attempt = next_attempt + ?, lease_until = lease_until + ?
                 WHERE status = 'pending'
                 """,
-                {"d": step},
+                (step, step),
             )
 
     def release_leases(self) -> None:
@@ -66,29 +67,28 @@ class StatusStore:
         """Feeds to send a health alert about: (url, name, "failing" or "recovered").
 
         Each feed gets one alert when it has failed for ``failing_after`` seconds and one
-        when it recovers; the flag that says which was sent is set in the same step.
+        when it recovers: the flag that says which was sent is set by the statement that
+        finds it, so of several workers asking at once one gets each change.
         """
         t = now.timestamp()
         with self._tx() as db:
             failing = db.execute(
                 """
-                SELECT url, name, last_error FROM feeds WHERE active = 1 AND health_alerted IS NULL
+                UPDATE feeds SET health_alerted = ? WHERE active AND health_alerted IS NULL
                   AND failing_since IS NOT NULL AND failing_since <= ?
+                RETURNING url, name
                 """,
-                (t - failing_after,),
+                (t, t - failing_after),
             ).fetchall()
             recovered = db.execute(
                 """
-                SELECT url, name FROM feeds WHERE health_alerted IS NOT NULL
-                  AND failing_since IS NULL
+                UPDATE feeds SET health_alerted = NULL
+                WHERE health_alerted IS NOT NULL AND failing_since IS NULL
+                RETURNING url, name
                 """
             ).fetchall()
-            db.executemany(
-                "UPDATE feeds SET health_alerted = ? WHERE url = ?", [(t, r[0]) for r in failing]
-            )
-            db.executemany(
-                "UPDATE feeds SET health_alerted = NULL WHERE url = ?", [(r[0],) for r in recovered]
-            )
+        failing.sort(key=lambda r: r[0])
+        recovered.sort(key=lambda r: r[0])
         return [(r[0], r[1], "failing") for r in failing] + [
             (r[0], r[1], "recovered") for r in recovered
         ]
@@ -110,7 +110,7 @@ class StatusStore:
     def feed_counts(self) -> tuple[int, int]:
         """Active feeds, and how many of them are failing."""
         row = self._db.execute(
-            "SELECT count(*), count(*) FILTER (WHERE error_count > 0) FROM feeds WHERE active = 1"
+            "SELECT count(*), count(*) FILTER (WHERE error_count > 0) FROM feeds WHERE active"
         ).fetchone()
         return int(row[0]), int(row[1])
 

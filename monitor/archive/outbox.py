@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.archive import Router
+from monitor.archive.db import Db, marks
 from monitor.notify.message import topics_label
 from monitor.owner import owner_gone
 from monitor.types import Match, OutboxEntry, PlannedMatch, Story, TermHit
@@ -75,7 +75,7 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else _utc(value)
 
 
-def gone_owners(db: sqlite3.Connection, table: str, t: float) -> list[str]:
+def gone_owners(db: Db, table: str, t: float) -> list[str]:
     """Owners of leases still running at ``t`` in ``table`` whose process has ended."""
     pending = " AND status = 'pending'" if table == "outbox" else ""  # sent ones hold none
     rows = db.execute(
@@ -89,7 +89,7 @@ def gone_owners(db: sqlite3.Connection, table: str, t: float) -> list[str]:
     return gone
 
 
-def _entry(row: sqlite3.Row) -> OutboxEntry:
+def outbox_entry(row: Any) -> OutboxEntry:
     return OutboxEntry(
         id=row["id"],
         notifier=row["notifier"],
@@ -105,24 +105,25 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
     )
 
 
-_ENTRY_COLUMNS = """
+ENTRY_COLUMNS = """
     o.*, (SELECT s.headline FROM alerts a JOIN stories s ON s.seq = a.story_seq
           WHERE a.outbox_id = o.id ORDER BY s.seq LIMIT 1) AS headline
 """
 
 
 class OutboxStore:
-    """Mixin for SQLiteArchive: needs its connection and transaction helper."""
+    """Mixin for ``SQLArchive``: needs its connection and transaction helper."""
 
-    _db: sqlite3.Connection
-    _tx: Callable[..., AbstractContextManager[sqlite3.Connection]]
+    _db: Db
+    _tx: Callable[..., AbstractContextManager[Db]]
     _stories_by_seq: Callable[[Sequence[int]], list[Story]]
+    _serialize: Callable[[Db], None]
 
     # -- written with the story ---------------------------------------------------------------
 
     @staticmethod
     def _record_matches(
-        db: sqlite3.Connection,
+        db: Db,
         seq: int,
         story_id: str,
         planned: Sequence[PlannedMatch],
@@ -208,6 +209,7 @@ class OutboxStore:
         t = now.timestamp()
         created = 0
         with self._tx() as db:
+            self._serialize(db)
             plans: dict[tuple[int, str], list[PlannedMatch]] = {}
             for seq, topic, explanation, sid in db.execute(query).fetchall():
                 plan = route(match_from_json(topic, explanation))
@@ -226,7 +228,7 @@ class OutboxStore:
                 for r in self._db.execute(
                     f"""
                     SELECT DISTINCT a.story_seq FROM alerts a JOIN outbox o ON o.id = a.outbox_id
-                    WHERE o.status = 'sent' AND a.story_seq IN ({",".join("?" * len(chunk))})
+                    WHERE o.status = 'sent' AND a.story_seq IN ({marks(len(chunk))})
                     """,
                     chunk,
                 )
@@ -277,11 +279,11 @@ class OutboxStore:
             # went back: it is due, whatever its next attempt says.
             rows = db.execute(
                 f"""
-                SELECT {_ENTRY_COLUMNS} FROM outbox o
+                SELECT {ENTRY_COLUMNS} FROM outbox o
                 WHERE o.status = 'pending'
                   AND (o.next_attempt <= ? OR (o.attempts = 0 AND o.created > ?))
                   AND (o.lease_until IS NULL OR o.lease_until <= ? OR o.lease_owner = ?
-                       OR o.lease_owner IN ({",".join("?" * len(gone))}))
+                       OR o.lease_owner IN ({marks(len(gone))}))
                   AND o.notifier NOT IN (
                       SELECT name FROM notifiers WHERE disabled_at IS NOT NULL)
                 ORDER BY o.next_attempt, o.created LIMIT ?
@@ -292,7 +294,7 @@ class OutboxStore:
                 "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
                 [(owner, t + lease_seconds, r["id"]) for r in rows],
             )
-        return [_entry(r) for r in rows]
+        return [outbox_entry(r) for r in rows]
 
     def message_stories(self, outbox_id: str) -> list[tuple[Story, Match]]:
         """The stories of an alert or digest with their matches, in archive order."""
@@ -355,15 +357,14 @@ class OutboxStore:
             )
 
     def list_outbox(self, statuses: Sequence[str], *, limit: int = 200) -> list[OutboxEntry]:
-        marks = ",".join("?" * len(statuses))
         rows = self._db.execute(
             f"""
-            SELECT {_ENTRY_COLUMNS} FROM outbox o WHERE o.status IN ({marks})
+            SELECT {ENTRY_COLUMNS} FROM outbox o WHERE o.status IN ({marks(len(statuses))})
             ORDER BY o.created DESC LIMIT ?
             """,
             (*statuses, limit),
         ).fetchall()
-        return [_entry(r) for r in rows]
+        return [outbox_entry(r) for r in rows]
 
     def retry_outbox(
         self, now: datetime, *, ids: Sequence[str] = (), all_dead: bool = False
@@ -452,7 +453,7 @@ class OutboxStore:
             db.execute(
                 """
                 INSERT INTO digests (topic, notifier, queue, last_due) VALUES (?, ?, ?, ?)
-                ON CONFLICT DO UPDATE SET last_due = excluded.last_due
+                ON CONFLICT (topic, notifier, queue) DO UPDATE SET last_due = excluded.last_due
                 """,
                 (topic, notifier, queue, due.timestamp()),
             )

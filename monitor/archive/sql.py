@@ -1,0 +1,998 @@
+"""What the SQL backends of the archive share: every look-up and write, in SQL that SQLite
+and PostgreSQL both read (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``).
+
+A backend supplies its connection (``Db``), its transactions, its schema, full-text search,
+and where several workers share the database, claims that skip what another holds
+(``monitor.archive.postgres``). What to write is decided by the pure decider
+(``monitor.dedupe``); this module looks up what it needs and writes what it decided.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from monitor.archive import (
+    ArticleRetry,
+    Matcher,
+    PollRecord,
+    Replan,
+    StoreResult,
+    StoryMatches,
+)
+from monitor.archive.db import Db, marks
+from monitor.archive.outbox import CLOCK_SLACK, OutboxStore, _dt, _utc, gone_owners
+from monitor.archive.status import StatusStore
+from monitor.dedupe import (
+    UNTRIED,
+    AddStory,
+    Attempts,
+    Candidate,
+    Decider,
+    Decision,
+    Found,
+    Known,
+    ReplaceFeedSketch,
+    ReplaceText,
+    Search,
+    SetArticle,
+    SetWords,
+    Update,
+    entry_keys,
+)
+from monitor.errors import ArchiveError, StoryNotFound
+from monitor.fetch.limits import SharedHosts
+from monitor.rules.ast import Node
+from monitor.text.fingerprint import probes
+from monitor.types import Entry, Feed, FeedState, Story
+
+log = logging.getLogger(__name__)
+_CHUNK = 500  # values bound in one IN (...) list
+_NO_SEQ = 2**62  # above every story's seq
+# Stories deleted by retention in one transaction at most.
+PRUNE_BATCH = 500
+# Stories retention may delete: first seen before the cut-off (matched ones before their own,
+# if any), with no alert still to be sent or queued for a digest and no match pending.
+_PRUNABLE = """
+    SELECT s.seq FROM stories s
+    WHERE s.first_seen < ?
+      AND (s.first_seen < ? OR NOT EXISTS (SELECT 1 FROM matches m WHERE m.story_seq = s.seq))
+      AND NOT EXISTS (
+        SELECT 1 FROM alerts a LEFT JOIN outbox o ON o.id = a.outbox_id
+        WHERE a.story_seq = s.seq AND (a.outbox_id IS NULL OR o.status = 'pending'))
+      AND NOT EXISTS (SELECT 1 FROM unmatched u WHERE u.story_seq = s.seq)
+    ORDER BY s.seq LIMIT ?
+"""
+_ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
+_ROWS_PER_STATEMENT = 16  # rows of the other tables in one
+
+# A story's columns as ``_story`` reads them; ``sources`` is each backend's own.
+STORY_COLUMNS = """
+    s.seq, s.id, s.url, s.headline, s.body, s.published, s.first_seen, s.updated,
+    s.content_source, s.article_error, {sources} AS sources
+"""
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _pack(sketch: Sequence[int]) -> bytes:
+    return array("I", sketch).tobytes()
+
+
+def _unpack(blob: bytes | None) -> tuple[int, ...]:
+    if not blob:
+        return ()
+    values = array("I")
+    values.frombytes(blob)
+    return tuple(values)
+
+
+def _reindex(db: Db, seq: int, *sketches: Sequence[int]) -> None:
+    """A stored story's near-duplicate index rows, for its sketches as they are now."""
+    db.execute("DELETE FROM story_minhash WHERE story_seq = ?", (seq,))
+    db.executemany(
+        "INSERT INTO story_minhash (hash, story_seq) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(h, seq) for h in probes(*sketches)],
+    )
+
+
+def _paragraphs(body: str) -> tuple[str, ...]:
+    """A stored body's paragraphs (it holds them joined by blank lines)."""
+    return tuple(p for p in body.split("\n\n") if p)
+
+
+def story_from_row(row: Any) -> Story:
+    return Story(
+        id=row["id"],
+        seq=row["seq"],
+        url=row["url"],
+        headline=row["headline"],
+        paragraphs=_paragraphs(row["body"]),
+        published=_utc(row["published"]),
+        first_seen=_utc(row["first_seen"]),
+        updated=_utc(row["updated"]),
+        sources=tuple(row["sources"].split("\x1f")) if row["sources"] else (),
+        content_source=row["content_source"],
+        article_error=row["article_error"],
+    )
+
+
+def _feed_state(row: Any) -> FeedState:
+    return FeedState(
+        url=row["url"],
+        name=row["name"],
+        fetch_url=row["fetch_url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        content_hash=row["content_hash"],
+        publish_gap=row["publish_gap"],
+        max_age=row["max_age"],
+        ttl=row["ttl"],
+        retry_until=_dt(row["retry_until"]),
+        next_poll=_dt(row["next_poll"]),
+        last_polled=_dt(row["last_polled"]),
+        last_success=_dt(row["last_success"]),
+        error_count=row["error_count"],
+        last_error=row["last_error"],
+        failing_since=_dt(row["failing_since"]),
+        gone=bool(row["gone"]),
+        active=bool(row["active"]),
+        story_count=row["story_count"],
+    )
+
+
+class SQLArchive(OutboxStore, StatusStore):
+    """The archive in SQL, for a backend to complete (``Archive`` in ``monitor.archive``).
+
+    A backend gives ``_db`` and ``_tx`` (a transaction, or the batch's it is part of), the
+    SQL of a story's feed names (``_SOURCES``) and of an article retry's feeds
+    (``_RETRY_SOURCES``), and its full-text search; it may override the claims, which a
+    shared database makes with row locks and its own clock.
+    """
+
+    _db: Db
+    _batch_depth: int = 0
+    # The names of the feeds that carry story ``s``, first first, joined by U+001F.
+    _SOURCES: str
+    # "feed URL<U+001E>its link" of each active feed that carries story ``s``, first first,
+    # joined by U+001F.
+    _RETRY_SOURCES: str
+
+    @property
+    def _columns(self) -> str:
+        return STORY_COLUMNS.format(sources=self._SOURCES)
+
+    @abstractmethod
+    def _tx(self) -> AbstractContextManager[Db]:
+        """A write transaction, or the batch's when one is open."""
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for every write made inside: all of them are kept, or none.
+
+        For a poller that has many small writes to make (a feed's stories and its poll
+        record, a few hundred poll records of unchanged feeds): one commit instead of
+        one each. An exception rolls back everything written in the batch.
+        """
+        with self._tx():
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+
+    shared = False  # several workers may use the database at once
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Whether this worker does ``name`` (housekeeping) now: one archive, one worker."""
+        yield True
+
+    def shared_hosts(self, owner: str) -> SharedHosts | None:
+        """Per-host limits across workers: none to share with one worker."""
+        return None
+
+    def _serialize(self, db: Db) -> None:
+        """Called first in a transaction that stores or matches stories: a backend whose
+        writers do not exclude each other makes them (the decider reads, then writes)."""
+
+    @abstractmethod
+    def _search_seqs(self, node: Node, *, before: int | None, limit: int) -> list[int] | None:
+        """Stories whose text may match ``node`` (a superset is fine: the caller checks each),
+        newest first, older than ``before``; None when the index cannot narrow it down."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- feeds ------------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Sequence[Feed], now: datetime, *, replan: Replan) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE feeds SET active = FALSE")
+            for feed in feeds:
+                db.execute(
+                    """
+                    INSERT INTO feeds (url, name, fetch_url, active, next_poll)
+                    VALUES (?, ?, ?, TRUE, ?)
+                    ON CONFLICT (url) DO UPDATE SET name = excluded.name, active = TRUE
+                    """,
+                    (feed.url, feed.name, feed.url, _ts(now)),
+                )
+            # The next poll of a feed already scheduled follows the configuration now, not
+            # the one it was polled under; with the same configuration nothing changes.
+            configured = {f.url: f for f in feeds}
+            rows = db.execute(
+                "SELECT *, 0 AS story_count FROM feeds WHERE active AND NOT gone"
+                " AND last_polled IS NOT NULL"
+            ).fetchall()
+            moved = []
+            for row in rows:
+                due = replan(configured[row["url"]], _feed_state(row))
+                if due is not None and abs(_ts(due) - (row["next_poll"] or 0.0)) > 1e-3:
+                    moved.append((_ts(due), row["id"]))
+            db.executemany("UPDATE feeds SET next_poll = ? WHERE id = ?", moved)
+
+    def feed_states(self, *, include_inactive: bool = False) -> list[FeedState]:
+        where = "" if include_inactive else "WHERE f.active"
+        rows = self._db.execute(
+            f"""
+            SELECT f.*, (SELECT count(*) FROM story_sources ss WHERE ss.feed_id = f.id)
+                AS story_count
+            FROM feeds f {where} ORDER BY f.id
+            """
+        ).fetchall()
+        return [_feed_state(r) for r in rows]
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        owner: str,
+        lease_seconds: float,
+        limit: int,
+        all_feeds: bool = False,
+        urls: Sequence[str] | None = None,
+    ) -> list[FeedState]:
+        t = _ts(now)
+        only = "" if urls is None else f"AND url IN ({marks(len(urls))})"
+        with self._tx() as db:
+            gone = gone_owners(db, "feeds", t)
+            # A last poll later than now means the clock went back since (a step this
+            # process did not see): the feed's next poll counts from a time not yet come.
+            rows = db.execute(
+                f"""
+                SELECT f.*, 0 AS story_count FROM feeds f
+                WHERE active AND NOT gone {only}
+                  AND (? OR next_poll IS NULL OR next_poll <= ? OR last_polled > ?)
+                  AND (lease_until IS NULL OR lease_until <= ?
+                       OR lease_owner IN ({marks(len(gone))}))
+                ORDER BY next_poll NULLS FIRST LIMIT ?
+                """,
+                (*(urls or ()), all_feeds, t, t + CLOCK_SLACK, t, *gone, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                [(owner, t + lease_seconds, r["id"]) for r in rows],
+            )
+        return [_feed_state(r) for r in rows]
+
+    def record_poll(self, record: PollRecord, *, owner: str) -> None:
+        polled = _ts(record.polled)
+        with self._tx() as db:
+            if record.ok:
+                db.execute(
+                    """
+                    UPDATE feeds SET etag = ?, last_modified = ?,
+                        content_hash = coalesce(?, content_hash),
+                        publish_gap = coalesce(?, publish_gap), max_age = ?, ttl = ?,
+                        retry_until = NULL,
+                        fetch_url = coalesce(?, fetch_url), next_poll = ?, last_polled = ?,
+                        last_success = ?, error_count = 0, last_error = NULL,
+                        failing_since = NULL, lease_owner = NULL, lease_until = NULL
+                    WHERE url = ?
+                    """,
+                    (
+                        record.etag,
+                        record.last_modified,
+                        record.content_hash,
+                        record.publish_gap,
+                        record.max_age,
+                        record.ttl,
+                        record.moved_to,
+                        _ts(record.next_poll),
+                        polled,
+                        polled,
+                        record.url,
+                    ),
+                )
+            else:
+                db.execute(
+                    """
+                    UPDATE feeds SET next_poll = ?, last_polled = ?, error_count = error_count + 1,
+                        last_error = ?, failing_since = coalesce(failing_since, ?),
+                        gone = gone OR ?, retry_until = ?, lease_owner = NULL, lease_until = NULL
+                    WHERE url = ?
+                    """,
+                    (
+                        _ts(record.next_poll),
+                        polled,
+                        record.error,
+                        polled,
+                        record.gone,
+                        None if record.retry_until is None else _ts(record.retry_until),
+                        record.url,
+                    ),
+                )
+
+    def renew_feeds(
+        self, urls: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
+    ) -> set[str]:
+        held: set[str] = set()
+        for start in range(0, len(urls), _CHUNK):
+            chunk = urls[start : start + _CHUNK]
+            with self._tx() as db:
+                rows = db.execute(
+                    "UPDATE feeds SET lease_until = ?"
+                    f" WHERE lease_owner = ? AND url IN ({marks(len(chunk))}) RETURNING url",
+                    (_ts(now) + lease_seconds, owner, *chunk),
+                ).fetchall()
+            held.update(r[0] for r in rows)
+        return held
+
+    def release_feeds(self, urls: Sequence[str], *, owner: str) -> None:
+        for start in range(0, len(urls), _CHUNK):
+            chunk = urls[start : start + _CHUNK]
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE feeds SET lease_owner = NULL, lease_until = NULL"
+                    f" WHERE lease_owner = ? AND url IN ({marks(len(chunk))})",
+                    (owner, *chunk),
+                )
+
+    # -- stories ----------------------------------------------------------------------------
+
+    def store_entries(
+        self,
+        feed_url: str,
+        entries: Sequence[Entry],
+        now: datetime,
+        *,
+        matcher: Matcher | None = None,
+        mark: bool = False,
+        stories: Sequence[int] | None = None,
+        backlog: Sequence[bool] = (),
+    ) -> StoreResult:
+        if backlog and len(backlog) != len(entries):
+            raise ValueError("backlog needs one flag per entry")
+        if matcher is not None and self._batch_depth:
+            raise ValueError("stories are matched outside the transaction: mark them instead")
+        with self._tx() as db:
+            self._serialize(db)
+            stored = self._store(
+                db, feed_url, entries, _ts(now), matcher is not None or mark, stories, backlog
+            )
+        if matcher is None or not stored.unmatched:
+            return stored
+        alerts = self.match_stories(matcher, now, seqs=stored.unmatched)
+        return replace(stored, alerts=alerts)
+
+    def prepare_matches(
+        self, matcher: Matcher, *, seqs: Sequence[int] | None = None, limit: int = 500
+    ) -> list[StoryMatches]:
+        if self._batch_depth:
+            raise ValueError("stories are matched outside the transaction")
+        # One statement reads the mark with the text: a newer text comes with a newer mark.
+        query = """
+            SELECT u.story_seq, u.news, u.version, s.id, s.headline, s.body FROM unmatched u
+            JOIN stories s ON s.seq = u.story_seq
+        """
+        if seqs is None:
+            rows = self._db.execute(query + " ORDER BY u.story_seq LIMIT ?", (limit,)).fetchall()
+        else:
+            rows = []
+            ordered = sorted(set(seqs))
+            for start in range(0, len(ordered), _CHUNK):
+                chunk = ordered[start : start + _CHUNK]
+                rows += self._db.execute(
+                    query + f" WHERE u.story_seq IN ({marks(len(chunk))})", chunk
+                ).fetchall()
+        sources = self._sources([r[0] for r in rows])
+        found = []
+        for seq, news, version, sid, headline, body in rows:
+            carried = sources.get(seq, [])
+            try:
+                planned = matcher(headline, body, [url for url, _ in carried])
+            except Exception:  # the others are matched; this one waits for the next poll
+                log.exception("cannot match story %s; it stays marked to be matched", sid)
+                continue
+            # Backlog alerts nothing: neither the entry brought as backlog, nor a story that
+            # only feeds' backlogs carry (when it is edited, or its article read, later).
+            quiet = not news or (bool(carried) and all(b for _, b in carried))
+            found.append(
+                StoryMatches(
+                    story=seq, story_id=sid, version=version, quiet=quiet, planned=tuple(planned)
+                )
+            )
+        return found
+
+    def record_matches(self, found: Sequence[StoryMatches], now: datetime) -> int:
+        if not found:
+            return 0
+        t = _ts(now)
+        alerts = 0
+        with self._tx() as db:
+            self._serialize(db)
+            for story in found:
+                if story.planned:
+                    alerts += self._record_matches(
+                        db, story.story, story.story_id, story.planned, t, quiet=story.quiet
+                    )
+            db.executemany(
+                "DELETE FROM unmatched WHERE story_seq = ? AND version = ?",
+                [(story.story, story.version) for story in found],
+            )
+        return alerts
+
+    def match_stories(
+        self, matcher: Matcher, now: datetime, *, seqs: Sequence[int] | None = None
+    ) -> int:
+        return self.record_matches(self.prepare_matches(matcher, seqs=seqs), now)
+
+    def _sources(self, seqs: Sequence[int]) -> dict[int, list[tuple[str, bool]]]:
+        """The feeds carrying each story (URL, brought as backlog), first first."""
+        out: dict[int, list[tuple[str, bool]]] = {}
+        for start in range(0, len(seqs), _CHUNK):
+            chunk = seqs[start : start + _CHUNK]
+            for seq, url, backlog in self._db.execute(
+                f"""
+                SELECT ss.story_seq, f.url, ss.backlog FROM story_sources ss
+                JOIN feeds f ON f.id = ss.feed_id WHERE ss.story_seq IN ({marks(len(chunk))})
+                ORDER BY ss.story_seq, ss.first_seen, f.id
+                """,
+                chunk,
+            ):
+                out.setdefault(seq, []).append((url, bool(backlog)))
+        return out
+
+    def untried_entries(self, feed_url: str, entries: Sequence[Entry]) -> list[bool]:
+        row = self._db.execute("SELECT id FROM feeds WHERE url = ?", (feed_url,)).fetchone()
+        if row is None:
+            raise ArchiveError(f"unknown feed {feed_url}")
+        keys_of = [entry_keys(entry, row[0]) for entry in entries]
+        known = self._known_keys(self._db, {k for keys in keys_of for k in keys})
+        seqs = sorted(set(known.values()))
+        tried: set[int] = set()
+        for start in range(0, len(seqs), _CHUNK):
+            chunk = seqs[start : start + _CHUNK]
+            tried.update(
+                seq
+                for (seq,) in self._db.execute(
+                    f"SELECT seq FROM stories WHERE seq IN ({marks(len(chunk))})"
+                    " AND (article_tries > 0 OR content_source = 'article')",
+                    chunk,
+                )
+            )
+        return [not any(known.get(k) in tried for k in keys) for keys in keys_of]
+
+    def claim_article_retries(
+        self, now: datetime, *, limit: int, lease_seconds: float
+    ) -> list[ArticleRetry]:
+        t = _ts(now)
+        # Asked every poll tick: nothing due must not cost a write transaction.
+        due = "SELECT 1 FROM stories WHERE article_retry <= ? LIMIT 1"
+        if self._db.execute(due, (t,)).fetchone() is None:
+            return []
+        with self._tx() as db:
+            rows = db.execute(
+                f"""
+                SELECT s.seq, s.url, s.headline, s.body, s.published, s.author, s.text_hash,
+                    s.sketch, s.text_words,
+                    {self._RETRY_SOURCES} AS sources
+                FROM stories s
+                WHERE s.article_retry <= ? ORDER BY s.article_retry LIMIT ?
+                """,
+                (t, limit),
+            ).fetchall()
+            # No feed in the configuration carries the story any more: no more attempts.
+            db.executemany(
+                "UPDATE stories SET article_retry = ? WHERE seq = ?",
+                [(t + lease_seconds if r["sources"] else None, r["seq"]) for r in rows],
+            )
+        retries = []
+        for r in rows:
+            if not r["sources"]:
+                continue
+            sources = [source.split("\x1e") for source in r["sources"].split("\x1f")]
+            retries.append(
+                ArticleRetry(
+                    story=r["seq"],
+                    feed_urls=tuple(url for url, _ in sources),
+                    entry=Entry(
+                        guid=None,
+                        url=r["url"],
+                        link=sources[0][1] or r["url"],
+                        headline=r["headline"],
+                        paragraphs=_paragraphs(r["body"]),
+                        published=_utc(r["published"]),
+                        author=r["author"],
+                        sketch=_unpack(r["sketch"]),
+                        text_hash=r["text_hash"],
+                        words=r["text_words"] or 0,
+                    ),
+                )
+            )
+        return retries
+
+    def article_counts(self, since: datetime) -> dict[str, int]:
+        rows = self._db.execute(
+            """
+            SELECT content_source, article_error, article_retry IS NOT NULL, count(*)
+            FROM stories WHERE first_seen >= ? AND article_tries > 0
+            GROUP BY 1, 2, 3
+            """,
+            (_ts(since),),
+        ).fetchall()
+        counts: dict[str, int] = {"article": 0, "feed": 0, "waiting": 0}
+        for source, error, waiting, n in rows:
+            counts[source] += n
+            counts["waiting"] += n if waiting else 0
+            if error:
+                counts[f"error: {error}"] = counts.get(f"error: {error}", 0) + n
+        return counts
+
+    def _store(
+        self,
+        db: Db,
+        feed_url: str,
+        entries: Sequence[Entry],
+        t: float,
+        mark: bool,
+        stories: Sequence[int] | None = None,
+        backlog: Sequence[bool] = (),
+    ) -> StoreResult:
+        """Deduplicate and archive one feed's entries, in the caller's transaction: look up
+        what they may be, let the decider (``monitor.dedupe``) decide, write what it decided.
+        """
+        row = db.execute("SELECT id, name FROM feeds WHERE url = ?", (feed_url,)).fetchone()
+        if row is None:
+            raise ArchiveError(f"unknown feed {feed_url}")
+        feed_id: int = row[0]
+        feed_name: str = row[1]
+        at = _utc(t)
+        decider = Decider(feed_id, entries, at, stories=stories, backlog=backlog, mark=mark)
+        decision = decider.decide(self._look_up(db, decider))
+        ids = self._name(db, decision)
+        self._write(db, feed_id, decision, ids, t)
+        new = {add.seq: _new_story(add, ids[add.seq], feed_name, at) for add in decision.new}
+        return StoreResult(
+            new=tuple(new.values()),
+            changed=tuple(self._changed_stories(decision.changed, new)),
+            merged=decision.merged,
+            unmatched=tuple(m.seq for m in decision.marks),
+        )
+
+    def _look_up(self, db: Db, decider: Decider) -> Found:
+        """What the decider needs, as the archive is before the call writes anything."""
+        keys = decider.keys()
+        known = self._known_keys(db, keys)
+        candidates = [
+            () if search is None else self._search(db, search) for search in decider.searches(known)
+        ]
+        seqs = decider.stories_to_load(known, candidates)
+        return Found(
+            keys=known,
+            stories=self._known_stories(db, decider.feed, seqs),
+            candidates=candidates,
+            next_seq=db.execute("SELECT coalesce(max(seq), 0) + 1 FROM stories").fetchone()[0],
+            pruned=self._pruned_keys(db, keys - known.keys()),
+        )
+
+    @staticmethod
+    def _search(db: Db, search: Search) -> tuple[Candidate, ...]:
+        if not search.probes:
+            row = db.execute(
+                "SELECT seq FROM stories WHERE text_hash = ? ORDER BY seq LIMIT 1",
+                (search.text_hash,),
+            ).fetchone()
+            return () if row is None else (Candidate(row[0]),)
+        rows = db.execute(
+            f"""
+            SELECT story_seq, count(*) AS shared FROM story_minhash
+            WHERE hash IN ({marks(len(search.probes))})
+            GROUP BY story_seq HAVING count(*) >= ?
+            ORDER BY shared DESC, story_seq LIMIT ?
+            """,
+            (*search.probes, search.min_shared, search.limit),
+        ).fetchall()
+        return tuple(Candidate(seq, shared) for seq, shared in rows)
+
+    @staticmethod
+    def _known_stories(db: Db, feed_id: int, seqs: set[int]) -> dict[int, Known]:
+        """The stories ``seqs`` as the decider sees them, for the feed ``feed_id``."""
+        prefix = f"guid:{feed_id}:"
+        found: dict[int, Known] = {}
+        ordered = sorted(seqs)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            # The body only where the decider reads it (dedupe.reads_body); the GUID: the
+            # first in key order, should the feed have given it several.
+            rows = db.execute(
+                f"""
+                SELECT s.seq, s.headline,
+                    CASE WHEN s.content_source = 'article' OR s.text_words IS NULL
+                        THEN s.body END,
+                    s.text_hash, s.sketch, s.feed_sketch,
+                    s.text_words, s.text_feed, s.content_source, s.article_error,
+                    s.article_tries, s.article_retry,
+                    EXISTS (SELECT 1 FROM story_sources ss
+                            WHERE ss.story_seq = s.seq AND ss.feed_id = ?),
+                    (SELECT k.key FROM story_keys k
+                     WHERE k.story_seq = s.seq AND substr(k.key, 1, CAST(? AS INTEGER)) = ? LIMIT 1)
+                FROM stories s WHERE s.seq IN ({marks(len(chunk))})
+                """,
+                (feed_id, len(prefix), prefix, *chunk),
+            ).fetchall()
+            found.update((r[0], _known(r, len(prefix))) for r in rows)
+        return found
+
+    def _name(self, db: Db, decision: Decision) -> Mapping[int, str]:
+        """The new stories' ids, asking which ids are taken as the decision needs to know."""
+        taken: dict[str, bool] = {}
+        while (naming := decision.name(taken)).missing:
+            taken.update(self._taken_ids(db, set(naming.missing)))
+        return naming.ids
+
+    def _write(
+        self, db: Db, feed_id: int, decision: Decision, ids: Mapping[int, str], t: float
+    ) -> None:
+        for update in decision.updates:
+            _update(db, update, t)
+        _insert_stories(db, decision.new, ids, t)
+        _insert(
+            db,
+            "INSERT INTO story_keys (key, story_seq) VALUES",
+            [(k.key, k.seq) for k in decision.keys],
+            " ON CONFLICT DO NOTHING",
+        )
+        _insert(
+            db,
+            "INSERT INTO story_sources (story_seq, feed_id, link, first_seen, backlog) VALUES",
+            [(s.seq, feed_id, s.link, t, s.backlog) for s in decision.sources],
+            " ON CONFLICT DO NOTHING",
+        )
+        # Marked in the same transaction as the story, matched after it: a crash between
+        # the two leaves the mark, and the story is matched at the next poll.
+        _insert(
+            db,
+            "INSERT INTO unmatched (story_seq, news, version) VALUES",
+            [(m.seq, m.news, 1) for m in decision.marks],
+            " ON CONFLICT (story_seq) DO UPDATE SET news = unmatched.news OR excluded.news,"
+            " version = unmatched.version + 1",
+        )
+
+    @staticmethod
+    def _pruned_keys(db: Db, keys: set[str]) -> frozenset[str]:
+        """Those of ``keys`` whose story retention pruned."""
+        if not keys or db.execute("SELECT 1 FROM pruned_keys LIMIT 1").fetchone() is None:
+            return frozenset()
+        ordered = sorted(keys)
+        found: set[str] = set()
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            found.update(
+                r[0]
+                for r in db.execute(
+                    f"SELECT key FROM pruned_keys WHERE key IN ({marks(len(chunk))})", chunk
+                )
+            )
+        return frozenset(found)
+
+    @staticmethod
+    def _known_keys(db: Db, keys: set[str]) -> dict[str, int]:
+        """The story of each of ``keys`` that is archived already."""
+        found: dict[str, int] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            found.update(
+                db.execute(
+                    f"SELECT key, story_seq FROM story_keys WHERE key IN ({marks(len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
+        return found
+
+    @staticmethod
+    def _taken_ids(db: Db, ids: set[str]) -> dict[str, bool]:
+        """Which of ``ids`` stories have."""
+        taken = dict.fromkeys(ids, False)
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            for (sid,) in db.execute(
+                f"SELECT id FROM stories WHERE id IN ({marks(len(chunk))})", chunk
+            ):
+                taken[sid] = True
+        return taken
+
+    def _changed_stories(self, seqs: Sequence[int], new: Mapping[int, Story]) -> list[Story]:
+        stored = {s.seq: s for s in self._stories_by_seq([q for q in seqs if q not in new])}
+        out = []
+        for seq in seqs:
+            story = new.get(seq) or stored.get(seq)
+            if story is not None:
+                out.append(story)
+        return out
+
+    def _stories_by_seq(self, seqs: Sequence[int]) -> list[Story]:
+        if not seqs:
+            return []
+        found: dict[int, Story] = {}
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {self._columns} FROM stories s WHERE s.seq IN ({marks})", chunk
+            ).fetchall()
+            found.update((r["seq"], story_from_row(r)) for r in rows)
+        return [found[s] for s in seqs if s in found]
+
+    def recent_stories(self, *, limit: int, since: datetime | None = None) -> list[Story]:
+        rows = self._db.execute(
+            f"""
+            SELECT {self._columns} FROM stories s WHERE s.first_seen >= ?
+            ORDER BY s.published DESC, s.seq DESC LIMIT ?
+            """,
+            (_ts(since) if since else 0.0, limit),
+        ).fetchall()
+        return [story_from_row(r) for r in rows]
+
+    def get_story(self, story_id: str) -> Story:
+        prefix = story_id.strip().lower()
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            raise StoryNotFound(story_id)
+        rows = self._db.execute(
+            f"SELECT {self._columns} FROM stories s WHERE s.id >= ? AND s.id < ? LIMIT 2",
+            (prefix, prefix + "g"),
+        ).fetchall()
+        if len(rows) != 1:
+            raise (
+                StoryNotFound(story_id)
+                if not rows
+                else ArchiveError(f"story id prefix {story_id!r} is ambiguous; give more digits")
+            )
+        return story_from_row(rows[0])
+
+    def story_topics(self, seq: int) -> list[str]:
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT topic FROM matches WHERE story_seq = ? ORDER BY topic", (seq,)
+            )
+        ]
+
+    def candidates(self, node: Node) -> Iterator[Story]:
+        before: int | None = None
+        while True:
+            seqs = self._search_seqs(node, before=before, limit=_CHUNK)
+            if seqs is None:  # the index cannot narrow it down: every story, newest first
+                seqs = [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT seq FROM stories WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                        (_NO_SEQ if before is None else before, _CHUNK),
+                    )
+                ]
+            yield from self._stories_by_seq(seqs)
+            if len(seqs) < _CHUNK:
+                return
+            before = seqs[-1]
+
+    def prune(
+        self,
+        before: datetime,
+        *,
+        matched_before: datetime | None,
+        now: datetime,
+        batch: int = PRUNE_BATCH,
+        most: int | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        # Without a cut-off for matched stories they are kept: no time is before -inf.
+        cut = (_ts(before), _ts(matched_before) if matched_before else float("-inf"))
+        if dry_run:
+            query = f"SELECT count(*) FROM ({_PRUNABLE}) AS prunable"
+            return int(self._db.execute(query, (*cut, _NO_SEQ)).fetchone()[0])
+        total = 0
+        while True:  # a batch per transaction: polls write in between
+            size = batch if most is None else min(batch, most - total)
+            with self._tx() as db:
+                self._serialize(db)
+                seqs = [r[0] for r in db.execute(_PRUNABLE, (*cut, size))]
+                listed = marks(len(seqs))
+                db.execute(
+                    "INSERT INTO pruned_keys (key, pruned)"
+                    f" SELECT key, ? FROM story_keys WHERE story_seq IN ({listed})"
+                    " ON CONFLICT DO NOTHING",
+                    (_ts(now), *seqs),
+                )
+                db.execute(f"DELETE FROM stories WHERE seq IN ({listed})", seqs)
+            total += len(seqs)
+            if len(seqs) < size or total == most:
+                return total
+
+    def count_stories(self, *, since: datetime | None = None) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM stories WHERE first_seen >= ?", (_ts(since) if since else 0.0,)
+        ).fetchone()
+        return int(row[0])
+
+    def iter_stories(self, *, since: datetime | None = None) -> Iterator[Story]:
+        last = 0
+        start = _ts(since) if since else 0.0
+        while True:
+            rows = self._db.execute(
+                f"""
+                SELECT {self._columns} FROM stories s WHERE s.seq > ? AND s.first_seen >= ?
+                ORDER BY s.seq LIMIT 500
+                """,
+                (last, start),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield story_from_row(row)
+            last = rows[-1]["seq"]
+
+
+def _known(row: Any, prefix: int) -> Known:
+    """A row of ``_known_stories``."""
+    (seq, headline, body, text_hash, sketch, feed_sketch, words, text_feed) = row[:8]
+    source, error, tries, retry, carried, guid_key = row[8:]
+    return Known(
+        seq=seq,
+        headline=headline,
+        body=body,
+        text_hash=text_hash,
+        sketch=_unpack(sketch),
+        feed_sketch=_unpack(feed_sketch),
+        words=words,
+        feed=text_feed,
+        article=UNTRIED
+        if (source, error, tries, retry) == ("feed", None, 0, None)
+        else Attempts(
+            source=source, error=error, tries=tries, retry=None if retry is None else _utc(retry)
+        ),
+        carried=bool(carried),
+        guid=None if guid_key is None else str(guid_key)[prefix:],
+    )
+
+
+def _new_story(add: AddStory, sid: str, feed_name: str, at: datetime) -> Story:
+    """The story as ``_story`` would read it back from its row (``at``: its first_seen)."""
+    paragraphs, body = add.text.paragraphs, add.text.body
+    # Splitting the body gives the paragraphs back unless one is empty or has a line break:
+    # then split, as reading the row would.
+    if not (all(paragraphs) and body.count("\n") == 2 * len(paragraphs) - 2):
+        paragraphs = _paragraphs(body)
+    return Story(
+        id=sid,
+        seq=add.seq,
+        url=add.url,
+        headline=add.text.headline,
+        paragraphs=paragraphs,
+        published=_utc(_ts(add.published)),
+        first_seen=at,
+        updated=at,
+        sources=(feed_name,),
+        content_source=add.article.source,
+        article_error=add.article.error,
+    )
+
+
+def _article_row(article: Attempts) -> tuple[object, ...]:
+    retry = None if article.retry is None else _ts(article.retry)
+    return (article.source, article.error, article.tries, retry)
+
+
+def _insert_stories(db: Db, adds: Sequence[AddStory], ids: Mapping[int, str], t: float) -> None:
+    """New stories go in with one INSERT: FTS5 flushes what it has indexed at each statement
+    that may need rolling back, and the trigger that indexes a story makes its INSERT such a
+    statement, so one INSERT per story would flush (and later merge) one tiny index segment
+    per story."""
+    rows = [
+        (
+            add.seq,
+            ids[add.seq],
+            add.url,
+            add.text.headline,
+            add.text.body,
+            _ts(add.published),
+            t,
+            t,
+            add.author,
+            add.text.text_hash,
+            _pack(add.text.sketch),
+            _pack(add.text.feed_sketch) if add.text.feed_sketch else None,
+            *_article_row(add.article),
+            add.text.feed,
+            add.text.words,
+        )
+        for add in adds
+    ]
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        db.execute(
+            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
+            " updated, author, text_hash, sketch, feed_sketch, content_source,"
+            " article_error, article_tries, article_retry, text_feed, text_words) VALUES "
+            + ",".join([f"({marks(18)})"] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
+    _insert(
+        db,
+        "INSERT INTO story_minhash (hash, story_seq) VALUES",
+        [(h, add.seq) for add in adds for h in probes(add.text.sketch, add.text.feed_sketch)],
+        " ON CONFLICT DO NOTHING",
+    )
+
+
+def _insert(db: Db, head: str, rows: Sequence[tuple[object, ...]], tail: str = "") -> None:
+    """``head`` ("INSERT ... VALUES") for each of ``rows``, then ``tail``: _ROWS_PER_STATEMENT
+    rows a statement (one a row costs more), the rest one a statement (two statements to
+    prepare, not one for each count of rows)."""
+    if not rows:
+        return
+    whole = len(rows) - len(rows) % _ROWS_PER_STATEMENT
+    values = f"({marks(len(rows[0]))})"
+    many = f"{head} {','.join([values] * _ROWS_PER_STATEMENT)}{tail}"
+    for start in range(0, whole, _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        db.execute(many, [value for row in chunk for value in row])
+    db.executemany(f"{head} {values}{tail}", rows[whole:])
+
+
+def _update(db: Db, intent: Update, t: float) -> None:
+    """Write a change the decider made to a stored story."""
+    match intent:
+        case ReplaceText(seq=seq, text=text):
+            db.execute(
+                """
+                UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?,
+                    feed_sketch = ?, updated = ?, text_feed = ?, text_words = ?
+                WHERE seq = ?
+                """,
+                (
+                    text.headline,
+                    text.body,
+                    text.text_hash,
+                    _pack(text.sketch),
+                    _pack(text.feed_sketch) if text.feed_sketch else None,
+                    t,
+                    text.feed,
+                    text.words,
+                    seq,
+                ),
+            )
+            _reindex(db, seq, text.sketch, text.feed_sketch)
+        case ReplaceFeedSketch(seq=seq, sketch=sketch, feed_sketch=feed_sketch):
+            db.execute(
+                "UPDATE stories SET feed_sketch = ? WHERE seq = ?", (_pack(feed_sketch), seq)
+            )
+            _reindex(db, seq, sketch, feed_sketch)
+        case SetArticle(seq=seq, article=article):
+            db.execute(
+                "UPDATE stories SET content_source = ?, article_error = ?, article_tries = ?,"
+                " article_retry = ? WHERE seq = ?",
+                (*_article_row(article), seq),
+            )
+        case SetWords(seq=seq, words=words):
+            db.execute("UPDATE stories SET text_words = ? WHERE seq = ?", (words, seq))
