@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.archive.sqlite import SQLiteArchive
+from monitor.archive.sql import SQLArchive
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.poll.backlog import backlog_flags
@@ -101,15 +101,15 @@ def plan(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]
 
 
 @pytest.fixture
-def archive(tmp_path: Path) -> Iterator[SQLiteArchive]:
-    db = builders.archive_with(tmp_path / "m.db", FEEDS, NOW)
+def archive(archive_url: str) -> Iterator[SQLArchive]:
+    db = builders.archive_with(archive_url, FEEDS, NOW)
     try:
         yield db
     finally:
         db.close()
 
 
-def test_backlog_is_matched_but_never_alerted(archive: SQLiteArchive) -> None:
+def test_backlog_is_matched_but_never_alerted(archive: SQLArchive) -> None:
     old = entry(1, NOW - timedelta(days=9))
     result = archive.store_entries(
         FEEDS[0].url, [old, entry(2, NOW)], NOW, matcher=plan, backlog=(True, False)
@@ -122,13 +122,13 @@ def test_backlog_is_matched_but_never_alerted(archive: SQLiteArchive) -> None:
     assert archive.outbox_counts() == {"pending": 1}
 
 
-def test_a_feed_that_brings_the_story_as_news_alerts_it(archive: SQLiteArchive) -> None:
+def test_a_feed_that_brings_the_story_as_news_alerts_it(archive: SQLArchive) -> None:
     old = entry(1, NOW - timedelta(days=9))
     archive.store_entries(FEEDS[0].url, [old], NOW, matcher=plan, backlog=(True,))
     assert archive.store_entries(FEEDS[1].url, [old], NOW, matcher=plan).alerts == 1
 
 
-def test_a_new_feeds_backlog_does_not_alert_a_story_again(archive: SQLiteArchive) -> None:
+def test_a_new_feeds_backlog_does_not_alert_a_story_again(archive: SQLArchive) -> None:
     story = entry(1, NOW - timedelta(days=9))
 
     def only_b(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]:

@@ -12,10 +12,10 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
+from monitor.archive import Archive, open_archive
 from monitor.archive.outbox import alert_id
-from monitor.archive.sqlite import SQLiteArchive
+from monitor.archive.sql import SQLArchive
 from monitor.poll.writer import ArchiveWriter
 from monitor.types import Entry, Feed, Match, PlannedMatch
 from tests import builders
@@ -50,17 +50,17 @@ class BlockingMatcher:
         return plan(headline, body, sources)
 
 
-def archive_at(path: Path) -> SQLiteArchive:
-    return builders.archive_with(path, [FEED], NOW)
+def archive_at(url: str) -> SQLArchive:
+    return builders.archive_with(url, [FEED], NOW)
 
 
-def outbox_ids(archive: SQLiteArchive) -> list[str]:
+def outbox_ids(archive: Archive) -> list[str]:
     return [e.id for e in archive.list_outbox(["pending", "sent", "dead"])]
 
 
-def test_a_matcher_that_blocks_locks_nobody_out_of_the_archive(tmp_path: Path) -> None:
-    archive = archive_at(tmp_path / "a.db")
-    other = SQLiteArchive(tmp_path / "a.db")  # another writer: the deliverer, say
+def test_a_matcher_that_blocks_locks_nobody_out_of_the_archive(archive_url: str) -> None:
+    archive = archive_at(archive_url)
+    other = open_archive(archive_url)  # another writer: the deliverer, say
     matcher = BlockingMatcher()
     results = []
     worker = threading.Thread(
@@ -89,14 +89,14 @@ def test_a_matcher_that_blocks_locks_nobody_out_of_the_archive(tmp_path: Path) -
 
 
 def test_a_crash_between_storing_and_matching_is_matched_later_and_alerted_once(
-    tmp_path: Path,
+    archive_url: str,
 ) -> None:
-    archive = archive_at(tmp_path / "a.db")
+    archive = archive_at(archive_url)
     stored = archive.store_entries(FEED.url, [entry(1), entry(2, "Nothing here.")], NOW, mark=True)
     assert stored.alerts == 0 and len(stored.unmatched) == 2
     archive.close()  # the process dies before matching: the marks are in the file
 
-    archive = SQLiteArchive(tmp_path / "a.db")
+    archive = open_archive(archive_url)
     assert archive.match_stories(plan, NOW) == 1
     assert archive.match_stories(plan, NOW) == 0  # the marks are cleared
     # Storing the same items again changes nothing, so nothing is marked or alerted.
@@ -107,9 +107,9 @@ def test_a_crash_between_storing_and_matching_is_matched_later_and_alerted_once(
 
 
 def test_a_text_changed_while_it_was_matched_stays_marked_for_its_own_match(
-    tmp_path: Path,
+    archive_url: str,
 ) -> None:
-    archive = archive_at(tmp_path / "a.db")
+    archive = archive_at(archive_url)
     archive.store_entries(FEED.url, [entry(1, "Nothing here yet.")], NOW, mark=True)
     found = archive.prepare_matches(plan)  # the first text: no match
     assert [f.planned for f in found] == [()]
@@ -122,9 +122,9 @@ def test_a_text_changed_while_it_was_matched_stays_marked_for_its_own_match(
     archive.close()
 
 
-def test_the_archive_writer_prepares_before_its_transaction(tmp_path: Path) -> None:
-    archive = archive_at(tmp_path / "a.db")
-    other = SQLiteArchive(tmp_path / "a.db")
+def test_the_archive_writer_prepares_before_its_transaction(archive_url: str) -> None:
+    archive = archive_at(archive_url)
+    other = open_archive(archive_url)
     archive.store_entries(FEED.url, [entry(1)], NOW, mark=True)
     matcher = BlockingMatcher()
     writer = ArchiveWriter(archive, linger=WAIT)

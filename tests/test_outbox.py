@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from monitor.alerts.deliver import Deliverer, HeldOutcomes, run_digests
-from monitor.archive.sqlite import SQLiteArchive
+from monitor.archive.sql import SQLArchive
 from monitor.config import DeliverySettings
 from monitor.errors import ArchiveError, ArchiveFull, NotifierGone, NotifyError, PermanentFailure
 from monitor.notify.message import Message
@@ -21,6 +20,7 @@ from monitor.rules.files import ParsedTopic
 from monitor.rules.parser import parse_query
 from monitor.types import Entry, Feed, Match, PlannedMatch, TermHit, Topic
 from tests import builders
+from tests.backends import expire_leases, reopen
 from tests.clock import FakeClock
 
 T0 = datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
@@ -70,12 +70,14 @@ def matcher(
 
 
 @pytest.fixture
-def archive(tmp_path: Path) -> SQLiteArchive:
-    return builders.archive_with(tmp_path / "m.db", FEEDS, T0)
+def archive(archive_url: str) -> Iterator[SQLArchive]:
+    archive = builders.archive_with(archive_url, FEEDS, T0)
+    yield archive
+    archive.close()
 
 
 def deliverer(
-    archive: SQLiteArchive, clock: FakeClock, *notifiers: FakeNotifier, **settings: float
+    archive: SQLArchive, clock: FakeClock, *notifiers: FakeNotifier, **settings: float
 ) -> Deliverer:
     return Deliverer(
         archive,
@@ -87,19 +89,19 @@ def deliverer(
     )
 
 
-def test_alerts_are_written_with_the_story_and_never_twice(archive: SQLiteArchive) -> None:
+def test_alerts_are_written_with_the_story_and_never_twice(archive: SQLArchive) -> None:
     result = archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher())
     assert result.alerts == 2
     again = archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher())
     other_feed = archive.store_entries(FEEDS[1].url, [entry(1)], T0, matcher=matcher())
     assert (again.alerts, other_feed.alerts) == (0, 0)
     assert other_feed.merged == 1
-    reopened = SQLiteArchive(archive.path)  # after a restart
+    reopened = reopen(archive)  # after a restart
     assert reopened.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher()).alerts == 0
     assert reopened.outbox_counts() == {"pending": 2}
 
 
-def test_each_alert_is_delivered_once_with_its_story(archive: SQLiteArchive) -> None:
+def test_each_alert_is_delivered_once_with_its_story(archive: SQLArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher())
     clock = FakeClock(T0)
     mail, hook = FakeNotifier("mail"), FakeNotifier("hook")
@@ -118,7 +120,7 @@ def test_each_alert_is_delivered_once_with_its_story(archive: SQLiteArchive) -> 
     assert len(mail.sent) == 2
 
 
-def test_failures_back_off_then_succeed_exactly_once(archive: SQLiteArchive) -> None:
+def test_failures_back_off_then_succeed_exactly_once(archive: SQLArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
     clock = FakeClock(T0)
     hook = FakeNotifier("hook", [NotifyError("hook", "HTTP 500")] * 3)
@@ -137,7 +139,7 @@ def test_failures_back_off_then_succeed_exactly_once(archive: SQLiteArchive) -> 
     assert sent.attempts == 4 and sent.last_error is None
 
 
-def test_retry_after_is_honoured(archive: SQLiteArchive) -> None:
+def test_retry_after_is_honoured(archive: SQLArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
     clock = FakeClock(T0)
     hook = FakeNotifier("hook", [NotifyError("hook", "HTTP 429", retry_after=600)])
@@ -146,7 +148,7 @@ def test_retry_after_is_honoured(archive: SQLiteArchive) -> None:
     assert pending.next_attempt == T0 + timedelta(seconds=600)
 
 
-def test_dead_letters_and_retry(archive: SQLiteArchive) -> None:
+def test_dead_letters_and_retry(archive: SQLArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
     clock = FakeClock(T0)
     hook = FakeNotifier("hook", [NotifyError("hook", "HTTP 500")] * 3)
@@ -160,13 +162,13 @@ def test_dead_letters_and_retry(archive: SQLiteArchive) -> None:
     assert d.run_once().sent == 1
 
 
-def test_permanent_failure_is_dead_at_once(archive: SQLiteArchive) -> None:
+def test_permanent_failure_is_dead_at_once(archive: SQLArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",)))
     mail = FakeNotifier("mail", [PermanentFailure("mail", "550 no such user")])
     assert deliverer(archive, FakeClock(T0), mail).run_once().dead == 1
 
 
-def test_one_failing_notifier_never_delays_the_others(archive: SQLiteArchive) -> None:
+def test_one_failing_notifier_never_delays_the_others(archive: SQLArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(n) for n in range(5)], T0, matcher=matcher())
     mail = FakeNotifier("mail", [NotifyError("mail", "connection refused")] * 100)
     hook = FakeNotifier("hook")
@@ -176,7 +178,7 @@ def test_one_failing_notifier_never_delays_the_others(archive: SQLiteArchive) ->
     assert (report.sent, report.retrying, report.deferred) == (5, 1, 4)
 
 
-def test_gone_disables_the_notifier_and_keeps_its_messages(archive: SQLiteArchive) -> None:
+def test_gone_disables_the_notifier_and_keeps_its_messages(archive: SQLArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
     clock = FakeClock(T0)
     hook = FakeNotifier("hook", [NotifierGone("hook", "410 Gone")])
@@ -187,13 +189,14 @@ def test_gone_disables_the_notifier_and_keeps_its_messages(archive: SQLiteArchiv
     assert deliverer(archive, clock, hook).run_once().sent == 1
 
 
-def test_a_crashed_deliverers_claims_expire(archive: SQLiteArchive) -> None:
+def test_a_crashed_deliverers_claims_expire(archive: SQLArchive) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=matcher(("hook",)))
     assert len(archive.claim_outbox(T0, owner="crashed", lease_seconds=60, limit=10)) == 1
     clock = FakeClock(T0)
     hook = FakeNotifier("hook")
     assert deliverer(archive, clock, hook).run_once().sent == 0  # still leased
     clock.advance(61)
+    expire_leases(archive)  # 60 s on the clock that times them
     assert deliverer(archive, clock, hook).run_once().sent == 1
 
 
@@ -201,7 +204,7 @@ def rules_with(topic: Topic) -> RuleSet:
     return RuleSet.build([ParsedTopic(topic=topic, query=parse_query(topic.query), exclude=None)])
 
 
-def test_digest_collects_matches_and_goes_out_when_due(archive: SQLiteArchive) -> None:
+def test_digest_collects_matches_and_goes_out_when_due(archive: SQLArchive) -> None:
     rules = rules_with(Topic(name="talks", query="talks", delivery="digest", digest="daily 08:00"))
     archive.store_entries(
         FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher(("mail",), delivery="digest")
@@ -220,7 +223,7 @@ def test_digest_collects_matches_and_goes_out_when_due(archive: SQLiteArchive) -
 
 
 def test_a_daily_digest_is_due_at_that_time_in_the_configured_zone(
-    archive: SQLiteArchive,
+    archive: SQLArchive,
 ) -> None:
     rules = rules_with(Topic(name="talks", query="talks", delivery="digest", digest="daily 08:00"))
     archive.store_entries(
@@ -233,7 +236,7 @@ def test_a_daily_digest_is_due_at_that_time_in_the_configured_zone(
     assert len(run_digests(archive, rules, tomorrow_8am, zone=berlin).created) == 1
 
 
-def test_digest_missed_while_down_goes_out_at_next_start(archive: SQLiteArchive) -> None:
+def test_digest_missed_while_down_goes_out_at_next_start(archive: SQLArchive) -> None:
     rules = rules_with(Topic(name="talks", query="talks", delivery="digest", digest="daily 08:00"))
     archive.store_entries(
         FEEDS[0].url, [entry(1)], T0, matcher=matcher(("mail",), delivery="digest")
@@ -243,7 +246,7 @@ def test_digest_missed_while_down_goes_out_at_next_start(archive: SQLiteArchive)
     assert archive.outbox_counts() == {"pending": 1}
 
 
-def test_a_burst_over_the_hourly_limit_becomes_one_digest(archive: SQLiteArchive) -> None:
+def test_a_burst_over_the_hourly_limit_becomes_one_digest(archive: SQLArchive) -> None:
     rules = rules_with(Topic(name="talks", query="talks", max_per_hour=2))
     plan = matcher(("mail",), max_per_hour=2)
     archive.store_entries(FEEDS[0].url, [entry(n) for n in range(6)], T0, matcher=plan)
@@ -257,7 +260,7 @@ def test_a_burst_over_the_hourly_limit_becomes_one_digest(archive: SQLiteArchive
 
 
 def test_a_delivery_that_cannot_be_recorded_is_held_and_never_sent_twice(
-    archive: SQLiteArchive, monkeypatch: pytest.MonkeyPatch
+    archive: SQLArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive.store_entries(FEEDS[0].url, [entry(1), entry(2)], T0, matcher=matcher())
     mail, hook = FakeNotifier("mail"), FakeNotifier("hook")
@@ -287,7 +290,7 @@ def test_a_delivery_that_cannot_be_recorded_is_held_and_never_sent_twice(
 
 
 def test_an_outcome_held_over_a_reload_is_recorded_by_the_new_deliverer(
-    archive: SQLiteArchive, monkeypatch: pytest.MonkeyPatch
+    archive: SQLArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The service builds a new deliverer on reload; it shares the held outcomes, so a
     message sent while the disk was full is recorded, not sent again."""
@@ -317,7 +320,7 @@ def test_an_outcome_held_over_a_reload_is_recorded_by_the_new_deliverer(
 
 
 def test_a_digest_that_fails_never_holds_up_the_others(
-    archive: SQLiteArchive, monkeypatch: pytest.MonkeyPatch
+    archive: SQLArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One topic's digest cannot be made (a schedule that does not read, here built in code
     past the rule compiler; or the archive refusing it): the other topics' go out."""
@@ -372,7 +375,7 @@ def two_topics(talks_per_hour: int | None = None):  # type: ignore[no-untyped-de
     return plan
 
 
-def test_a_story_matching_two_topics_is_one_message_naming_both(archive: SQLiteArchive) -> None:
+def test_a_story_matching_two_topics_is_one_message_naming_both(archive: SQLArchive) -> None:
     assert archive.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=two_topics()).alerts == 2
     assert archive.outbox_counts() == {"pending": 1}
     clock, mail = FakeClock(T0), FakeNotifier("mail")
@@ -384,13 +387,13 @@ def test_a_story_matching_two_topics_is_one_message_naming_both(archive: SQLiteA
     assert item.why == "talks: matched talks; world: matched talks" and len(item.terms) == 1
     # Again, from another feed, and after a restart: nothing more.
     archive.store_entries(FEEDS[1].url, [entry(1)], T0, matcher=two_topics())
-    reopened = SQLiteArchive(archive.path)
+    reopened = reopen(archive)
     assert reopened.store_entries(FEEDS[0].url, [entry(1)], T0, matcher=two_topics()).alerts == 0
     assert deliverer(reopened, clock, mail).run_once().sent == 0
     assert reopened.outbox_counts() == {"sent": 1}
 
 
-def test_the_hourly_limit_still_counts_per_topic(archive: SQLiteArchive) -> None:
+def test_the_hourly_limit_still_counts_per_topic(archive: SQLArchive) -> None:
     """ "talks" allows one an hour: the second story's message names only "world", and its
     "talks" alert waits for the hourly digest of that topic."""
     plan = two_topics(talks_per_hour=1)

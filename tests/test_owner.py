@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.archive.sqlite import SQLiteArchive
+from monitor.archive import open_archive
 from monitor.owner import default_owner, owner_gone, owner_of
 from monitor.types import Feed
 from tests.builders import archive_with
@@ -82,8 +82,8 @@ def test_owners_that_cannot_be_checked_keep_their_leases(tmp_path: Path) -> None
     assert not owner_gone("test")
 
 
-def test_leases_of_an_ended_process_are_taken_over_at_once(tmp_path: Path) -> None:
-    archive = archive_with(tmp_path / "m.db", FEEDS, NOW)
+def test_leases_of_an_ended_process_are_taken_over_at_once(archive_url: str) -> None:
+    archive = archive_with(archive_url, FEEDS, NOW)
     live = subprocess.Popen(["sleep", "60"])
     try:
         dead = ended(subprocess.Popen(["true"]))
@@ -100,8 +100,8 @@ def test_leases_of_an_ended_process_are_taken_over_at_once(tmp_path: Path) -> No
         live.wait()
 
 
-def test_outbox_leases_of_an_ended_process_are_taken_over_at_once(tmp_path: Path) -> None:
-    archive = SQLiteArchive(tmp_path / "m.db")
+def test_outbox_leases_of_an_ended_process_are_taken_over_at_once(archive_url: str) -> None:
+    archive = open_archive(archive_url)
     live = subprocess.Popen(["sleep", "60"])
     try:
         for n, created in (("m1", NOW), ("m2", NOW + timedelta(seconds=1))):

@@ -34,9 +34,9 @@ def matching(notifiers: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
 
 
 def test_old_stories_go_matched_ones_stay_and_pruned_ones_do_not_come_back(
-    tmp_path: Path,
+    archive_url: str,
 ) -> None:
-    archive = archive_with(tmp_path / "a.db", [FEED], OLD)
+    archive = archive_with(archive_url, [FEED], OLD)
     old = [entry(1), entry(2, headline="MATCHED story 2 about talks")]
     archive.store_entries(FEED.url, old, OLD, matcher=matching())
     archive.store_entries(FEED.url, [entry(3)], NOW - DAY)
@@ -60,8 +60,8 @@ def test_old_stories_go_matched_ones_stay_and_pruned_ones_do_not_come_back(
     archive.close()
 
 
-def test_a_story_with_an_alert_to_send_is_kept_until_it_is_sent(tmp_path: Path) -> None:
-    archive = archive_with(tmp_path / "a.db", [FEED], OLD)
+def test_a_story_with_an_alert_to_send_is_kept_until_it_is_sent(archive_url: str) -> None:
+    archive = archive_with(archive_url, [FEED], OLD)
     archive.store_entries(
         FEED.url, [entry(1, headline="MATCHED 1 talks")], OLD, matcher=matching(("mail",))
     )
@@ -73,8 +73,8 @@ def test_a_story_with_an_alert_to_send_is_kept_until_it_is_sent(tmp_path: Path) 
     archive.close()
 
 
-def test_pruning_goes_in_batches(tmp_path: Path) -> None:
-    archive = archive_with(tmp_path / "a.db", [FEED], OLD)
+def test_pruning_goes_in_batches(archive_url: str) -> None:
+    archive = archive_with(archive_url, [FEED], OLD)
     archive.store_entries(FEED.url, [entry(n) for n in range(25)], OLD)
     assert archive.prune(NOW, matched_before=None, now=NOW, batch=10, most=12) == 12
     assert archive.count_stories() == 13

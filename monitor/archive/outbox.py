@@ -428,7 +428,7 @@ class OutboxStore:
             FROM alerts a LEFT JOIN digests d
               ON d.topic = a.topic AND d.notifier = a.notifier AND d.queue = a.queue
             WHERE a.outbox_id IS NULL AND a.queue IS NOT NULL
-            GROUP BY a.topic, a.notifier, a.queue
+            GROUP BY a.topic, a.notifier, a.queue, d.last_due
             """
         ).fetchall()
         for r in rows:
