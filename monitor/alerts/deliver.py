@@ -30,7 +30,7 @@ from monitor.alerts.retry import DeadLetter, after_failure
 from monitor.archive import Archive
 from monitor.clock import Clock
 from monitor.config import DeliverySettings
-from monitor.errors import NotifierGone, NotifyError, PermanentFailure, StorageFault
+from monitor.errors import LeaseLost, NotifierGone, NotifyError, PermanentFailure, StorageFault
 from monitor.notify.message import AlertItem, Message, Notifier, topics_label
 from monitor.rules import RuleSet
 from monitor.rules.cadence import latest_due, parse_cadence
@@ -70,15 +70,19 @@ class Outcome:
     def record(self, archive: Archive, owner: str) -> None:
         if self.disable is not None:
             archive.disable_notifier(self.notifier, self.disable, self.at)
-        archive.finish_delivery(
-            self.outbox_id,
-            owner=owner,
-            now=self.at,
-            error=self.error,
-            next_attempt=self.next_attempt,
-            dead=self.dead,
-            count_attempt=self.count_attempt,
-        )
+        try:
+            archive.finish_delivery(
+                self.outbox_id,
+                owner=owner,
+                now=self.at,
+                error=self.error,
+                next_attempt=self.next_attempt,
+                dead=self.dead,
+                count_attempt=self.count_attempt,
+            )
+        except LeaseLost as exc:  # the message is another worker's now: its outcome counts
+            what = "sent" if self.error is None else "not sent"
+            log.warning("%s (it was %s; its new owner may send it again)", exc, what)
 
 
 class HeldOutcomes:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -235,7 +236,8 @@ class PostgresArchive(SQLArchive):
     def exclusive(self, name: str) -> Iterator[bool]:
         """Whether this worker is the one doing ``name`` now (housekeeping): true for one
         worker at a time; the others get false at once and skip it."""
-        key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big", signed=True)
+        digest = hashlib.blake2b(f"monitor:{name}".encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
         got = bool(self._db.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0])
         try:
             yield got

@@ -41,6 +41,7 @@ from monitor.errors import (
     FeedGone,
     FeedParseError,
     FetchError,
+    LeaseLost,
     NoWorker,
     RetryLater,
     StorageFault,
@@ -63,6 +64,8 @@ log = logging.getLogger(__name__)
 
 # Below this many feeds in a poll, parsing in a thread beats starting processes.
 PROCESS_POOL_MIN_FEEDS = 16
+# Feeds a worker claims at least at a time when it shares the archive with others.
+SHARED_ROUND_MIN = 32
 # Stories whose article is due another attempt, taken up in one poll at most.
 ARTICLE_RETRIES_PER_POLL = 50
 # Stories matched by one job at most, when a poll matches what an earlier one left.
@@ -161,12 +164,73 @@ class Poller:
         goes on for the other feeds and raises the fault at the end; what could not be
         stored is fetched again by a later poll.
         """
+        # A worker that shares the archive claims a round's worth at a time and claims
+        # again when it is done, so the due feeds spread over the workers as they are free.
+        limit = max(1, len(self._feeds))
+        rounds = self.archive.shared and not all_feeds and urls is None
+        if rounds:
+            limit = min(limit, max(SHARED_ROUND_MIN, 2 * self.config.fetch.concurrency))
+        summary = PollSummary()
+        while True:
+            done = await self._poll_round(all_feeds, lookahead, urls, limit, progress)
+            summary = PollSummary(
+                outcomes=summary.outcomes + done.outcomes,
+                articles_retried=summary.articles_retried + done.articles_retried,
+                retry_changed=summary.retry_changed + done.retry_changed,
+                retry_alerts=summary.retry_alerts + done.retry_alerts,
+                left_over_alerts=summary.left_over_alerts + done.left_over_alerts,
+            )
+            if not rounds or len(done.outcomes) < limit:
+                return summary
+
+    async def _poll_round(
+        self,
+        all_feeds: bool,
+        lookahead: float,
+        urls: Sequence[str] | None,
+        limit: int,
+        progress: Progress | None,
+    ) -> PollSummary:
+        """Claim at most ``limit`` feeds and poll them (see ``poll``)."""
         unstored = tuple(self._unstored)
-        claim = partial(self._claim, all_feeds, lookahead, urls, unstored)
+        claim = partial(self._claim, all_feeds, lookahead, urls, unstored, limit)
         states, retries = await self._writer.submit(claim, urgent=True)
         self._unstored.difference_update(unstored)
         if not states and not retries:  # nothing due: no HTTP client, no parse pool
             return PollSummary(left_over_alerts=await self._match_left_over())
+        in_flight = {s.url for s in states}
+        renewing = asyncio.create_task(self._renew_leases(in_flight))
+        try:
+            return await self._poll_claimed(states, retries, in_flight, progress)
+        finally:
+            renewing.cancel()
+
+    async def _renew_leases(self, in_flight: set[str]) -> None:
+        """Keep the leases of the feeds still being polled: a poll that takes longer than
+        planned (many pages, a slow host) is not taken over by another worker meanwhile."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if not in_flight:
+                continue
+            renew = partial(
+                self.archive.renew_feeds,
+                sorted(in_flight),
+                owner=self.owner,
+                now=self.clock(),
+                lease_seconds=self.lease_seconds,
+            )
+            try:
+                await self._writer.submit(renew, urgent=True)
+            except Exception as exc:  # the poll goes on; its record says if the lease held
+                log.warning("cannot renew the leases of %d feeds: %s", len(in_flight), exc)
+
+    async def _poll_claimed(
+        self,
+        states: Sequence[FeedState],
+        retries: Sequence[ArticleRetry],
+        in_flight: set[str],
+        progress: Progress | None,
+    ) -> PollSummary:
         faults: list[StorageFault] = []
         pool = self._pool_for(len(states))
         outcomes: list[FeedOutcome] = []
@@ -200,6 +264,7 @@ class Poller:
                     ]
                     for next_done in asyncio.as_completed(tasks):
                         outcome = await next_done
+                        in_flight.discard(outcome.url)
                         outcomes.append(outcome)
                         if progress is not None:
                             progress(outcome)
@@ -257,7 +322,8 @@ class Poller:
         all_feeds: bool,
         lookahead: float,
         urls: Sequence[str] | None,
-        unstored: Sequence[str] = (),
+        unstored: Sequence[str],
+        limit: int,
     ) -> tuple[list[FeedState], list[ArticleRetry]]:
         now = self.clock()
         if unstored:
@@ -269,7 +335,7 @@ class Poller:
             now + timedelta(seconds=lookahead),
             owner=self.owner,
             lease_seconds=self.lease_seconds,
-            limit=max(1, len(self._feeds)),
+            limit=limit,
             all_feeds=all_feeds,
             urls=urls,
         )
@@ -392,6 +458,9 @@ class Poller:
             submitted = True
             try:
                 stored = await written
+            except LeaseLost as exc:  # another worker owns the feed now: its poll counts
+                log.warning("%s: %s", feed.url, exc)
+                return FeedOutcome(url=feed.url, status="failed", error=str(exc))
             except StorageFault as exc:
                 # Nothing of this poll is kept, not even its validators: the next poll
                 # fetches the same items again and stores them then.
@@ -468,11 +537,13 @@ class Poller:
         record: PollRecord,
         backlog: Sequence[bool] = (),
     ) -> StoreResult:
-        """A feed's stories, then its poll record (which says they are stored)."""
-        stored = self.archive.store_entries(
-            feed_url, entries, now, mark=self._matcher is not None, backlog=backlog
-        )
-        self.archive.record_poll(record, owner=self.owner)
+        """A feed's stories, then its poll record (which says they are stored), in one
+        transaction: a record refused (the lease ran out) takes the stories back with it."""
+        with self.archive.batch():
+            stored = self.archive.store_entries(
+                feed_url, entries, now, mark=self._matcher is not None, backlog=backlog
+            )
+            self.archive.record_poll(record, owner=self.owner)
         return stored
 
     async def _fetch(self, fetcher: Fetcher, feed: Feed, state: FeedState) -> FetchResult:

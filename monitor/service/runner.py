@@ -390,7 +390,12 @@ class Service:
             return
         now = self.clock()
         before, matched_before = retention.cutoffs(now)
-        pruned = self.house.prune(before, matched_before=matched_before, now=now, most=PRUNE_MOST)
+        with self.house.exclusive("retention") as mine:
+            if not mine:  # another worker of the shared archive is pruning: not twice at once
+                return
+            pruned = self.house.prune(
+                before, matched_before=matched_before, now=now, most=PRUNE_MOST
+            )
         # A long backlog (retention just turned on) goes a part at a time, so that stopping
         # never waits for all of it.
         again = PRUNE_AGAIN if pruned == PRUNE_MOST else PRUNE_EVERY
