@@ -29,9 +29,18 @@ QUERIES = [
 
 
 @pytest.fixture
-def polled(project: Path) -> Path:
+def polled(project: Path, archive_url: str) -> Path:
+    """The sample project, polled into an archive of the backend the test runs on."""
+    use_archive(project, archive_url)
     run(project, "poll", "--no-alerts")
     return project
+
+
+def use_archive(config: Path, url: str) -> None:
+    text = config.read_text(encoding="utf-8")
+    shipped = 'url = "sqlite:///archive/monitor.db"'
+    assert shipped in text
+    config.write_text(text.replace(shipped, f'url = "{url}"'), encoding="utf-8")
 
 
 def headlines(output: str) -> set[str]:
@@ -89,3 +98,27 @@ def test_matched_words_are_marked(polled: Path) -> None:
 
 def test_nothing_found_is_said(polled: Path) -> None:
     assert run(polled, "search", "zebra").strip() == "no stories found"
+
+
+@pytest.mark.sqlite_only
+def test_a_copy_in_postgresql_answers_search_and_rules_test_as_sqlite_does(
+    polled: Path, postgres_url: str
+) -> None:
+    out = run(polled, "archive", "copy", "--to", postgres_url)
+    assert "  stories: " in out and "every table holds as many rows as in the archive" in out
+    sqlite_url = load_config(polled).archive_url
+    copy = polled.with_name("copy.toml")  # beside it: the same rules and feeds
+    copy.write_text(
+        polled.read_text(encoding="utf-8").replace(
+            f'url = "{sqlite_url}"', f'url = "{postgres_url}"'
+        ),
+        encoding="utf-8",
+    )
+    assert load_config(copy).archive_url == postgres_url
+    for query in [*QUERIES, "china OR talks", "zebra"]:
+        assert run(copy, "search", query, "-n", "5") == run(polled, "search", query, "-n", "5")
+    assert run(copy, "rules", "test") == run(polled, "rules", "test")
+    assert run(copy, "feeds") == run(polled, "feeds")
+    # Into a database that holds an archive already: refused, nothing changed.
+    again = run(polled, "archive", "copy", "--to", postgres_url, code=1)
+    assert "the target archive is not empty" in again

@@ -399,7 +399,7 @@ class PostgresArchive(SQLArchive):
         ]
         db.executemany(
             "UPDATE stories SET words = CAST(? AS tsvector) WHERE seq = ?",
-            [(_tsvector(headline, body), seq) for seq, headline, body in texts],
+            [(tsvector(headline, body), seq) for seq, headline, body in texts],
         )
 
     def _search_seqs(self, node: Node, *, before: int | None, limit: int) -> list[int] | None:
@@ -418,7 +418,7 @@ def _db_now(db: Db) -> float:
     return float(db.execute(f"SELECT {NOW}").fetchone()[0])
 
 
-def _tsvector(headline: str, body: str) -> str | None:
+def tsvector(headline: str, body: str) -> str | None:
     """The distinct tokens of a story's text as a ``tsvector`` literal (tokens are letters
     and digits, so none needs escaping); None when it would be too large to store."""
     words = {w[:_LONGEST_LEXEME] for w in tokenize(headline)} | {

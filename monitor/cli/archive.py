@@ -1,4 +1,4 @@
-"""``monitor archive check``, and ``monitor export`` from a damaged archive."""
+"""``monitor archive check`` and ``copy``, and ``monitor export`` from a damaged archive."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from pathlib import Path
 
 import click
 
+from monitor.archive.copy import copy_to_postgres
 from monitor.archive.export import export_stories
 from monitor.archive.sqlite_check import Salvage, check_archive
 from monitor.cli.common import config_option, load
 from monitor.errors import ArchiveCorrupt, MonitorError
+from monitor.redact import redact_url
 from monitor.service.lock import ArchiveLock
 from monitor.units import plural
 
 
-def _sqlite_path(url: str) -> Path:
+def _sqlite_path(url: str, why: str = "a database server has its own tools") -> Path:
     if not url.startswith("sqlite:///"):
-        raise click.ClickException(
-            "only a SQLite archive is checked here; a database server has its own tools"
-        )
+        raise click.ClickException(f"only a SQLite archive is looked after here; {why}")
     return Path(url.removeprefix("sqlite:///"))
 
 
@@ -64,6 +64,46 @@ def archive_check(config_path: Path, quick: bool) -> None:
         raise click.ClickException(
             "the archive is damaged: `monitor export DIR` saves the stories it can still read"
         )
+
+
+@archive.command("copy")
+@config_option
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="postgresql://USER@HOST/DATABASE",
+    help="The new, empty PostgreSQL database to copy the archive into.",
+)
+def archive_copy(config_path: Path, target: str) -> None:
+    """Copy the SQLite archive into PostgreSQL, for several workers to share.
+
+    Every table goes, feed state and the outbox included, in one transaction; the counts
+    of rows are compared at the end. Stop `monitor run` first (what it writes after the
+    copy would not be in it), then set [archive] url to the new database.
+    """
+    config = load(config_path)
+    path = _sqlite_path(config.archive_url, "it is copied from SQLite")
+    if not target.startswith(("postgresql://", "postgres://")):
+        raise click.ClickException("--to takes a postgresql:// URL")
+    holder = ArchiveLock.for_url(config.archive_url).holder()
+    if holder is not None:
+        raise click.ClickException(
+            f"`monitor run` (pid {holder}) is using the archive: stop it first, or what it "
+            "writes after the copy would not be in the copy"
+        )
+    shown = redact_url(target)
+    try:
+        counts = copy_to_postgres(path, target)
+    except MonitorError as exc:
+        raise click.ClickException(f"nothing was copied: {exc}") from exc
+    for copied in counts:
+        click.echo(f"  {copied.table}: {copied.target:,}")
+    click.echo(
+        f"copied {path} to {shown}; every table holds as many rows as in the archive.\n"
+        f'Now set [archive] url = "{shown}" in {config_path} (give the password by '
+        "environment: PGPASSWORD)."
+    )
 
 
 def export_damaged(
