@@ -40,6 +40,7 @@ class Receiver:
         self.ids: list[str] = []
         self.fail_next = 0
         self.arrived = 0  # POSTs received, answered or not yet
+        self.answered = 0  # of them, those answered
         self.gate = threading.Event()  # cleared: each POST waits until it is set again
         self.gate.set()
         receiver = self
@@ -49,6 +50,12 @@ class Receiver:
                 pass
 
             def do_POST(self) -> None:
+                try:
+                    self._post()
+                finally:
+                    receiver.answered += 1
+
+            def _post(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.arrived += 1
                 receiver.gate.wait()

@@ -1,0 +1,148 @@
+"""Three `monitor run` workers on one PostgreSQL archive: 300 feeds on a loopback server,
+some of whose items match a topic, and a webhook receiver that counts what arrives.
+
+Every feed is polled, every expected alert arrives exactly once, and a SIGKILL of one
+worker in the middle changes neither: its claims are taken over, and nothing it had
+done is done again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.archive import open_archive
+from tests.feedserver import FeedServer
+from tests.procs import wait_until
+from tests.servers import SECRET, Receiver
+
+FEEDS = 300
+MATCHING = range(0, FEEDS, 10)  # these feeds carry one item about the harbour strike
+ITEMS = 3
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("hook_secret")]
+
+
+def feed_body(n: int) -> bytes:
+    now = format_datetime(datetime.now(UTC))
+    items = []
+    for i in range(ITEMS):
+        headline = f"Harbour strike enters day {n}" if i == 0 and n in MATCHING else f"Note {n}.{i}"
+        items.append(
+            f"<item><title>{headline}</title><link>https://n{n}.example/{i}</link>"
+            f"<guid>f{n}-i{i}</guid><pubDate>{now}</pubDate>"
+            f"<description>Item {i} of feed {n}: the council met on Tuesday.</description></item>"
+        )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {n}</title>'
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+def write_project(folder: Path, archive_url: str, feed_server: FeedServer, hook: str) -> Path:
+    rules = folder / "rules"
+    rules.mkdir()
+    (rules / "topics.toml").write_text(
+        "[[topic]]\nname = \"harbour\"\nquery = 'harbour AND strike'\n", encoding="utf-8"
+    )
+    feeds = "".join(
+        f'[[feeds]]\nurl = "{feed_server.route(f"/f/{n}.xml", body=feed_body(n))}"\n'
+        f'name = "Feed {n}"\ninterval = "1h"\n\n'
+        for n in range(FEEDS)
+    )
+    config = folder / "config.toml"
+    config.write_text(
+        f"""
+[archive]
+url = "{archive_url}"
+
+[service]
+tick = "300ms"
+deliver_every = "300ms"
+grace = "5s"
+
+[schedule]
+backlog_alerts = "all"
+workers = 1
+
+[fetch]
+timeout = "5s"
+
+[notifiers.hook]
+type = "webhook"
+url = "{hook}"
+secret_env = "HOOK_SECRET"
+timeout = "5s"
+
+{feeds}""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            env={**os.environ, "HOOK_SECRET": SECRET},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+
+def polled_feeds(feed_server: FeedServer) -> Counter[str]:
+    return Counter(r.path for r in feed_server.requests if r.path.startswith("/f/"))
+
+
+def test_three_workers_poll_every_feed_and_send_every_alert_once_despite_a_sigkill(
+    tmp_path: Path, postgres_url: str, feed_server: FeedServer, receiver: Receiver
+) -> None:
+    config = write_project(tmp_path, postgres_url, feed_server, receiver.url)
+    open_archive(postgres_url).close()  # the schema, made once before the workers race
+    logs = [tmp_path / f"worker{n}.log" for n in range(3)]
+    workers = [start(config, log) for log in logs]
+    try:
+        # A third of the feeds polled: the workers are all at it. Kill one between two
+        # of its webhook POSTs (a POST cut short would be sent again by design: delivery
+        # is at least once, with the same id, and this test counts exactly once).
+        wait_until(lambda: len(polled_feeds(feed_server)) >= FEEDS // 3, 60, "a third polled")
+        wait_until(lambda: receiver.arrived == receiver.answered, 10, "no POST in flight")
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(10)
+        wait_until(lambda: len(polled_feeds(feed_server)) == FEEDS, 120, "every feed polled")
+        wait_until(lambda: len(set(receiver.ids)) >= len(MATCHING), 60, "every alert sent")
+        time.sleep(2)  # anything sent twice would have come by now
+    finally:
+        for proc in workers[1:]:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(20) for proc in workers[1:]]
+        for log in logs:
+            print(log.read_text(encoding="utf-8", errors="replace")[-3000:])
+    assert codes == [0, 0]
+    # Every expected alert, once each.
+    assert sorted(d["items"][0]["headline"] for d in receiver.deliveries) == sorted(
+        f"Harbour strike enters day {n}" for n in MATCHING
+    )
+    assert len(receiver.ids) == len(set(receiver.ids)) == len(MATCHING)
+    # Every feed polled; twice only where the killed worker's poll was cut short (its
+    # claim, at most one round of feeds, was taken over).
+    counts = polled_feeds(feed_server)
+    assert len(counts) == FEEDS
+    assert sum(1 for c in counts.values() if c > 1) <= 32
+    archive = open_archive(postgres_url, read_only=True)
+    try:
+        assert archive.count_stories() == FEEDS * ITEMS
+        states = archive.feed_states()
+        assert len(states) == FEEDS and all(s.last_success is not None for s in states)
+        assert archive.outbox_counts() == {"sent": len(MATCHING)}
+    finally:
+        archive.close()
