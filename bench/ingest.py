@@ -18,6 +18,10 @@ baseline (and pip); ``--profile`` keeps cProfile output of our main process;
 ``--json FILE`` writes every figure; ``--rules`` matches every story against the
 shipped topics (``rules/``) as ``monitor poll`` does, so the cost of matching and of
 recording matches is in the figures.
+
+``--archive postgresql://USER@HOST/DB`` also runs 1, 2 and 3 workers (``--shared-workers``)
+sharing one PostgreSQL archive on the same farm, each in a database of its own made next
+to DB (and dropped after), and prints their feeds per second beside the SQLite figure.
 """
 
 from __future__ import annotations
@@ -263,6 +267,18 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> bool:
         f"{ours['server'].get('connections', 0)} connections in both polls",
     )
 
+    sqlite_rate = args.feeds / ours["cold_s"]
+    shared_ok = True
+    for run in results.get("shared", []):
+        shared_ok = shared_ok and run["exactly_once"] and not run["failed"]
+        add(
+            f"PostgreSQL, {run['workers']} worker{'s' if run['workers'] > 1 else ''}",
+            f"{run['feeds_per_s']:.0f}/s",
+            f"{run['wall_s']:.2f} s, {run['feeds_per_s'] / sqlite_rate:.2f}x SQLite's "
+            f"{sqlite_rate:.0f} feeds/s; CPU {run['cpu_s']:.1f} s; feeds per worker "
+            f"{run['polled']}; exactly once: {'yes' if run['exactly_once'] else 'NO'}",
+        )
+
     width = max(len(r[0]) for r in rows)
     print(
         f"\n== ingest benchmark: {args.feeds} feeds x {args.items} items, "
@@ -280,7 +296,10 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> bool:
         print("  verification:", json.dumps(v))
     if failed or ours["errors"]:
         print(f"  {failed} feed polls failed:", ours["errors"])
-    return bool(v["exactly_once"]) and not failed and all_304
+    for run in results.get("shared", []):
+        if run["errors"]:
+            print(f"  PostgreSQL, {run['workers']} workers: errors", run["errors"])
+    return bool(v["exactly_once"]) and not failed and all_304 and shared_ok
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -305,7 +324,90 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rules", action="store_true", help="ours: match the stories against rules/ as well"
     )
     p.add_argument("--json", type=Path, help="also write every figure to this file")
+    p.add_argument(
+        "--archive", help="a postgresql:// URL: also run workers sharing an archive there"
+    )
+    p.add_argument("--shared-workers", default="1,2,3", help="worker counts to run with --archive")
     return p.parse_args(argv)
+
+
+@contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """A new database beside the one ``url`` names, dropped afterwards; its URL."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"monitor_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench_shared(spec: dict[str, Any], url: str, workers: int, work: Path) -> dict[str, Any]:
+    """``workers`` processes polling the farm into one new PostgreSQL archive together."""
+    import psycopg
+
+    from monitor.archive import open_archive
+
+    farm_items = spec["expected_items"]
+    with scratch_database(url) as db:
+        open_archive(db).close()  # the schema, before the workers start
+        procs = []
+        for n in range(workers):
+            child = {**spec, "archive": db, "work": str(work / f"worker{n}")}
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(BENCH / "run_shared.py"), json.dumps(child)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=loopback_env(),
+                )
+            )
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "READY":
+                raise RuntimeError("a shared-archive worker did not start")
+        started = time.perf_counter()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outputs = [proc.communicate(timeout=RUN_TIMEOUT) for proc in procs]
+        wall = time.perf_counter() - started
+        results = []
+        for proc, (out, err) in zip(procs, outputs, strict=True):
+            lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode != 0 or not lines:
+                sys.stderr.write(out[-2000:] + err[-4000:])
+                raise RuntimeError(f"a shared-archive worker failed (exit {proc.returncode})")
+            results.append(json.loads(lines[-1].removeprefix("RESULT ")))
+        with psycopg.connect(db) as conn:
+            stories, urls = conn.execute(
+                "SELECT count(*), count(DISTINCT url) FROM stories"
+            ).fetchone()
+            done = conn.execute(
+                "SELECT count(*) FROM feeds WHERE last_success IS NOT NULL"
+            ).fetchone()[0]
+    polled = sum(r["polled"] for r in results)
+    return {
+        "workers": workers,
+        "wall_s": wall,
+        "feeds_per_s": spec["feeds"] / wall,
+        "polled": [r["polled"] for r in results],
+        "failed": sum(r["failed"] for r in results),
+        "cpu_s": sum(r["main_cpu_s"] + r["children_cpu_s"] for r in results),
+        "exactly_once": stories == urls == farm_items and done == spec["feeds"],
+        "stories": stories,
+        "repolled": polled - spec["feeds"],
+        "errors": sorted({e for r in results for e in r["errors"]})[:5],
+    }
 
 
 def bench_ours(base: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
@@ -383,6 +485,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"workers={args.workers or os.cpu_count()} ..."
             )
             results["ours"] = bench_ours(base, spec, runs / "ours")
+            if args.archive:
+                shared_spec = {**spec, "feeds": farm.feeds, "expected_items": farm.item_count}
+                results["shared"] = []
+                for workers in _ints(args.shared_workers):
+                    print(f"ours, {workers} workers sharing PostgreSQL ...")
+                    run = bench_shared(shared_spec, args.archive, workers, runs / f"pg-{workers}")
+                    print(
+                        f"  {run['wall_s']:.2f} s, {run['feeds_per_s']:.0f} feeds/s, polled "
+                        f"{run['polled']}, CPU {run['cpu_s']:.1f} s"
+                    )
+                    results["shared"].append(run)
             if reader_py is not None:
                 for workers in _ints(args.reader_workers):
                     print(f"reader {READER_VERSION}: workers={workers} ...")
