@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.poll.schedule import replanner
 from monitor.text.pagetext import read_page_text
-from monitor.types import Entry, Feed
+from monitor.types import Entry, Feed, Match, PlannedMatch
 from tests import builders
 from tests.backends import expire_leases
 
@@ -436,3 +436,68 @@ def test_a_feed_that_moves_its_guids_does_not_repeat_its_items(archive: SQLArchi
     moved = [entry(url=e.url, guid=e.url, headline=e.headline, body=e.paragraphs) for e in old]
     assert archive.store_entries(FEEDS[0].url, moved, NOW).new == ()
     assert archive.count_stories() == 2
+
+
+def test_every_look_up_of_the_archive_answers_on_this_backend(archive: SQLArchive) -> None:
+    """What `monitor status`, /metrics, the deliverer and the commands read, on a populated
+    archive: each query runs (SQL both databases take) and says what was written."""
+
+    def plan(headline: str, body: str, sources: Sequence[str]) -> list[PlannedMatch]:
+        match = Match(topic="talks", terms=(), snippet=body[:40], snippet_terms=())
+        if "held" in headline:
+            return [PlannedMatch(match=match, notifiers=(), held="no notifier yet")]
+        return [PlannedMatch(match=match, notifiers=("hook",))]
+
+    archive.claim_due(NOW, owner="w", lease_seconds=60, limit=10)
+    stored = archive.store_entries(
+        FEEDS[0].url,
+        [entry(url="https://n.example/1"), entry(url="https://n.example/2", headline="A held one")],
+        NOW,
+        matcher=plan,
+    )
+    first = stored.new[0]
+    archive.record_poll(
+        PollRecord(url=FEEDS[1].url, polled=NOW, next_poll=NOW, ok=False, error="HTTP 500"),
+        owner="w",
+    )
+    archive.set_status({"state": "running", "errors": ["a"]}, NOW)
+    assert archive.status() == {"state": "running", "errors": ["a"]}
+    assert archive.feed_counts() == (3, 1)
+    assert archive.topic_hits(NOW - timedelta(days=1)) == {"talks": 2}
+    assert archive.stories_per_day(NOW - timedelta(days=1), NOW) == {FEEDS[0].url: 2.0}
+    assert archive.article_counts(NOW - timedelta(days=1)) == {
+        "article": 0,
+        "feed": 0,
+        "waiting": 0,
+    }
+    assert archive.held_matches() == {"talks": (1, "no notifier yet")}
+    assert archive.story_topics(first.seq) == ["talks"]
+    assert archive.count_stories() == 2 and archive.count_stories(since=NOW + timedelta(1)) == 0
+    assert {s.id for s in archive.recent_stories(limit=5)} == {s.id for s in stored.new}
+    assert [s.seq for s in archive.iter_stories()] == [s.seq for s in stored.new]
+    assert archive.untried_entries(
+        FEEDS[0].url, [entry(url="https://n.example/1"), entry(url="https://n.example/9")]
+    ) == [True, True]
+    assert archive.claim_article_retries(NOW, limit=5, lease_seconds=60) == []
+    (message,) = archive.claim_outbox(NOW, owner="d", lease_seconds=60, limit=5)
+    assert message.headline == first.headline and message.topic == "talks"
+    assert [s.id for s, m in archive.message_stories(message.id)] == [first.id]
+    assert archive.message_payload(message.id) == {}
+    archive.finish_delivery(message.id, owner="d", now=NOW)
+    assert archive.alerted_stories([s.seq for s in stored.new]) == {first.seq}
+    assert [e.id for e in archive.list_outbox(["sent"])] == [message.id]
+    assert archive.outbox_counts() == {"sent": 1}
+    assert archive.retry_outbox(NOW, ids=[message.id[:8]]) == 0  # sent: not again
+    archive.disable_notifier("hook", "HTTP 410", NOW)
+    assert archive.disabled_notifiers() == {"hook": "HTTP 410"}
+    archive.enable_notifier("hook")
+    assert archive.disabled_notifiers() == {}
+    assert list(archive.digest_queues()) == []
+    assert archive.release_held(lambda m: PlannedMatch(match=m, notifiers=("hook",)), NOW) == 1
+    assert archive.held_matches() == {}
+    assert archive.health_changes(NOW + timedelta(hours=2), 3600) == [
+        (FEEDS[1].url, FEEDS[1].name, "failing")
+    ]
+    assert archive.health_changes(NOW + timedelta(hours=2), 3600) == []
+    assert archive.prune(NOW + timedelta(days=1), matched_before=None, now=NOW, dry_run=True) == 0
+    archive.vacuum()

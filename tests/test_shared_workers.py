@@ -138,6 +138,17 @@ def test_three_workers_poll_every_feed_and_send_every_alert_once_despite_a_sigki
     counts = polled_feeds(feed_server)
     assert len(counts) == FEEDS
     assert sum(1 for c in counts.values() if c > 1) <= 32
+    # `monitor status` tells each worker's state: two stopped, one killed.
+    shown = subprocess.run(
+        [sys.executable, "-m", "monitor", "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(shown.stderr)
+    status = shown.stdout
+    assert "service: 0 workers running on the shared archive" in status
+    assert status.count(": stopped at ") == 2 and status.count("ended without stopping") == 1
     archive = open_archive(postgres_url, read_only=True)
     try:
         assert archive.count_stories() == FEEDS * ITEMS

@@ -320,9 +320,11 @@ class ServiceState(Protocol):
     """What the running service records about itself, and the counts ``monitor status``
     and ``/metrics`` show."""
 
-    def release_leases(self) -> None:
-        """Forget every lease of feeds and messages: for a service that holds the
-        archive's single-instance lock, any lease left over is from a crashed run."""
+    def release_leases(self, owner: str | None = None) -> None:
+        """Forget ``owner``'s leases of feeds and messages (a service stopping: what it cut
+        short is claimable again at once); without ``owner``, every lease, for a service
+        that holds the archive's single-instance lock, to which any lease left over is from
+        a crashed run (a shared archive has no such lock: it keeps the others')."""
 
     def clock_stepped(self, step: float, *, owner: str) -> None:
         """The wall clock was stepped by ``step`` seconds: after a step back, move the

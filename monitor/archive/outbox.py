@@ -239,11 +239,13 @@ class OutboxStore:
         """Per topic: how many matches wait for their alerts, and the latest reason why."""
         rows = self._db.execute(
             """
-            SELECT topic, count(*), max(matched_at), held FROM matches
-            WHERE held IS NOT NULL GROUP BY topic
+            SELECT m.topic, count(*), (
+                SELECT h.held FROM matches h WHERE h.topic = m.topic AND h.held IS NOT NULL
+                ORDER BY h.matched_at DESC LIMIT 1)
+            FROM matches m WHERE m.held IS NOT NULL GROUP BY m.topic
             """
         ).fetchall()
-        return {r[0]: (r[1], r[3]) for r in rows}
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     # -- delivery -------------------------------------------------------------------------------
 

@@ -149,6 +149,10 @@ class PostgresArchive(SQLArchive):
         FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
         WHERE ss.story_seq = s.seq AND f.active AND NOT f.gone)"""
 
+    @staticmethod
+    def _search_words(headline: str, body: str) -> str | None:
+        return tsvector(headline, body)
+
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
         self.path = redact_url(url)  # what messages name
@@ -377,10 +381,6 @@ class PostgresArchive(SQLArchive):
                 count_attempt=count_attempt,
             )
 
-    def release_leases(self) -> None:
-        """Nothing: the leases in a shared database are other workers' as much as a crashed
-        run's; a dead worker's run out (or are taken over at once on its own host)."""
-
     def clock_stepped(self, step: float, *, owner: str) -> None:
         """Nothing: leases are timed by the database's clock, and the due times are shared
         by every worker, so one worker's clock step moves none of them."""
@@ -391,8 +391,7 @@ class PostgresArchive(SQLArchive):
         self, db: Db, feed_id: int, decision: Decision, ids: Mapping[int, str], t: float
     ) -> None:
         super()._write(db, feed_id, decision, ids, t)
-        texts = [(add.seq, add.text.headline, add.text.body) for add in decision.new]
-        texts += [
+        texts = [
             (u.seq, u.text.headline, u.text.body)
             for u in decision.updates
             if isinstance(u, ReplaceText)

@@ -5,7 +5,9 @@ an advisory lock, so workers that start together upgrade once. The first step is
 schema of SQLite's tenth (``migrations.py``): the same tables and columns, with booleans as
 ``boolean``, times as Unix seconds (``double precision``, UTC), keys and ids in byte order
 (``COLLATE "C"``, as SQLite compares them), and a ``tsvector`` of each story's words for
-search where SQLite has FTS5. Later steps follow SQLite's one for one where they can.
+search where SQLite has FTS5; and the per-host limits that workers share, unlogged (no
+write-ahead log to flush at each request; a crash of the server empties them, which only
+frees the slots). Later steps follow SQLite's one for one where they can.
 """
 
 from __future__ import annotations
@@ -150,14 +152,14 @@ MIGRATIONS: tuple[str, ...] = (
         key text COLLATE "C" PRIMARY KEY,
         pruned double precision NOT NULL
     );
-    CREATE TABLE host_slots (
+    CREATE UNLOGGED TABLE host_slots (
         host text NOT NULL,
         slot integer NOT NULL,
         owner text NOT NULL,
         until double precision NOT NULL,
         PRIMARY KEY (host, slot)
     );
-    CREATE TABLE host_gates (
+    CREATE UNLOGGED TABLE host_gates (
         host text PRIMARY KEY,
         next_start double precision NOT NULL
     );

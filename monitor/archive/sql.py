@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -70,7 +70,6 @@ _PRUNABLE = """
     ORDER BY s.seq LIMIT ?
 """
 _ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
-_ROWS_PER_STATEMENT = 16  # rows of the other tables in one
 
 # A story's columns as ``_story`` reads them; ``sources`` is each backend's own.
 STORY_COLUMNS = """
@@ -190,6 +189,8 @@ class SQLArchive(OutboxStore, StatusStore):
                 self._batch_depth -= 1
 
     shared = False  # several workers may use the database at once
+    # A story's search words for a column of their own (None: the database indexes them).
+    _search_words: Callable[[str, str], str | None] | None = None
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
@@ -210,25 +211,41 @@ class SQLArchive(OutboxStore, StatusStore):
         newest first, older than ``before``; None when the index cannot narrow it down."""
 
     @abstractmethod
+    def vacuum(self) -> None:
+        """Give the space of deleted stories back (see ``StoryStore.vacuum``)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     # -- feeds ------------------------------------------------------------------------------
 
     def sync_feeds(self, feeds: Sequence[Feed], now: datetime, *, replan: Replan) -> None:
+        configured = {f.url: f for f in feeds}
         with self._tx() as db:
-            db.execute("UPDATE feeds SET active = FALSE")
-            for feed in feeds:
-                db.execute(
-                    """
-                    INSERT INTO feeds (url, name, fetch_url, active, next_poll)
-                    VALUES (?, ?, ?, TRUE, ?)
-                    ON CONFLICT (url) DO UPDATE SET name = excluded.name, active = TRUE
-                    """,
-                    (feed.url, feed.name, feed.url, _ts(now)),
-                )
+            # Only what differs is written: with the same configuration nothing is, so a
+            # worker starting beside others waits for none of their feed rows' locks.
+            known = {
+                r[0]: (r[1], bool(r[2])) for r in db.execute("SELECT url, name, active FROM feeds")
+            }
+            db.executemany(
+                "UPDATE feeds SET active = FALSE WHERE url = ?",
+                [(url,) for url, (_, active) in known.items() if active and url not in configured],
+            )
+            db.executemany(
+                "UPDATE feeds SET name = ?, active = TRUE WHERE url = ?",
+                [
+                    (f.name, f.url)
+                    for f in feeds
+                    if f.url in known and known[f.url] != (f.name, True)
+                ],
+            )
+            db.executemany(
+                "INSERT INTO feeds (url, name, fetch_url, active, next_poll)"
+                " VALUES (?, ?, ?, TRUE, ?) ON CONFLICT (url) DO NOTHING",
+                [(f.url, f.name, f.url, _ts(now)) for f in feeds if f.url not in known],
+            )
             # The next poll of a feed already scheduled follows the configuration now, not
             # the one it was polled under; with the same configuration nothing changes.
-            configured = {f.url: f for f in feeds}
             rows = db.execute(
                 "SELECT *, 0 AS story_count FROM feeds WHERE active AND NOT gone"
                 " AND last_polled IS NOT NULL"
@@ -655,7 +672,7 @@ class SQLArchive(OutboxStore, StatusStore):
     ) -> None:
         for update in decision.updates:
             _update(db, update, t)
-        _insert_stories(db, decision.new, ids, t)
+        _insert_stories(db, decision.new, ids, t, self._search_words)
         _insert(
             db,
             "INSERT INTO story_keys (key, story_seq) VALUES",
@@ -903,11 +920,19 @@ def _article_row(article: Attempts) -> tuple[object, ...]:
     return (article.source, article.error, article.tries, retry)
 
 
-def _insert_stories(db: Db, adds: Sequence[AddStory], ids: Mapping[int, str], t: float) -> None:
+def _insert_stories(
+    db: Db,
+    adds: Sequence[AddStory],
+    ids: Mapping[int, str],
+    t: float,
+    words: Callable[[str, str], str | None] | None,
+) -> None:
     """New stories go in with one INSERT: FTS5 flushes what it has indexed at each statement
     that may need rolling back, and the trigger that indexes a story makes its INSERT such a
     statement, so one INSERT per story would flush (and later merge) one tiny index segment
-    per story."""
+    per story. ``words``: the search words of a story's text, for a backend that keeps them
+    in a column of their own."""
+    extra = () if words is None else ("words",)
     rows = [
         (
             add.seq,
@@ -925,16 +950,20 @@ def _insert_stories(db: Db, adds: Sequence[AddStory], ids: Mapping[int, str], t:
             *_article_row(add.article),
             add.text.feed,
             add.text.words,
+            *(() if words is None else (words(add.text.headline, add.text.body),)),
         )
         for add in adds
     ]
+    columns = (
+        "seq, id, url, headline, body, published, first_seen, updated, author, text_hash,"
+        " sketch, feed_sketch, content_source, article_error, article_tries, article_retry,"
+        " text_feed, text_words" + "".join(f", {c}" for c in extra)
+    )
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
         db.execute(
-            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
-            " updated, author, text_hash, sketch, feed_sketch, content_source,"
-            " article_error, article_tries, article_retry, text_feed, text_words) VALUES "
-            + ",".join([f"({marks(18)})"] * len(chunk)),
+            f"INSERT INTO stories ({columns}) VALUES "
+            + ",".join([f"({marks(18 + len(extra))})"] * len(chunk)),
             [value for row in chunk for value in row],
         )
     _insert(
@@ -946,18 +975,11 @@ def _insert_stories(db: Db, adds: Sequence[AddStory], ids: Mapping[int, str], t:
 
 
 def _insert(db: Db, head: str, rows: Sequence[tuple[object, ...]], tail: str = "") -> None:
-    """``head`` ("INSERT ... VALUES") for each of ``rows``, then ``tail``: _ROWS_PER_STATEMENT
-    rows a statement (one a row costs more), the rest one a statement (two statements to
-    prepare, not one for each count of rows)."""
-    if not rows:
-        return
-    whole = len(rows) - len(rows) % _ROWS_PER_STATEMENT
-    values = f"({marks(len(rows[0]))})"
-    many = f"{head} {','.join([values] * _ROWS_PER_STATEMENT)}{tail}"
-    for start in range(0, whole, _ROWS_PER_STATEMENT):
-        chunk = rows[start : start + _ROWS_PER_STATEMENT]
-        db.execute(many, [value for row in chunk for value in row])
-    db.executemany(f"{head} {values}{tail}", rows[whole:])
+    """``head`` ("INSERT ... VALUES") for each of ``rows``, then ``tail``: one prepared
+    statement run for every row (SQLite: no statement journal to spill, as a multi-row
+    INSERT has; PostgreSQL: psycopg sends them in one pipeline)."""
+    if rows:
+        db.executemany(f"{head} ({marks(len(rows[0]))}){tail}", rows)
 
 
 def _update(db: Db, intent: Update, t: float) -> None:

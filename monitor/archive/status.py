@@ -17,6 +17,7 @@ class StatusStore:
 
     _db: Db
     _tx: Callable[..., AbstractContextManager[Db]]
+    shared: bool
 
     def clock_stepped(self, step: float, *, owner: str) -> None:
         """The wall clock was stepped by ``step`` seconds (negative: back).
@@ -56,12 +57,17 @@ class StatusStore:
                 (step, step),
             )
 
-    def release_leases(self) -> None:
-        """Forget every lease: for a service that holds the archive's single-instance lock,
-        any lease left over is from a crashed run."""
+    def release_leases(self, owner: str | None = None) -> None:
+        """Forget ``owner``'s leases, or every lease (see ``Archive.release_leases``)."""
+        if owner is None and self.shared:
+            return  # the other workers' leases are theirs
+        whose = "" if owner is None else " WHERE lease_owner = ?"
         with self._tx() as db:
-            db.execute("UPDATE feeds SET lease_owner = NULL, lease_until = NULL")
-            db.execute("UPDATE outbox SET lease_owner = NULL, lease_until = NULL")
+            for table in ("feeds", "outbox"):
+                db.execute(
+                    f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL{whose}",
+                    () if owner is None else (owner,),
+                )
 
     def health_changes(self, now: datetime, failing_after: float) -> list[tuple[str, str, str]]:
         """Feeds to send a health alert about: (url, name, "failing" or "recovered").

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -22,11 +23,15 @@ from monitor.cli.common import (
 from monitor.clock import utc_now
 from monitor.config import Config, archive_url_despite_errors, load_config, salvage_setting
 from monitor.errors import ConfigError, MonitorError
+from monitor.owner import owner_gone
 from monitor.redact import redact_text, redact_url
 from monitor.service.lock import ArchiveLock
 from monitor.service.logs import setup_logging
-from monitor.service.runner import Service
+from monitor.service.runner import WORKER_STATUS, Service
 from monitor.units import plural
+
+# A running worker of a shared archive says so every few seconds (its housekeeping tick).
+WORKER_SILENT = timedelta(minutes=2)
 
 
 @click.command()
@@ -80,7 +85,14 @@ def status(ctx: click.Context, config_path: Path) -> None:
         articles = archive.article_counts(now - timedelta(days=7))
         held = archive.held_matches()
     holder = ArchiveLock.for_url(archive_url).holder()
-    if holder is not None:
+    workers = {
+        key.removeprefix(WORKER_STATUS): value
+        for key, value in service.items()
+        if key.startswith(WORKER_STATUS)
+    }
+    if workers:  # a shared archive: each worker says how it is
+        _echo_workers(workers, now, zone)
+    elif holder is not None:
         click.echo(f"service: running (pid {holder})")
     else:
         last = service.get("state", "never run")
@@ -149,3 +161,30 @@ def _zone_despite_errors(config_path: Path) -> tzinfo:
         return ZoneInfo(name) if isinstance(name, str) else UTC
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return UTC
+
+
+def _echo_workers(workers: dict[str, dict[str, Any]], now: datetime, zone: tzinfo) -> None:
+    """The workers of a shared archive seen in the last day: running (heard from within
+    WORKER_SILENT), stopped, or silent since when (killed, or its machine is down)."""
+    shown = []
+    for owner, status in sorted(workers.items()):
+        seen = datetime.fromisoformat(status["seen"]) if status.get("seen") else None
+        if seen is None or now - seen > timedelta(days=1):
+            continue
+        if status.get("state") == "stopped":
+            state = f"stopped at {seen.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+        elif owner_gone(owner):  # a process of this machine that is no more
+            state = f"ended without stopping (last heard from {seen.astimezone(zone):%H:%M:%S})"
+        elif now - seen <= WORKER_SILENT:
+            state = "running"
+        else:
+            state = f"silent since {seen.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+        shown.append((owner, state, status))
+    running = sum(1 for _, state, _ in shown if state == "running")
+    click.echo(f"service: {plural(running, 'worker')} running on the shared archive")
+    for owner, state, status in shown:
+        click.echo(f"  worker {owner}: {state}")
+        for error in status.get("reload_errors", []):
+            click.echo(f"    reload error (its previous configuration keeps running): {error}")
+        for topic, reason in sorted(status.get("digest_errors", {}).items()):
+            click.echo(f"    digest of topic {topic!r} failing: {reason}")

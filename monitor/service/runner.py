@@ -48,6 +48,8 @@ PRUNE_EVERY = 3600.0
 PRUNE_MOST = 5000
 PRUNE_AGAIN = 10.0
 log = logging.getLogger(__name__)
+# The status of each worker of a shared archive is kept under this prefix and its owner.
+WORKER_STATUS = "worker "
 MAX_PARALLEL_POLLS = 4  # poll ticks that may overlap when a slow feed holds one up
 T = TypeVar("T")
 
@@ -134,6 +136,7 @@ class Service:
         self.config_path = config_path
         self.clock = clock
         self.owner = default_owner()
+        self._own_status: dict[str, Any] = {}  # with a shared archive: this worker's status
         self.metrics = Metrics()
         self._stop = asyncio.Event()
         self._deliver_lock = asyncio.Lock()
@@ -199,7 +202,8 @@ class Service:
             self.house = open_archive(config.archive_url)
             server = None
             try:
-                # We hold the single-instance lock, so any lease left is from a crashed run.
+                # We hold the single-instance lock, so any lease left is from a crashed run
+                # (a shared archive keeps its other workers' leases).
                 self.house.release_leases()
                 self._generation = self._build(config)
                 server = MetricsServer.start(
@@ -253,7 +257,8 @@ class Service:
                     "%s cut short at the end of the grace time", plural(len(pending), "poll")
                 )
         with contextlib.suppress(MonitorError):
-            self.house.release_leases()  # whatever was cut short is claimable again at once
+            # What was cut short is claimable again at once (by another worker, too).
+            self.house.release_leases(self.owner)
 
     def _close_all(self) -> None:
         for generation in (self._generation, *self._retired):
@@ -373,6 +378,8 @@ class Service:
 
     async def _housekeeping(self) -> None:
         try:
+            if self.house.shared:  # `monitor status` tells a live worker by this
+                self._set_status()
             await self._reload_if_changed()
             await asyncio.to_thread(self._health_alerts)
             await asyncio.to_thread(self._prune)
@@ -570,6 +577,9 @@ class Service:
     def _set_status(self, **values: Any) -> None:
         if self._fatal is not None:
             return  # not a write more into that archive
+        if self.house.shared:  # each worker has its own status, which only it writes
+            self._own_status.update(values, seen=self.clock().isoformat())
+            values = {f"{WORKER_STATUS}{self.owner}": self._own_status}
         try:
             self.house.set_status(values, self.clock())
         except MonitorError as exc:
