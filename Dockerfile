@@ -14,7 +14,7 @@ RUN useradd --create-home --uid "$MONITOR_UID" monitor
 WORKDIR /app
 
 # The dependencies first, from pyproject.toml alone, so that a change of the code does not
-# install them again. EXTRAS: optional groups of pyproject.toml, e.g. "apprise,articles".
+# install them again. EXTRAS: optional groups of pyproject.toml, e.g. "apprise".
 ARG EXTRAS=""
 COPY pyproject.toml ./
 RUN python3 -m venv /opt/venv \

@@ -7,8 +7,13 @@ The fixture pages in fixtures/extraction are from Mozilla Readability's test sui
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import json
+import logging
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -266,17 +271,43 @@ def test_pathological_results_are_sensible() -> None:
     assert "More text after a NUL." in text
 
 
-def test_forced_fallback_and_missing_trafilatura(monkeypatch: pytest.MonkeyPatch) -> None:
-    html = page("bbc-1")
-    forced = extract_article(html, use_trafilatura=False)
-    monkeypatch.setattr(extract_module, "HAVE_TRAFILATURA", False)
-    missing = extract_article(html)
+@pytest.fixture
+def no_trafilatura(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """trafilatura as an install without it has it: its import fails."""
+    monkeypatch.setitem(sys.modules, "trafilatura", None)  # None there: ImportError
+    extract_module.trafilatura_module.cache_clear()
+    yield
+    extract_module.trafilatura_module.cache_clear()
+
+
+def test_forced_fallback_and_missing_trafilatura(
+    no_trafilatura: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert extract_article(page("bbc-1")).method == "readability"
+    html = f"<html><body><article>{PROSE}</article></body></html>"
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING):
+        # Ours finds nothing, so trafilatura is wanted, and cannot be had.
+        patch.setattr(extract_module, "readability_article", lambda body, deadline: None)
+        forced = extract_article(html, use_trafilatura=False)
+        missing = extract_article(html)
+        assert extract_article(html) == missing
     assert forced == missing
-    assert missing.method == "readability"
+    assert missing.method == "empty" and missing.paragraphs == ()
+    warnings = [r for r in caplog.records if "cannot be imported" in r.getMessage()]
+    assert len(warnings) == 1  # once per process, not once per page
+
+
+def test_trafilatura_is_a_dependency_imported_when_first_needed() -> None:
+    requirements = importlib.metadata.requires("news-monitor") or []
+    for name in ("trafilatura", "lxml_html_clean"):
+        assert any(r.startswith(name) and "extra ==" not in r for r in requirements), name
+    # The CLI and the parse workers load this module; most pages never need trafilatura.
+    code = "import sys, monitor.cli.main; print('trafilatura' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_trafilatura_rescues_what_ours_misses(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("trafilatura")
     html = f"<html><body><article>{PROSE}</article></body></html>"
     monkeypatch.setattr(extract_module, "readability_article", lambda body, deadline: None)
     article = extract_article(html)
@@ -285,8 +316,7 @@ def test_trafilatura_rescues_what_ours_misses(monkeypatch: pytest.MonkeyPatch) -
     assert own(html).method == "empty"
 
 
-def test_with_trafilatura_installed_news_pages_still_read_well() -> None:
-    pytest.importorskip("trafilatura")
+def test_with_trafilatura_news_pages_still_read_well() -> None:
     for name, headline, start, _end, chrome in NEWS:
         article = extract_article(page(name))
         assert article.headline == headline

@@ -2,8 +2,9 @@
 
 ``extract_article`` parses a page once with lxml, reads the metadata itself
 (JSON-LD, meta tags), takes the body from our Readability-style extractor and asks
-trafilatura (the optional ``articles`` extra) when ours may have missed text; the
-paragraphs are then cleaned into the story format (DESIGN.md section 3).
+trafilatura (a dependency) when ours may have missed text; the paragraphs are then
+cleaned into the story format (DESIGN.md section 3). An install where trafilatura
+cannot be imported runs our extractor alone, with one warning.
 
 Every page is bounded: at most MAX_BYTES of HTML, NUL bytes removed, lxml's nesting
 limit (256), at most MAX_ELEMENTS elements and MAX_TEXT characters of article text,
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
+from types import ModuleType
 from typing import Any
 
 from lxml import etree
@@ -43,12 +46,21 @@ _PARSER = etree.HTMLParser(
     remove_comments=True, remove_pis=True, no_network=True, collect_ids=False
 )
 
-try:  # the optional "articles" extra
-    import trafilatura
 
-    HAVE_TRAFILATURA = True
-except ImportError:  # not installed, or installed without a dependency it needs
-    HAVE_TRAFILATURA = False
+@functools.cache
+def trafilatura_module() -> ModuleType | None:
+    """trafilatura, imported on first need, or None when it cannot be imported.
+
+    Imported late because most pages never need it, while its import costs some 0.13 s of
+    CPU and 7 MB in every process that loads this module: each command of the CLI, each
+    parse worker.
+    """
+    try:
+        import trafilatura
+    except ImportError as exc:  # installed without it (--no-deps), or without lxml_html_clean
+        log.warning("trafilatura cannot be imported (%s): our extractor reads pages alone", exc)
+        return None
+    return trafilatura
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -150,7 +162,7 @@ def _cut_after(root: etree._Element, limit: int) -> None:
         return
 
 
-def _trafilatura_paragraphs(text: str, url: str | None) -> list[Piece]:
+def _trafilatura_paragraphs(trafilatura: ModuleType, text: str, url: str | None) -> list[Piece]:
     try:
         document: Any = trafilatura.bare_extraction(
             text,
@@ -203,10 +215,10 @@ def extract_article(
     """The article of a page; ``use_trafilatura=False`` forces our own extractor.
 
     Our Readability-style body is taken first: it scores better than trafilatura on
-    the test pages (bench/extract.py). Trafilatura, when installed, is asked only
-    when ours may have missed text: when ours is empty or has less than MIN_SHARE of
-    the page's text; then the longer of the two wins, ours unless it has less than
-    MIN_SHARE of trafilatura's.
+    the test pages (bench/extract.py). Trafilatura, when it can be imported, is asked
+    only when ours may have missed text: when ours is empty or has less than MIN_SHARE
+    of the page's text; then the longer of the two wins, ours unless it has less than
+    MIN_SHARE of trafilatura's. Together they score better than either alone.
     """
     deadline = Deadline(TIME_BUDGET)
     text = decode(html)
@@ -216,15 +228,13 @@ def extract_article(
     meta = read_metadata(root)
     body = next(root.iter("body"), root)
     method, paragraphs = "readability", _own_paragraphs(body, deadline)
-    if (
-        use_trafilatura
-        and HAVE_TRAFILATURA
-        and len(text) <= TRAFILATURA_MAX_CHARS
-        and not deadline.passed()
-    ):
+    if use_trafilatura and len(text) <= TRAFILATURA_MAX_CHARS and not deadline.passed():
         ours = sum(len(p.text) for p in paragraphs)
-        if ours < MIN_SHARE * page_text_length(body):
-            theirs = _trafilatura_paragraphs(text, url)
+        if (
+            ours < MIN_SHARE * page_text_length(body)
+            and (module := trafilatura_module()) is not None
+        ):
+            theirs = _trafilatura_paragraphs(module, text, url)
             if ours < MIN_SHARE * sum(len(p.text) for p in theirs):
                 method, paragraphs = "trafilatura", theirs
     return _article(meta, method, paragraphs, root)
