@@ -103,13 +103,27 @@ def polled_feeds(feed_server: FeedServer) -> Counter[str]:
     return Counter(r.path for r in feed_server.requests if r.path.startswith("/f/"))
 
 
+def pollers(feed_server: FeedServer) -> dict[str, list[str]]:
+    """Per feed, the workers that fetched it, in order (their User-Agent says which)."""
+    out: dict[str, list[str]] = {}
+    for r in feed_server.requests:
+        if r.path.startswith("/f/"):
+            out.setdefault(r.path, []).append(r.header("user-agent") or "")
+    return out
+
+
 def test_three_workers_poll_every_feed_and_send_every_alert_once_despite_a_sigkill(
     tmp_path: Path, postgres_url: str, feed_server: FeedServer, receiver: Receiver
 ) -> None:
     config = write_project(tmp_path, postgres_url, feed_server, receiver.url)
     open_archive(postgres_url).close()  # the schema, made once before the workers race
     logs = [tmp_path / f"worker{n}.log" for n in range(3)]
-    workers = [start(config, log) for log in logs]
+    # The same configuration, but for a local setting that tells the server who asks.
+    configs = [config.with_name(f"worker{n}.toml") for n in range(3)]
+    for n, own in enumerate(configs):
+        text = config.read_text(encoding="utf-8")
+        own.write_text(text.replace("[fetch]\n", f'[fetch]\nuser_agent = "w{n}"\n'), "utf-8")
+    workers = [start(own, log) for own, log in zip(configs, logs, strict=True)]
     try:
         # A third of the feeds polled: the workers are all at it. Kill one between two
         # of its webhook POSTs (a POST cut short would be sent again by design: delivery
@@ -118,6 +132,7 @@ def test_three_workers_poll_every_feed_and_send_every_alert_once_despite_a_sigki
         wait_until(lambda: receiver.arrived == receiver.answered, 10, "no POST in flight")
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(10)
+        before_kill = polled_feeds(feed_server)
         wait_until(lambda: len(polled_feeds(feed_server)) == FEEDS, 120, "every feed polled")
         wait_until(lambda: len(set(receiver.ids)) >= len(MATCHING), 60, "every alert sent")
         time.sleep(2)  # anything sent twice would have come by now
@@ -133,14 +148,19 @@ def test_three_workers_poll_every_feed_and_send_every_alert_once_despite_a_sigki
         f"Harbour strike enters day {n}" for n in MATCHING
     )
     assert len(receiver.ids) == len(set(receiver.ids)) == len(MATCHING)
-    # Every feed polled; twice only where the killed worker's poll was cut short (its
-    # claim, at most one round of feeds, was taken over).
+    # Every feed polled; a second time only where the killed worker had fetched it and not
+    # yet recorded the poll (its claims were taken over): never two polls of a feed after.
     counts = polled_feeds(feed_server)
     assert len(counts) == FEEDS
-    assert sum(1 for c in counts.values() if c > 1) <= 32
+    by = pollers(feed_server)
+    twice = {path: who for path, who in by.items() if len(who) > 1}
+    assert all(who[0] == "w0" and "w0" not in who[1:] for who in twice.values()), twice
+    assert all(len(who) == 2 and before_kill[path] == 1 for path, who in twice.items()), twice
+    # All three worked: the feeds spread over them.
+    assert {who[0] for who in by.values()} == {"w0", "w1", "w2"}
     # `monitor status` tells each worker's state: two stopped, one killed.
     shown = subprocess.run(
-        [sys.executable, "-m", "monitor", "status", "--config", str(config)],
+        [sys.executable, "-m", "monitor", "status", "--config", str(configs[1])],
         capture_output=True,
         text=True,
         check=False,

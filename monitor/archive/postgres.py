@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from monitor.archive import PollRecord
+from monitor.archive.candidates import LONGEST_WORD, tsquery, widen
 from monitor.archive.db import Db, marks, translate_faults
 from monitor.archive.outbox import ENTRY_COLUMNS, gone_owners, outbox_entry
 from monitor.archive.postgres_schema import MIGRATIONS
@@ -40,7 +41,7 @@ from monitor.archive.sql import SQLArchive, _feed_state
 from monitor.dedupe import Decision, ReplaceText
 from monitor.errors import ArchiveError, ArchiveMissing, ArchiveUnreachable, LeaseLost
 from monitor.redact import redact_url
-from monitor.rules.ast import AliasRef, And, Near, Node, Not, Or, Phrase, Scoped
+from monitor.rules.ast import Node
 from monitor.text.tokens import tokenize
 from monitor.types import FeedState, OutboxEntry
 
@@ -57,7 +58,6 @@ NOW = "extract(epoch FROM clock_timestamp())"
 # Advisory lock keys (one 64-bit space per database): story writes, schema upgrades.
 STORE_LOCK = 0x6D6F6E69746F7201
 MIGRATE_LOCK = 0x6D6F6E69746F7202
-_LONGEST_LEXEME = 1000  # PostgreSQL refuses a lexeme of 2 KB or more
 _LARGEST_VECTOR = 900_000  # and a tsvector of 1 MB or more
 _PLACEHOLDER = re.compile(r"%|\?")
 
@@ -402,13 +402,13 @@ class PostgresArchive(SQLArchive):
         )
 
     def _search_seqs(self, node: Node, *, before: int | None, limit: int) -> list[int] | None:
-        query = _tsquery(node)
-        if query is None:
+        wide = widen(node)
+        if wide is None:
             return None
         rows = self._db.execute(
             "SELECT seq FROM stories WHERE words @@ CAST(? AS tsquery) AND seq < ?"
             " ORDER BY seq DESC LIMIT ?",
-            (query, 2**62 if before is None else before, limit),
+            (tsquery(wide), 2**62 if before is None else before, limit),
         ).fetchall()
         return [r[0] for r in rows]
 
@@ -420,42 +420,14 @@ def _db_now(db: Db) -> float:
 def tsvector(headline: str, body: str) -> str | None:
     """The distinct tokens of a story's text as a ``tsvector`` literal (tokens are letters
     and digits, so none needs escaping); None when it would be too large to store."""
-    words = {w[:_LONGEST_LEXEME] for w in tokenize(headline)} | {
-        w[:_LONGEST_LEXEME] for w in tokenize(body)
+    words = {w[:LONGEST_WORD] for w in tokenize(headline)} | {
+        w[:LONGEST_WORD] for w in tokenize(body)
     }
     literal = " ".join(f"'{w}'" for w in sorted(words))
     if len(literal.encode()) > _LARGEST_VECTOR:
         log.warning("a story has too many distinct words to index for search; it is not indexed")
         return None
     return literal
-
-
-def _tsquery(node: Node) -> str | None:
-    """A ``tsquery`` that every story matching ``node`` matches (the matcher then checks
-    each): phrases and NEAR as their words, field scopes and exact case widened, negations
-    dropped. None when it would not narrow anything down."""
-    if isinstance(node, Phrase):
-        parts = []
-        for token in node.tokens:
-            word = token.text[:_LONGEST_LEXEME]
-            if word:
-                parts.append(f"'{word}'" + (":*" if token.prefix else ""))
-        return " & ".join(parts) or None
-    if isinstance(node, Scoped):
-        return _tsquery(node.child)
-    if isinstance(node, Not):
-        return None if node.positive is None else _tsquery(node.positive)
-    if isinstance(node, Near | And):
-        children = node.operands if isinstance(node, Near) else node.children
-        found = [q for q in map(_tsquery, children) if q is not None]
-        return " & ".join(f"({q})" for q in found) or None
-    if isinstance(node, Or):
-        either = [_tsquery(c) for c in node.children]
-        if any(q is None for q in either):
-            return None
-        return " | ".join(f"({q})" for q in either)
-    assert isinstance(node, AliasRef)
-    return None
 
 
 class SharedHosts:

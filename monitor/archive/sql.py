@@ -94,12 +94,18 @@ def _unpack(blob: bytes | None) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _reindex(db: Db, seq: int, *sketches: Sequence[int]) -> None:
-    """A stored story's near-duplicate index rows, for its sketches as they are now."""
-    db.execute("DELETE FROM story_minhash WHERE story_seq = ?", (seq,))
-    db.executemany(
-        "INSERT INTO story_minhash (hash, story_seq) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        [(h, seq) for h in probes(*sketches)],
+def _reindex(db: Db, stories: Sequence[tuple[int, Sequence[int], Sequence[int]]]) -> None:
+    """Stored stories' near-duplicate index rows, for their sketches (own, feed's) as they
+    are now."""
+    seqs = [seq for seq, _, _ in stories]
+    for start in range(0, len(seqs), _CHUNK):
+        chunk = seqs[start : start + _CHUNK]
+        db.execute(f"DELETE FROM story_minhash WHERE story_seq IN ({marks(len(chunk))})", chunk)
+    _insert(
+        db,
+        "INSERT INTO story_minhash (hash, story_seq) VALUES",
+        [(h, seq) for seq, own, feed in stories for h in probes(own, feed)],
+        " ON CONFLICT DO NOTHING",
     )
 
 
@@ -591,7 +597,7 @@ class SQLArchive(OutboxStore, StatusStore):
         new = {add.seq: _new_story(add, ids[add.seq], feed_name, at) for add in decision.new}
         return StoreResult(
             new=tuple(new.values()),
-            changed=tuple(self._changed_stories(decision.changed, new)),
+            changed=tuple(self._changed_stories(decision, new)),
             merged=decision.merged,
             unmatched=tuple(m.seq for m in decision.marks),
         )
@@ -670,8 +676,7 @@ class SQLArchive(OutboxStore, StatusStore):
     def _write(
         self, db: Db, feed_id: int, decision: Decision, ids: Mapping[int, str], t: float
     ) -> None:
-        for update in decision.updates:
-            _update(db, update, t)
+        _update(db, decision.updates, t)
         _insert_stories(db, decision.new, ids, t, self._search_words)
         _insert(
             db,
@@ -740,24 +745,30 @@ class SQLArchive(OutboxStore, StatusStore):
                 taken[sid] = True
         return taken
 
-    def _changed_stories(self, seqs: Sequence[int], new: Mapping[int, Story]) -> list[Story]:
-        stored = {s.seq: s for s in self._stories_by_seq([q for q in seqs if q not in new])}
-        out = []
-        for seq in seqs:
-            story = new.get(seq) or stored.get(seq)
-            if story is not None:
-                out.append(story)
-        return out
+    def _changed_stories(self, decision: Decision, new: Mapping[int, Story]) -> list[Story]:
+        """The stories the call changed, as reading them back would give them: a new text
+        is taken from the decision, not read back (an edited feed changes every item)."""
+        texts = {u.seq: u.text for u in decision.updates if isinstance(u, ReplaceText)}
+        seqs = [q for q in decision.changed if q not in new]
+        stored = {s.seq: s for s in self._stories_by_seq([q for q in seqs if q not in texts])}
+        for story in self._stories_by_seq([q for q in seqs if q in texts], with_text=False):
+            text = texts[story.seq]
+            paragraphs = _read_back(text.paragraphs, text.body)
+            stored[story.seq] = replace(story, headline=text.headline, paragraphs=paragraphs)
+        return [s for q in decision.changed if (s := new.get(q) or stored.get(q)) is not None]
 
-    def _stories_by_seq(self, seqs: Sequence[int]) -> list[Story]:
+    def _stories_by_seq(self, seqs: Sequence[int], *, with_text: bool = True) -> list[Story]:
+        """The stories ``seqs`` (without their text: empty headline and paragraphs)."""
         if not seqs:
             return []
+        columns = self._columns
+        if not with_text:
+            columns = columns.replace("s.headline, s.body", "'' AS headline, '' AS body")
         found: dict[int, Story] = {}
-        for start in range(0, len(seqs), 500):
-            chunk = seqs[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for start in range(0, len(seqs), _CHUNK):
+            chunk = seqs[start : start + _CHUNK]
             rows = self._db.execute(
-                f"SELECT {self._columns} FROM stories s WHERE s.seq IN ({marks})", chunk
+                f"SELECT {columns} FROM stories s WHERE s.seq IN ({marks(len(chunk))})", chunk
             ).fetchall()
             found.update((r["seq"], story_from_row(r)) for r in rows)
         return [found[s] for s in seqs if s in found]
@@ -895,11 +906,7 @@ def _known(row: Any, prefix: int) -> Known:
 
 def _new_story(add: AddStory, sid: str, feed_name: str, at: datetime) -> Story:
     """The story as ``_story`` would read it back from its row (``at``: its first_seen)."""
-    paragraphs, body = add.text.paragraphs, add.text.body
-    # Splitting the body gives the paragraphs back unless one is empty or has a line break:
-    # then split, as reading the row would.
-    if not (all(paragraphs) and body.count("\n") == 2 * len(paragraphs) - 2):
-        paragraphs = _paragraphs(body)
+    paragraphs = _read_back(add.text.paragraphs, add.text.body)
     return Story(
         id=sid,
         seq=add.seq,
@@ -913,6 +920,14 @@ def _new_story(add: AddStory, sid: str, feed_name: str, at: datetime) -> Story:
         content_source=add.article.source,
         article_error=add.article.error,
     )
+
+
+def _read_back(paragraphs: tuple[str, ...], body: str) -> tuple[str, ...]:
+    """A text's paragraphs as reading its stored body gives them back: the same, unless
+    one is empty or has a line break (then the body is split, as reading the row does)."""
+    if all(paragraphs) and body.count("\n") == 2 * len(paragraphs) - 2:
+        return paragraphs
+    return _paragraphs(body)
 
 
 def _article_row(article: Attempts) -> tuple[object, ...]:
@@ -982,39 +997,47 @@ def _insert(db: Db, head: str, rows: Sequence[tuple[object, ...]], tail: str = "
         db.executemany(f"{head} ({marks(len(rows[0]))}){tail}", rows)
 
 
-def _update(db: Db, intent: Update, t: float) -> None:
-    """Write a change the decider made to a stored story."""
-    match intent:
-        case ReplaceText(seq=seq, text=text):
-            db.execute(
-                """
-                UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?,
-                    feed_sketch = ?, updated = ?, text_feed = ?, text_words = ?
-                WHERE seq = ?
-                """,
-                (
-                    text.headline,
-                    text.body,
-                    text.text_hash,
-                    _pack(text.sketch),
-                    _pack(text.feed_sketch) if text.feed_sketch else None,
-                    t,
-                    text.feed,
-                    text.words,
-                    seq,
-                ),
+def _update(db: Db, updates: Sequence[Update], t: float) -> None:
+    """Write the changes the decider made to stored stories: a statement for each kind of
+    change, run for every story it changes (an edited feed changes most of its items)."""
+    texts = [u for u in updates if isinstance(u, ReplaceText)]
+    db.executemany(
+        """
+        UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?,
+            feed_sketch = ?, updated = ?, text_feed = ?, text_words = ?
+        WHERE seq = ?
+        """,
+        [
+            (
+                u.text.headline,
+                u.text.body,
+                u.text.text_hash,
+                _pack(u.text.sketch),
+                _pack(u.text.feed_sketch) if u.text.feed_sketch else None,
+                t,
+                u.text.feed,
+                u.text.words,
+                u.seq,
             )
-            _reindex(db, seq, text.sketch, text.feed_sketch)
-        case ReplaceFeedSketch(seq=seq, sketch=sketch, feed_sketch=feed_sketch):
-            db.execute(
-                "UPDATE stories SET feed_sketch = ? WHERE seq = ?", (_pack(feed_sketch), seq)
-            )
-            _reindex(db, seq, sketch, feed_sketch)
-        case SetArticle(seq=seq, article=article):
-            db.execute(
-                "UPDATE stories SET content_source = ?, article_error = ?, article_tries = ?,"
-                " article_retry = ? WHERE seq = ?",
-                (*_article_row(article), seq),
-            )
-        case SetWords(seq=seq, words=words):
-            db.execute("UPDATE stories SET text_words = ? WHERE seq = ?", (words, seq))
+            for u in texts
+        ],
+    )
+    sketches = [u for u in updates if isinstance(u, ReplaceFeedSketch)]
+    db.executemany(
+        "UPDATE stories SET feed_sketch = ? WHERE seq = ?",
+        [(_pack(u.feed_sketch), u.seq) for u in sketches],
+    )
+    _reindex(
+        db,
+        [(u.seq, u.text.sketch, u.text.feed_sketch) for u in texts]
+        + [(u.seq, u.sketch, u.feed_sketch) for u in sketches],
+    )
+    db.executemany(
+        "UPDATE stories SET content_source = ?, article_error = ?, article_tries = ?,"
+        " article_retry = ? WHERE seq = ?",
+        [(*_article_row(u.article), u.seq) for u in updates if isinstance(u, SetArticle)],
+    )
+    db.executemany(
+        "UPDATE stories SET text_words = ? WHERE seq = ?",
+        [(u.words, u.seq) for u in updates if isinstance(u, SetWords)],
+    )

@@ -9,19 +9,21 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from urllib.parse import quote
 
+from monitor.archive.candidates import fts5_query, widen
 from monitor.archive.db import Db, translate_faults
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.sql import STORY_COLUMNS, SQLArchive
 from monitor.archive.sqlite_faults import faults, os_fault, storage_fault
 from monitor.clock import utc_now
 from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing
-from monitor.rules.ast import Node, NotExpressible, to_fts5
+from monitor.rules.ast import Node
 
 # The feeds carrying story ``s`` by name, first first (``SQLArchive._SOURCES``).
 _SOURCES = """(SELECT group_concat(name, char(31)) FROM (
     SELECT f.name AS name FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
     WHERE ss.story_seq = s.seq ORDER BY ss.first_seen, f.id))"""
 _STORY_COLUMNS = STORY_COLUMNS.format(sources=_SOURCES)
+CACHE_KB = 65536
 
 
 def gone_marker(path: Path) -> Path:
@@ -85,7 +87,9 @@ class SQLiteArchive(SQLArchive):
             raise fault or ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self._batch_depth = 0
-        pragmas = ["foreign_keys = ON", "busy_timeout = 10000"]
+        # A page cache to hold the indexes' hot pages as the archive grows (keys and
+        # near-duplicate hashes are written in random order): 64 MB at most, taken as used.
+        pragmas = ["foreign_keys = ON", "busy_timeout = 10000", f"cache_size = -{CACHE_KB}"]
         if not read_only:  # the journal mode is a property of the file: setting it writes
             pragmas[:0] = ["journal_mode = WAL", "synchronous = NORMAL"]
         try:
@@ -184,18 +188,18 @@ class SQLiteArchive(SQLArchive):
         self._db.execute("VACUUM")
 
     def _search_seqs(self, node: Node, *, before: int | None, limit: int) -> list[int] | None:
-        try:
-            expression = to_fts5(node, title="headline")  # as the index names it
-        except NotExpressible:
+        wide = widen(node)
+        if wide is None:
             return None
+        query = fts5_query(wide)
         try:
             rows = self._db.execute(
                 "SELECT rowid FROM stories_fts WHERE stories_fts MATCH ? AND rowid < ?"
                 " ORDER BY rowid DESC LIMIT ?",
-                (expression, 2**62 if before is None else before, limit),
+                (query, 2**62 if before is None else before, limit),
             ).fetchall()
         except sqlite3.OperationalError as exc:
-            raise ArchiveError(f"bad search query {expression!r}: {exc}") from exc
+            raise ArchiveError(f"bad search query {query!r}: {exc}") from exc
         return [r[0] for r in rows]
 
 
