@@ -55,6 +55,7 @@ from monitor.types import Entry, Feed, FeedState, Story
 log = logging.getLogger(__name__)
 _CHUNK = 500  # values bound in one IN (...) list
 _NO_SEQ = 2**62  # above every story's seq
+_SEARCHES_PER_STATEMENT = 50  # near-duplicate searches asked in one statement
 # Stories deleted by retention in one transaction at most.
 PRUNE_BATCH = 500
 # Stories retention may delete: first seen before the cut-off (matched ones before their own,
@@ -606,9 +607,7 @@ class SQLArchive(OutboxStore, StatusStore):
         """What the decider needs, as the archive is before the call writes anything."""
         keys = decider.keys()
         known = self._known_keys(db, keys)
-        candidates = [
-            () if search is None else self._search(db, search) for search in decider.searches(known)
-        ]
+        candidates = self._search(db, decider.searches(known))
         seqs = decider.stories_to_load(known, candidates)
         return Found(
             keys=known,
@@ -619,23 +618,48 @@ class SQLArchive(OutboxStore, StatusStore):
         )
 
     @staticmethod
-    def _search(db: Db, search: Search) -> tuple[Candidate, ...]:
-        if not search.probes:
-            row = db.execute(
-                "SELECT seq FROM stories WHERE text_hash = ? ORDER BY seq LIMIT 1",
-                (search.text_hash,),
-            ).fetchone()
-            return () if row is None else (Candidate(row[0]),)
-        rows = db.execute(
-            f"""
-            SELECT story_seq, count(*) AS shared FROM story_minhash
-            WHERE hash IN ({marks(len(search.probes))})
-            GROUP BY story_seq HAVING count(*) >= ?
-            ORDER BY shared DESC, story_seq LIMIT ?
-            """,
-            (*search.probes, search.min_shared, search.limit),
-        ).fetchall()
-        return tuple(Candidate(seq, shared) for seq, shared in rows)
+    def _search(db: Db, searches: Sequence[Search | None]) -> list[tuple[Candidate, ...]]:
+        """Each search's candidates (see ``dedupe.Search``), with a statement for all the
+        searches by probes and one for all those by text hash (a feed's items at once)."""
+        found: list[tuple[Candidate, ...]] = [() for _ in searches]
+        by_hash = [(n, s.text_hash) for n, s in enumerate(searches) if s and not s.probes]
+        hashes = sorted({h for _, h in by_hash})
+        oldest: dict[str, int] = {}
+        for start in range(0, len(hashes), _CHUNK):
+            chunk = hashes[start : start + _CHUNK]
+            oldest.update(
+                db.execute(
+                    "SELECT text_hash, min(seq) FROM stories"
+                    f" WHERE text_hash IN ({marks(len(chunk))}) GROUP BY text_hash",
+                    chunk,
+                ).fetchall()
+            )
+        for n, text_hash in by_hash:
+            if text_hash in oldest:
+                found[n] = (Candidate(oldest[text_hash]),)
+        by_probes = [(n, s) for n, s in enumerate(searches) if s and s.probes]
+        for start in range(0, len(by_probes), _SEARCHES_PER_STATEMENT):
+            group = by_probes[start : start + _SEARCHES_PER_STATEMENT]
+            pairs = [(n, h) for n, search in group for h in search.probes]
+            least = min(search.min_shared for _, search in group)
+            shared: dict[int, list[tuple[int, int]]] = {}
+            for n, seq, count in db.execute(
+                f"""
+                WITH q (n, hash) AS (VALUES {",".join(["(?, ?)"] * len(pairs))})
+                SELECT q.n, m.story_seq, count(*) FROM q
+                JOIN story_minhash m ON m.hash = q.hash
+                GROUP BY q.n, m.story_seq HAVING count(*) >= ?
+                """,
+                (*(v for pair in pairs for v in pair), least),
+            ):
+                shared.setdefault(n, []).append((seq, count))
+            for n, search in group:
+                best = sorted(
+                    (pair for pair in shared.get(n, ()) if pair[1] >= search.min_shared),
+                    key=lambda pair: (-pair[1], pair[0]),
+                )[: search.limit]
+                found[n] = tuple(Candidate(seq, count) for seq, count in best)
+        return found
 
     @staticmethod
     def _known_stories(db: Db, feed_id: int, seqs: set[int]) -> dict[int, Known]:
