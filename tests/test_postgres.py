@@ -211,3 +211,15 @@ def test_stories_stored_by_workers_at_once_are_each_stored_once(postgres_url: st
     finally:
         for archive in archives:
             archive.close()
+
+
+def test_article_retries_are_claimed_by_one_worker(
+    workers: tuple[PostgresArchive, PostgresArchive],
+) -> None:
+    a, b = workers
+    item = builders.entry(url="https://n.example/1", headline="Short", fingerprint=True)
+    a.store_entries(FEEDS[0].url, [item], NOW)
+    a._db.execute("UPDATE stories SET article_retry = ?, article_tries = 1", (NOW.timestamp(),))
+    first = a.claim_article_retries(NOW, limit=5, lease_seconds=600)
+    assert [r.entry.url for r in first] == ["https://n.example/1"]
+    assert b.claim_article_retries(NOW, limit=5, lease_seconds=600) == []

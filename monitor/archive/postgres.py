@@ -142,6 +142,7 @@ class PostgresArchive(SQLArchive):
     """
 
     shared = True
+    _SKIP_LOCKED = " FOR UPDATE OF s SKIP LOCKED"
     _SOURCES = """(SELECT string_agg(f.name, chr(31) ORDER BY ss.first_seen, f.id)
         FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id WHERE ss.story_seq = s.seq)"""
     _RETRY_SOURCES = """(SELECT string_agg(f.url || chr(30) || ss.link, chr(31)

@@ -196,6 +196,8 @@ class SQLArchive(OutboxStore, StatusStore):
                 self._batch_depth -= 1
 
     shared = False  # several workers may use the database at once
+    # Appended to a claim's SELECT: rows another worker is claiming are skipped, not waited for.
+    _SKIP_LOCKED = ""
     # A story's search words for a column of their own (None: the database indexes them).
     _search_words: Callable[[str, str], str | None] | None = None
 
@@ -521,7 +523,7 @@ class SQLArchive(OutboxStore, StatusStore):
                     s.sketch, s.text_words,
                     {self._RETRY_SOURCES} AS sources
                 FROM stories s
-                WHERE s.article_retry <= ? ORDER BY s.article_retry LIMIT ?
+                WHERE s.article_retry <= ? ORDER BY s.article_retry LIMIT ?{self._SKIP_LOCKED}
                 """,
                 (t, limit),
             ).fetchall()
