@@ -13,6 +13,7 @@ feedparser alone, so that a speed-up can be shown to change no output at all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -52,18 +53,14 @@ def cpu_per_item(bodies: list[bytes], repeat: int) -> tuple[float, int]:
     """Best-of-``repeat`` process CPU seconds per item, and the number of items."""
     items = 0
     for data in bodies:
-        try:
+        with contextlib.suppress(FeedParseError):
             items += len(parse_feed(data, url=URL, now=NOW).entries)
-        except FeedParseError:
-            pass
     best = float("inf")
     for _ in range(repeat):
         start = time.process_time()
         for data in bodies:
-            try:
+            with contextlib.suppress(FeedParseError):
                 parse_feed(data, url=URL, now=NOW)
-            except FeedParseError:
-                pass
         best = min(best, time.process_time() - start)
     return best / max(items, 1), items
 
@@ -99,7 +96,11 @@ def main() -> int:
         start = time.perf_counter()
         fixtures_dir = ROOT / "tests" / "fixtures"
         found = digest(
-            (("farm", args.farm, farm), ("dev", args.dev, dev), ("fixtures", fixtures_dir, fixtures))
+            (
+                ("farm", args.farm, farm),
+                ("dev", args.dev, dev),
+                ("fixtures", fixtures_dir, fixtures),
+            )
         )
         took = time.perf_counter() - start
         if args.write_digest:

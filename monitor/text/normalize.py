@@ -59,6 +59,11 @@ _DOCUMENT_END = re.compile(r"(?i)</(?:html|body)\s*>")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")  # a paragraph break, however spaced
 _WORD = re.compile(r"\w+")
+# A word character beyond ASCII: text without one has only ASCII words.
+_WORD_BEYOND_ASCII = re.compile(r"[^\W\x00-\x7f]")
+# For bytes.translate: ASCII word characters stay, every other byte becomes a blank.
+_ASCII_NOT_WORD = bytes(c if chr(c).isalnum() or c == 95 else 32 for c in range(128)) + b" " * 128
+_CONTROL_OR_INVISIBLE = re.compile(f"{_CONTROL.pattern}|{_INVISIBLE.pattern}")
 
 # Why an element is left out (its text then reported as removed under that name): "script",
 # "style", "template" or a furniture rule; "" for comments and the like.
@@ -92,16 +97,16 @@ def _clean_blocks(text: str, separator: str) -> list[str]:
     is left to do, block by block.
     """
     blocks = text.split(separator)
-    if (
-        unicodedata.is_normalized("NFC", text)
-        and _INVISIBLE.search(text) is None
-        and _CONTROL.search(text) is None
-    ):
+    if unicodedata.is_normalized("NFC", text) and _CONTROL_OR_INVISIBLE.search(text) is None:
         return [p for p in (" ".join(block.split()) for block in blocks) if p]
     return [p for p in map(clean_text, blocks) if p]
 
 
 def word_count(text: str) -> int:
+    """The number of runs of word characters (``\\w+``) in ``text``."""
+    if text.isascii() or _WORD_BEYOND_ASCII.search(text) is None:
+        # Only ASCII words: bytes methods count them in C ("?" replaces the rest, not a word).
+        return len(text.encode("ascii", "replace").translate(_ASCII_NOT_WORD).split())
     return len(_WORD.findall(text))
 
 
