@@ -68,6 +68,11 @@ def test_sketch_is_the_k_smallest_distinct_shingle_hashes(tokens: list[str]) -> 
     assert sketch(tokens) == _reference_sketch(tokens)
 
 
+@given(st.lists(st.integers(0, 3000).map(str), min_size=20, max_size=800))
+def test_sketch_of_long_texts_is_the_k_smallest_distinct_shingle_hashes(tokens: list[str]) -> None:
+    assert sketch(tokens) == _reference_sketch(tokens)
+
+
 @given(st.lists(st.text(min_size=1, max_size=8), max_size=40), st.text(max_size=30))
 def test_fingerprint_is_of_the_tokens_of_headline_and_paragraphs(
     paragraphs: list[str], headline: str

@@ -52,12 +52,14 @@ def _sketch(words: list[bytes]) -> tuple[int, ...]:
     # The same as hashing " ".join(tokens[i : i + SHINGLE]).encode() for each i, with the
     # loop in C: each shingle joined from SHINGLE shifted views of the encoded tokens.
     shingles = map(b" ".join, zip(*(words[i:] for i in range(SHINGLE)), strict=False))
-    hashes = sorted(map(zlib.crc32, shingles))
-    # The k smallest distinct: repeated shingles are rare, so a few more than k suffice.
-    smallest = tuple(dict.fromkeys(hashes[: 2 * SKETCH_SIZE]))
-    if len(smallest) >= SKETCH_SIZE or len(hashes) <= 2 * SKETCH_SIZE:
-        return smallest[:SKETCH_SIZE]
-    return tuple(sorted(set(hashes)))[:SKETCH_SIZE]
+    hashes = list(map(zlib.crc32, shingles))
+    # The k smallest distinct, without sorting them all: the hashes are uniform over 32 bits,
+    # so some 2k of them fall below this cut. Exact whenever k distinct ones do; else all.
+    cut = (2 * SKETCH_SIZE << 32) // len(hashes)
+    smallest = sorted(set(filter(cut.__gt__, hashes)))
+    if len(smallest) < SKETCH_SIZE:
+        smallest = sorted(set(hashes))
+    return tuple(smallest[:SKETCH_SIZE])
 
 
 def similarity(a: Sequence[int], b: Sequence[int]) -> float:
