@@ -27,6 +27,7 @@ from bs4.element import NavigableString, PageElement, Tag
 from lxml import etree
 
 from monitor.text import furniture
+from monitor.text.charscan import beyond_ascii, char_set, has_any
 
 # Elements whose content is never text that a reader sees.
 NOT_TEXT = frozenset({"script", "style", "template"})
@@ -63,7 +64,8 @@ _WORD = re.compile(r"\w+")
 _WORD_BEYOND_ASCII = re.compile(r"[^\W\x00-\x7f]")
 # For bytes.translate: ASCII word characters stay, every other byte becomes a blank.
 _ASCII_NOT_WORD = bytes(c if chr(c).isalnum() or c == 95 else 32 for c in range(128)) + b" " * 128
-_CONTROL_OR_INVISIBLE = re.compile(f"{_CONTROL.pattern}|{_INVISIBLE.pattern}")
+_CONTROL_CHARS = char_set(_CONTROL.pattern)
+_CONTROL_OR_INVISIBLE = char_set(f"{_CONTROL.pattern}|{_INVISIBLE.pattern}")
 
 # Why an element is left out (its text then reported as removed under that name): "script",
 # "style", "template" or a furniture rule; "" for comments and the like.
@@ -97,14 +99,14 @@ def _clean_blocks(text: str, separator: str) -> list[str]:
     is left to do, block by block.
     """
     blocks = text.split(separator)
-    if unicodedata.is_normalized("NFC", text) and _CONTROL_OR_INVISIBLE.search(text) is None:
+    if unicodedata.is_normalized("NFC", text) and not has_any(_CONTROL_OR_INVISIBLE, text):
         return [p for p in (" ".join(block.split()) for block in blocks) if p]
     return [p for p in map(clean_text, blocks) if p]
 
 
 def word_count(text: str) -> int:
     """The number of runs of word characters (``\\w+``) in ``text``."""
-    if text.isascii() or _WORD_BEYOND_ASCII.search(text) is None:
+    if text.isascii() or _WORD_BEYOND_ASCII.search(beyond_ascii(text)) is None:
         # Only ASCII words: bytes methods count them in C ("?" replaces the rest, not a word).
         return len(text.encode("ascii", "replace").translate(_ASCII_NOT_WORD).split())
     return len(_WORD.findall(text))
@@ -231,7 +233,7 @@ def html_paragraphs(
     if "<" not in html:
         return split_paragraphs(html_lib.unescape(html) if "&" in html else html)
     sink: list[tuple[str, str]] = [] if removed is None else removed
-    if _CONTROL.search(html):  # the parsers would drop them, joining their neighbours
+    if has_any(_CONTROL_CHARS, html):  # the parsers would drop them, joining their neighbours
         html = _CONTROL.sub(" ", html)
     if "</" in html and _DOCUMENT_END.search(html):
         html = _DOCUMENT_END.sub("", html)

@@ -26,6 +26,7 @@ from functools import partial
 from itertools import accumulate, pairwise
 from typing import NamedTuple, cast
 
+from monitor.text.charscan import beyond_ascii
 from monitor.text.unicode61_table import DIACRITIC_RANGES, FOLD, TOKEN_RANGES
 
 __all__ = ["Token", "ascii_tokens", "fold", "token_spans", "tokenize"]
@@ -150,14 +151,14 @@ def ascii_tokens(text: str) -> list[bytes] | None:
     every character beyond ASCII a separator. Those become "?" (another separator), so bytes
     methods in C cut and fold it: several times faster than a regex over the text.
     """
-    if not text.isascii() and _NOT_ASCII_SEPARATOR.search(text) is not None:
+    if not text.isascii() and _NOT_ASCII_SEPARATOR.search(beyond_ascii(text)) is not None:
         return None
     return text.encode("ascii", "replace").lower().translate(_ASCII_BLANKS).split()
 
 
 def tokenize(text: str) -> list[str]:
     """The folded tokens of ``text``, as FTS5 ``unicode61 remove_diacritics 2`` makes them."""
-    if text.isascii() or _NOT_ASCII_SEPARATOR.search(text) is None:
+    if text.isascii() or _NOT_ASCII_SEPARATOR.search(beyond_ascii(text)) is None:
         blanked = text.encode("ascii", "replace").lower().translate(_ASCII_BLANKS)
         return blanked.decode("ascii").split()
     if _ASTRAL.search(text) is None:
