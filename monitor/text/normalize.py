@@ -28,6 +28,7 @@ from lxml import etree
 
 from monitor.text import furniture
 from monitor.text.charscan import beyond_ascii, char_set, has_any
+from monitor.text.simplehtml import simple_pieces
 
 # Elements whose content is never text that a reader sees.
 NOT_TEXT = frozenset({"script", "style", "template"})
@@ -237,14 +238,23 @@ def html_paragraphs(
         html = _CONTROL.sub(" ", html)
     if "</" in html and _DOCUMENT_END.search(html):
         html = _DOCUMENT_END.sub("", html)
-    try:
-        root = etree.fromstring(html, _PARSER)
-        if root is None:
-            return []
-        pieces = _lxml_pieces(root, skip, sink)
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
-        del sink[:]
-        pieces = _soup_pieces(BeautifulSoup(html, "html.parser"), skip, sink)
+    # Simple markup is read without a tree; it has nothing that these skips would skip.
+    simple = (
+        simple_pieces(html, item=skip is _item_skip)
+        if skip is _item_skip or skip is _title_skip
+        else None
+    )
+    if simple is not None:
+        pieces = simple
+    else:
+        try:
+            root = etree.fromstring(html, _PARSER)
+            if root is None:
+                return []
+            pieces = _lxml_pieces(root, skip, sink)
+        except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+            del sink[:]
+            pieces = _soup_pieces(BeautifulSoup(html, "html.parser"), skip, sink)
     # One <br> is a line break inside a paragraph; two or more end the paragraph.
     text = BLANK_LINES.sub("\n\n", "".join(pieces))
     if _CELL in text:
