@@ -28,12 +28,12 @@ _INLINE = frozenset(
 )
 _EDGES = _BLOCKS | _PHRASING | _LISTS  # a paragraph starts and ends at each of these
 _VOID = frozenset({"br", "img"})  # no content, no end tag
-# A start or end tag; attribute values without "<" or ">" (a tag is one run of text).
-_TAG = re.compile(
-    r"<(/?)([A-Za-z][A-Za-z0-9]*)"
-    r"((?:[ \t\n\f]+[A-Za-z_:][-A-Za-z0-9_:.]*"
-    r"(?:[ \t\n\f]*=[ \t\n\f]*(?:\"[^\"<>]*\"|'[^'<>]*'|[^ \t\n\f\"'=<>`]+))?)*)"
-    r"[ \t\n\f]*(/?)>"
+# A start or end tag, its attributes checked apart (most tags have none).
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)([^<>]*)>")
+_SPACE = "[ \t\n\f]"  # white space to the HTML tokenizer
+_ATTRIBUTES = re.compile(
+    f"(?:{_SPACE}+[A-Za-z_:][-A-Za-z0-9_:.]*"
+    f"(?:{_SPACE}*={_SPACE}*(?:\"[^\"]*\"|'[^']*'|[^ \t\n\f\"'=`]+))?)*{_SPACE}*"
 )
 _ATTRIBUTE = re.compile(
     r"([A-Za-z_:][-A-Za-z0-9_:.]*)"
@@ -97,7 +97,7 @@ def simple_pieces(html: str, *, item: bool) -> list[str] | None:
     out: list[str] = []
     append = out.append
     stack: list[str] = []
-    for i in range(0, len(parts), 5):
+    for i in range(0, len(parts), 4):
         text = parts[i]
         if text:
             if "<" in text:
@@ -112,8 +112,14 @@ def simple_pieces(html: str, *, item: bool) -> list[str] | None:
             append(text)
         if i + 1 == len(parts):
             break
-        closing, name, attributes, self_closing = parts[i + 1 : i + 5]
+        closing, name, attributes = parts[i + 1 : i + 4]
         name = name.lower()
+        self_closing = attributes.endswith("/")
+        if attributes:
+            if self_closing:
+                attributes = attributes[:-1]
+            if _ATTRIBUTES.fullmatch(attributes) is None:
+                return None
         if item and "class" in attributes.lower() and not _plain_class(attributes):
             return None
         if name in _VOID:
