@@ -261,3 +261,20 @@ def test_story_format_round_trips(headline: str, body: list[str]) -> None:
 )
 def test_word_count_counts_runs_of_word_characters(text: str) -> None:
     assert word_count(text) == len(re.findall(r"\w+", text))
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *("a", "b", " ", "  ", "\n", "\n\n", "\t", "\u00a0", "\u3000", "\u00e9"),
+                *("e\u0301", "\u200b", "\x07", "\u2028", "\x85"),
+            ]
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_blocks_are_cleaned_as_clean_text_cleans_them(text: str) -> None:
+    from monitor.text.normalize import _clean_blocks
+
+    assert _clean_blocks(text, "\n\n") == [p for p in map(clean_text, text.split("\n\n")) if p]

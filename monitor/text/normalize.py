@@ -66,6 +66,7 @@ _WORD_BEYOND_ASCII = re.compile(r"[^\W\x00-\x7f]")
 # For bytes.translate: ASCII word characters stay, every other byte becomes a blank.
 _ASCII_NOT_WORD = bytes(c if chr(c).isalnum() or c == 95 else 32 for c in range(128)) + b" " * 128
 _CONTROL_CHARS = char_set(_CONTROL.pattern)
+_SPACE_BUT_BLANK = char_set(r"[^\S ]")  # str.split's white space (str.isspace) but " "
 _CONTROL_OR_INVISIBLE = char_set(f"{_CONTROL.pattern}|{_INVISIBLE.pattern}")
 
 # Why an element is left out (its text then reported as removed under that name): "script",
@@ -101,6 +102,13 @@ def _clean_blocks(text: str, separator: str) -> list[str]:
     """
     blocks = text.split(separator)
     if unicodedata.is_normalized("NFC", text) and not has_any(_CONTROL_OR_INVISIBLE, text):
+        if not has_any(_SPACE_BUT_BLANK, text.replace(separator, " ")):
+            # Only blanks inside the blocks: a block without two in a row needs only a strip.
+            return [
+                p
+                for p in (b.strip(" ") if "  " not in b else " ".join(b.split()) for b in blocks)
+                if p
+            ]
         return [p for p in (" ".join(block.split()) for block in blocks) if p]
     return [p for p in map(clean_text, blocks) if p]
 
