@@ -226,6 +226,8 @@ def _soup_pieces(soup: BeautifulSoup, skip: Skip, removed: list[tuple[str, str]]
 _EDGE = "\n\n"
 # Plain lxml elements (no lxml.html class lookup) and no comments: this is the hot path.
 # huge_tree: without it libxml2 silently stops at 256 levels of nesting.
+# monitor.text.simplehtml reads markup as libxml2 2.14's HTML parser does (older ones differ).
+_SIMPLE_HTML = etree.LIBXML_VERSION >= (2, 14)
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=True)
 
 
@@ -249,7 +251,7 @@ def html_paragraphs(
     # Simple markup is read without a tree; it has nothing that these skips would skip.
     simple = (
         simple_pieces(html, item=skip is _item_skip)
-        if skip is _item_skip or skip is _title_skip
+        if _SIMPLE_HTML and (skip is _item_skip or skip is _title_skip)
         else None
     )
     if simple is not None:
