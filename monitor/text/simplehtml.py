@@ -93,12 +93,14 @@ def simple_pieces(html: str, *, item: bool) -> list[str] | None:
     """
     if "\r" in html or "\ufffe" in html or "\uffff" in html:
         return None  # libxml2 rewrites these
-    parts = _TAG.split(html)
+    parts = _TAG.split(html)  # text, then (closing "/", name, attributes, text) per tag
     out: list[str] = []
     append = out.append
     stack: list[str] = []
-    for i in range(0, len(parts), 4):
-        text = parts[i]
+    following = iter(parts)
+    text = next(following)
+    tags = zip(following, following, following, following, strict=True)
+    while True:
         if text:
             if "<" in text:
                 return None  # a comment, a declaration or a tag not as written above
@@ -110,18 +112,21 @@ def simple_pieces(html: str, *, item: bool) -> list[str] | None:
             if stack and stack[-1] in _LISTS and not text.isspace():
                 return None
             append(text)
-        if i + 1 == len(parts):
+        tag = next(tags, None)
+        if tag is None:
             break
-        closing, name, attributes = parts[i + 1 : i + 4]
-        name = name.lower()
-        self_closing = attributes.endswith("/")
+        closing, name, attributes, text = tag
+        if not name.islower():
+            name = name.lower()
+        self_closing = False
         if attributes:
+            self_closing = attributes.endswith("/")
             if self_closing:
                 attributes = attributes[:-1]
             if _ATTRIBUTES.fullmatch(attributes) is None:
                 return None
-        if item and "class" in attributes.lower() and not _plain_class(attributes):
-            return None
+            if item and "class" in attributes.lower() and not _plain_class(attributes):
+                return None
         if name in _VOID:
             if closing or (stack and stack[-1] in _LISTS):
                 return None
