@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from monitor.text.normalize import (
     item_text,
     read_story,
     split_paragraphs,
+    word_count,
 )
 from monitor.text.tokens import tokenize
 
@@ -243,3 +245,36 @@ def test_story_format_round_trips(headline: str, body: list[str]) -> None:
     headline = clean_text(headline) or "Headline"
     paragraphs = [p for p in map(clean_text, body) if p]
     assert read_story(format_story(headline, paragraphs)) == (headline, paragraphs)
+
+
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(max_codepoint=0x7F),
+            st.sampled_from(
+                "\u2019\u201c\u201d\u2014\u2026\u00a0\u0301\u00e9\u0663\u00b2\ud800\u4e2d_"
+            ),
+            st.characters(),
+        ),
+        max_size=60,
+    )
+)
+def test_word_count_counts_runs_of_word_characters(text: str) -> None:
+    assert word_count(text) == len(re.findall(r"\w+", text))
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *("a", "b", " ", "  ", "\n", "\n\n", "\t", "\u00a0", "\u3000", "\u00e9"),
+                *("e\u0301", "\u200b", "\x07", "\u2028", "\x85"),
+            ]
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_blocks_are_cleaned_as_clean_text_cleans_them(text: str) -> None:
+    from monitor.text.normalize import _clean_blocks
+
+    assert _clean_blocks(text, "\n\n") == [p for p in map(clean_text, text.split("\n\n")) if p]

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from monitor.text.tokens import Token, fold, token_spans, tokenize
+from monitor.text.tokens import Token, ascii_tokens, fold, token_spans, tokenize
 
 EXAMPLES = int(os.environ.get("TOKENS_EXAMPLES", "100"))
 ALL_PLANES = os.environ.get("TOKENS_ALL_PLANES") == "1"
@@ -154,6 +154,25 @@ def test_words_with_special_characters_tokenize_like_fts5(fts5: Fts5, text: str)
 @given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=80))
 def test_ascii_tokenizes_like_fts5(fts5: Fts5, text: str) -> None:
     check(fts5, text)
+
+
+typographic = st.sampled_from("’‘“”—–…«»•·\u00a0\u2009\u3000。、\ufffd\ufeff\u00ad\u200b\u2028")
+mostly_ascii = st.text(
+    alphabet=st.one_of(st.characters(max_codepoint=0x7F), typographic, interesting), max_size=80
+)
+
+
+@PROPERTY
+@given(mostly_ascii)
+@example("“Quoted” — and\u00a0spaced…")
+def test_ascii_words_between_typographic_punctuation_tokenize_like_fts5(
+    fts5: Fts5, text: str
+) -> None:
+    """The bytes fast path (every non-ASCII character a separator) and its fallback."""
+    check(fts5, text)
+    words = ascii_tokens(text)
+    if words is not None:
+        assert [w.decode() for w in words] == tokenize(text)
 
 
 # Exhaustive checks over code points --------------------------------------------------------

@@ -40,6 +40,8 @@ from feedparser.mixin import _FeedParserMixin
 from feedparser.sanitizer import replace_doctype
 from feedparser.urls import _urljoin
 
+from monitor.text.charscan import char_set, has_any
+
 VERIFIED_FEEDPARSER = "6.0."
 ENABLED = feedparser.__version__.startswith(VERIFIED_FEEDPARSER)
 
@@ -78,7 +80,7 @@ _REPEATABLE = frozenset({"category"})
 _AUTHORS = frozenset({"author", f"{_DC} creator"})
 
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
-_C1 = re.compile("[\x80-\x9f]")
+_C1 = char_set("[\x80-\x9f]")
 if not all(0x80 <= c <= 0x9F for c in _cp1252):
     ENABLED = False  # a feedparser whose mapping _repair's shortcut would miss
 _looks_like_html = _FeedParserMixin.looks_like_html
@@ -134,11 +136,13 @@ def _pop(text: str, *, resolve: bool = False) -> str:
 
 
 def _repair(text: str) -> str:
+    if text.isascii():
+        return text  # the usual case, which both steps leave as it is
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         # Text that was UTF-8 read as Latin-1 ("Ã©" -> "é").
         text = text.encode("iso-8859-1").decode("utf-8")
     # The mapping only has C1 controls (U+0080..U+009F) to map: the usual text has none.
-    return text.translate(_cp1252) if _C1.search(text) else text
+    return text.translate(_cp1252) if has_any(_C1, text) else text
 
 
 class _Reader:

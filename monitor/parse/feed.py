@@ -165,7 +165,7 @@ def _body(entry: Mapping[str, Any], title: str) -> list[str]:
 
 
 def _words(paragraphs: list[str]) -> int:
-    return sum(word_count(p) for p in paragraphs)
+    return word_count(" ".join(paragraphs))  # a blank joins no words: one count, not one each
 
 
 def _merged(body: list[str], others: list[tuple[str, str]], title: str) -> list[str]:

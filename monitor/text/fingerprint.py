@@ -9,12 +9,11 @@ than a scan. A leaf module: the parse workers import it without the dedupe polic
 from __future__ import annotations
 
 import hashlib
-import heapq
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from monitor.text.tokens import tokenize
+from monitor.text.tokens import ascii_tokens, tokenize
 
 SKETCH_SIZE = 32
 INDEXED_HASHES = 6  # the smallest hashes, looked up to find candidates
@@ -34,19 +33,33 @@ class Fingerprint:
 
 def fingerprint(headline: str, paragraphs: Sequence[str]) -> Fingerprint:
     """The fingerprint of a story's text: its headline and paragraphs, as one."""
-    tokens = tokenize(" ".join([headline, *paragraphs]))
-    return Fingerprint(sketch(tokens), text_hash(tokens), len(tokens))
+    text = " ".join([headline, *paragraphs])
+    words = ascii_tokens(text)
+    if words is None:
+        tokens = tokenize(text)
+        words = [t.encode() for t in tokens]
+    return Fingerprint(_sketch(words), _text_hash(words), len(words))
 
 
 def sketch(tokens: Sequence[str]) -> tuple[int, ...]:
     """The bottom-k shingle hashes of a token sequence, ascending; () if too short."""
-    if len(tokens) < SHINGLE + MIN_SHINGLES - 1:
+    return _sketch(list(map(str.encode, tokens)))
+
+
+def _sketch(words: list[bytes]) -> tuple[int, ...]:
+    if len(words) < SHINGLE + MIN_SHINGLES - 1:
         return ()
     # The same as hashing " ".join(tokens[i : i + SHINGLE]).encode() for each i, with the
-    # loop in C: each token encoded once, each shingle joined from SHINGLE shifted views.
-    words = list(map(str.encode, tokens))
+    # loop in C: each shingle joined from SHINGLE shifted views of the encoded tokens.
     shingles = map(b" ".join, zip(*(words[i:] for i in range(SHINGLE)), strict=False))
-    return tuple(heapq.nsmallest(SKETCH_SIZE, set(map(zlib.crc32, shingles))))
+    hashes = list(map(zlib.crc32, shingles))
+    # The k smallest distinct, without sorting them all: the hashes are uniform over 32 bits,
+    # so some 2k of them fall below this cut. Exact whenever k distinct ones do; else all.
+    cut = (2 * SKETCH_SIZE << 32) // len(hashes)
+    smallest = sorted(set(filter(cut.__gt__, hashes)))
+    if len(smallest) < SKETCH_SIZE:
+        smallest = sorted(set(hashes))
+    return tuple(smallest[:SKETCH_SIZE])
 
 
 def similarity(a: Sequence[int], b: Sequence[int]) -> float:
@@ -61,6 +74,10 @@ def similarity(a: Sequence[int], b: Sequence[int]) -> float:
 def text_hash(tokens: Sequence[str]) -> str:
     """Identity of a text up to case, punctuation and spacing."""
     return hashlib.sha256(" ".join(tokens).encode()).hexdigest()[:32]
+
+
+def _text_hash(words: list[bytes]) -> str:
+    return hashlib.sha256(b" ".join(words)).hexdigest()[:32]
 
 
 def is_near_duplicate(a: Sequence[int], b: Sequence[int]) -> bool:

@@ -65,8 +65,18 @@ def element_rule(attrs: Mapping[str, Any], words: Callable[[], int]) -> str | No
     return None
 
 
+def may_be_furniture(class_value: str) -> bool:
+    """Whether an element with this class attribute could fall under a rule of element_rule."""
+    names = {n.lower() for n in class_value.split()}
+    return not (_FLARE.isdisjoint(names) and _SHARE_PLUGINS.isdisjoint(names)) or not (
+        _SHARE_PLAIN.isdisjoint(names)
+    )
+
+
 def last_paragraph_rule(paragraph: str, title: str) -> tuple[str, str] | None:
     """(rule, what is left of it) when the item's last paragraph ends in furniture."""
+    if "The post " not in paragraph:  # what the pattern needs; a search is far slower
+        return None
     found = _WORDPRESS_FOOTER.search(paragraph)
     if (
         found is None

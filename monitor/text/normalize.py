@@ -27,6 +27,8 @@ from bs4.element import NavigableString, PageElement, Tag
 from lxml import etree
 
 from monitor.text import furniture
+from monitor.text.charscan import beyond_ascii, char_set, has_any
+from monitor.text.simplehtml import simple_pieces
 
 # Elements whose content is never text that a reader sees.
 NOT_TEXT = frozenset({"script", "style", "template"})
@@ -59,6 +61,13 @@ _DOCUMENT_END = re.compile(r"(?i)</(?:html|body)\s*>")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")  # a paragraph break, however spaced
 _WORD = re.compile(r"\w+")
+# A word character beyond ASCII: text without one has only ASCII words.
+_WORD_BEYOND_ASCII = re.compile(r"[^\W\x00-\x7f]")
+# For bytes.translate: ASCII word characters stay, every other byte becomes a blank.
+_ASCII_NOT_WORD = bytes(c if chr(c).isalnum() or c == 95 else 32 for c in range(128)) + b" " * 128
+_CONTROL_CHARS = char_set(_CONTROL.pattern)
+_SPACE_BUT_BLANK = char_set(r"[^\S ]")  # str.split's white space (str.isspace) but " "
+_CONTROL_OR_INVISIBLE = char_set(f"{_CONTROL.pattern}|{_INVISIBLE.pattern}")
 
 # Why an element is left out (its text then reported as removed under that name): "script",
 # "style", "template" or a furniture rule; "" for comments and the like.
@@ -92,16 +101,23 @@ def _clean_blocks(text: str, separator: str) -> list[str]:
     is left to do, block by block.
     """
     blocks = text.split(separator)
-    if (
-        unicodedata.is_normalized("NFC", text)
-        and _INVISIBLE.search(text) is None
-        and _CONTROL.search(text) is None
-    ):
+    if unicodedata.is_normalized("NFC", text) and not has_any(_CONTROL_OR_INVISIBLE, text):
+        if not has_any(_SPACE_BUT_BLANK, text.replace(separator, " ")):
+            # Only blanks inside the blocks: a block without two in a row needs only a strip.
+            return [
+                p
+                for p in (b.strip(" ") if "  " not in b else " ".join(b.split()) for b in blocks)
+                if p
+            ]
         return [p for p in (" ".join(block.split()) for block in blocks) if p]
     return [p for p in map(clean_text, blocks) if p]
 
 
 def word_count(text: str) -> int:
+    """The number of runs of word characters (``\\w+``) in ``text``."""
+    if text.isascii() or _WORD_BEYOND_ASCII.search(beyond_ascii(text)) is None:
+        # Only ASCII words: bytes methods count them in C ("?" replaces the rest, not a word).
+        return len(text.encode("ascii", "replace").translate(_ASCII_NOT_WORD).split())
     return len(_WORD.findall(text))
 
 
@@ -210,6 +226,8 @@ def _soup_pieces(soup: BeautifulSoup, skip: Skip, removed: list[tuple[str, str]]
 _EDGE = "\n\n"
 # Plain lxml elements (no lxml.html class lookup) and no comments: this is the hot path.
 # huge_tree: without it libxml2 silently stops at 256 levels of nesting.
+# monitor.text.simplehtml reads markup as libxml2 2.14's HTML parser does (older ones differ).
+_SIMPLE_HTML = etree.LIBXML_VERSION >= (2, 14)
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, huge_tree=True)
 
 
@@ -226,18 +244,27 @@ def html_paragraphs(
     if "<" not in html:
         return split_paragraphs(html_lib.unescape(html) if "&" in html else html)
     sink: list[tuple[str, str]] = [] if removed is None else removed
-    if _CONTROL.search(html):  # the parsers would drop them, joining their neighbours
+    if has_any(_CONTROL_CHARS, html):  # the parsers would drop them, joining their neighbours
         html = _CONTROL.sub(" ", html)
     if "</" in html and _DOCUMENT_END.search(html):
         html = _DOCUMENT_END.sub("", html)
-    try:
-        root = etree.fromstring(html, _PARSER)
-        if root is None:
-            return []
-        pieces = _lxml_pieces(root, skip, sink)
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
-        del sink[:]
-        pieces = _soup_pieces(BeautifulSoup(html, "html.parser"), skip, sink)
+    # Simple markup is read without a tree; it has nothing that these skips would skip.
+    simple = (
+        simple_pieces(html, item=skip is _item_skip)
+        if _SIMPLE_HTML and (skip is _item_skip or skip is _title_skip)
+        else None
+    )
+    if simple is not None:
+        pieces = simple
+    else:
+        try:
+            root = etree.fromstring(html, _PARSER)
+            if root is None:
+                return []
+            pieces = _lxml_pieces(root, skip, sink)
+        except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+            del sink[:]
+            pieces = _soup_pieces(BeautifulSoup(html, "html.parser"), skip, sink)
     # One <br> is a line break inside a paragraph; two or more end the paragraph.
     text = BLANK_LINES.sub("\n\n", "".join(pieces))
     if _CELL in text:
