@@ -1,14 +1,15 @@
 """Who holds a lease, and whether that process is still there.
 
 A lease names its owner ``host:pid:start@ns``: the host name, the process id, the
-process's start time (clock ticks after boot, field 22 of ``/proc/PID/stat``) and the inode
-of its pid namespace. A lease whose owner is on this host and in this pid namespace, and
-whose process has ended, is free at once rather than when it expires: a ``monitor poll``
-killed mid-poll holds nothing up. The start time tells a pid reused by a later process
-from the owner itself; the namespace keeps containers that share a host name (host
-networking) from judging each other's pids. Owners that cannot be checked (another host,
-another namespace, a system without ``/proc``, an owner written without a start time)
-keep their leases until they expire.
+process's start time (clock ticks after boot, field 22 of ``/proc/PID/stat``), and the
+inode of its pid namespace with the machine's boot id. A lease whose owner is on this host
+and in this pid namespace, and whose process has ended, is free at once rather than when
+it expires: a ``monitor poll`` killed mid-poll holds nothing up. The start time tells a
+pid reused by a later process from the owner itself; the namespace keeps containers that
+share a host name (host networking), and the boot id machines that do, from judging each
+other's pids. Owners that cannot be checked (another host, another namespace, a system
+without ``/proc``, an owner written without a start time) keep their leases until they
+expire.
 """
 
 from __future__ import annotations
@@ -33,10 +34,16 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 @functools.cache
 def _namespace() -> str | None:
+    """The pid namespace's inode, and the boot's id: the first pid namespace has the same
+    inode on every Linux machine, so two machines of one host name (cloned VMs, a default
+    name) would otherwise judge each other's pids, and take each other's live leases."""
     try:
-        return str(os.stat(f"{_PROC}/self/ns/pid").st_ino)
+        inode = os.stat(f"{_PROC}/self/ns/pid").st_ino
+        with open(f"{_PROC}/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip().replace("-", "")
     except OSError:
         return None
+    return f"{inode}.{boot}"
 
 
 def process_identity(pid: int) -> str | None:

@@ -46,7 +46,8 @@ def test_an_owner_names_host_pid_and_the_process_start(sleeper: subprocess.Popen
     host, pid, identity = default_owner().rsplit(":", 2)
     assert (host, pid) == (socket.gethostname(), str(os.getpid()))
     start, _, namespace = identity.partition("@")
-    assert start.isdigit() and namespace.isdigit()
+    inode, _, boot = namespace.partition(".")
+    assert start.isdigit() and inode.isdigit() and len(boot) == 32
     assert owner_of(sleeper.pid) != default_owner()
     assert not owner_gone(default_owner())
     assert not owner_gone(owner_of(sleeper.pid))
@@ -77,7 +78,10 @@ def test_owners_that_cannot_be_checked_keep_their_leases(tmp_path: Path) -> None
     start, _, namespace = identity.partition("@")
     assert owner_gone(gone)
     assert not owner_gone(f"elsewhere.example:{pid}:{identity}")  # another host
-    assert not owner_gone(f"{host}:{pid}:{start}@{int(namespace) + 1}")  # another container
+    inode, _, boot = namespace.partition(".")
+    assert not owner_gone(f"{host}:{pid}:{start}@{int(inode) + 1}.{boot}")  # another container
+    # Another machine of the same name: its first pid namespace has the same inode.
+    assert not owner_gone(f"{host}:{pid}:{start}@{inode}.{'0' * 32}")
     assert not owner_gone(f"{host}:{pid}")  # written without a start time
     assert not owner_gone("test")
 

@@ -15,7 +15,8 @@ import pytest
 
 from monitor.archive import PollRecord, open_archive
 from monitor.archive.postgres import PostgresArchive, SharedHosts
-from monitor.errors import LeaseLost
+from monitor.archive.search import search
+from monitor.errors import ArchiveError, ArchiveUnreachable, LeaseLost
 from monitor.types import Feed
 from tests import builders
 
@@ -223,3 +224,73 @@ def test_article_retries_are_claimed_by_one_worker(
     first = a.claim_article_retries(NOW, limit=5, lease_seconds=600)
     assert [r.entry.url for r in first] == ["https://n.example/1"]
     assert b.claim_article_retries(NOW, limit=5, lease_seconds=600) == []
+
+
+def test_a_completion_after_the_lease_ran_out_with_no_new_owner_stands(
+    workers: tuple[PostgresArchive, PostgresArchive],
+) -> None:
+    a, _ = workers
+    feed = FEEDS[0].url
+    a.claim_due(NOW, owner="a", lease_seconds=0.2, limit=1, urls=[feed])
+    a.enqueue_message(id="m1", notifier="hook", kind="test", topic="", payload={}, now=NOW)
+    a.claim_outbox(NOW, owner="a", lease_seconds=0.2, limit=1)
+    time.sleep(0.4)  # run out, and nobody took them: nobody's outcome is overwritten
+    a.record_poll(ok(feed), owner="a")
+    assert a.renew_outbox(["m1"], owner="a", now=NOW, lease_seconds=60) == {"m1"}
+    a.finish_delivery("m1", owner="a", now=NOW)
+    assert a.outbox_counts() == {"sent": 1}
+    assert a.renew_outbox(["m1"], owner="a", now=NOW, lease_seconds=60) == set()  # sent
+
+
+def test_a_worker_reconnects_after_the_server_drops_its_connection(
+    workers: tuple[PostgresArchive, PostgresArchive], postgres_url: str
+) -> None:
+    a, b = workers
+    a.set_status({"state": "running"}, NOW)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    time.sleep(0.2)
+    with pytest.raises(ArchiveUnreachable):  # the call that finds it broken says so ...
+        b.status()
+    assert b.status() == {"state": "running"}  # ... and the next opens it again
+    for read in (b.release_held, a.release_held):  # reads too, not only transactions
+        try:
+            read(lambda m: None, NOW)
+        except ArchiveUnreachable:
+            read(lambda m: None, NOW)
+    with a.exclusive("retention") as mine:
+        assert mine
+
+
+def test_a_password_in_an_unreadable_url_is_not_repeated() -> None:
+    with pytest.raises(ArchiveError) as caught:
+        open_archive("postgresql://monitor:s3cret%zzpw@127.0.0.1:5432/nothing")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_very_long_words_and_huge_texts_are_stored_and_found(
+    workers: tuple[PostgresArchive, PostgresArchive],
+) -> None:
+    a, _ = workers
+    thai = "ก" * 900  # 2,700 bytes in one token: more than PostgreSQL takes in a lexeme
+    long_one = builders.entry(
+        url="https://n.example/thai",
+        headline="Long word",
+        body=(f"Word {thai} here.",),
+        fingerprint=True,
+    )
+    assert len(a.store_entries(FEEDS[0].url, [long_one], NOW).new) == 1
+    found = [h.story.url for h in search(a, thai, limit=5)]
+    assert found == ["https://n.example/thai"]
+    # A story with more distinct words than a tsvector holds is a candidate of every query.
+    many = " ".join(f"w{n:07d}abcdefghijklmnopqrst" for n in range(40_000))
+    huge = builders.entry(
+        url="https://n.example/huge", headline="Huge", body=(many,), fingerprint=True
+    )
+    a.store_entries(FEEDS[0].url, [huge], NOW)
+    assert [h.story.url for h in search(a, "w0039999abcdefghijklmnopqrst", limit=5)] == [
+        "https://n.example/huge"
+    ]

@@ -264,6 +264,9 @@ class Deliverer:
 
         Never raises: the run waits for every thread before the archive is used again.
         """
+        if self.archive.shared and not self._still_mine(entry):
+            counts["deferred"] += 1  # another worker has it now: its send counts
+            return
         try:
             self._send(name, message, failed, unrecorded)
         except Exception as exc:
@@ -291,6 +294,20 @@ class Deliverer:
                 self._record(self._failure(entry, outcome, counts, errors), errors)
             if len(self.held):
                 unrecorded.set()
+
+    def _still_mine(self, entry: OutboxEntry) -> bool:
+        """With workers sharing the outbox: renew the message's lease before it is sent (a
+        batch to a slow receiver can outlast the lease it was claimed with); false when
+        another worker holds it now, or when that cannot be told (it is sent later)."""
+        with self._lock:
+            try:
+                held = self.archive.renew_outbox(
+                    [entry.id], owner=self.owner, now=self.clock(), lease_seconds=LEASE_SECONDS
+                )
+            except Exception as exc:
+                log.warning("cannot renew the claim on message %s: %s", entry.id, exc)
+                return False
+        return entry.id in held
 
     def _record(self, outcome: Outcome, errors: list[str]) -> None:
         """Record an outcome, or hold it when the archive cannot take it."""

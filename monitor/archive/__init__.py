@@ -260,6 +260,13 @@ class Outbox(Protocol):
         self, now: datetime, *, owner: str, lease_seconds: float, limit: int
     ) -> list[OutboxEntry]: ...
 
+    def renew_outbox(
+        self, ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
+    ) -> set[str]:
+        """Extend ``owner``'s leases of these messages to ``lease_seconds`` from now (before
+        each send of a long batch); those it still held. A shared database times leases by
+        its own clock."""
+
     def message_stories(self, outbox_id: str) -> list[tuple[Story, Match]]:
         """The stories of an alert or digest message with their matches, in archive order."""
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 
 from monitor.rules.ast import AliasRef, And, Near, Node, Not, Or, Phrase, Scoped
 
-LONGEST_WORD = 1000  # PostgreSQL refuses a lexeme of 2 KB or more; cut both sides alike
+LONGEST_WORD = 2000  # bytes: PostgreSQL refuses a lexeme of 2 KB or more (tsquery: less)
+
+
+def clip(word: str) -> str:
+    """``word`` cut to LONGEST_WORD bytes of UTF-8, at a character's edge."""
+    data = word.encode()
+    return word if len(data) <= LONGEST_WORD else data[:LONGEST_WORD].decode(errors="ignore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +47,10 @@ Wide = Word | AllOf | AnyOf
 def widen(node: Node) -> Wide | None:
     """The wider query of ``node``; None when it would not narrow anything down."""
     if isinstance(node, Phrase):
-        words = tuple(Word(t.text[:LONGEST_WORD], t.prefix) for t in node.tokens if t.text)
+        # A word cut to fit the index is asked as a prefix: the index may hold it whole.
+        words = tuple(
+            Word(clip(t.text), t.prefix or clip(t.text) != t.text) for t in node.tokens if t.text
+        )
         return _all(words)
     if isinstance(node, Scoped):
         return widen(node.child)

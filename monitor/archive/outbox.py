@@ -298,6 +298,18 @@ class OutboxStore:
             )
         return [outbox_entry(r) for r in rows]
 
+    def renew_outbox(
+        self, ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
+    ) -> set[str]:
+        with self._tx() as db:
+            rows = db.execute(
+                "UPDATE outbox SET lease_until = ?"
+                f" WHERE lease_owner = ? AND status = 'pending' AND id IN ({marks(len(ids))})"
+                " RETURNING id",
+                (now.timestamp() + lease_seconds, owner, *ids),
+            ).fetchall()
+        return {r[0] for r in rows}
+
     def message_stories(self, outbox_id: str) -> list[tuple[Story, Match]]:
         """The stories of an alert or digest with their matches, in archive order."""
         rows = self._db.execute(

@@ -5,15 +5,17 @@ Every look-up and write is ``SQLArchive``'s; what this backend adds is what shar
 - Claims take rows with ``FOR UPDATE SKIP LOCKED`` (a worker never waits for, nor takes,
   what another is claiming) and at most ``limit`` of them. Leases are timed by the
   database's clock, so the workers' clocks need not agree.
-- Completions are fenced: a poll record or a delivery outcome is stored only while its
-  worker's lease still holds; one that comes after the lease ran out (the worker was
-  paused, and another may have claimed the work) is refused (``LeaseLost``) and changes
-  nothing. Long polls renew their leases (``renew_feeds``).
+- Completions are fenced: a poll record or a delivery outcome is stored only while the
+  row is still leased to its worker (checked under the row's lock, which a claim takes
+  too); one that comes after another worker claimed the work (the first was paused past
+  its lease) is refused (``LeaseLost``) and changes nothing. A lease that ran out and was
+  taken by nobody still counts: nobody's outcome is overwritten. Long polls renew their
+  feeds' leases, and a delivery its message's before each send.
 - Writes that look up before they write (storing stories: the decider reads what is
   archived, then writes what it decided; recording matches) take one transaction-scoped
   advisory lock, so two workers never both add the same story or alert.
-- Work that must happen once (housekeeping) takes a session advisory lock with
-  ``exclusive``; feed-health alerts and digests are made once by their statements.
+- Work that must happen once (housekeeping) takes a lease row with ``exclusive``;
+  feed-health alerts and digests are made once by their statements.
 - Per-host politeness holds across workers through ``SharedHosts``: request slots per
   host and the spacing between requests, kept in tables.
 - Full-text search uses a ``tsvector`` of the story's tokens, made by the rules' own
@@ -24,23 +26,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
+import os
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
 from monitor.archive import PollRecord
-from monitor.archive.candidates import LONGEST_WORD, tsquery, widen
+from monitor.archive.candidates import clip, tsquery, widen
 from monitor.archive.db import Db, marks, translate_faults
 from monitor.archive.outbox import ENTRY_COLUMNS, gone_owners, outbox_entry
 from monitor.archive.postgres_schema import MIGRATIONS
 from monitor.archive.sql import SQLArchive, _feed_state
 from monitor.dedupe import Decision, ReplaceText
 from monitor.errors import ArchiveError, ArchiveMissing, ArchiveUnreachable, LeaseLost
-from monitor.redact import redact_url
+from monitor.redact import redact_text, redact_url, remember_url
 from monitor.rules.ast import Node
 from monitor.text.tokens import tokenize
 from monitor.types import FeedState, OutboxEntry
@@ -58,6 +61,8 @@ NOW = "extract(epoch FROM clock_timestamp())"
 # Advisory lock keys (one 64-bit space per database): story writes, schema upgrades.
 STORE_LOCK = 0x6D6F6E69746F7201
 MIGRATE_LOCK = 0x6D6F6E69746F7202
+# Housekeeping held by a worker that died is anybody's again after this long.
+EXCLUSIVE_SECONDS = 3600.0
 _LARGEST_VECTOR = 900_000  # and a tsvector of 1 MB or more
 _PLACEHOLDER = re.compile(r"%|\?")
 
@@ -117,13 +122,18 @@ def connect(url: str, *, read_only: bool = False) -> Any:
             "a postgresql:// archive needs the PostgreSQL driver: "
             "pip install 'news-monitor[postgres]'"
         )
+    remember_url(url)  # a password in it is masked wherever a message repeats it
     options = "-c default_transaction_read_only=on" if read_only else None
     try:
         conn = psycopg.connect(
             url, autocommit=True, row_factory=_rows, connect_timeout=10, options=options
         )
     except psycopg.OperationalError as exc:
-        raise ArchiveUnreachable(redact_url(url), _first_line(exc)) from exc
+        raise ArchiveUnreachable(redact_url(url), redact_text(_first_line(exc))) from exc
+    except psycopg.Error as exc:  # a URL libpq cannot read: its message may quote it whole
+        raise ArchiveError(
+            f"{redact_url(url)}: not a PostgreSQL URL libpq can read ({type(exc).__name__})"
+        ) from exc
     return conn
 
 
@@ -171,6 +181,8 @@ class PostgresArchive(SQLArchive):
 
     @contextmanager
     def _faults(self) -> Iterator[None]:
+        if not self._batch_depth:  # a broken connection is opened again by the next call
+            self._reconnect()
         try:
             yield
         except psycopg.OperationalError as exc:
@@ -240,16 +252,27 @@ class PostgresArchive(SQLArchive):
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
         """Whether this worker is the one doing ``name`` now (housekeeping): true for one
-        worker at a time; the others get false at once and skip it."""
-        digest = hashlib.blake2b(f"monitor:{name}".encode(), digest_size=8).digest()
-        key = int.from_bytes(digest, "big", signed=True)
-        got = bool(self._db.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0])
+        worker at a time; the others get false at once and skip it. A lease row, not a
+        session lock, so it holds through a pooler that hands out sessions per transaction,
+        and one whose holder died runs out after ``EXCLUSIVE_SECONDS``."""
+        token = f"{os.getpid()}:{id(self)}:{time.monotonic_ns()}"
+        got = self._db.execute(
+            f"""
+            INSERT INTO jobs (name, holder, until) VALUES (?, ?, {NOW} + ?)
+            ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                WHERE jobs.until <= {NOW}
+            RETURNING 1
+            """,
+            (name, token, EXCLUSIVE_SECONDS),
+        ).fetchone()
         try:
-            yield got
+            yield got is not None
         finally:
-            if got:
+            if got is not None:
                 with contextlib.suppress(psycopg.Error):
-                    self._db.execute("SELECT pg_advisory_unlock(?)", (key,))
+                    self._db.execute(
+                        "UPDATE jobs SET until = 0 WHERE name = ? AND holder = ?", (name, token)
+                    )
 
     def shared_hosts(self, owner: str) -> SharedHosts:
         return SharedHosts(self.url, owner)
@@ -294,8 +317,7 @@ class PostgresArchive(SQLArchive):
     def record_poll(self, record: PollRecord, *, owner: str) -> None:
         with self._tx() as db:
             held = db.execute(
-                f"SELECT 1 FROM feeds WHERE url = ? AND lease_owner = ? AND lease_until > {NOW}"
-                " FOR UPDATE",
+                "SELECT 1 FROM feeds WHERE url = ? AND lease_owner = ? FOR UPDATE",
                 (record.url, owner),
             ).fetchone()
             if held is None:
@@ -343,6 +365,20 @@ class PostgresArchive(SQLArchive):
             ]
         return self._entries(ids)
 
+    def renew_outbox(
+        self, ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
+    ) -> set[str]:
+        with self._tx() as db:
+            rows = db.execute(
+                f"""
+                UPDATE outbox SET lease_until = {NOW} + ?
+                WHERE lease_owner = ? AND status = 'pending' AND id IN ({marks(len(ids))})
+                RETURNING id
+                """,
+                (lease_seconds, owner, *ids),
+            ).fetchall()
+        return {r[0] for r in rows}
+
     def _entries(self, ids: Sequence[str]) -> list[OutboxEntry]:
         if not ids:
             return []
@@ -366,8 +402,7 @@ class PostgresArchive(SQLArchive):
     ) -> None:
         with self._tx() as db:
             held = db.execute(
-                f"SELECT 1 FROM outbox WHERE id = ? AND lease_owner = ? AND lease_until > {NOW}"
-                " FOR UPDATE",
+                "SELECT 1 FROM outbox WHERE id = ? AND lease_owner = ? FOR UPDATE",
                 (outbox_id, owner),
             ).fetchone()
             if held is None:
@@ -407,7 +442,9 @@ class PostgresArchive(SQLArchive):
         if wide is None:
             return None
         rows = self._db.execute(
-            "SELECT seq FROM stories WHERE words @@ CAST(? AS tsquery) AND seq < ?"
+            # A story too large to index (words NULL) is a candidate of every query.
+            "SELECT seq FROM stories WHERE (words @@ CAST(? AS tsquery) OR words IS NULL)"
+            " AND seq < ?"
             " ORDER BY seq DESC LIMIT ?",
             (tsquery(wide), 2**62 if before is None else before, limit),
         ).fetchall()
@@ -421,12 +458,11 @@ def _db_now(db: Db) -> float:
 def tsvector(headline: str, body: str) -> str | None:
     """The distinct tokens of a story's text as a ``tsvector`` literal (tokens are letters
     and digits, so none needs escaping); None when it would be too large to store."""
-    words = {w[:LONGEST_WORD] for w in tokenize(headline)} | {
-        w[:LONGEST_WORD] for w in tokenize(body)
-    }
+    words = {clip(w) for w in tokenize(headline)} | {clip(w) for w in tokenize(body)}
     literal = " ".join(f"'{w}'" for w in sorted(words))
     if len(literal.encode()) > _LARGEST_VECTOR:
-        log.warning("a story has too many distinct words to index for search; it is not indexed")
+        # Searched as a candidate of every query instead (words IS NULL).
+        log.warning("a story has too many distinct words to index for search: not indexed")
         return None
     return literal
 

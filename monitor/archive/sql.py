@@ -257,7 +257,7 @@ class SQLArchive(OutboxStore, StatusStore):
             # the one it was polled under; with the same configuration nothing changes.
             rows = db.execute(
                 "SELECT *, 0 AS story_count FROM feeds WHERE active AND NOT gone"
-                " AND last_polled IS NOT NULL"
+                " AND last_polled IS NOT NULL ORDER BY id"  # rows locked in one order
             ).fetchall()
             moved = []
             for row in rows:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
 from monitor.config import FetchSettings
 
+log = logging.getLogger(__name__)
 # The first pause of a request waiting for a host slot another worker holds (seconds).
 SHARED_SLOT_WAIT = 0.02
 
@@ -68,7 +70,10 @@ class HostLimits:
             try:
                 yield
             finally:
-                await asyncio.to_thread(self._shared.give_slot, host, taken)
+                try:
+                    await asyncio.to_thread(self._shared.give_slot, host, taken)
+                except Exception as exc:  # the request's outcome stands; the slot runs out
+                    log.warning("cannot give back a request slot of %s: %s", host, exc)
 
     async def _take_shared(self, shared: SharedHosts, host: str) -> int:
         """One of the host's slots across workers, waiting (a little longer each time) while
