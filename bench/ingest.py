@@ -462,6 +462,8 @@ def bench_ours(base: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
         f"  cold {ours['cold_s']:.2f} s {ours['cold']}, re-poll {ours['repoll_s']:.3f} s "
         f"{ours['repoll']}, server {ours['server']}"
     )
+    if "edited_s" in ours:
+        print(f"  edited {ours['edited_s']:.2f} s {ours['edited']}")
     for path in ours.get("profiles", []):
         print(f"  cProfile of the main process: {path}")
     return ours
