@@ -29,7 +29,9 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +104,6 @@ def make_batch(start: int, count: int) -> list[tuple[int, Entry]]:
     return out
 
 
-def _batch_job(args: tuple[int, int]) -> list[tuple[int, Entry]]:
-    return make_batch(*args)
-
-
 def grow(db: Path, start: int, stop: int, batch: int, procs: int) -> dict[str, float]:
     """Stories ``start`` .. ``stop - 1`` into the archive: generated in ``procs`` worker
     processes while this one writes, one store_entries call per feed and batch."""
@@ -121,7 +119,15 @@ def grow(db: Path, start: int, stop: int, batch: int, procs: int) -> dict[str, f
     stored = 0
     ctx = multiprocessing.get_context("forkserver")
     with ctx.Pool(procs, initializer=_init_pool) as pool:
-        for pairs in pool.imap(_batch_job, jobs):
+        # A few batches ahead, no more: generating outruns storing, and what is made
+        # ahead waits in memory (with imap: 2.4 GB resident and rising at 200,000).
+        todo = iter(jobs)
+        ahead = deque(pool.apply_async(make_batch, job) for job in islice(todo, procs + 1))
+        while ahead:
+            pairs = ahead.popleft().get()
+            job = next(todo, None)
+            if job is not None:
+                ahead.append(pool.apply_async(make_batch, job))
             by_feed: dict[int, list[Entry]] = {}
             for feed, entry in pairs:
                 by_feed.setdefault(feed, []).append(entry)
@@ -133,7 +139,10 @@ def grow(db: Path, start: int, stop: int, batch: int, procs: int) -> dict[str, f
             store_s += time.perf_counter() - began
             done = jobs[0][0] + stored
             if done % 100_000 < batch:
-                print(f"  ... {done:,} stories, {time.perf_counter() - wall:.0f} s", flush=True)
+                print(
+                    f"  ... {done:,} generated stories, {time.perf_counter() - wall:.0f} s",
+                    flush=True,
+                )
     archive.close()
     if stored != stop - start:
         raise RuntimeError(f"growing stored {stored} new stories of {stop - start}")
