@@ -47,7 +47,6 @@ from monitor.types import Entry, Feed  # noqa: E402
 
 TARGET = 1.3  # the last poll's time over the first's
 GROWTH_FEEDS = 1000  # feeds the generated stories are spread over
-POOL_SENTENCES = 50_000  # sentences stories are assembled from
 SEED = 7
 
 
@@ -58,16 +57,6 @@ def _cpu() -> float:
 
 def _feed_url(n: int) -> str:
     return f"https://growth{n:04d}.example.org/rss.xml"
-
-
-_pool: list[str] = []
-
-
-def _init_pool() -> None:
-    """Sentences drawn once per process: a story picks ~30 of 50,000, so no two stories
-    share more than the odd sentence and none is a near-duplicate of another."""
-    gen = TextGen(random.Random(f"growth:{SEED}"), SEED)
-    _pool[:] = [gen.sentence() for _ in range(POOL_SENTENCES)]
 
 
 def make_batch(start: int, count: int) -> list[tuple[int, Entry]]:
@@ -81,7 +70,9 @@ def make_batch(start: int, count: int) -> list[tuple[int, Entry]]:
         paragraphs: list[str] = []
         size = 0
         while size < target:
-            paragraph = " ".join(rng.choices(_pool, k=rng.randint(2, 5)))
+            # Fresh sentences, never a pool's: sentences repeated across stories would make
+            # their word triples far commoner than in news and slow the near-duplicate search.
+            paragraph = " ".join(gen.sentence() for _ in range(rng.randint(2, 5)))
             paragraphs.append(paragraph)
             size += len(paragraph)
         headline = gen.headline()
@@ -118,7 +109,7 @@ def grow(db: Path, start: int, stop: int, batch: int, procs: int) -> dict[str, f
     store_s = 0.0
     stored = 0
     ctx = multiprocessing.get_context("forkserver")
-    with ctx.Pool(procs, initializer=_init_pool) as pool:
+    with ctx.Pool(procs) as pool:
         # A few batches ahead, no more: generating outruns storing, and what is made
         # ahead waits in memory (with imap: 2.4 GB resident and rising at 200,000).
         todo = iter(jobs)
