@@ -5,6 +5,9 @@ loaded into memory first; the server then prints ``PORT <n>`` on stdout and
 serves until its standard input closes (so it dies with the process that started
 it, whatever happens to that one). ``GET /_stats`` returns the request counts
 per status as JSON, so a benchmark can check that a re-poll really got 304s.
+``GET /_serve/edited`` switches every feed to its edited version (FARM_ROOT/edited,
+when the farm has one: new bodies, so new ETags, and a later Last-Modified);
+``GET /_serve/feeds`` switches back.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,13 +40,20 @@ class FarmServer(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(self, root: Path) -> None:
-        stamp = format_datetime(BASE_DATE, usegmt=True)
-        self.resources: dict[str, Resource] = {}
-        for path in sorted((root / "feeds").iterdir()):
-            body = path.read_bytes()
-            etag = '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
-            self.resources[f"/feeds/{path.name}"] = Resource(body, etag, stamp)
-        self.modified_at = BASE_DATE
+        # Each version of the farm, served under the same paths, with when it changed.
+        self.versions: dict[str, tuple[dict[str, Resource], datetime]] = {}
+        for offset, folder in enumerate(("feeds", "edited")):
+            if not (root / folder).is_dir():
+                continue
+            modified = BASE_DATE + timedelta(hours=offset)
+            stamp = format_datetime(modified, usegmt=True)
+            resources = {}
+            for path in sorted((root / folder).iterdir()):
+                body = path.read_bytes()
+                etag = '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+                resources[f"/feeds/{path.name}"] = Resource(body, etag, stamp)
+            self.versions[folder] = (resources, modified)
+        self.resources, self.modified_at = self.versions["feeds"]
         self.stats: Counter[str] = Counter()
         self.stats_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), FarmHandler)
@@ -97,6 +108,13 @@ class FarmHandler(BaseHTTPRequestHandler):
                 + body
             )
             return
+        if self.path.startswith("/_serve/"):
+            version = self.server.versions.get(self.path.removeprefix("/_serve/"))
+            if version is not None:  # asked for between polls, with no request in flight
+                self.server.resources, self.server.modified_at = version
+            status = b"200 OK" if version else b"404 Not Found"
+            self.wfile.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n\r\n")
+            return  # not counted in /_stats: only the feeds' responses are
         resource = self.server.resources.get(self.path)
         if resource is None:
             self._send(404, {"Content-Length": "0"}, b"", head)

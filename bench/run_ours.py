@@ -1,4 +1,6 @@
-"""Runs our monitor on a served farm: a cold poll into an empty archive, then a re-poll.
+"""Runs our monitor on a served farm: a cold poll into an empty archive, then a re-poll,
+then (with ``"edited": true`` in the spec) a poll after the server switched every feed
+to its edited version, in which every item changed its text.
 
 Started by ``bench/ingest.py`` in a fresh process (so its peak memory is its own):
 ``python run_ours.py SPEC_JSON``. Prints one line ``RESULT <json>`` on stdout.
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from farm import load_farm
 
 from monitor.alerts.plan import AlertPlanner
@@ -120,6 +123,26 @@ def cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def tree_cpu_seconds() -> float:
+    """CPU seconds of this process and every live descendant (the parse workers live on
+    between polls, so the difference across a poll is that poll's, workers included)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in [os.getpid(), *_descendants()]:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def serve_version(base: str, version: str) -> None:
+    with httpx.Client(trust_env=False) as client:
+        client.get(f"{base}/_serve/{version}").raise_for_status()
+
+
 def summarize(summary: PollSummary) -> dict[str, int]:
     return {
         "updated": summary.count("updated"),
@@ -163,7 +186,7 @@ def verify(db_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     expected = farm.item_count
     multi_source = sum(1 for n in sources.values() if n != 1)
     ok = (
-        stories == expected
+        stories == expected + spec.get("stories_before", 0)  # a grown archive's, too
         and len(seqs) == expected
         and not (missing_link or dup_link or missing_guid or wrong_guid or multi_source)
     )
@@ -220,8 +243,12 @@ def main() -> None:
 
     profiles: dict[str, cProfile.Profile] = {}
     try:
-        for phase in ("cold", "repoll"):
+        phases = ["cold", "repoll"] + (["edited"] if spec.get("edited") else [])
+        for phase in phases:
+            if phase == "edited":
+                serve_version(spec["base_url"], "edited")
             profiler = cProfile.Profile() if spec.get("profile") else None
+            tree_cpu = tree_cpu_seconds()
             cpu = cpu_seconds(resource.RUSAGE_SELF)
             started = time.perf_counter()
             if profiler is not None:
@@ -232,11 +259,14 @@ def main() -> None:
                 profiles[phase] = profiler
             result[f"{phase}_s"] = time.perf_counter() - started
             result[f"{phase}_main_cpu_s"] = cpu_seconds(resource.RUSAGE_SELF) - cpu
+            result[f"{phase}_cpu_s"] = tree_cpu_seconds() - tree_cpu
             result[phase] = summarize(summary)
             result[f"{phase}_archive_calls"] = timers.take()
             errors.update(o.error for o in summary.outcomes if o.error)
         result["children"] = child_peaks()
     finally:
+        if spec.get("edited"):
+            serve_version(spec["base_url"], "feeds")  # as found, for whoever polls next
         poller.close()
         archive.close()
         stop_forkserver()

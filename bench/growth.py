@@ -1,0 +1,308 @@
+"""Growth benchmark: does a cold poll of 10,000 new items cost the same in a big archive?
+
+    python bench/growth.py [--sizes 10000,100000,1000000]
+
+Grows one SQLite archive (``monitor.archive.sqlite.SQLiteArchive``) with generated
+stories, written through ``store_entries`` in large batches, and at each size times a
+real cold poll of a served farm of 500 feeds x 20 items whose items are all new to the
+archive (a farm of its own seed at each size), in a fresh process through the Poller as
+``bench/ingest.py`` does (``run_ours.py``). The generated stories draw their sentences
+from the farm's generator (same Zipf vocabulary and grammar), 2-4 KB of text in
+paragraphs, each with its own GUID and link so every one is a new story.
+
+Prints wall and CPU seconds of each poll, the ratio of the last poll to the first
+(target <= 1.3) and the archive's bytes per story (its files after a WAL checkpoint)
+at each size, and how long growing took. Never fails on a time, only when something
+is wrong (an item not archived exactly once, a feed failing). ``--sizes 10000,50000``
+runs in a couple of minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import resource
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from farm import _SECTIONS, BASE_DATE, KINDS, TextGen, build_farm  # noqa: E402
+from ingest import REPO, WORK, run_child, serve, server_stats, stats_delta  # noqa: E402
+
+from monitor.archive import open_archive  # noqa: E402
+from monitor.text.fingerprint import fingerprint  # noqa: E402
+from monitor.types import Entry, Feed  # noqa: E402
+
+TARGET = 1.3  # the last poll's time over the first's
+GROWTH_FEEDS = 1000  # feeds the generated stories are spread over
+SEED = 7
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _feed_url(n: int) -> str:
+    return f"https://growth{n:04d}.example.org/rss.xml"
+
+
+def make_batch(start: int, count: int) -> list[tuple[int, Entry]]:
+    """Stories ``start`` .. ``start + count - 1``, each with the feed it comes from."""
+    rng = random.Random(f"batch:{SEED}:{start}")
+    gen = TextGen(rng, SEED)
+    out = []
+    for i in range(start, start + count):
+        feed = i % GROWTH_FEEDS
+        target = rng.randint(1800, 3600)  # the farm's 2-4 KB of HTML, as text
+        paragraphs: list[str] = []
+        size = 0
+        while size < target:
+            # Fresh sentences, never a pool's: sentences repeated across stories would make
+            # their word triples far commoner than in news and slow the near-duplicate search.
+            paragraph = " ".join(gen.sentence() for _ in range(rng.randint(2, 5)))
+            paragraphs.append(paragraph)
+            size += len(paragraph)
+        headline = gen.headline()
+        text = fingerprint(headline, paragraphs)
+        section = _SECTIONS[i % len(_SECTIONS)]
+        link = f"https://growth{feed:04d}.example.org/{section}/{i}"
+        entry = Entry(
+            guid=f"tag:growth{feed:04d}.example.org,2025:{i}",
+            url=link,  # already canonical: lowercase host, no query or fragment
+            link=link,
+            headline=headline,
+            paragraphs=tuple(paragraphs),
+            published=BASE_DATE - timedelta(seconds=30 * i + rng.randint(0, 29)),
+            author=gen.person(),
+            sketch=text.sketch,
+            text_hash=text.text_hash,
+            words=text.words,
+        )
+        out.append((feed, entry))
+    return out
+
+
+def grow(db: Path, start: int, stop: int, batch: int, procs: int) -> dict[str, float]:
+    """Stories ``start`` .. ``stop - 1`` into the archive: generated in ``procs`` worker
+    processes while this one writes, one store_entries call per feed and batch."""
+    archive = open_archive(f"sqlite:///{db}")
+    feeds = [Feed(url=_feed_url(n), name=f"Growth {n:04d}") for n in range(GROWTH_FEEDS)]
+    now = datetime.now(UTC)
+    if start == 0:
+        archive.sync_feeds(feeds, now, replan=lambda feed, state: None)
+    jobs = [(s, min(batch, stop - s)) for s in range(start, stop, batch)]
+    wall = time.perf_counter()
+    cpu = _cpu()
+    store_s = 0.0
+    stored = 0
+    ctx = multiprocessing.get_context("forkserver")
+    with ctx.Pool(procs) as pool:
+        # A few batches ahead, no more: generating outruns storing, and what is made
+        # ahead waits in memory (with imap: 2.4 GB resident and rising at 200,000).
+        todo = iter(jobs)
+        ahead = deque(pool.apply_async(make_batch, job) for job in islice(todo, procs + 1))
+        while ahead:
+            pairs = ahead.popleft().get()
+            job = next(todo, None)
+            if job is not None:
+                ahead.append(pool.apply_async(make_batch, job))
+            by_feed: dict[int, list[Entry]] = {}
+            for feed, entry in pairs:
+                by_feed.setdefault(feed, []).append(entry)
+            began = time.perf_counter()
+            with archive.batch():  # one transaction per batch, as a poll's writer groups them
+                for feed, entries in by_feed.items():
+                    result = archive.store_entries(_feed_url(feed), entries, now)
+                    stored += len(result.new)
+            store_s += time.perf_counter() - began
+            done = jobs[0][0] + stored
+            if done % 100_000 < batch:
+                print(
+                    f"  ... {done:,} generated stories, {time.perf_counter() - wall:.0f} s",
+                    flush=True,
+                )
+    archive.close()
+    if stored != stop - start:
+        raise RuntimeError(f"growing stored {stored} new stories of {stop - start}")
+    return {
+        "wall_s": time.perf_counter() - wall,
+        "main_cpu_s": _cpu() - cpu,
+        "store_s": store_s,
+        "stories": stored,
+    }
+
+
+def archive_bytes(db: Path) -> tuple[int, int]:
+    """(bytes of the archive's files after a WAL checkpoint, stories in it)."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        stories = conn.execute("SELECT count(*) FROM stories").fetchone()[0]
+    finally:
+        conn.close()
+    size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+    return size, stories
+
+
+def poll(args: argparse.Namespace, work: Path, seed: int, before: int) -> dict[str, Any]:
+    """A cold poll of a farm that is all new to the archive, in a fresh process."""
+    farm = build_farm(WORK, args.feeds, args.items, seed, args.kind)
+    with serve(farm) as base:
+        spec = {
+            "farm": str(farm.root),
+            "base_url": base,
+            "concurrency": args.concurrency,
+            "per_host": args.per_host,
+            "workers": args.workers,
+            "profile": False,
+            "rules": None,
+            "edited": False,
+            "stories_before": before,
+            "work": str(work),  # run_ours.py's archive is work/archive.db: the grown one
+        }
+        stats = server_stats(base)
+        result = run_child(sys.executable, "run_ours.py", spec, "ours")
+        result["server"] = stats_delta(stats, server_stats(base))
+    return result
+
+
+def _sizes(text: str) -> list[int]:
+    sizes = sorted({int(x.replace("_", "")) for x in text.split(",") if x.strip()})
+    if not sizes or sizes[0] <= 0:
+        raise SystemExit("--sizes: positive story counts, e.g. 10000,100000,1000000")
+    return sizes
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--sizes", type=_sizes, default=_sizes("10000,100000,1000000"))
+    p.add_argument("--batch", type=int, default=5000, help="stories per generated batch")
+    p.add_argument("--feeds", type=int, default=500, help="feeds in each polled farm")
+    p.add_argument("--items", type=int, default=20, help="items per feed")
+    p.add_argument("--kind", default="rich", choices=KINDS, help="the polled farms' kind")
+    p.add_argument("--concurrency", type=int, default=16, help="ours: [fetch] concurrency")
+    p.add_argument("--per-host", type=int, default=4, help="ours: [fetch] per_host")
+    p.add_argument("--workers", type=int, default=0, help="ours: parse processes (0: per CPU)")
+    p.add_argument("--gen-procs", type=int, default=1, help="processes generating stories")
+    p.add_argument("--keep", action="store_true", help="keep the archive under bench/.work")
+    p.add_argument("--json", type=Path, help="also write every figure to this file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    WORK.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="growth-", dir=WORK))
+    db = work / "archive.db"
+    rows: list[dict[str, Any]] = []
+    ok = True
+    started = time.perf_counter()
+    try:
+        stories = 0  # in the archive: grown ones and the polled farms'
+        grown = 0
+        for n, size in enumerate(args.sizes):
+            # The polled farms' items count towards the size: grow to size less those.
+            want = size - n * args.feeds * args.items
+            if want > grown:
+                print(f"growing the archive to {size:,} stories ...", flush=True)
+                growth = grow(db, grown, want, args.batch, args.gen_procs)
+                grown = want
+                stories += growth["stories"]
+                print(
+                    f"  grew {growth['stories']:,} stories in {growth['wall_s']:.0f} s "
+                    f"(CPU of this process {growth['main_cpu_s']:.0f} s, "
+                    f"{growth['store_s']:.0f} s in store_entries)",
+                    flush=True,
+                )
+            else:
+                growth = {"wall_s": 0.0, "main_cpu_s": 0.0, "store_s": 0.0, "stories": 0}
+            size_bytes, counted = archive_bytes(db)
+            if counted != stories:
+                raise RuntimeError(f"the archive holds {counted} stories, {stories} expected")
+            print(f"polling {args.feeds * args.items:,} new items at {stories:,} stories ...")
+            result = poll(args, work, 1000 + n, stories)
+            v = result["verify"]
+            failed = result["cold"]["failed"]
+            row_ok = bool(v["exactly_once"]) and not failed and result["cold"]["changed"] == 0
+            ok = ok and row_ok
+            stories += result["cold"]["new"]
+            rows.append(
+                {
+                    "stories_before": counted,
+                    "bytes_before": size_bytes,
+                    "growth": growth,
+                    "cold_s": result["cold_s"],
+                    "cold_cpu_s": result["cold_cpu_s"],
+                    "cold_main_cpu_s": result["cold_main_cpu_s"],
+                    "store_entries": result["cold_archive_calls"].get("store_entries"),
+                    "repoll_s": result["repoll_s"],
+                    "cold": result["cold"],
+                    "verify": v,
+                    "errors": result["errors"],
+                    "ok": row_ok,
+                }
+            )
+            r = rows[-1]
+            print(
+                f"  cold poll {r['cold_s']:.2f} s, CPU {r['cold_cpu_s']:.1f} s, "
+                f"{r['cold']}, exactly once: {'yes' if row_ok else 'NO'}",
+                flush=True,
+            )
+        total = time.perf_counter() - started
+        final_bytes, final_stories = archive_bytes(db)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    first = rows[0]
+    print(f"\n== growth benchmark: cold polls of {args.feeds} x {args.items} new items ==")
+    print(
+        f"  {'stories before':>14}  {'poll wall':>9}  {'poll CPU':>8}  {'store_entries':>13}"
+        f"  {'vs first':>8}  {'bytes/story':>11}  {'grow wall':>9}  ok"
+    )
+    for r in rows:
+        store = r["store_entries"] or {"seconds": 0.0}
+        print(
+            f"  {r['stories_before']:>14,}  {r['cold_s']:>7.2f} s  {r['cold_cpu_s']:>6.1f} s"
+            f"  {store['seconds']:>11.2f} s  {r['cold_s'] / first['cold_s']:>8.2f}"
+            f"  {r['bytes_before'] / r['stories_before']:>11,.0f}"
+            f"  {r['growth']['wall_s']:>7.0f} s  {'yes' if r['ok'] else 'NO'}"
+        )
+    last = rows[-1]
+    if len(rows) > 1:
+        ratio = last["cold_s"] / first["cold_s"]
+        cpu_ratio = last["cold_cpu_s"] / max(first["cold_cpu_s"], 1e-9)
+        verdict = "ok" if ratio <= TARGET else "MISSED"
+        print(
+            f"  last/first poll at {last['stories_before']:,} vs {first['stories_before']:,} "
+            f"stories: {ratio:.2f} (target <= {TARGET}: {verdict}); CPU ratio {cpu_ratio:.2f}"
+        )
+    grow_wall = sum(r["growth"]["wall_s"] for r in rows)
+    print(
+        f"  grew {sum(r['growth']['stories'] for r in rows):,} stories in {grow_wall:.0f} s; "
+        f"at the end {final_stories:,} stories, {final_bytes / final_stories:,.0f} bytes/story "
+        f"({final_bytes / 1e6:.0f} MB); whole run {total:.0f} s\n"
+    )
+    for r in rows:
+        if not r["ok"]:
+            print("  verification:", json.dumps(r["verify"]), r["cold"], r["errors"])
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "repo": str(REPO)}, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
