@@ -40,7 +40,7 @@ from monitor.archive.candidates import clip, tsquery, widen
 from monitor.archive.db import Db, marks, translate_faults
 from monitor.archive.outbox import ENTRY_COLUMNS, gone_owners, outbox_entry
 from monitor.archive.postgres_schema import MIGRATIONS
-from monitor.archive.sql import SQLArchive, _feed_state
+from monitor.archive.sql import STORE_LOCK, SQLArchive, _feed_state
 from monitor.dedupe import Decision, ReplaceText
 from monitor.errors import ArchiveError, ArchiveMissing, ArchiveUnreachable, LeaseLost
 from monitor.redact import redact_text, redact_url, remember_url
@@ -58,8 +58,7 @@ log = logging.getLogger(__name__)
 
 # The database's clock, in Unix seconds as the archive stores times.
 NOW = "extract(epoch FROM clock_timestamp())"
-# Advisory lock keys (one 64-bit space per database): story writes, schema upgrades.
-STORE_LOCK = 0x6D6F6E69746F7201
+# Advisory lock key of schema upgrades (the others: sql.STORE_LOCK, SYNC_LOCK).
 MIGRATE_LOCK = 0x6D6F6E69746F7202
 # Housekeeping held by a worker that died is anybody's again after this long.
 EXCLUSIVE_SECONDS = 3600.0
@@ -153,6 +152,7 @@ class PostgresArchive(SQLArchive):
 
     shared = True
     _SKIP_LOCKED = " FOR UPDATE OF s SKIP LOCKED"
+    _ONE_STATEMENT_EDITS = False  # no FTS5 here; psycopg pipelines the many statements
     _SOURCES = """(SELECT string_agg(f.name, chr(31) ORDER BY ss.first_seen, f.id)
         FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id WHERE ss.story_seq = s.seq)"""
     _RETRY_SOURCES = """(SELECT string_agg(f.url || chr(30) || ss.link, chr(31)
@@ -246,8 +246,8 @@ class PostgresArchive(SQLArchive):
     def check_file(self) -> None:
         """A database server has no file to be deleted under it: nothing to check."""
 
-    def _serialize(self, db: Db) -> None:
-        db.execute("SELECT pg_advisory_xact_lock(?)", (STORE_LOCK,))
+    def _serialize(self, db: Db, lock: int = STORE_LOCK) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(?)", (lock,))
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:

@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 _CHUNK = 500  # values bound in one IN (...) list
 _NO_SEQ = 2**62  # above every story's seq
 _SEARCHES_PER_STATEMENT = 50  # near-duplicate searches asked in one statement
+# Locks of the transactions that must take turns (``_serialize``).
+STORE_LOCK = 0x6D6F6E69746F7201
+SYNC_LOCK = 0x6D6F6E69746F7203
 PROBE_POSTINGS = 256  # stories a near-duplicate probe is followed to, the most recent
 # Stories deleted by retention in one transaction at most.
 PRUNE_BATCH = 500
@@ -197,6 +200,8 @@ class SQLArchive(OutboxStore, StatusStore):
                 self._batch_depth -= 1
 
     shared = False  # several workers may use the database at once
+    # New texts of many stories written with one statement (see ``_update``).
+    _ONE_STATEMENT_EDITS = True
     # Appended to a claim's SELECT: rows another worker is claiming are skipped, not waited for.
     _SKIP_LOCKED = ""
     # A story's search words for a column of their own (None: the database indexes them).
@@ -211,9 +216,10 @@ class SQLArchive(OutboxStore, StatusStore):
         """Per-host limits across workers: none to share with one worker."""
         return None
 
-    def _serialize(self, db: Db) -> None:
-        """Called first in a transaction that stores or matches stories: a backend whose
-        writers do not exclude each other makes them (the decider reads, then writes)."""
+    def _serialize(self, db: Db, lock: int = STORE_LOCK) -> None:
+        """Called first in a transaction that reads, then writes what it read decided
+        (storing or matching stories; applying the configured feeds): a backend whose
+        writers do not exclude each other makes those of one ``lock`` take turns."""
 
     @abstractmethod
     def _search_seqs(self, node: Node, *, before: int | None, limit: int) -> list[int] | None:
@@ -232,6 +238,9 @@ class SQLArchive(OutboxStore, StatusStore):
     def sync_feeds(self, feeds: Sequence[Feed], now: datetime, *, replan: Replan) -> None:
         configured = {f.url: f for f in feeds}
         with self._tx() as db:
+            # Workers starting together: one applies the configuration, the others then find
+            # it applied (without this they queued on the first's rows, one batch at a time).
+            self._serialize(db, SYNC_LOCK)
             # Only what differs is written: with the same configuration nothing is, so a
             # worker starting beside others waits for none of their feed rows' locks.
             known = {
@@ -710,7 +719,7 @@ class SQLArchive(OutboxStore, StatusStore):
     def _write(
         self, db: Db, feed_id: int, decision: Decision, ids: Mapping[int, str], t: float
     ) -> None:
-        _update(db, decision.updates, t)
+        _update(db, decision.updates, t, one_statement=self._ONE_STATEMENT_EDITS)
         _insert_stories(db, decision.new, ids, t, self._search_words)
         _insert(
             db,
@@ -1031,31 +1040,42 @@ def _insert(db: Db, head: str, rows: Sequence[tuple[object, ...]], tail: str = "
         db.executemany(f"{head} ({marks(len(rows[0]))}){tail}", rows)
 
 
-def _update(db: Db, updates: Sequence[Update], t: float) -> None:
+def _update(db: Db, updates: Sequence[Update], t: float, *, one_statement: bool) -> None:
     """Write the changes the decider made to stored stories: a statement for each kind of
-    change, run for every story it changes (an edited feed changes most of its items)."""
+    change, run for every story it changes (an edited feed changes most of its items).
+
+    ``one_statement``: new texts go in with one UPDATE for many stories, as new stories
+    with one INSERT (see ``_insert_stories``): FTS5 flushes a segment at each statement, so
+    an UPDATE a story made edits cost three times what new stories did."""
     texts = [u for u in updates if isinstance(u, ReplaceText)]
-    db.executemany(
-        """
-        UPDATE stories SET headline = ?, body = ?, text_hash = ?, sketch = ?,
-            feed_sketch = ?, updated = ?, text_feed = ?, text_words = ?
-        WHERE seq = ?
-        """,
-        [
-            (
-                u.text.headline,
-                u.text.body,
-                u.text.text_hash,
-                _pack(u.text.sketch),
-                _pack(u.text.feed_sketch) if u.text.feed_sketch else None,
-                t,
-                u.text.feed,
-                u.text.words,
-                u.seq,
-            )
-            for u in texts
-        ],
-    )
+    rows = [
+        (
+            u.seq,
+            u.text.headline,
+            u.text.body,
+            u.text.text_hash,
+            _pack(u.text.sketch),
+            _pack(u.text.feed_sketch) if u.text.feed_sketch else None,
+            t,
+            u.text.feed,
+            u.text.words,
+        )
+        for u in texts
+    ]
+    columns = "headline, body, text_hash, sketch, feed_sketch, updated, text_feed, text_words"
+    if not one_statement:
+        db.executemany(
+            f"UPDATE stories SET ({columns}) = ({marks(8)}) WHERE seq = ?",
+            [(*row[1:], row[0]) for row in rows],
+        )
+    for start in range(0, len(rows) if one_statement else 0, _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        db.execute(
+            f"WITH v (seq, {columns}) AS (VALUES {','.join([f'({marks(9)})'] * len(chunk))})"
+            f" UPDATE stories SET ({columns}) = (SELECT {columns} FROM v WHERE v.seq = stories.seq)"
+            " WHERE seq IN (SELECT seq FROM v)",
+            [value for row in chunk for value in row],
+        )
     sketches = [u for u in updates if isinstance(u, ReplaceFeedSketch)]
     db.executemany(
         "UPDATE stories SET feed_sketch = ? WHERE seq = ?",
