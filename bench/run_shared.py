@@ -23,6 +23,9 @@ from monitor.archive import open_archive
 from monitor.config import load_config
 from monitor.poll.poller import Poller
 
+# Empty polls in a row after which no feed is left due (feeds are new: due at once).
+IDLE_POLLS = 3
+
 
 def write_config(path: Path, urls: list[str], spec: dict[str, Any]) -> None:
     lines = [
@@ -59,10 +62,14 @@ def main() -> None:
     polled = failed = new = 0
     errors: set[str] = set()
     try:
-        while True:
+        idle = 0
+        while idle < IDLE_POLLS:  # another worker's feeds may fall due a moment later
             summary = asyncio.run(poller.poll())
             if not summary.outcomes:
-                break
+                idle += 1
+                time.sleep(0.1)
+                continue
+            idle = 0
             polled += len(summary.outcomes)
             failed += summary.count("failed")
             new += summary.new_stories
