@@ -106,7 +106,7 @@ class ArticleReader:
     """Fetches entries' pages for one poll and turns them into the entries to store.
 
     ``run`` runs the extraction (CPU work) off the event loop, in the poll's parse pool.
-    Entries of several feeds that link the same page at the same time share one fetch;
+    Entries of several feeds that link the same page in one poll share one fetch;
     beyond ARTICLES_PER_HOST pages of one host or ARTICLES_PER_POLL in all, entries are
     deferred to the retries.
     """
@@ -126,8 +126,9 @@ class ArticleReader:
             if page is None:
                 if not self._take_slot(link):
                     return without_article(entry, DEFERRED)
+                # Kept for the whole poll: a feed whose items come after the page was read
+                # (before its story was stored) reads it here, not again from the server.
                 page = self._pending[link] = asyncio.ensure_future(self._page(link))
-                page.add_done_callback(lambda _: self._pending.pop(link, None))
             result = await page
         except Exception as exc:  # a bug stays with this story, which keeps its feed text
             log.exception("internal error reading the article of %s", link)
