@@ -36,9 +36,11 @@ from monitor.types import PollSummary
 
 
 def write_config(path: Path, urls: list[str], spec: dict[str, Any]) -> None:
+    # A shared archive when the spec names one (run_shared.py), else SQLite beside it.
+    archive = spec.get("archive") or f"sqlite:///{path.parent / 'archive.db'}"
     lines = [
         "[archive]",
-        f'url = "sqlite:///{path.parent / "archive.db"}"',
+        f'url = "{archive}"',
         "",
         "[fetch]",
         f"concurrency = {spec['concurrency']}",

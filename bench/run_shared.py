@@ -14,10 +14,9 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from farm import load_farm
-from run_ours import cpu_seconds, stop_forkserver
+from run_ours import cpu_seconds, stop_forkserver, write_config
 
 from monitor.archive import open_archive
 from monitor.config import load_config
@@ -25,24 +24,6 @@ from monitor.poll.poller import Poller
 
 # Empty polls in a row after which no feed is left due (feeds are new: due at once).
 IDLE_POLLS = 3
-
-
-def write_config(path: Path, urls: list[str], spec: dict[str, Any]) -> None:
-    lines = [
-        "[archive]",
-        f'url = "{spec["archive"]}"',
-        "",
-        "[fetch]",
-        f"concurrency = {spec['concurrency']}",
-        f"per_host = {spec['per_host']}",
-        "",
-        "[schedule]",
-        f"workers = {spec['workers']}",
-        "",
-    ]
-    for i, url in enumerate(urls):
-        lines += ["[[feeds]]", f'url = "{url}"', f'name = "Bench feed {i:04d}"', ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def main() -> None:
