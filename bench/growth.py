@@ -39,7 +39,15 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from farm import _SECTIONS, BASE_DATE, KINDS, TextGen, build_farm  # noqa: E402
-from ingest import REPO, WORK, run_child, serve, server_stats, stats_delta  # noqa: E402
+from ingest import (  # noqa: E402
+    REPO,
+    WORK,
+    ours_spec,
+    run_child,
+    serve,
+    server_stats,
+    stats_delta,
+)
 
 from monitor.archive import open_archive  # noqa: E402
 from monitor.text.fingerprint import fingerprint  # noqa: E402
@@ -161,18 +169,16 @@ def poll(args: argparse.Namespace, work: Path, seed: int, before: int) -> dict[s
     """A cold poll of a farm that is all new to the archive, in a fresh process."""
     farm = build_farm(WORK, args.feeds, args.items, seed, args.kind)
     with serve(farm) as base:
-        spec = {
-            "farm": str(farm.root),
-            "base_url": base,
-            "concurrency": args.concurrency,
-            "per_host": args.per_host,
-            "workers": args.workers,
-            "profile": False,
-            "rules": None,
-            "edited": False,
-            "stories_before": before,
-            "work": str(work),  # run_ours.py's archive is work/archive.db: the grown one
-        }
+        spec = ours_spec(
+            args,
+            farm,
+            base,
+            profile=False,
+            rules=None,
+            edited=False,
+            stories_before=before,
+            work=str(work),  # run_ours.py's archive is work/archive.db: the grown one
+        )
         stats = server_stats(base)
         result = run_child(sys.executable, "run_ours.py", spec, "ours")
         result["server"] = stats_delta(stats, server_stats(base))

@@ -486,6 +486,18 @@ def bench_reader(
     return result
 
 
+def ours_spec(args: argparse.Namespace, farm: Farm, base: str, **more: Any) -> dict[str, Any]:
+    """What run_ours.py is told: the served farm and our settings from ``args``, and ``more``."""
+    return {
+        "farm": str(farm.root),
+        "base_url": base,
+        "concurrency": args.concurrency,
+        "per_host": args.per_host,
+        "workers": args.workers,
+        **more,
+    }
+
+
 def bench_farm(
     args: argparse.Namespace, kind: str, reader_py: str | None, runs: Path, shared: bool
 ) -> dict[str, Any]:
@@ -505,16 +517,14 @@ def bench_farm(
         print(
             f"server floor: a sequential httpx.Client fetched the farm in {floor['seconds']:.2f} s"
         )
-        spec = {
-            "farm": str(farm.root),
-            "base_url": base,
-            "concurrency": args.concurrency,
-            "per_host": args.per_host,
-            "workers": args.workers,
-            "profile": args.profile,
-            "rules": str(REPO / "rules") if args.rules else None,
-            "edited": not args.no_edited,
-        }
+        spec = ours_spec(
+            args,
+            farm,
+            base,
+            profile=args.profile,
+            rules=str(REPO / "rules") if args.rules else None,
+            edited=not args.no_edited,
+        )
         print(
             f"ours: concurrency={args.concurrency} per_host={args.per_host} "
             f"workers={args.workers or os.cpu_count()} ..."

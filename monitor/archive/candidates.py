@@ -48,10 +48,7 @@ def widen(node: Node) -> Wide | None:
     """The wider query of ``node``; None when it would not narrow anything down."""
     if isinstance(node, Phrase):
         # A word cut to fit the index is asked as a prefix: the index may hold it whole.
-        words = tuple(
-            Word(clip(t.text), t.prefix or clip(t.text) != t.text) for t in node.tokens if t.text
-        )
-        return _all(words)
+        return _all(tuple(_word(t.text, t.prefix) for t in node.tokens if t.text))
     if isinstance(node, Scoped):
         return widen(node.child)
     if isinstance(node, Not):
@@ -66,6 +63,11 @@ def widen(node: Node) -> Wide | None:
         return AnyOf(tuple(w for w in either if w is not None))
     assert isinstance(node, AliasRef)  # only rule files define them; resolved there
     return None
+
+
+def _word(text: str, prefix: bool) -> Word:
+    cut = clip(text)
+    return Word(cut, prefix or cut != text)
 
 
 def _all(parts: tuple[Wide, ...]) -> Wide | None:

@@ -118,6 +118,7 @@ class OutboxStore:
     _tx: Callable[..., AbstractContextManager[Db]]
     _stories_by_seq: Callable[[Sequence[int]], list[Story]]
     _serialize: Callable[[Db], None]
+    _renew: Callable[..., set[str]]
 
     # -- written with the story ---------------------------------------------------------------
 
@@ -301,14 +302,9 @@ class OutboxStore:
     def renew_outbox(
         self, ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
     ) -> set[str]:
-        with self._tx() as db:
-            rows = db.execute(
-                "UPDATE outbox SET lease_until = ?"
-                f" WHERE lease_owner = ? AND status = 'pending' AND id IN ({marks(len(ids))})"
-                " RETURNING id",
-                (now.timestamp() + lease_seconds, owner, *ids),
-            ).fetchall()
-        return {r[0] for r in rows}
+        return self._renew(
+            "outbox", "id", ids, owner, now, lease_seconds, " AND status = 'pending'"
+        )
 
     def message_stories(self, outbox_id: str) -> list[tuple[Story, Match]]:
         """The stories of an alert or digest with their matches, in archive order."""

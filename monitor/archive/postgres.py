@@ -324,19 +324,9 @@ class PostgresArchive(SQLArchive):
                 raise LeaseLost(f"feed {redact_url(record.url)}")
             super().record_poll(record, owner=owner)
 
-    def renew_feeds(
-        self, urls: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
-    ) -> set[str]:
-        with self._tx() as db:
-            rows = db.execute(
-                f"""
-                UPDATE feeds SET lease_until = {NOW} + ?
-                WHERE lease_owner = ? AND lease_until > {NOW} AND url IN ({marks(len(urls))})
-                RETURNING url
-                """,
-                (lease_seconds, owner, *urls),
-            ).fetchall()
-        return {r[0] for r in rows}
+    @staticmethod
+    def _lease_until(now: datetime, lease_seconds: float) -> tuple[str, tuple[float, ...]]:
+        return f"{NOW} + ?", (lease_seconds,)
 
     def claim_outbox(
         self, now: datetime, *, owner: str, lease_seconds: float, limit: int
@@ -364,20 +354,6 @@ class PostgresArchive(SQLArchive):
                 )
             ]
         return self._entries(ids)
-
-    def renew_outbox(
-        self, ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
-    ) -> set[str]:
-        with self._tx() as db:
-            rows = db.execute(
-                f"""
-                UPDATE outbox SET lease_until = {NOW} + ?
-                WHERE lease_owner = ? AND status = 'pending' AND id IN ({marks(len(ids))})
-                RETURNING id
-                """,
-                (lease_seconds, owner, *ids),
-            ).fetchall()
-        return {r[0] for r in rows}
 
     def _entries(self, ids: Sequence[str]) -> list[OutboxEntry]:
         if not ids:

@@ -43,6 +43,7 @@ from monitor.dedupe import (
     Search,
     SetArticle,
     SetWords,
+    Text,
     Update,
     entry_keys,
 )
@@ -78,9 +79,11 @@ _ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
 
 # A story's columns as ``_story`` reads them; ``sources`` is each backend's own.
 STORY_COLUMNS = """
-    s.seq, s.id, s.url, s.headline, s.body, s.published, s.first_seen, s.updated,
+    s.seq, s.id, s.url, {text}, s.published, s.first_seen, s.updated,
     s.content_source, s.article_error, {sources} AS sources
 """
+TEXT_COLUMNS = "s.headline, s.body"
+_NO_TEXT = "'' AS headline, '' AS body"
 
 
 def _ts(value: datetime) -> float:
@@ -178,7 +181,7 @@ class SQLArchive(OutboxStore, StatusStore):
 
     @property
     def _columns(self) -> str:
-        return STORY_COLUMNS.format(sources=self._SOURCES)
+        return STORY_COLUMNS.format(text=TEXT_COLUMNS, sources=self._SOURCES)
 
     @abstractmethod
     def _tx(self) -> AbstractContextManager[Db]:
@@ -371,17 +374,38 @@ class SQLArchive(OutboxStore, StatusStore):
     def renew_feeds(
         self, urls: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
     ) -> set[str]:
+        return self._renew("feeds", "url", urls, owner, now, lease_seconds)
+
+    def _renew(
+        self,
+        table: str,
+        key: str,
+        keys: Sequence[str],
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        where: str = "",
+    ) -> set[str]:
+        """Extend ``owner``'s leases of the rows of ``table`` whose ``key`` is one of
+        ``keys`` (and ``where``); the keys it still held."""
+        until, clock = self._lease_until(now, lease_seconds)
         held: set[str] = set()
-        for start in range(0, len(urls), _CHUNK):
-            chunk = urls[start : start + _CHUNK]
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
             with self._tx() as db:
                 rows = db.execute(
-                    "UPDATE feeds SET lease_until = ?"
-                    f" WHERE lease_owner = ? AND url IN ({marks(len(chunk))}) RETURNING url",
-                    (_ts(now) + lease_seconds, owner, *chunk),
+                    f"UPDATE {table} SET lease_until = {until} WHERE lease_owner = ?{where}"
+                    f" AND {key} IN ({marks(len(chunk))}) RETURNING {key}",
+                    (*clock, owner, *chunk),
                 ).fetchall()
             held.update(r[0] for r in rows)
         return held
+
+    @staticmethod
+    def _lease_until(now: datetime, lease_seconds: float) -> tuple[str, tuple[float, ...]]:
+        """A lease's end as SQL and its parameters: on the caller's clock here; a shared
+        database uses its own."""
+        return "?", (_ts(now) + lease_seconds,)
 
     def release_feeds(self, urls: Sequence[str], *, owner: str) -> None:
         for start in range(0, len(urls), _CHUNK):
@@ -805,9 +829,8 @@ class SQLArchive(OutboxStore, StatusStore):
         """The stories ``seqs`` (without their text: empty headline and paragraphs)."""
         if not seqs:
             return []
-        columns = self._columns
-        if not with_text:
-            columns = columns.replace("s.headline, s.body", "'' AS headline, '' AS body")
+        text = TEXT_COLUMNS if with_text else _NO_TEXT
+        columns = STORY_COLUMNS.format(text=text, sources=self._SOURCES)
         found: dict[int, Story] = {}
         for start in range(0, len(seqs), _CHUNK):
             chunk = seqs[start : start + _CHUNK]
@@ -974,6 +997,12 @@ def _read_back(paragraphs: tuple[str, ...], body: str) -> tuple[str, ...]:
     return _paragraphs(body)
 
 
+def _text_row(text: Text) -> tuple[object, ...]:
+    """A text's stored columns: headline, body, text_hash, sketch, feed_sketch."""
+    feed_sketch = _pack(text.feed_sketch) if text.feed_sketch else None
+    return (text.headline, text.body, text.text_hash, _pack(text.sketch), feed_sketch)
+
+
 def _article_row(article: Attempts) -> tuple[object, ...]:
     retry = None if article.retry is None else _ts(article.retry)
     return (article.source, article.error, article.tries, retry)
@@ -997,15 +1026,11 @@ def _insert_stories(
             add.seq,
             ids[add.seq],
             add.url,
-            add.text.headline,
-            add.text.body,
+            *_text_row(add.text),
             _ts(add.published),
             t,
             t,
             add.author,
-            add.text.text_hash,
-            _pack(add.text.sketch),
-            _pack(add.text.feed_sketch) if add.text.feed_sketch else None,
             *_article_row(add.article),
             add.text.feed,
             add.text.words,
@@ -1014,8 +1039,8 @@ def _insert_stories(
         for add in adds
     ]
     columns = (
-        "seq, id, url, headline, body, published, first_seen, updated, author, text_hash,"
-        " sketch, feed_sketch, content_source, article_error, article_tries, article_retry,"
+        "seq, id, url, headline, body, text_hash, sketch, feed_sketch, published, first_seen,"
+        " updated, author, content_source, article_error, article_tries, article_retry,"
         " text_feed, text_words" + "".join(f", {c}" for c in extra)
     )
     for start in range(0, len(rows), _ROWS_PER_INSERT):
@@ -1049,20 +1074,7 @@ def _update(db: Db, updates: Sequence[Update], t: float, *, one_statement: bool)
     with one INSERT (see ``_insert_stories``): FTS5 flushes a segment at each statement, so
     an UPDATE a story made edits cost three times what new stories did."""
     texts = [u for u in updates if isinstance(u, ReplaceText)]
-    rows = [
-        (
-            u.seq,
-            u.text.headline,
-            u.text.body,
-            u.text.text_hash,
-            _pack(u.text.sketch),
-            _pack(u.text.feed_sketch) if u.text.feed_sketch else None,
-            t,
-            u.text.feed,
-            u.text.words,
-        )
-        for u in texts
-    ]
+    rows = [(u.seq, *_text_row(u.text), t, u.text.feed, u.text.words) for u in texts]
     columns = "headline, body, text_hash, sketch, feed_sketch, updated, text_feed, text_words"
     if not one_statement:
         db.executemany(

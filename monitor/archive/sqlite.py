@@ -12,7 +12,7 @@ from urllib.parse import quote
 from monitor.archive.candidates import fts5_query, widen
 from monitor.archive.db import Db, translate_faults
 from monitor.archive.migrations import MIGRATIONS
-from monitor.archive.sql import STORY_COLUMNS, SQLArchive
+from monitor.archive.sql import STORY_COLUMNS, TEXT_COLUMNS, SQLArchive
 from monitor.archive.sqlite_faults import faults, os_fault, storage_fault
 from monitor.clock import utc_now
 from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing
@@ -22,7 +22,7 @@ from monitor.rules.ast import Node
 _SOURCES = """(SELECT group_concat(name, char(31)) FROM (
     SELECT f.name AS name FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
     WHERE ss.story_seq = s.seq ORDER BY ss.first_seen, f.id))"""
-_STORY_COLUMNS = STORY_COLUMNS.format(sources=_SOURCES)
+_STORY_COLUMNS = STORY_COLUMNS.format(text=TEXT_COLUMNS, sources=_SOURCES)
 CACHE_KB = 32768
 
 
