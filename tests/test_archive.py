@@ -11,7 +11,7 @@ import pytest
 from monitor.archive import PollRecord
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.search import search
-from monitor.archive.sql import SQLArchive
+from monitor.archive.sql import UNSKETCHED, SQLArchive
 from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError, StoryNotFound
@@ -146,6 +146,27 @@ def test_near_identical_wire_copy_under_different_urls_is_one_story(archive: SQL
     assert story.sources == ("alpha", "gamma")
     # ...and the copy is now known by its own URL too.
     assert archive.store_entries(FEEDS[2].url, [copy], NOW).merged == 0
+
+
+def test_a_text_too_short_for_a_sketch_is_found_by_its_hash(archive: SQLArchive) -> None:
+    # Twelve words and more, but fewer than a sketch needs: only the text's hash finds it.
+    text = "Ministers meet in Geneva on Monday to resume the stalled trade talks quietly"
+    first = builders.entry(url="https://a.example/short", headline=text, fingerprint=True)
+    assert first.sketch == ()
+    archive.store_entries(FEEDS[0].url, [first], NOW)
+    copy = builders.entry(url="https://b.example/copy", headline=text, fingerprint=True)
+    assert archive.store_entries(FEEDS[1].url, [copy], NOW).merged == 1
+
+
+@pytest.mark.sqlite_only
+def test_the_text_hash_look_up_uses_its_partial_index(archive: SQLiteArchive) -> None:
+    # The look-up's condition must stay written as the index's, or it scans every story.
+    plan = archive._db.execute(
+        "EXPLAIN QUERY PLAN SELECT text_hash, min(seq) FROM stories"
+        f" WHERE text_hash IN (?, ?) AND {UNSKETCHED} GROUP BY text_hash",
+        ("a", "b"),
+    ).fetchall()
+    assert any("USING INDEX stories_text_hash" in row[3] for row in plan)
 
 
 def test_different_stories_stay_apart(archive: SQLArchive) -> None:

@@ -170,4 +170,10 @@ MIGRATIONS: tuple[str, ...] = (
         until double precision NOT NULL
     );
     """,
+    # 2: SQLite's 12: only texts too short for a sketch are looked up by their hash.
+    """
+    DROP INDEX stories_text_hash;
+    CREATE INDEX stories_text_hash ON stories (text_hash)
+        WHERE sketch IS NULL OR length(sketch) = 0;
+    """,
 )

@@ -76,6 +76,9 @@ _PRUNABLE = """
     ORDER BY s.seq LIMIT ?
 """
 _ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
+# Stories whose text is too short for a sketch: the only ones found by their text's hash
+# (written as the SQLite archive's partial index on text_hash is, for it to be used).
+UNSKETCHED = "(sketch IS NULL OR length(sketch) = 0)"
 
 # A story's columns as ``_story`` reads them; ``sources`` is each backend's own.
 STORY_COLUMNS = """
@@ -672,7 +675,8 @@ class SQLArchive(OutboxStore, StatusStore):
             oldest.update(
                 db.execute(
                     "SELECT text_hash, min(seq) FROM stories"
-                    f" WHERE text_hash IN ({marks(len(chunk))}) GROUP BY text_hash",
+                    f" WHERE text_hash IN ({marks(len(chunk))}) AND {UNSKETCHED}"
+                    " GROUP BY text_hash",
                     chunk,
                 ).fetchall()
             )
