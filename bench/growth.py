@@ -15,6 +15,12 @@ Prints wall and CPU seconds of each poll, the ratio of the last poll to the firs
 at each size, and how long growing took. Never fails on a time, only when something
 is wrong (an item not archived exactly once, a feed failing). ``--sizes 10000,50000``
 runs in a couple of minutes.
+
+Growing to a million stories takes some 15 minutes. ``--keep`` keeps the grown archive, and
+``--reuse ARCHIVE`` polls a copy of such an archive, instead of the one grown in this run,
+at the sizes it reaches (its stories count as grown; polled farms get seeds of their own,
+``--farm-seed``, so that their items are new to it too). The smaller sizes are still
+grown and polled in the same run, for the ratio.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
 import resource
 import shutil
@@ -204,6 +211,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=0, help="ours: parse processes (0: per CPU)")
     p.add_argument("--gen-procs", type=int, default=1, help="processes generating stories")
     p.add_argument("--keep", action="store_true", help="keep the archive under bench/.work")
+    p.add_argument("--reuse", type=Path, help="poll a copy of this grown archive at its sizes")
+    p.add_argument("--farm-seed", type=int, default=1000, help="the first polled farm's seed")
     p.add_argument("--json", type=Path, help="also write every figure to this file")
     return p.parse_args(argv)
 
@@ -219,9 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stories = 0  # in the archive: grown ones and the polled farms'
         grown = 0
+        reused = 0 if args.reuse is None else archive_bytes(args.reuse)[1]
         for n, size in enumerate(args.sizes):
             # The polled farms' items count towards the size: grow to size less those.
             want = size - n * args.feeds * args.items
+            if args.reuse is not None and size >= reused and reused > stories:
+                print(f"polling a copy of {args.reuse} ({reused:,} stories) from here on")
+                shutil.copyfile(args.reuse, db)
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+                os.sync()  # the copy's write-back is not the poll's I/O
+                stories = grown = reused
+                want = max(want, grown)
             if want > grown:
                 print(f"growing the archive to {size:,} stories ...", flush=True)
                 growth = grow(db, grown, want, args.batch, args.gen_procs)
@@ -239,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             if counted != stories:
                 raise RuntimeError(f"the archive holds {counted} stories, {stories} expected")
             print(f"polling {args.feeds * args.items:,} new items at {stories:,} stories ...")
-            result = poll(args, work, 1000 + n, stories)
+            result = poll(args, work, args.farm_seed + n, stories)
             v = result["verify"]
             failed = result["cold"]["failed"]
             row_ok = bool(v["exactly_once"]) and not failed and result["cold"]["changed"] == 0

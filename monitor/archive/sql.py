@@ -60,7 +60,7 @@ _SEARCHES_PER_STATEMENT = 50  # near-duplicate searches asked in one statement
 # Locks of the transactions that must take turns (``_serialize``).
 STORE_LOCK = 0x6D6F6E69746F7201
 SYNC_LOCK = 0x6D6F6E69746F7203
-PROBE_POSTINGS = 64  # stories a near-duplicate probe is followed to, the most recent
+PROBE_POSTINGS = 16  # stories a near-duplicate probe is followed to, the most recent
 # Stories deleted by retention in one transaction at most.
 PRUNE_BATCH = 500
 # Stories retention may delete: first seen before the cut-off (matched ones before their own,
@@ -664,7 +664,8 @@ class SQLArchive(OutboxStore, StatusStore):
         A probe is followed to its PROBE_POSTINGS most recent stories only: a hash that many
         stories share comes from a stock phrase, not a copy, and following it to every one
         made each look-up slower as the archive grew (1.8 s for a hash of 200,000 stories; with
-        256 a poll at 100,000 stories still cost 1.76x one at 10,000, with 64 1.24x).
+        256 a poll at 100,000 stories still cost 1.76x one at 10,000, with 64 1.24x; at a
+        million stories the look-ups of 10,000 items took 1.1-1.4 s with 64, 0.7 with 16).
         A copy shares several probes, the rare ones among them, which still find it."""
         found: list[tuple[Candidate, ...]] = [() for _ in searches]
         by_hash = [(n, s.text_hash) for n, s in enumerate(searches) if s and not s.probes]

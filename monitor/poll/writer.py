@@ -16,8 +16,11 @@ from monitor.archive import Archive
 
 log = logging.getLogger(__name__)
 
-# Archive writes in one transaction at most, and how long the writer waits for more.
-WRITE_BATCH_JOBS = 64
+# Archive writes in one transaction at most, and how long the writer waits for more. Batches
+# grow only while writes wait for the writer; then fewer, larger transactions write each page
+# of the archive's hash-keyed indexes once where smaller ones wrote it again each (at a
+# million stories, 256 rather than 64 took a cold poll's commits from 2.1 s to 1.2 s).
+WRITE_BATCH_JOBS = 256
 WRITE_LINGER = 0.2
 T = TypeVar("T")
 
