@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.archive import PollRecord
+from monitor.archive import PollRecord, sql
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.search import search
 from monitor.archive.sql import UNSKETCHED, SQLArchive
@@ -16,6 +16,7 @@ from monitor.archive.sqlite import SQLiteArchive
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.poll.schedule import replanner
+from monitor.text.fingerprint import probes as fingerprint_probes
 from monitor.text.pagetext import read_page_text
 from monitor.types import Entry, Feed, Match, PlannedMatch
 from tests import builders
@@ -167,6 +168,58 @@ def test_the_text_hash_look_up_uses_its_partial_index(archive: SQLiteArchive) ->
         ("a", "b"),
     ).fetchall()
     assert any("USING INDEX stories_text_hash" in row[3] for row in plan)
+
+
+def _probe_rows(archive: SQLArchive, table: str, seq: int) -> set[int]:
+    rows = archive._db.execute(f"SELECT hash FROM {table} WHERE story_seq = ?", (seq,))
+    return {r[0] for r in rows}
+
+
+def _wire_copy(url: str, guid: str) -> Entry:
+    """The seed story as another outlet runs it: a credit line added at its end."""
+    seed = seed_entry(url)
+    body = (*seed.paragraphs[:-1], seed.paragraphs[-1] + " (Reporting by a wire service)")
+    return builders.entry(
+        url=url, guid=guid, headline=seed.headline, body=body, published=NOW, fingerprint=True
+    )
+
+
+def test_near_duplicates_are_found_in_both_tables_of_the_probe_index(
+    archive: SQLArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql, "PROBE_MERGE_STORIES", 3)  # merged as story 3 is stored
+    first = archive.store_entries(FEEDS[0].url, [seed_entry("https://a.example/1")], NOW).new[0]
+    probes = _probe_rows(archive, "story_minhash_new", first.seq)
+    assert probes and not _probe_rows(archive, "story_minhash", first.seq)
+    others = [entry(url=f"https://a.example/{n}", headline=f"Harbour {n} closed") for n in (2, 3)]
+    archive.store_entries(FEEDS[0].url, others, NOW)
+    # Merged: every row is in the big table now, none left among the recent ones.
+    assert _probe_rows(archive, "story_minhash", first.seq) == probes
+    assert archive._db.execute("SELECT count(*) FROM story_minhash_new").fetchone()[0] == 0
+    copy = archive.store_entries(FEEDS[1].url, [_wire_copy("https://b.example/x", "b1")], NOW)
+    assert copy.new == () and copy.merged == 1  # found in the big table
+    # A story after the merge is found among the recent rows.
+    fourth = entry(url="https://a.example/4", headline="Storm closes the harbour for a week")
+    (story,) = archive.store_entries(FEEDS[0].url, [fourth], NOW).new
+    assert _probe_rows(archive, "story_minhash_new", story.seq) and not _probe_rows(
+        archive, "story_minhash", story.seq
+    )
+    again = replace(fourth, url="https://c.example/4", link="https://c.example/4", guid="c4")
+    assert archive.store_entries(FEEDS[2].url, [again], NOW).merged == 1
+    # A new text is indexed afresh: its old rows leave the big table, its new ones are recent.
+    edited = seed_entry("https://a.example/1")
+    edited = builders.entry(
+        url=edited.url,
+        headline=edited.headline,
+        body=(*edited.paragraphs, "A paragraph added later changes the story's sketch."),
+        published=NOW,
+        fingerprint=True,
+    )
+    archive.store_entries(FEEDS[0].url, [edited], NOW + timedelta(hours=1))
+    assert not _probe_rows(archive, "story_minhash", first.seq)
+    assert _probe_rows(archive, "story_minhash_new", first.seq) == set(
+        fingerprint_probes(edited.sketch)
+    )
 
 
 def test_different_stories_stay_apart(archive: SQLArchive) -> None:

@@ -26,6 +26,7 @@ TABLES = (
     "story_keys",
     "story_sources",
     "story_minhash",
+    "story_minhash_new",
     "matches",
     "outbox",
     "alerts",

@@ -238,4 +238,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX stories_text_hash ON stories (text_hash)
         WHERE sketch IS NULL OR length(sketch) = 0;
     """,
+    # 13: the near-duplicate index's recent rows, in a table of their own that is merged into
+    # the big one every 50,000 stories (``sql._merge_probes``): a hash's rows written straight
+    # into the big table each dirtied a page of its own once it outgrew the page cache.
+    """
+    CREATE TABLE story_minhash_new (
+        hash INTEGER NOT NULL,
+        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE,
+        PRIMARY KEY (hash, story_seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX story_minhash_new_story ON story_minhash_new (story_seq);
+    """,
 )

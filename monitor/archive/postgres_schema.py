@@ -176,4 +176,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX stories_text_hash ON stories (text_hash)
         WHERE sketch IS NULL OR length(sketch) = 0;
     """,
+    # 3: SQLite's 13: the near-duplicate index's recent rows.
+    """
+    CREATE TABLE story_minhash_new (
+        hash bigint NOT NULL,
+        story_seq bigint NOT NULL REFERENCES stories (seq) ON DELETE CASCADE,
+        PRIMARY KEY (hash, story_seq)
+    );
+    CREATE INDEX story_minhash_new_story ON story_minhash_new (story_seq);
+    """,
 )

@@ -10,6 +10,7 @@ and where several workers share the database, claims that skip what another hold
 from __future__ import annotations
 
 import logging
+import time
 from abc import abstractmethod
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -61,6 +62,9 @@ _SEARCHES_PER_STATEMENT = 50  # near-duplicate searches asked in one statement
 STORE_LOCK = 0x6D6F6E69746F7201
 SYNC_LOCK = 0x6D6F6E69746F7203
 PROBE_POSTINGS = 16  # stories a near-duplicate probe is followed to, the most recent
+# New stories between two merges of the near-duplicate index's recent rows (``_merge_probes``):
+# some 300,000 rows, a few MB that the page cache holds.
+PROBE_MERGE_STORIES = 50_000
 # Stories deleted by retention in one transaction at most.
 PRUNE_BATCH = 500
 # Stories retention may delete: first seen before the cut-off (matched ones before their own,
@@ -76,6 +80,11 @@ _PRUNABLE = """
     ORDER BY s.seq LIMIT ?
 """
 _ROWS_PER_INSERT = 100  # stories in one multi-row INSERT
+# Each probe hash of ``q`` with the stories of one table of the near-duplicate index that have
+# it: the most recent only (the OFFSET: PROBE_POSTINGS - 1).
+_POSTINGS = """SELECT q.n, m.story_seq FROM q JOIN {table} m
+    ON m.hash = q.hash AND m.story_seq >= coalesce((SELECT r.story_seq FROM {table} r
+        WHERE r.hash = q.hash ORDER BY r.story_seq DESC LIMIT 1 OFFSET ?), 0)"""
 # Stories whose text is too short for a sketch: the only ones found by their text's hash
 # (written as the SQLite archive's partial index on text_hash is, for it to be used).
 UNSKETCHED = "(sketch IS NULL OR length(sketch) = 0)"
@@ -111,12 +120,40 @@ def _reindex(db: Db, stories: Sequence[tuple[int, Sequence[int], Sequence[int]]]
     seqs = [seq for seq, _, _ in stories]
     for start in range(0, len(seqs), _CHUNK):
         chunk = seqs[start : start + _CHUNK]
-        db.execute(f"DELETE FROM story_minhash WHERE story_seq IN ({marks(len(chunk))})", chunk)
+        for table in ("story_minhash", "story_minhash_new"):
+            db.execute(f"DELETE FROM {table} WHERE story_seq IN ({marks(len(chunk))})", chunk)
+    _index_probes(db, stories)
+
+
+def _index_probes(db: Db, stories: Sequence[tuple[int, Sequence[int], Sequence[int]]]) -> None:
+    """The near-duplicate index rows of (seq, own sketch, feed's sketch): into the small
+    table of recent rows, which ``_merge_probes`` empties into the big one now and then."""
     _insert(
         db,
-        "INSERT INTO story_minhash (hash, story_seq) VALUES",
+        "INSERT INTO story_minhash_new (hash, story_seq) VALUES",
         [(h, seq) for seq, own, feed in stories for h in probes(own, feed)],
         " ON CONFLICT DO NOTHING",
+    )
+
+
+def _merge_probes(db: Db) -> None:
+    """Move the recent near-duplicate index rows into the big table, in its key order.
+
+    The index's keys are hashes, so each row written straight into the big table lands on
+    a page of its own once that table outgrows the page cache: at a million stories a poll
+    of 10,000 new items dirtied nearly every one of its pages, in every transaction, and
+    storing cost twice what it did at 10,000. Written here a few hundred thousand at a
+    time, in order, each of its pages is written once per merge instead.
+    """
+    began = time.perf_counter()
+    moved = db.execute(
+        "INSERT INTO story_minhash (hash, story_seq)"
+        " SELECT hash, story_seq FROM story_minhash_new WHERE TRUE ORDER BY hash, story_seq"
+        " ON CONFLICT DO NOTHING"
+    ).rowcount
+    db.execute("DELETE FROM story_minhash_new")
+    log.info(
+        "near-duplicate index: merged %d recent rows in %.1f s", moved, time.perf_counter() - began
     )
 
 
@@ -634,6 +671,8 @@ class SQLArchive(OutboxStore, StatusStore):
         decision = decider.decide(self._look_up(db, decider))
         ids = self._name(db, decision)
         self._write(db, feed_id, decision, ids, t)
+        if any(add.seq % PROBE_MERGE_STORIES == 0 for add in decision.new):
+            _merge_probes(db)
         new = {add.seq: _new_story(add, ids[add.seq], feed_name, at) for add in decision.new}
         return StoreResult(
             new=tuple(new.values()),
@@ -666,7 +705,9 @@ class SQLArchive(OutboxStore, StatusStore):
         made each look-up slower as the archive grew (1.8 s for a hash of 200,000 stories; with
         256 a poll at 100,000 stories still cost 1.76x one at 10,000, with 64 1.24x; at a
         million stories the look-ups of 10,000 items took 1.1-1.4 s with 64, 0.7 with 16).
-        A copy shares several probes, the rare ones among them, which still find it."""
+        A copy shares several probes, the rare ones among them, which still find it. The index
+        is two tables, the big one and its recent rows (see ``_merge_probes``): a probe is
+        followed to its most recent stories in each."""
         found: list[tuple[Candidate, ...]] = [() for _ in searches]
         by_hash = [(n, s.text_hash) for n, s in enumerate(searches) if s and not s.probes]
         hashes = sorted({h for _, h in by_hash})
@@ -693,13 +734,13 @@ class SQLArchive(OutboxStore, StatusStore):
             for n, seq, count in db.execute(
                 f"""
                 WITH q (n, hash) AS (VALUES {",".join(["(?, ?)"] * len(pairs))})
-                SELECT q.n, m.story_seq, count(*) FROM q
-                JOIN story_minhash m ON m.hash = q.hash AND m.story_seq >= coalesce((
-                    SELECT r.story_seq FROM story_minhash r WHERE r.hash = q.hash
-                    ORDER BY r.story_seq DESC LIMIT 1 OFFSET ?), 0)
-                GROUP BY q.n, m.story_seq HAVING count(*) >= ?
+                SELECT n, story_seq, count(*) FROM (
+                    {_POSTINGS.format(table="story_minhash")}
+                    UNION ALL
+                    {_POSTINGS.format(table="story_minhash_new")}
+                ) AS j GROUP BY n, story_seq HAVING count(*) >= ?
                 """,
-                (*(v for pair in pairs for v in pair), PROBE_POSTINGS - 1, least),
+                (*(v for pair in pairs for v in pair), *[PROBE_POSTINGS - 1] * 2, least),
             ):
                 shared.setdefault(n, []).append((seq, count))
             for n, search in group:
@@ -1055,12 +1096,7 @@ def _insert_stories(
             + ",".join([f"({marks(18 + len(extra))})"] * len(chunk)),
             [value for row in chunk for value in row],
         )
-    _insert(
-        db,
-        "INSERT INTO story_minhash (hash, story_seq) VALUES",
-        [(h, add.seq) for add in adds for h in probes(add.text.sketch, add.text.feed_sketch)],
-        " ON CONFLICT DO NOTHING",
-    )
+    _index_probes(db, [(add.seq, add.text.sketch, add.text.feed_sketch) for add in adds])
 
 
 def _insert(db: Db, head: str, rows: Sequence[tuple[object, ...]], tail: str = "") -> None:
