@@ -1122,14 +1122,16 @@ def _update(db: Db, updates: Sequence[Update], t: float, *, one_statement: bool)
             f"UPDATE stories SET ({columns}) = ({marks(8)}) WHERE seq = ?",
             [(*row[1:], row[0]) for row in rows],
         )
-    for start in range(0, len(rows) if one_statement else 0, _ROWS_PER_INSERT):
-        chunk = rows[start : start + _ROWS_PER_INSERT]
-        db.execute(
-            f"WITH v (seq, {columns}) AS (VALUES {','.join([f'({marks(9)})'] * len(chunk))})"
-            f" UPDATE stories SET ({columns}) = (SELECT {columns} FROM v WHERE v.seq = stories.seq)"
-            " WHERE seq IN (SELECT seq FROM v)",
-            [value for row in chunk for value in row],
-        )
+    else:
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            values = ",".join([f"({marks(9)})"] * len(chunk))
+            db.execute(
+                f"WITH v (seq, {columns}) AS (VALUES {values}) UPDATE stories"
+                f" SET ({columns}) = (SELECT {columns} FROM v WHERE v.seq = stories.seq)"
+                " WHERE seq IN (SELECT seq FROM v)",
+                [value for row in chunk for value in row],
+            )
     sketches = [u for u in updates if isinstance(u, ReplaceFeedSketch)]
     db.executemany(
         "UPDATE stories SET feed_sketch = ? WHERE seq = ?",
