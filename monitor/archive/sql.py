@@ -144,6 +144,11 @@ def _merge_probes(db: Db) -> None:
     of 10,000 new items dirtied nearly every one of its pages, in every transaction, and
     storing them cost 1.5 to 2.5 times what it did at 10,000. Written here a few hundred
     thousand at a time, in order, each of its pages is written once per merge instead.
+
+    A merge costs about 10 us per row moved, and little more as the big table grows
+    (measured at a million stories: 7 us a row into a table of 2.4 million rows, 11 into
+    one of 6 million; nearly half of it the story_seq index). Levels between the two
+    tables, as an LSM tree has, would move each row once more and cost more than they save.
     """
     began = time.perf_counter()
     moved = db.execute(
