@@ -146,7 +146,8 @@ class WorkerPool:
     """``size`` worker processes, each job limited to ``deadline`` seconds of wall time.
 
     ``warm_up``, a job, runs in each new worker before its first real one (imports, caches),
-    so that the first real job does not pay for them against its deadline.
+    so that the first real job does not pay for them against its deadline. ``niceness`` is
+    added to each worker's (``os.nice``): work that may wait its turn.
     """
 
     def __init__(
@@ -157,6 +158,7 @@ class WorkerPool:
         context: ForkServerContext | SpawnContext | None = None,
         warm_up: Callable[[], object] | None = None,
         name: str = "worker",
+        niceness: int = 0,
     ) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one worker")
@@ -164,6 +166,7 @@ class WorkerPool:
         self._context = context or multiprocessing.get_context("forkserver")
         self._warm_up = warm_up
         self._name = name
+        self._niceness = niceness
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # the slots' worker and task, and _closed
         self._closed = False
@@ -358,7 +361,10 @@ class WorkerPool:
     def _start(self, slot: _Slot) -> _Worker:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=_work, args=(theirs,), name=f"{self._name}-{slot.index}", daemon=True
+            target=_work,
+            args=(theirs, self._niceness),
+            name=f"{self._name}-{slot.index}",
+            daemon=True,
         )
         try:
             with _PROCESSES:
@@ -419,9 +425,12 @@ def _settle(future: Future[Any], answer: bytes) -> None:
 # -- in the worker process ----------------------------------------------------------------------
 
 
-def _work(conn: Connection) -> None:
+def _work(conn: Connection, niceness: int = 0) -> None:
     """A worker's life: run the jobs that come down the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
+    if niceness:
+        with contextlib.suppress(OSError):  # lowering one's priority needs no privilege
+            os.nice(niceness)
     _killed_with_parent()
     parent = multiprocessing.parent_process()
     if parent is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from monitor.poll.poller import PROCESS_POOL_MIN_FEEDS
+from monitor.poll.poller import PARSE_NICENESS, PROCESS_POOL_MIN_FEEDS
 from monitor.types import FeedOutcome
 from tests.feedserver import FeedServer
 from tests.harness import PollHarness, harnesses
@@ -183,6 +183,9 @@ def test_feeds_that_are_not_feeds_fail_alone_in_the_parse_pool(farms: Any) -> No
 
     outcomes = farm.poll()
     assert farm.poller._pool is not None  # parsed in worker processes
+    # ... which give way to this process: its event loop and archive writer serve them all.
+    for pid in farm.poller._pool.pids():
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(os.nice(0) + PARSE_NICENESS, 19)
     assert_archived(farm, outcomes, good)
     for name in ("page", "broken"):
         assert outcomes[name].status == "failed"

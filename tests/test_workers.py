@@ -74,6 +74,12 @@ def test_jobs_run_in_worker_processes(pool: WorkerPool) -> None:
     assert pids <= set(pool.pids())
 
 
+def test_workers_run_at_the_niceness_added_to_ours() -> None:
+    ours = os.nice(0)
+    with WorkerPool(1, deadline=60.0, niceness=5) as pool:
+        assert pool.submit(partial(os.nice, 0)).result(timeout=60) == min(ours + 5, 19)
+
+
 def test_a_worker_that_exits_fails_its_job_alone_and_is_replaced(pool: WorkerPool) -> None:
     before = squares(pool)
     exits = pool.submit(partial(os._exit, 3), label="exits")
