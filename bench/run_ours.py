@@ -22,17 +22,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from farm import load_farm
 
-from monitor.alerts.plan import AlertPlanner
-from monitor.archive import open_archive
-from monitor.config import load_config
-from monitor.poll.poller import Poller
-from monitor.rules import load_rules
-from monitor.types import PollSummary
+# The monitor (and httpx) are imported where they are used: a parse worker runs the top of
+# the script that started its parent, and this one stands in for the light `monitor` script.
+if TYPE_CHECKING:
+    from monitor.types import PollSummary
 
 
 def write_config(path: Path, urls: list[str], spec: dict[str, Any]) -> None:
@@ -141,6 +138,8 @@ def tree_cpu_seconds() -> float:
 
 
 def serve_version(base: str, version: str) -> None:
+    import httpx
+
     with httpx.Client(trust_env=False) as client:
         client.get(f"{base}/_serve/{version}").raise_for_status()
 
@@ -214,6 +213,12 @@ def stop_forkserver() -> None:
 
 
 def main() -> None:
+    from monitor.alerts.plan import AlertPlanner
+    from monitor.archive import open_archive
+    from monitor.config import load_config
+    from monitor.poll.poller import Poller
+    from monitor.rules import load_rules
+
     spec = json.loads(sys.argv[1])
     work = Path(spec["work"])
     work.mkdir(parents=True, exist_ok=True)

@@ -18,15 +18,16 @@ from pathlib import Path
 from farm import load_farm
 from run_ours import cpu_seconds, stop_forkserver, write_config
 
-from monitor.archive import open_archive
-from monitor.config import load_config
-from monitor.poll.poller import Poller
-
 # Empty polls in a row after which no feed is left due (feeds are new: due at once).
 IDLE_POLLS = 3
 
 
 def main() -> None:
+    # Here, not at the top: see run_ours.py.
+    from monitor.archive import open_archive
+    from monitor.config import load_config
+    from monitor.poll.poller import Poller
+
     spec = json.loads(sys.argv[1])
     work = Path(spec["work"])
     work.mkdir(parents=True, exist_ok=True)

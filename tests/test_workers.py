@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from functools import partial
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -252,3 +254,32 @@ def test_workers_and_the_forkserver_exit_when_their_parent_is_killed(job: str) -
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+_COMMAND_SCRIPT = """\
+from {module} import {attr}  # what the installed `monitor` script imports, as it does
+
+if __name__ == "__main__":
+    from functools import partial
+    from monitor.workers import WorkerPool
+
+    with WorkerPool(1, deadline=60.0) as pool:
+        job = partial(eval, "sorted(m for m in __import__('sys').modules if 'monitor' in m)")
+        print(" ".join(pool.submit(job).result(timeout=60)))
+"""
+
+
+def test_workers_started_by_the_monitor_command_leave_its_command_line_alone(
+    tmp_path: Path,
+) -> None:
+    # A forkserver worker runs the top of the script that started its parent: the `monitor`
+    # script's must not bring in the command line (650 modules: slower, larger workers).
+    (command,) = entry_points(group="console_scripts", name="monitor")
+    script = tmp_path / "monitor"
+    script.write_text(_COMMAND_SCRIPT.format(module=command.module, attr=command.attr))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(done.stdout.split())
+    assert "monitor.workers" in loaded
+    assert not {m for m in loaded if m.startswith("monitor.cli")}, sorted(loaded)
