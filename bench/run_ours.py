@@ -8,7 +8,6 @@ Started by ``bench/ingest.py`` in a fresh process (so its peak memory is its own
 
 from __future__ import annotations
 
-import asyncio
 import cProfile
 import io
 import json
@@ -213,6 +212,7 @@ def stop_forkserver() -> None:
 
 
 def main() -> None:
+    from monitor import aio
     from monitor.alerts.plan import AlertPlanner
     from monitor.archive import open_archive
     from monitor.config import load_config
@@ -260,7 +260,7 @@ def main() -> None:
             started = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
-            summary = asyncio.run(poller.poll(all_feeds=True))
+            summary = aio.run(poller.poll(all_feeds=True))
             if profiler is not None:
                 profiler.disable()
                 profiles[phase] = profiler

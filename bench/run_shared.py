@@ -8,7 +8,6 @@ of claimed feeds at a time, until no feed is left due; prints one line ``RESULT 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import resource
 import sys
@@ -23,6 +22,8 @@ IDLE_POLLS = 3
 
 
 def main() -> None:
+    from monitor import aio
+
     # Here, not at the top: see run_ours.py.
     from monitor.archive import open_archive
     from monitor.config import load_config
@@ -46,7 +47,7 @@ def main() -> None:
     try:
         idle = 0
         while idle < IDLE_POLLS:  # another worker's feeds may fall due a moment later
-            summary = asyncio.run(poller.poll())
+            summary = aio.run(poller.poll())
             if not summary.outcomes:
                 idle += 1
                 time.sleep(0.1)

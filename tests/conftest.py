@@ -1,14 +1,26 @@
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from monitor.aio import loop_factory
 from tests.backends import BACKENDS, archive_url_for, postgres_database
 from tests.feedserver import FeedServer
 from tests.servers import SECRET, Mailbox, Receiver, smtp_server
+
+
+class _ProgramsLoop(asyncio.DefaultEventLoopPolicy):
+    """The tests' ``asyncio.run`` runs on the event loop the program runs on (monitor/aio.py)."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return loop_factory()()
+
+
+asyncio.set_event_loop_policy(_ProgramsLoop())
 
 
 @pytest.fixture

@@ -150,6 +150,44 @@ def test_validators_are_sent_back_exactly_as_received(feed_server: FeedServer, e
     assert sent.header("If-Modified-Since") == modified
 
 
+def _loops() -> list[Any]:
+    loops: list[Any] = [pytest.param(asyncio.SelectorEventLoop, id="asyncio")]
+    try:
+        import uvloop
+    except ImportError:
+        return loops
+    return [*loops, pytest.param(uvloop.new_event_loop, id="uvloop")]
+
+
+@pytest.mark.parametrize("loop_factory", _loops())
+def test_a_feed_then_its_304_on_either_event_loop(
+    feed_server: FeedServer, loop_factory: Any
+) -> None:
+    # The program runs on uvloop where it is installed, else on asyncio's loop (monitor/aio.py):
+    # the transport speaks to both the same way.
+    body = FEED * 50
+
+    def handler(request: Request) -> Response:
+        if request.header("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return Response(
+            body=gzip.compress(body), headers={"ETag": '"v1"', "Content-Encoding": "gzip"}
+        )
+
+    url = feed_server.route("/feed.xml", handler=handler)
+
+    async def twice() -> tuple[FetchResult, FetchResult]:
+        async with Fetcher(SETTINGS) as fetcher:
+            first = await fetcher.fetch(url)
+            return first, await fetcher.fetch(url, etag=first.etag)
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        first, second = runner.run(twice())
+    assert first.status == 200 and first.body == body
+    assert second.not_modified and second.body is None
+    assert [r.status for r in feed_server.requests] == [200, 304]
+
+
 # -- status codes -----------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(names.split())
     for names in (
         # leaves: values, errors and helpers every stage may use (and each other)
-        "types errors redact clock units urls owner headers netguard workers text",
+        "types errors redact clock units urls owner headers netguard workers aio text",
         "config",
         # the stages, each a library of its own
         "fetch parse articles dedupe rules notify",

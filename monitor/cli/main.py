@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -14,7 +13,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from monitor import __version__
+from monitor import __version__, aio
 from monitor.alerts.health import feed_health
 from monitor.archive.export import export_stories
 from monitor.archive.search import search as search_archive
@@ -127,7 +126,7 @@ def poll(config_path: Path, once: bool, only: tuple[str, ...], no_alerts: bool) 
         poller = build_poller(config, archive, planner=planner, alerts=not no_alerts)
         try:
             total = len(config.feeds) if urls is None else len(urls)
-            summary = asyncio.run(_poll_with_progress(poller, total, urls))
+            summary = aio.run(_poll_with_progress(poller, total, urls))
         finally:
             poller.close()
         skipped = set(urls or ()) - {o.url for o in summary.outcomes}
@@ -264,7 +263,7 @@ def feeds_add(config_path: Path, url: str, name: str | None, pick: int | None) -
         hint = f'; did you mean "{meant}"?' if meant else ""
         raise click.ClickException(f"not an http(s) URL: {redact_url(url)}{hint}")
     try:
-        feed_url, parsed = asyncio.run(_discover(config, url, pick))
+        feed_url, parsed = aio.run(_discover(config, url, pick))
         result = add_feeds_to_config(
             config_path, [Outline(title=name or parsed.title.strip(), url=feed_url)]
         )

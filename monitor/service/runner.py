@@ -26,6 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from monitor import aio
 from monitor.alerts.deliver import Deliverer, DeliveryReport, HeldOutcomes, run_digests
 from monitor.alerts.health import HealthMessage, feed_message, reload_message
 from monitor.alerts.plan import AlertPlanner
@@ -182,7 +183,7 @@ class Service:
 
     def run(self) -> int:
         """Run until SIGTERM or SIGINT; return the exit code."""
-        return asyncio.run(self._main())
+        return aio.run(self._main())
 
     async def _main(self) -> int:
         config = load_config(self.config_path)
