@@ -112,8 +112,8 @@ def test_the_extras_build_argument_adds_optional_dependencies() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     base = project["build-system"]["requires"] + project["project"]["dependencies"]
     optional = project["project"]["optional-dependencies"]
-    assert requirements("").stdout.split() == base
-    both = requirements("apprise,articles").stdout.split()
+    assert requirements("").stdout.splitlines() == base
+    both = requirements("apprise,articles").stdout.splitlines()
     assert both == base + optional["apprise"] + optional["articles"]
     assert requirements("nonsense").returncode != 0  # a misspelt group fails the build
     assert re.search(r'^ARG EXTRAS=""$', DOCKERFILE, re.M)
