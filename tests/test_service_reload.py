@@ -81,11 +81,12 @@ def test_sigterm_during_a_long_reload_stops_the_service_and_polls_go_on_meanwhil
     # polls fit in any reload.
     text = text.replace('tick = "200ms"', 'tick = "100ms"')
     config.write_text(text, encoding="utf-8")
-    # 20,000 topics: far more than polls need to go round a few times, on any machine.
+    # 60,000 topics: far more than polls need to go round a few times, on any machine (20,000
+    # compiled in 3 s on a fast one, too near the two 1-second polls waited for below).
     topics = "".join(
         f"[[topic]]\nname = 'big {i}'\n"
         f"query = '\"harbour {i}\" NEAR/5 (closed OR shut) AND NOT sport{i}'\n\n"
-        for i in range(20_000)
+        for i in range(60_000)
     )
     requests = lambda: len(feed_server.requests_to("/live.xml"))  # noqa: E731
     proc = start(config)
