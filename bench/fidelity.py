@@ -23,7 +23,6 @@ error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import json
 import re
@@ -48,6 +47,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
+from monitor import aio  # noqa: E402
 from monitor.archive import open_archive  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.poll.poller import Poller  # noqa: E402
@@ -269,7 +269,7 @@ def poll_all(config_path: Path) -> tuple[dict[str, str], float]:
     poller = Poller(config, archive)
     started = time.perf_counter()
     try:
-        summary = asyncio.run(poller.poll(all_feeds=True))
+        summary = aio.run(poller.poll(all_feeds=True))
     finally:
         poller.close()
         archive.close()
