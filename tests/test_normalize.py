@@ -216,6 +216,13 @@ def test_clean_text_removes_control_characters(raw: str) -> None:
     assert cleaned in ("ab", "a b")
 
 
+@pytest.mark.filterwarnings("ignore::bs4.XMLParsedAsHTMLWarning")
+def test_item_html_that_lxml_refuses_is_read_by_beautifulsoup() -> None:
+    # lxml takes no str that declares an encoding; BeautifulSoup (imported only then) reads it.
+    html = '<?xml version="1.0" encoding="UTF-8"?><p>Harbour <b>closed</b></p><p>Ships wait</p>'
+    assert item_paragraphs(html) == ["Harbour closed", "Ships wait"]
+
+
 def test_deeply_nested_markup_does_not_crash() -> None:
     item_paragraphs("<div>" * 50_000 + "deep" + "</div>" * 50_000)
 

@@ -20,15 +20,17 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bs4 import BeautifulSoup
-from bs4.element import NavigableString, PageElement, Tag
 from lxml import etree
 
 from monitor.text import furniture
 from monitor.text.charscan import beyond_ascii, char_set, has_any
 from monitor.text.simplehtml import simple_pieces
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
+    from bs4.element import PageElement
 
 # Elements whose content is never text that a reader sees.
 NOT_TEXT = frozenset({"script", "style", "template"})
@@ -197,6 +199,8 @@ def _text_of(node: etree._Element) -> str:
 
 def _soup_pieces(soup: BeautifulSoup, skip: Skip, removed: list[tuple[str, str]]) -> list[str]:
     """The same as _lxml_pieces over a BeautifulSoup tree (for input lxml refuses)."""
+    from bs4.element import NavigableString, Tag
+
     out: list[str] = []
     stack: list[PageElement | str] = [soup]
     while stack:
@@ -263,6 +267,10 @@ def html_paragraphs(
                 return []
             pieces = _lxml_pieces(root, skip, sink)
         except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+            # BeautifulSoup is imported here, for the rare input lxml refuses: importing it is
+            # a third of what a parse worker's process imports before it can start.
+            from bs4 import BeautifulSoup
+
             del sink[:]
             pieces = _soup_pieces(BeautifulSoup(html, "html.parser"), skip, sink)
     # One <br> is a line break inside a paragraph; two or more end the paragraph.
