@@ -276,7 +276,7 @@ def main() -> None:
                     "cpu_s": tree_cpu_seconds() - tree_cpu,
                 }
             )
-            result[phase] = summarize(summary)  # every re-poll's is checked: see ingest.py
+            result[phase] = summarize(summary)  # the last run's (a re-poll's changes: below)
             result[f"{phase}_archive_calls"] = timers.take()
             errors.update(o.error for o in summary.outcomes if o.error)
             if phase == "repoll" and summary.count("unchanged") != len(summary.outcomes):

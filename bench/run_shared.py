@@ -22,9 +22,8 @@ IDLE_POLLS = 3
 
 
 def main() -> None:
-    from monitor import aio
-
     # Here, not at the top: see run_ours.py.
+    from monitor import aio
     from monitor.archive import open_archive
     from monitor.config import load_config
     from monitor.poll.poller import Poller
