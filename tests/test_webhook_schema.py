@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError
 
@@ -122,6 +122,7 @@ def test_spans_count_code_points_of_the_strings_they_name() -> None:
     )
 
 
+@example(headline="", snippet="", url="", sources=[], topics=["0", "0 "])  # one once cleaned
 @settings(max_examples=60, deadline=None)
 @given(
     headline=st.text(max_size=300),
