@@ -12,7 +12,7 @@ from monitor.archive import PollRecord, sql
 from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.search import search
 from monitor.archive.sql import UNSKETCHED, SQLArchive
-from monitor.archive.sqlite import SQLiteArchive
+from monitor.archive.sqlite import PAGE_SIZE, SQLiteArchive
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.poll.schedule import replanner
@@ -77,6 +77,26 @@ def test_new_schema_is_at_the_latest_version_and_in_wal_mode(archive: SQLiteArch
     conn = sqlite3.connect(archive.path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+
+
+def test_an_archive_keeps_the_page_size_it_was_made_with(tmp_path: Path) -> None:
+    # Pages are 16 KB in a new archive; an older one, made with 4 KB pages, is migrated and
+    # written as it is (its page size is fixed once it has been written).
+    path = tmp_path / "old.db"
+    _version_5_archive(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096 != PAGE_SIZE
+    conn.close()
+    archive = SQLiteArchive(path)
+    try:
+        archive.store_entries(FEEDS[0].url, [entry(url="https://n.example/new", guid="9")], NOW)
+        assert archive.count_stories() == 3
+    finally:
+        archive.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_refuses_an_archive_from_the_future(tmp_path: Path) -> None:
