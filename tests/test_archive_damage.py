@@ -76,22 +76,20 @@ def cli(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
 
 
-def overwrite_pages(db: Path, table: str, which: slice) -> list[int]:
-    """Garbage over some pages of ``table`` (its leaf pages, by SQLite's page map)."""
+def overwrite_pages(db: Path, table: str, which: slice) -> tuple[list[int], int]:
+    """Garbage over some pages of ``table`` (its leaf pages, by SQLite's page map); the
+    pages, and how many rows they held."""
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         size = conn.execute("PRAGMA page_size").fetchone()[0]
-        pages = [
-            p
-            for (p,) in conn.execute(
-                "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno",
-                (table,),
-            )
-        ][which]
+        leaves = conn.execute(
+            "SELECT pageno, ncell FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno",
+            (table,),
+        ).fetchall()[which]
     with db.open("r+b") as f:
-        for page in pages:
+        for page, _ in leaves:
             f.seek((page - 1) * size)
             f.write(b"\xde\xad\xbe\xef" * (size // 4))
-    return pages
+    return [page for page, _ in leaves], sum(cells for _, cells in leaves)
 
 
 def exported(directory: Path) -> dict[str, str]:
@@ -119,7 +117,8 @@ def test_damaged_pages_are_listed_and_export_saves_every_story_still_readable(
     assert len(before) == STORIES
 
     db = archive_path(config)
-    assert len(overwrite_pages(db, "stories", slice(5, 8))) == 3
+    pages, rows = overwrite_pages(db, "stories", slice(5, 8))
+    assert len(pages) == 3 and rows < STORIES // 2
 
     check = cli("archive", "check", "--config", str(config))
     assert check.exit_code == 1
@@ -134,7 +133,7 @@ def test_damaged_pages_are_listed_and_export_saves_every_story_still_readable(
     saved = exported(out)
     skipped = int(result.output.split(" damaged row")[0].rsplit(" ", 1)[1])
     # Three pages hold a few stories each: those are lost, and only those.
-    assert 0 < skipped < STORIES // 4 and len(saved) + skipped == STORIES
+    assert 0 < skipped <= rows and len(saved) + skipped == STORIES
     assert f"wrote {len(saved)} stories to {out}" in result.output
     # What was saved is what the archive held: every file as the sound export wrote it.
     assert all(before[sid] == text for sid, text in saved.items())
