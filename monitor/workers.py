@@ -425,7 +425,7 @@ def _settle(future: Future[Any], answer: bytes) -> None:
 # -- in the worker process ----------------------------------------------------------------------
 
 
-def _work(conn: Connection, niceness: int = 0) -> None:
+def _work(conn: Connection, niceness: int) -> None:
     """A worker's life: run the jobs that come down the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us
     if niceness:

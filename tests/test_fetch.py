@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from monitor import aio
 from monitor.config import FetchSettings
 from monitor.errors import BodyTooLarge, FeedGone, FetchError, RetryLater
 from monitor.fetch.fetcher import Fetcher, FetchResult
@@ -150,16 +151,9 @@ def test_validators_are_sent_back_exactly_as_received(feed_server: FeedServer, e
     assert sent.header("If-Modified-Since") == modified
 
 
-def _loops() -> list[Any]:
-    loops: list[Any] = [pytest.param(asyncio.SelectorEventLoop, id="asyncio")]
-    try:
-        import uvloop
-    except ImportError:
-        return loops
-    return [*loops, pytest.param(uvloop.new_event_loop, id="uvloop")]
-
-
-@pytest.mark.parametrize("loop_factory", _loops())
+@pytest.mark.parametrize(
+    "loop_factory", [asyncio.SelectorEventLoop, aio.loop_factory()], ids=["asyncio", "program"]
+)
 def test_a_feed_then_its_304_on_either_event_loop(
     feed_server: FeedServer, loop_factory: Any
 ) -> None:

@@ -158,7 +158,7 @@ def clean_item(item: AlertItem) -> AlertItem:
     return replace(
         item,
         topic=clean_line(item.topic, LIMITS["topic"]),
-        topics=tuple(clean_line(t, LIMITS["topic"]) for t in item.topics),
+        topics=_clean_topics(item.topics),
         headline=headline,
         url=clean_url(item.url),
         sources=tuple(clean_line(s, LIMITS["source"]) for s in item.sources[: LIMITS["sources"]]),
@@ -167,6 +167,11 @@ def clean_item(item: AlertItem) -> AlertItem:
         terms=tuple(terms),
         why=clean_line(item.why, LIMITS["why"]),
     )
+
+
+def _clean_topics(topics: Iterable[str]) -> tuple[str, ...]:
+    """Each topic name cleaned, once: two names may read the same once cleaned ("0", "0 ")."""
+    return tuple(dict.fromkeys(clean_line(t, LIMITS["topic"]) for t in topics))
 
 
 def _size(item: AlertItem) -> int:
@@ -187,7 +192,7 @@ def clean_message(message: Message) -> Message:
     return replace(
         message,
         topic=clean_line(message.topic, LIMITS["topic"]),
-        topics=tuple(clean_line(t, LIMITS["topic"]) for t in message.topics),
+        topics=_clean_topics(message.topics),
         items=tuple(items),
         omitted=message.omitted + len(message.items) - len(items),
         title=clean_line(message.title, LIMITS["title"]),

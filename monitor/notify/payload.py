@@ -73,13 +73,9 @@ def json_payload(message: Message, shaped: Shaped = None) -> PayloadV1:
         "type": message.kind,
         "id": message.id,
         "topic": _valid(message.topic),
-        # Once each: two names may read the same once cleaned ("0" and "0 "), and the schema
-        # says the topics are unique.
-        "topics": list(
-            dict.fromkeys(
-                _valid(t) for t in message.topics or ((message.topic,) if message.topic else ())
-            )
-        ),
+        "topics": [
+            _valid(t) for t in message.topics or ((message.topic,) if message.topic else ())
+        ],
         "created": iso_utc(message.created),
         "items": [_item_v1(item) for item in message.items],
         "omitted": message.omitted,
