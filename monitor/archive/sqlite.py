@@ -91,6 +91,7 @@ class SQLiteArchive(SQLArchive):
             raise fault or ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self._batch_depth = 0
+        self._index_at_commit = False  # until the schema has the table (migration 14)
         # A page cache for the indexes' hot pages as the archive grows: 16 MB at most, taken
         # as used. (The recent near-duplicate rows, the hot part of the biggest hash-keyed
         # index, fit in it; 32 MB made a poll at a million stories no faster, and the peak
@@ -104,6 +105,7 @@ class SQLiteArchive(SQLArchive):
             for pragma in pragmas:
                 self._db.execute(f"PRAGMA {pragma}")
             self._migrate()
+            self._index_at_commit = not read_only
         except sqlite3.Error as exc:
             self._db.close()
             fault = storage_fault(exc, str(self.path))
@@ -161,6 +163,8 @@ class SQLiteArchive(SQLArchive):
                 raise ArchiveError(f"{self.path}: {exc}") from exc
             try:
                 yield self._db
+                if self._index_at_commit:
+                    index_pending(self._db)
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -200,15 +204,30 @@ class SQLiteArchive(SQLArchive):
         if wide is None:
             return None
         query = fts5_query(wide)
+        # With the stories written in this transaction that the index does not hold yet.
         try:
             rows = self._db.execute(
-                "SELECT rowid FROM stories_fts WHERE stories_fts MATCH ? AND rowid < ?"
-                " ORDER BY rowid DESC LIMIT ?",
-                (query, 2**62 if before is None else before, limit),
+                "SELECT rowid FROM stories_fts WHERE stories_fts MATCH :query AND rowid < :before"
+                " UNION SELECT seq FROM stories_fts_pending WHERE seq < :before"
+                " ORDER BY 1 DESC LIMIT :limit",
+                {"query": query, "before": 2**62 if before is None else before, "limit": limit},
             ).fetchall()
         except sqlite3.OperationalError as exc:
             raise ArchiveError(f"bad search query {query!r}: {exc}") from exc
         return [r[0] for r in rows]
+
+
+def index_pending(db: sqlite3.Connection) -> None:
+    """Put the stories this transaction wrote into the full-text index, all in one
+    statement (migration 14 says why)."""
+    if db.execute("SELECT 1 FROM stories_fts_pending LIMIT 1").fetchone() is None:
+        return
+    db.execute(
+        "INSERT INTO stories_fts (rowid, headline, body)"
+        " SELECT seq, headline, body FROM stories"
+        " WHERE seq IN (SELECT seq FROM stories_fts_pending)"  # by rowid, in order
+    )
+    db.execute("DELETE FROM stories_fts_pending")
 
 
 def _statements(script: str) -> list[str]:

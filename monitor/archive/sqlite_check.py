@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from monitor.archive.sql import story_from_row
-from monitor.archive.sqlite import _STORY_COLUMNS
+from monitor.archive.sqlite import _STORY_COLUMNS, index_pending
 from monitor.archive.sqlite_faults import storage_fault
 from monitor.errors import ArchiveError, ArchiveMissing
 from monitor.types import Story
@@ -111,6 +111,8 @@ def _check_fts(path: Path, name: str) -> str | None:
         return f"not checked: {exc}"
     try:
         db.execute("BEGIN")
+        if name == "stories_fts" and _has_table(db, "stories_fts_pending"):
+            index_pending(db)  # stories written by another program wait for the next write
         quoted = '"' + name.replace('"', '""') + '"'
         db.execute(f"INSERT INTO {quoted} ({quoted}, rank) VALUES ('integrity-check', 1)")
     except sqlite3.Error as exc:
@@ -120,6 +122,11 @@ def _check_fts(path: Path, name: str) -> str | None:
             db.execute("ROLLBACK")
         db.close()
     return None
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    query = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?"
+    return db.execute(query, (name,)).fetchone() is not None
 
 
 class Salvage:

@@ -1,0 +1,166 @@
+"""SQLite's full-text index follows the stories: a story written in a transaction enters it
+when the transaction ends (migration 14), with its last text, and leaves it with the story."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.archive.migrations import MIGRATIONS
+from monitor.archive.search import search
+from monitor.archive.sql import SQLArchive
+from monitor.archive.sqlite import SQLiteArchive
+from monitor.archive.sqlite_check import check_archive
+from monitor.types import Entry, Feed
+from tests import builders
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+FEEDS = [Feed(url=f"https://feeds.example/{n}", name=n) for n in ("alpha", "beta")]
+
+
+def entry(n: int, words: str) -> Entry:
+    return builders.entry(
+        url=f"https://news.example/{n}",
+        guid=f"g{n}",
+        headline=f"Story {n}",
+        body=f"Officials said on Tuesday that the {words} talks would resume next week.",
+        published=NOW - timedelta(hours=1),
+        fingerprint=True,
+    )
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[SQLiteArchive]:
+    archive = builders.archive_with(tmp_path / "a.db", FEEDS, NOW)
+    assert isinstance(archive, SQLiteArchive)
+    yield archive
+    archive.close()
+
+
+def indexed(path: Path, word: str) -> list[int]:
+    """What the index itself answers for ``word``, read by another connection."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT rowid FROM stories_fts WHERE stories_fts MATCH ? ORDER BY rowid", (word,)
+        )
+        return [r[0] for r in rows]
+
+
+def assert_index_matches_stories(path: Path) -> None:
+    """FTS5's own check, against the stories' text too (rank 1): it fails on a story whose
+    text the index lacks or holds stale. Nothing waits to be indexed between transactions."""
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO stories_fts (stories_fts, rank) VALUES ('integrity-check', 1)")
+        assert db.execute("SELECT count(*) FROM stories_fts_pending").fetchone() == (0,)
+
+
+def found(archive: SQLArchive, query: str) -> list[str]:
+    return [hit.story.headline for hit in search(archive, query, limit=10)]
+
+
+def test_stories_of_a_batch_are_indexed_when_it_commits(archive: SQLiteArchive) -> None:
+    with archive.batch():
+        archive.store_entries(FEEDS[0].url, [entry(1, "harbour"), entry(2, "harbour")], NOW)
+        archive.store_entries(FEEDS[1].url, [entry(3, "harbour")], NOW)
+        # Not indexed yet, and still found by a search made inside the transaction.
+        assert indexed(archive.path, "harbour") == []
+        assert found(archive, "harbour") == ["Story 3", "Story 2", "Story 1"]
+    assert indexed(archive.path, "harbour") == [1, 2, 3]
+    assert_index_matches_stories(archive.path)
+    # A story stored alone, in a transaction of its own, is indexed when that one commits.
+    archive.store_entries(FEEDS[0].url, [entry(4, "harbour")], NOW)
+    assert indexed(archive.path, "harbour") == [1, 2, 3, 4]
+    assert_index_matches_stories(archive.path)
+
+
+def test_a_story_edited_in_the_batch_that_stored_it_is_indexed_with_its_last_text(
+    archive: SQLiteArchive,
+) -> None:
+    with archive.batch():
+        archive.store_entries(FEEDS[0].url, [entry(1, "harbour")], NOW)
+        result = archive.store_entries(FEEDS[0].url, [entry(1, "railway")], NOW)
+        assert len(result.changed) == 1
+    assert indexed(archive.path, "harbour") == []
+    assert indexed(archive.path, "railway") == [1]
+    assert_index_matches_stories(archive.path)
+
+
+def test_an_edit_in_a_later_transaction_replaces_the_indexed_text(
+    archive: SQLiteArchive,
+) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1, "harbour"), entry(2, "harbour")], NOW)
+    with archive.batch():
+        assert len(archive.store_entries(FEEDS[0].url, [entry(1, "railway")], NOW).changed) == 1
+        assert indexed(archive.path, "railway") == []  # the new text waits for the commit
+    assert indexed(archive.path, "harbour") == [2]
+    assert indexed(archive.path, "railway") == [1]
+    assert_index_matches_stories(archive.path)
+
+
+def test_stories_deleted_before_or_after_their_indexing_leave_the_index(
+    archive: SQLiteArchive,
+) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1, "harbour")], NOW)
+    with archive.batch(), archive._tx() as db:
+        archive.store_entries(FEEDS[0].url, [entry(2, "harbour")], NOW)
+        db.execute("DELETE FROM stories WHERE seq IN (1, 2)")  # one indexed, one waiting
+    assert indexed(archive.path, "harbour") == []
+    assert_index_matches_stories(archive.path)
+
+
+def test_a_batch_rolled_back_leaves_nothing_to_index(archive: SQLiteArchive) -> None:
+    with pytest.raises(RuntimeError), archive.batch():
+        archive.store_entries(FEEDS[0].url, [entry(1, "harbour")], NOW)
+        raise RuntimeError("the poll failed")
+    archive.store_entries(FEEDS[0].url, [entry(2, "railway")], NOW)
+    assert indexed(archive.path, "harbour") == []
+    assert indexed(archive.path, "railway") == [1]  # the number the rolled-back story had
+    assert_index_matches_stories(archive.path)
+
+
+def test_stories_indexed_before_migration_14_are_edited_and_deleted_in_step(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # as the release before left it: indexed at once
+        for script in MIGRATIONS[:13]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 13")
+        t = NOW.timestamp()
+        rows = [(n, f"{n:016x}", f"https://news.example/{n}", f"Story {n}") for n in (1, 2)]
+        db.executemany(
+            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
+            " updated, text_hash) VALUES (?, ?, ?, ?, 'The harbour talks resume.', ?, ?, ?, '')",
+            [(*row, t, t, t) for row in rows],
+        )
+    assert indexed(path, "harbour") == [1, 2]
+    migrated = SQLiteArchive(path)
+    with migrated._tx() as db:
+        db.execute("UPDATE stories SET body = 'The railway talks resume.' WHERE seq = 1")
+        db.execute("DELETE FROM stories WHERE seq = 2")
+    migrated.close()
+    assert indexed(path, "harbour") == []
+    assert indexed(path, "railway") == [1]
+    assert_index_matches_stories(path)
+
+
+def test_a_story_another_program_wrote_is_indexed_by_the_next_write(
+    archive: SQLiteArchive,
+) -> None:
+    with sqlite3.connect(archive.path) as db:  # the sqlite3 shell, say: no index at commit
+        t = NOW.timestamp()
+        db.execute(
+            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
+            " updated, text_hash) VALUES (7, ?, 'https://news.example/7', 'Story 7',"
+            " 'The harbour talks resume.', ?, ?, ?, 'h7')",
+            ("0" * 16, t, t, t),
+        )
+    assert found(archive, "harbour") == ["Story 7"]  # searches look at what waits
+    assert check_archive(archive.path).problems == ()  # nothing is damaged
+    archive.store_entries(FEEDS[0].url, [entry(8, "railway")], NOW)
+    assert indexed(archive.path, "harbour") == [7]
+    assert_index_matches_stories(archive.path)
