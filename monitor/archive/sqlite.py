@@ -207,7 +207,9 @@ class SQLiteArchive(SQLArchive):
         # With the stories written in this transaction that the index does not hold yet.
         try:
             rows = self._db.execute(
-                "SELECT rowid FROM stories_fts WHERE stories_fts MATCH :query AND rowid < :before"
+                "SELECT * FROM (SELECT rowid FROM stories_fts"
+                " WHERE stories_fts MATCH :query AND rowid < :before"
+                " ORDER BY rowid DESC LIMIT :limit)"  # stops after the newest: no UNION above
                 " UNION SELECT seq FROM stories_fts_pending WHERE seq < :before"
                 " ORDER BY 1 DESC LIMIT :limit",
                 {"query": query, "before": 2**62 if before is None else before, "limit": limit},
