@@ -1,5 +1,5 @@
-"""SQLite's full-text index follows the stories: a story written in a transaction enters it
-when the transaction ends (migration 14), with its last text, and leaves it with the story."""
+"""SQLite's full-text index follows the stories: what a transaction writes reaches the index
+when it ends (migration 14), a story's last text in, the text the index held out."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def assert_index_matches_stories(path: Path) -> None:
     text the index lacks or holds stale. Nothing waits to be indexed between transactions."""
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO stories_fts (stories_fts, rank) VALUES ('integrity-check', 1)")
-        assert db.execute("SELECT count(*) FROM stories_fts_pending").fetchone() == (0,)
+        for table in ("stories_fts_pending", "stories_fts_stale"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
 
 
 def found(archive: SQLArchive, query: str) -> list[str]:
@@ -98,6 +99,41 @@ def test_an_edit_in_a_later_transaction_replaces_the_indexed_text(
         assert indexed(archive.path, "railway") == []  # the new text waits for the commit
     assert indexed(archive.path, "harbour") == [2]
     assert indexed(archive.path, "railway") == [1]
+    assert_index_matches_stories(archive.path)
+
+
+def test_a_story_edited_twice_in_a_transaction_loses_the_text_that_was_indexed(
+    archive: SQLiteArchive,
+) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1, "harbour")], NOW)
+    with archive.batch():
+        for words in ("railway", "canal"):
+            assert len(archive.store_entries(FEEDS[0].url, [entry(1, words)], NOW).changed) == 1
+        assert indexed(archive.path, "harbour") == [1]  # until the commit
+    assert [indexed(archive.path, w) for w in ("harbour", "railway", "canal")] == [[], [], [1]]
+    assert_index_matches_stories(archive.path)
+
+
+def test_a_story_edited_then_deleted_in_a_transaction_leaves_the_index(
+    archive: SQLiteArchive,
+) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1, "harbour")], NOW)
+    with archive.batch(), archive._tx() as db:
+        archive.store_entries(FEEDS[0].url, [entry(1, "railway")], NOW)
+        db.execute("DELETE FROM stories WHERE seq = 1")
+    assert [indexed(archive.path, w) for w in ("harbour", "railway")] == [[], []]
+    assert_index_matches_stories(archive.path)
+
+
+def test_a_number_freed_and_taken_again_in_a_transaction_is_indexed_with_its_new_story(
+    archive: SQLiteArchive,
+) -> None:
+    archive.store_entries(FEEDS[0].url, [entry(1, "harbour"), entry(2, "harbour")], NOW)
+    with archive.batch(), archive._tx() as db:
+        db.execute("DELETE FROM stories WHERE seq = 2")
+        (story,) = archive.store_entries(FEEDS[0].url, [entry(3, "railway")], NOW).new
+        assert db.execute("SELECT seq FROM stories WHERE id = ?", (story.id,)).fetchone()[0] == 2
+    assert [indexed(archive.path, w) for w in ("harbour", "railway")] == [[1], [2]]
     assert_index_matches_stories(archive.path)
 
 

@@ -249,14 +249,20 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX story_minhash_new_story ON story_minhash_new (story_seq);
     """,
-    # 14: a new or edited story's text goes into the full-text index when its transaction
-    # ends, with every other story that transaction wrote (``SQLiteArchive._tx``), not at
-    # each statement: FTS5 flushes a segment at each statement that writes it, and a poll's
-    # one INSERT per feed made a segment per feed, each repeating the words of the others.
-    # ``stories_fts_pending`` holds the stories whose current text the index lacks; it is
-    # empty whenever no transaction is open.
+    # 14: the full-text index is written when a transaction ends, for every story it wrote
+    # (``SQLiteArchive._tx``), not at each statement: FTS5 flushes a segment at each
+    # statement that writes it, and a poll's one INSERT (and one UPDATE) per feed made a
+    # segment per feed, each repeating the words of the others. ``stories_fts_pending``
+    # holds the stories whose current text the index lacks; ``stories_fts_stale`` the text
+    # the index holds for stories since edited or deleted (the first such text: the one
+    # indexed), to be taken out of it. Both are empty whenever no transaction is open.
     """
     CREATE TABLE stories_fts_pending (seq INTEGER PRIMARY KEY);
+    CREATE TABLE stories_fts_stale (
+        seq INTEGER PRIMARY KEY,
+        headline TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
     DROP TRIGGER stories_fts_insert;
     DROP TRIGGER stories_fts_delete;
     DROP TRIGGER stories_fts_update;
@@ -264,14 +270,14 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO stories_fts_pending (seq) VALUES (new.seq);
     END;
     CREATE TRIGGER stories_fts_delete AFTER DELETE ON stories BEGIN
-        INSERT INTO stories_fts (stories_fts, rowid, headline, body)
-        SELECT 'delete', old.seq, old.headline, old.body
+        INSERT INTO stories_fts_stale (seq, headline, body)
+        SELECT old.seq, old.headline, old.body
         WHERE NOT EXISTS (SELECT 1 FROM stories_fts_pending WHERE seq = old.seq);
         DELETE FROM stories_fts_pending WHERE seq = old.seq;
     END;
     CREATE TRIGGER stories_fts_update AFTER UPDATE OF headline, body ON stories BEGIN
-        INSERT INTO stories_fts (stories_fts, rowid, headline, body)
-        SELECT 'delete', old.seq, old.headline, old.body
+        INSERT INTO stories_fts_stale (seq, headline, body)
+        SELECT old.seq, old.headline, old.body
         WHERE NOT EXISTS (SELECT 1 FROM stories_fts_pending WHERE seq = old.seq);
         INSERT INTO stories_fts_pending (seq) VALUES (new.seq) ON CONFLICT DO NOTHING;
     END;

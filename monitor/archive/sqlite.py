@@ -220,16 +220,21 @@ class SQLiteArchive(SQLArchive):
 
 
 def index_pending(db: sqlite3.Connection) -> None:
-    """Put the stories this transaction wrote into the full-text index, all in one
-    statement (migration 14 says why)."""
-    if db.execute("SELECT 1 FROM stories_fts_pending LIMIT 1").fetchone() is None:
-        return
-    db.execute(
-        "INSERT INTO stories_fts (rowid, headline, body)"
-        " SELECT seq, headline, body FROM stories"
-        " WHERE seq IN (SELECT seq FROM stories_fts_pending)"  # by rowid, in order
-    )
-    db.execute("DELETE FROM stories_fts_pending")
+    """Bring the full-text index up to date with what this transaction wrote, a statement
+    for the texts it held and one for the texts it lacks (migration 14 says why)."""
+    if db.execute("SELECT 1 FROM stories_fts_stale LIMIT 1").fetchone() is not None:
+        db.execute(
+            "INSERT INTO stories_fts (stories_fts, rowid, headline, body)"
+            " SELECT 'delete', seq, headline, body FROM stories_fts_stale"
+        )
+        db.execute("DELETE FROM stories_fts_stale")
+    if db.execute("SELECT 1 FROM stories_fts_pending LIMIT 1").fetchone() is not None:
+        db.execute(
+            "INSERT INTO stories_fts (rowid, headline, body)"
+            " SELECT seq, headline, body FROM stories"
+            " WHERE seq IN (SELECT seq FROM stories_fts_pending)"  # by rowid, in order
+        )
+        db.execute("DELETE FROM stories_fts_pending")
 
 
 def _statements(script: str) -> list[str]:
