@@ -91,7 +91,7 @@ class SQLiteArchive(SQLArchive):
             raise fault or ArchiveError(f"{self.path}: cannot open archive: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self._batch_depth = 0
-        self._index_at_commit = False  # until the schema has the table (migration 14)
+        self._index_at_commit = False  # until the schema has its tables (migration 14)
         # A page cache for the indexes' hot pages as the archive grows: 16 MB at most, taken
         # as used. (The recent near-duplicate rows, the hot part of the biggest hash-keyed
         # index, fit in it; 32 MB made a poll at a million stories no faster, and the peak
@@ -163,8 +163,8 @@ class SQLiteArchive(SQLArchive):
                 raise ArchiveError(f"{self.path}: {exc}") from exc
             try:
                 yield self._db
-                if self._index_at_commit:
-                    index_pending(self._db)
+                if self._index_at_commit:  # see migration 14
+                    flush_full_text(self._db)
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -219,7 +219,7 @@ class SQLiteArchive(SQLArchive):
         return [r[0] for r in rows]
 
 
-def index_pending(db: sqlite3.Connection) -> None:
+def flush_full_text(db: sqlite3.Connection) -> None:
     """Bring the full-text index up to date with what this transaction wrote, a statement
     for the texts it held and one for the texts it lacks (migration 14 says why)."""
     if db.execute("SELECT 1 FROM stories_fts_stale LIMIT 1").fetchone() is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from monitor.archive.sql import story_from_row
-from monitor.archive.sqlite import _STORY_COLUMNS, index_pending
+from monitor.archive.sqlite import _STORY_COLUMNS, flush_full_text
 from monitor.archive.sqlite_faults import storage_fault
 from monitor.errors import ArchiveError, ArchiveMissing
 from monitor.types import Story
@@ -112,7 +112,7 @@ def _check_fts(path: Path, name: str) -> str | None:
     try:
         db.execute("BEGIN")
         if name == "stories_fts" and _has_table(db, "stories_fts_pending"):
-            index_pending(db)  # stories written by another program wait for the next write
+            flush_full_text(db)  # what another program wrote waits for our next write
         quoted = '"' + name.replace('"', '""') + '"'
         db.execute(f"INSERT INTO {quoted} ({quoted}, rank) VALUES ('integrity-check', 1)")
     except sqlite3.Error as exc:
