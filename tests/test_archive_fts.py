@@ -137,6 +137,43 @@ def test_a_number_freed_and_taken_again_in_a_transaction_is_indexed_with_its_new
     assert_index_matches_stories(archive.path)
 
 
+def test_a_story_whose_number_changes_is_indexed_under_its_new_one(
+    archive: SQLiteArchive,
+) -> None:
+    """No code path renumbers stories; an update must still keep the index whole."""
+
+    def insert(db: sqlite3.Connection, seq: int, words: str) -> None:  # a story alone
+        t = NOW.timestamp()
+        db.execute(
+            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
+            " updated, text_hash) VALUES (?, ?, ?, 'Story', ?, ?, ?, ?, '')",
+            (
+                seq,
+                f"{seq:08x}{len(words):08x}",
+                f"https://x.example/{words}",
+                f"The {words} talks.",
+                t,
+                t,
+                t,
+            ),
+        )
+
+    with archive._tx() as db:
+        insert(db, 1, "harbour")
+        insert(db, 2, "railway")
+    with archive._tx() as db:  # indexed, then moved onto a number freed in the same one
+        db.execute("DELETE FROM stories WHERE seq = 1")
+        db.execute("UPDATE stories SET seq = 1 WHERE seq = 2")
+        db.execute("UPDATE stories SET headline = 'Story moved' WHERE seq = 1")
+    with archive._tx() as db:  # stored, then moved, then its number taken again
+        insert(db, 3, "canal")
+        db.execute("UPDATE stories SET seq = 9 WHERE seq = 3")
+        insert(db, 3, "bridge")
+    words = ("harbour", "railway", "moved", "canal", "bridge")
+    assert [indexed(archive.path, w) for w in words] == [[], [1], [1], [9], [3]]
+    assert_index_matches_stories(archive.path)
+
+
 def test_stories_deleted_before_or_after_their_indexing_leave_the_index(
     archive: SQLiteArchive,
 ) -> None:

@@ -255,7 +255,11 @@ MIGRATIONS: tuple[str, ...] = (
     # segment per feed, each repeating the words of the others. ``stories_fts_pending``
     # holds the stories whose current text the index lacks; ``stories_fts_stale`` the text
     # the index holds for stories since edited or deleted (the first such text: the one
-    # indexed), to be taken out of it. Both are empty whenever no transaction is open.
+    # indexed), to be taken out of it. Both are empty whenever no transaction is open. An
+    # update is a delete and an insert (a story's number may change too). Whatever rebuilds
+    # the index ('rebuild') must empty both in the same transaction: the rebuilt index no
+    # longer holds the stale texts, and FTS5 given a text it does not hold to delete is
+    # damaged.
     """
     CREATE TABLE stories_fts_pending (seq INTEGER PRIMARY KEY);
     CREATE TABLE stories_fts_stale (
@@ -275,10 +279,11 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE NOT EXISTS (SELECT 1 FROM stories_fts_pending WHERE seq = old.seq);
         DELETE FROM stories_fts_pending WHERE seq = old.seq;
     END;
-    CREATE TRIGGER stories_fts_update AFTER UPDATE OF headline, body ON stories BEGIN
+    CREATE TRIGGER stories_fts_update AFTER UPDATE OF seq, headline, body ON stories BEGIN
         INSERT INTO stories_fts_stale (seq, headline, body)
         SELECT old.seq, old.headline, old.body
         WHERE NOT EXISTS (SELECT 1 FROM stories_fts_pending WHERE seq = old.seq);
+        DELETE FROM stories_fts_pending WHERE seq = old.seq;
         INSERT INTO stories_fts_pending (seq) VALUES (new.seq) ON CONFLICT DO NOTHING;
     END;
     """,
