@@ -33,6 +33,17 @@ def entry(n: int, words: str) -> Entry:
     )
 
 
+def insert_story(db: sqlite3.Connection, seq: int, words: str) -> None:
+    """Story ``seq`` written with SQL alone, as another program would: no keys, no sources."""
+    t = NOW.timestamp()
+    story_id = f"{seq:08x}{len(words):08x}"  # unique here, a number taken again included
+    db.execute(
+        "INSERT INTO stories (seq, id, url, headline, body, published, first_seen, updated,"
+        " text_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6, '')",
+        (seq, story_id, f"https://x.example/{story_id}", f"Story {seq}", f"The {words} talks.", t),
+    )
+
+
 @pytest.fixture
 def archive(tmp_path: Path) -> Iterator[SQLiteArchive]:
     archive = builders.archive_with(tmp_path / "a.db", FEEDS, NOW)
@@ -141,34 +152,17 @@ def test_a_story_whose_number_changes_is_indexed_under_its_new_one(
     archive: SQLiteArchive,
 ) -> None:
     """No code path renumbers stories; an update must still keep the index whole."""
-
-    def insert(db: sqlite3.Connection, seq: int, words: str) -> None:  # a story alone
-        t = NOW.timestamp()
-        db.execute(
-            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
-            " updated, text_hash) VALUES (?, ?, ?, 'Story', ?, ?, ?, ?, '')",
-            (
-                seq,
-                f"{seq:08x}{len(words):08x}",
-                f"https://x.example/{words}",
-                f"The {words} talks.",
-                t,
-                t,
-                t,
-            ),
-        )
-
     with archive._tx() as db:
-        insert(db, 1, "harbour")
-        insert(db, 2, "railway")
+        insert_story(db, 1, "harbour")
+        insert_story(db, 2, "railway")
     with archive._tx() as db:  # indexed, then moved onto a number freed in the same one
         db.execute("DELETE FROM stories WHERE seq = 1")
         db.execute("UPDATE stories SET seq = 1 WHERE seq = 2")
         db.execute("UPDATE stories SET headline = 'Story moved' WHERE seq = 1")
     with archive._tx() as db:  # stored, then moved, then its number taken again
-        insert(db, 3, "canal")
+        insert_story(db, 3, "canal")
         db.execute("UPDATE stories SET seq = 9 WHERE seq = 3")
-        insert(db, 3, "bridge")
+        insert_story(db, 3, "bridge")
     words = ("harbour", "railway", "moved", "canal", "bridge")
     assert [indexed(archive.path, w) for w in words] == [[], [1], [1], [9], [3]]
     assert_index_matches_stories(archive.path)
@@ -203,13 +197,8 @@ def test_stories_indexed_before_migration_14_are_edited_and_deleted_in_step(
         for script in MIGRATIONS[:13]:
             db.executescript(script)
         db.execute("PRAGMA user_version = 13")
-        t = NOW.timestamp()
-        rows = [(n, f"{n:016x}", f"https://news.example/{n}", f"Story {n}") for n in (1, 2)]
-        db.executemany(
-            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
-            " updated, text_hash) VALUES (?, ?, ?, ?, 'The harbour talks resume.', ?, ?, ?, '')",
-            [(*row, t, t, t) for row in rows],
-        )
+        insert_story(db, 1, "harbour")
+        insert_story(db, 2, "harbour")
     assert indexed(path, "harbour") == [1, 2]
     migrated = SQLiteArchive(path)
     with migrated._tx() as db:
@@ -225,13 +214,7 @@ def test_a_story_another_program_wrote_is_indexed_by_the_next_write(
     archive: SQLiteArchive,
 ) -> None:
     with sqlite3.connect(archive.path) as db:  # the sqlite3 shell, say: no index at commit
-        t = NOW.timestamp()
-        db.execute(
-            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen,"
-            " updated, text_hash) VALUES (7, ?, 'https://news.example/7', 'Story 7',"
-            " 'The harbour talks resume.', ?, ?, ?, 'h7')",
-            ("0" * 16, t, t, t),
-        )
+        insert_story(db, 7, "harbour")
     assert found(archive, "harbour") == ["Story 7"]  # searches look at what waits
     assert check_archive(archive.path).problems == ()  # nothing is damaged
     archive.store_entries(FEEDS[0].url, [entry(8, "railway")], NOW)

@@ -143,12 +143,10 @@ class Salvage:
         self.skipped = 0
         try:
             try:  # the schema, on the first page: without it nothing can be found
-                table = self._db.execute(
-                    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'stories'"
-                ).fetchone()
+                table = _has_table(self._db, "stories")
             except sqlite3.Error as exc:
                 raise storage_fault(exc, str(path)) or ArchiveError(f"{path}: {exc}") from exc
-            if table is None:
+            if not table:
                 raise ArchiveError(f"{path}: no stories table: not an archive of the monitor")
             self._first, self._last, self._between = self._layout()
         except BaseException:
