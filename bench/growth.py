@@ -12,9 +12,14 @@ paragraphs, each with its own GUID and link so every one is a new story.
 
 Prints wall and CPU seconds of each poll, the ratio of the last poll to the first
 (target <= 1.3) and the archive's bytes per story (its files after a WAL checkpoint)
-at each size, and how long growing took. Never fails on a time, only when something
-is wrong (an item not archived exactly once, a feed failing). ``--sizes 10000,50000``
-runs in a couple of minutes.
+at each size, and how long growing took. One poll at each size says little on a shared
+machine, whose slow spells last minutes: ``--rounds N`` (default 5) polls the first and
+the last size N times in all, in pairs back to back (the same farm for both, the order
+alternating), the first size in a fresh copy of the archive as it was then, the last in
+the grown archive itself (which each pair's poll grows by 10,000 stories). The ratio is
+the median of the last size's polls over the median of the first's. Never fails on a
+time, only when something is wrong (an item not archived exactly once, a feed failing).
+``--sizes 10000,50000`` runs in a couple of minutes.
 
 Growing to a million stories takes some 15 minutes. ``--keep`` keeps the grown archive, and
 ``--reuse ARCHIVE`` polls a copy of such an archive, instead of the one grown in this run,
@@ -33,6 +38,7 @@ import random
 import resource
 import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -192,6 +198,41 @@ def poll(args: argparse.Namespace, work: Path, seed: int, before: int) -> dict[s
     return result
 
 
+def poll_row(
+    args: argparse.Namespace, work: Path, seed: int, before: int, size_bytes: int
+) -> dict[str, Any]:
+    """The figures of one cold poll of farm ``seed`` into ``work``'s archive of ``before``
+    stories, printed as a line."""
+    result = poll(args, work, seed, before)
+    v = result["verify"]
+    ok = bool(v["exactly_once"]) and not result["cold"]["failed"] and not result["cold"]["changed"]
+    row = {
+        "stories_before": before,
+        "bytes_before": size_bytes,
+        "cold_s": result["cold_s"],
+        "cold_cpu_s": result["cold_cpu_s"],
+        "cold_main_cpu_s": result["cold_main_cpu_s"],
+        "store_entries": result["cold_archive_calls"].get("store_entries"),
+        "repoll_s": result["repoll_s"],
+        "cold": result["cold"],
+        "verify": v,
+        "errors": result["errors"],
+        "ok": ok,
+        "rounds": [],
+    }
+    print(
+        f"  cold poll {row['cold_s']:.2f} s, CPU {row['cold_cpu_s']:.1f} s, "
+        f"{row['cold']}, exactly once: {'yes' if ok else 'NO'}",
+        flush=True,
+    )
+    return row
+
+
+def _median_of(row: dict[str, Any], key: str) -> float:
+    """The median of ``key`` over a size's polls: its first and its other rounds'."""
+    return statistics.median([row[key], *(r[key] for r in row["rounds"])])
+
+
 def _sizes(text: str) -> list[int]:
     sizes = sorted({int(x.replace("_", "")) for x in text.split(",") if x.strip()})
     if not sizes or sizes[0] <= 0:
@@ -213,6 +254,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the archive under bench/.work")
     p.add_argument("--reuse", type=Path, help="poll a copy of this grown archive at its sizes")
     p.add_argument("--farm-seed", type=int, default=1000, help="the first polled farm's seed")
+    p.add_argument(
+        "--rounds", type=int, default=5, help="polls of the first and the last size (paired)"
+    )
     p.add_argument("--json", type=Path, help="also write every figure to this file")
     return p.parse_args(argv)
 
@@ -222,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="growth-", dir=WORK))
     db = work / "archive.db"
+    first_copy = work / "first-size.db"
     rows: list[dict[str, Any]] = []
     ok = True
     started = time.perf_counter()
@@ -256,63 +301,70 @@ def main(argv: list[str] | None = None) -> int:
             size_bytes, counted = archive_bytes(db)
             if counted != stories:
                 raise RuntimeError(f"the archive holds {counted} stories, {stories} expected")
+            if n == 0:  # the first size as it is now, for its later rounds
+                shutil.copyfile(db, first_copy)
             print(f"polling {args.feeds * args.items:,} new items at {stories:,} stories ...")
-            result = poll(args, work, args.farm_seed + n, stories)
-            v = result["verify"]
-            failed = result["cold"]["failed"]
-            row_ok = bool(v["exactly_once"]) and not failed and result["cold"]["changed"] == 0
-            ok = ok and row_ok
-            stories += result["cold"]["new"]
-            rows.append(
-                {
-                    "stories_before": counted,
-                    "bytes_before": size_bytes,
-                    "growth": growth,
-                    "cold_s": result["cold_s"],
-                    "cold_cpu_s": result["cold_cpu_s"],
-                    "cold_main_cpu_s": result["cold_main_cpu_s"],
-                    "store_entries": result["cold_archive_calls"].get("store_entries"),
-                    "repoll_s": result["repoll_s"],
-                    "cold": result["cold"],
-                    "verify": v,
-                    "errors": result["errors"],
-                    "ok": row_ok,
-                }
-            )
-            r = rows[-1]
-            print(
-                f"  cold poll {r['cold_s']:.2f} s, CPU {r['cold_cpu_s']:.1f} s, "
-                f"{r['cold']}, exactly once: {'yes' if row_ok else 'NO'}",
-                flush=True,
-            )
+            row = poll_row(args, work, args.farm_seed + n, counted, size_bytes)
+            row["growth"] = growth
+            rows.append(row)
+            ok = ok and row["ok"]
+            stories += row["cold"]["new"]
+        # The other rounds: the first size and the last, back to back on the same farm.
+        first_work = work / "first"
+        first_work.mkdir()
+        for r in range(1, args.rounds if len(args.sizes) > 1 else 1):
+            seed = args.farm_seed + len(args.sizes) + r
+            order = ["first", "last"] if r % 2 else ["last", "first"]
+            for which in order:
+                if which == "first":
+                    shutil.copyfile(first_copy, first_work / "archive.db")
+                    for suffix in ("-wal", "-shm"):
+                        (first_work / f"archive.db{suffix}").unlink(missing_ok=True)
+                    print(f"round {r + 1}: polling at {rows[0]['stories_before']:,} stories ...")
+                    row = poll_row(args, first_work, seed, rows[0]["stories_before"], 0)
+                    rows[0]["rounds"].append(row)
+                else:
+                    size_bytes, counted = archive_bytes(db)
+                    print(f"round {r + 1}: polling at {counted:,} stories ...")
+                    row = poll_row(args, work, seed, counted, size_bytes)
+                    rows[-1]["rounds"].append(row)
+                    stories += row["cold"]["new"]
+                ok = ok and row["ok"]
         total = time.perf_counter() - started
         final_bytes, final_stories = archive_bytes(db)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    first = rows[0]
+    first, last = rows[0], rows[-1]
     print(f"\n== growth benchmark: cold polls of {args.feeds} x {args.items} new items ==")
     print(
         f"  {'stories before':>14}  {'poll wall':>9}  {'poll CPU':>8}  {'store_entries':>13}"
         f"  {'vs first':>8}  {'bytes/story':>11}  {'grow wall':>9}  ok"
     )
     for r in rows:
-        store = r["store_entries"] or {"seconds": 0.0}
-        print(
-            f"  {r['stories_before']:>14,}  {r['cold_s']:>7.2f} s  {r['cold_cpu_s']:>6.1f} s"
-            f"  {store['seconds']:>11.2f} s  {r['cold_s'] / first['cold_s']:>8.2f}"
-            f"  {r['bytes_before'] / r['stories_before']:>11,.0f}"
-            f"  {r['growth']['wall_s']:>7.0f} s  {'yes' if r['ok'] else 'NO'}"
-        )
-    last = rows[-1]
+        for poll_ in (r, *r["rounds"]):
+            store = poll_["store_entries"] or {"seconds": 0.0}
+            size = f"{r['bytes_before'] / r['stories_before']:>11,.0f}" if poll_ is r else " " * 11
+            grew = f"{r['growth']['wall_s']:>7.0f} s" if poll_ is r else " " * 9
+            print(
+                f"  {poll_['stories_before']:>14,}  {poll_['cold_s']:>7.2f} s"
+                f"  {poll_['cold_cpu_s']:>6.1f} s  {store['seconds']:>11.2f} s"
+                f"  {poll_['cold_s'] / first['cold_s']:>8.2f}  {size}  {grew}"
+                f"  {'yes' if poll_['ok'] else 'NO'}"
+            )
     if len(rows) > 1:
-        ratio = last["cold_s"] / first["cold_s"]
-        cpu_ratio = last["cold_cpu_s"] / max(first["cold_cpu_s"], 1e-9)
+        polls = 1 + len(first["rounds"])
+        ratio = _median_of(last, "cold_s") / _median_of(first, "cold_s")
+        cpu_ratio = _median_of(last, "cold_cpu_s") / max(_median_of(first, "cold_cpu_s"), 1e-9)
+        paired = zip(first["rounds"], last["rounds"], strict=True)
+        pairs = [b["cold_s"] / a["cold_s"] for a, b in paired]
         verdict = "ok" if ratio <= TARGET else "MISSED"
         print(
-            f"  last/first poll at {last['stories_before']:,} vs {first['stories_before']:,} "
-            f"stories: {ratio:.2f} (target <= {TARGET}: {verdict}); CPU ratio {cpu_ratio:.2f}"
+            f"  last/first, median of {polls} polls each, at {last['stories_before']:,} vs "
+            f"{first['stories_before']:,} stories: {ratio:.2f} (target <= {TARGET}: {verdict});"
+            f" CPU ratio {cpu_ratio:.2f}"
+            + (f"; back-to-back pairs {', '.join(f'{p:.2f}' for p in pairs)}" if pairs else "")
         )
     grow_wall = sum(r["growth"]["wall_s"] for r in rows)
     print(

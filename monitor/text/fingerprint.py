@@ -12,6 +12,8 @@ import hashlib
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+from operator import gt
 
 from monitor.text.tokens import ascii_tokens, tokenize
 
@@ -55,8 +57,9 @@ def _sketch(words: list[bytes]) -> tuple[int, ...]:
     hashes = list(map(zlib.crc32, shingles))
     # The k smallest distinct, without sorting them all: the hashes are uniform over 32 bits,
     # so some 2k of them fall below this cut. Exact whenever k distinct ones do; else all.
+    # (partial(gt, cut) is called from C faster than the bound cut.__gt__.)
     cut = (2 * SKETCH_SIZE << 32) // len(hashes)
-    smallest = sorted(set(filter(cut.__gt__, hashes)))
+    smallest = sorted(set(filter(partial(gt, cut), hashes)))
     if len(smallest) < SKETCH_SIZE:
         smallest = sorted(set(hashes))
     return tuple(smallest[:SKETCH_SIZE])
