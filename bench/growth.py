@@ -17,9 +17,12 @@ machine, whose slow spells last minutes: ``--rounds N`` (default 5) polls the fi
 the last size N times in all, in pairs back to back (the same farm for both, the order
 alternating), the first size in a fresh copy of the archive as it was then, the last in
 the grown archive itself (which each pair's poll grows by 10,000 stories). The ratio is
-the median of the last size's polls over the median of the first's. Never fails on a
-time, only when something is wrong (an item not archived exactly once, a feed failing).
-``--sizes 10000,50000`` runs in a couple of minutes.
+the median of the last size's polls over the median of the first's. Every 50,000 new
+stories the near-duplicate index moves its recent rows into its big table: a poll that
+does so is marked "merged", and the last merge while growing to each size is printed with
+its share of a poll.
+Never fails on a time, only when something is wrong (an item not archived exactly once, a
+feed failing). ``--sizes 10000,50000`` runs in a couple of minutes.
 
 Growing to a million stories takes some 15 minutes. ``--keep`` keeps the grown archive, and
 ``--reuse ARCHIVE`` polls a copy of such an archive, instead of the one grown in this run,
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
 import random
@@ -63,6 +67,7 @@ from ingest import (  # noqa: E402
 )
 
 from monitor.archive import open_archive  # noqa: E402
+from monitor.archive.sql import PROBE_MERGE_STORIES  # noqa: E402
 from monitor.text.fingerprint import fingerprint  # noqa: E402
 from monitor.types import Entry, Feed  # noqa: E402
 
@@ -116,9 +121,27 @@ def make_batch(start: int, count: int) -> list[tuple[int, Entry]]:
     return out
 
 
-def grow(db: Path, start: int, stop: int, batch: int, procs: int) -> dict[str, float]:
+class MergeLog(logging.Handler):
+    """The near-duplicate index's merges while growing (``sql._merge_probes`` logs each, every
+    PROBE_MERGE_STORIES new stories): (rows moved, seconds). No timed poll holds one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.merges: list[tuple[int, float]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("near-duplicate index: merged"):
+            rows, seconds = record.args or (0, 0.0)
+            self.merges.append((int(rows), float(seconds)))
+
+
+def grow(db: Path, start: int, stop: int, batch: int, procs: int) -> dict[str, Any]:
     """Stories ``start`` .. ``stop - 1`` into the archive: generated in ``procs`` worker
     processes while this one writes, one store_entries call per feed and batch."""
+    merge_log = MergeLog()
+    logger = logging.getLogger("monitor.archive.sql")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(merge_log)
     archive = open_archive(f"sqlite:///{db}")
     feeds = [Feed(url=_feed_url(n), name=f"Growth {n:04d}") for n in range(GROWTH_FEEDS)]
     now = datetime.now(UTC)
@@ -156,6 +179,7 @@ def grow(db: Path, start: int, stop: int, batch: int, procs: int) -> dict[str, f
                     flush=True,
                 )
     archive.close()
+    logger.removeHandler(merge_log)
     if stored != stop - start:
         raise RuntimeError(f"growing stored {stored} new stories of {stop - start}")
     return {
@@ -163,6 +187,7 @@ def grow(db: Path, start: int, stop: int, batch: int, procs: int) -> dict[str, f
         "main_cpu_s": _cpu() - cpu,
         "store_s": store_s,
         "stories": stored,
+        "merges": merge_log.merges,
     }
 
 
@@ -297,7 +322,13 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             else:
-                growth = {"wall_s": 0.0, "main_cpu_s": 0.0, "store_s": 0.0, "stories": 0}
+                growth = {
+                    "wall_s": 0.0,
+                    "main_cpu_s": 0.0,
+                    "store_s": 0.0,
+                    "stories": 0,
+                    "merges": [],
+                }
             size_bytes, counted = archive_bytes(db)
             if counted != stories:
                 raise RuntimeError(f"the archive holds {counted} stories, {stories} expected")
@@ -347,11 +378,13 @@ def main(argv: list[str] | None = None) -> int:
             store = poll_["store_entries"] or {"seconds": 0.0}
             size = f"{r['bytes_before'] / r['stories_before']:>11,.0f}" if poll_ is r else " " * 11
             grew = f"{r['growth']['wall_s']:>7.0f} s" if poll_ is r else " " * 9
+            before, after = poll_["stories_before"], poll_["stories_before"] + poll_["cold"]["new"]
+            merged = before // PROBE_MERGE_STORIES != after // PROBE_MERGE_STORIES
             print(
-                f"  {poll_['stories_before']:>14,}  {poll_['cold_s']:>7.2f} s"
+                f"  {before:>14,}  {poll_['cold_s']:>7.2f} s"
                 f"  {poll_['cold_cpu_s']:>6.1f} s  {store['seconds']:>11.2f} s"
                 f"  {poll_['cold_s'] / first['cold_s']:>8.2f}  {size}  {grew}"
-                f"  {'yes' if poll_['ok'] else 'NO'}"
+                f"  {'yes' if poll_['ok'] else 'NO'}{', merged' if merged else ''}"
             )
     if len(rows) > 1:
         polls = 1 + len(first["rounds"])
@@ -365,6 +398,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{first['stories_before']:,} stories: {ratio:.2f} (target <= {TARGET}: {verdict});"
             f" CPU ratio {cpu_ratio:.2f}"
             + (f"; back-to-back pairs {', '.join(f'{p:.2f}' for p in pairs)}" if pairs else "")
+        )
+    merged = [
+        (r["stories_before"], r["growth"]["merges"][-1]) for r in rows if r["growth"]["merges"]
+    ]
+    for size, (moved, seconds) in merged:
+        share = seconds * args.feeds * args.items / PROBE_MERGE_STORIES
+        print(
+            f"  near-duplicate index, the last merge before {size:,} stories: {moved:,} rows in"
+            f" {seconds:.1f} s (one every {PROBE_MERGE_STORIES:,} new stories:"
+            f" {share:.2f} s a poll of {args.feeds * args.items:,} items, amortized)"
         )
     grow_wall = sum(r["growth"]["wall_s"] for r in rows)
     print(
