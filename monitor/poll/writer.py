@@ -20,12 +20,12 @@ log = logging.getLogger(__name__)
 # grow only while writes wait for the writer; then fewer, larger transactions write each page
 # of the archive's hash-keyed indexes once where smaller ones wrote it again each (at a
 # million stories, 256 rather than 64 took a cold poll's commits from 2.1 s to 1.2 s).
-# Waiting 0.5 s rather than 0.2 s, a cold poll of 500 feeds wrote 4 transactions, not 8; at
-# a million stories, the writer alone took 0.2-0.3 s less with 125 feeds to a transaction
-# than with 62 (the story-id index's random pages, written once per transaction). A story
-# is archived at most 0.3 s later for it; the last feed's write never waits.
+# Waiting 0.5 s instead, a cold poll of 500 feeds wrote 4 transactions, not 8, and at a
+# million stories the writer alone took 0.2-0.3 s less (the story-id index's random pages
+# written fewer times); but the cold poll at 10,000 was no faster and its peak memory was
+# 20-25 MB higher (the parsed feeds waiting longer).
 WRITE_BATCH_JOBS = 256
-WRITE_LINGER = 0.5
+WRITE_LINGER = 0.2
 T = TypeVar("T")
 
 
