@@ -20,9 +20,8 @@ the grown archive itself (which each pair's poll grows by 10,000 stories). The r
 the median of the last size's polls over the median of the first's. Every 50,000 new
 stories the near-duplicate index moves its recent rows into its big table: a poll that
 does so is marked "merged", and the last merge while growing to each size is printed with
-its share of a poll.
-Never fails on a time, only when something is wrong (an item not archived exactly once, a
-feed failing). ``--sizes 10000,50000`` runs in a couple of minutes.
+its share of a poll. Never fails on a time, only when something is wrong (an item not
+archived exactly once, a feed failing). ``--sizes 10000,50000`` runs in a couple of minutes.
 
 Growing to a million stories takes some 15 minutes. ``--keep`` keeps the grown archive, and
 ``--reuse ARCHIVE`` polls a copy of such an archive, instead of the one grown in this run,
@@ -123,14 +122,14 @@ def make_batch(start: int, count: int) -> list[tuple[int, Entry]]:
 
 class MergeLog(logging.Handler):
     """The near-duplicate index's merges while growing (``sql._merge_probes`` logs each, every
-    PROBE_MERGE_STORIES new stories): (rows moved, seconds). No timed poll holds one."""
+    PROBE_MERGE_STORIES new stories): (rows moved, seconds)."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.merges: list[tuple[int, float]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("near-duplicate index: merged"):
+        if str(record.msg).startswith("near-duplicate index: merged"):
             rows, seconds = record.args or (0, 0.0)
             self.merges.append((int(rows), float(seconds)))
 
@@ -399,10 +398,10 @@ def main(argv: list[str] | None = None) -> int:
             f" CPU ratio {cpu_ratio:.2f}"
             + (f"; back-to-back pairs {', '.join(f'{p:.2f}' for p in pairs)}" if pairs else "")
         )
-    merged = [
+    last_merges = [
         (r["stories_before"], r["growth"]["merges"][-1]) for r in rows if r["growth"]["merges"]
     ]
-    for size, (moved, seconds) in merged:
+    for size, (moved, seconds) in last_merges:
         share = seconds * args.feeds * args.items / PROBE_MERGE_STORIES
         print(
             f"  near-duplicate index, the last merge before {size:,} stories: {moved:,} rows in"
