@@ -13,6 +13,7 @@ from monitor.archive.migrations import MIGRATIONS
 from monitor.archive.search import search
 from monitor.archive.sql import UNSKETCHED, SQLArchive
 from monitor.archive.sqlite import PAGE_SIZE, SQLiteArchive
+from monitor.archive.sqlite_check import check_archive
 from monitor.config import ScheduleSettings
 from monitor.errors import ArchiveError, StoryNotFound
 from monitor.poll.schedule import replanner
@@ -490,6 +491,82 @@ def test_migration_6_on_an_archive_of_the_release_before(tmp_path: Path) -> None
     )
     assert migrated.store_entries(FEEDS[1].url, [longer], NOW).changed != ()
     assert conn.execute("SELECT text_feed FROM stories WHERE seq = 1").fetchone() == (2,)
+
+
+def test_migration_15_rebuilds_the_stories_and_keeps_every_row_that_refers_to_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    _version_5_archive(path)
+    conn = sqlite3.connect(path)  # as the release before migration 15 left it
+    for script in MIGRATIONS[5:14]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version = 14")
+    conn.commit()
+    tables = ("stories", "story_keys", "story_sources", "stories_fts")
+    before = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+    conn.close()
+    archive = SQLiteArchive(path)  # migrates, the stories table dropped and made again
+    try:
+        assert tuple(archive._db.execute("PRAGMA foreign_keys").fetchone()) == (1,)
+        assert archive.get_story("0000000000000001").headline == "Talks resume"
+        assert [h.story.id for h in search(archive, "episode", limit=5)] == ["0000000000000002"]
+        new = archive.store_entries(FEEDS[0].url, [entry(url="https://n.example/b")], NOW).new
+        assert archive.get_story(new[0].id[:8]).url == "https://n.example/b"
+    finally:
+        archive.close()
+    conn = sqlite3.connect(path)
+    after = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+    assert after == {t: n + 1 for t, n in before.items()}  # and the new story's
+    assert conn.execute(
+        "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_autoindex_stories_1'"
+    ).fetchone() == (0,)
+    conn.close()
+    assert check_archive(path).problems == ()
+
+
+def test_story_ids_are_found_and_kept_unique_in_both_tables_of_their_index(
+    tmp_path: Path,
+) -> None:
+    archive = builders.archive_with(tmp_path / "a.db", FEEDS, NOW)
+    assert isinstance(archive, SQLiteArchive)
+    try:
+        first = archive.store_entries(FEEDS[0].url, [entry(url="https://n.example/1")], NOW).new
+        with archive._tx() as db:  # as every 50,000 new stories: into the big table
+            archive._merge_recent(db)
+        later = archive.store_entries(
+            FEEDS[0].url, [entry(url="https://n.example/2", headline="Other news")], NOW
+        ).new
+        db = archive._db
+        assert [tuple(r) for r in db.execute("SELECT story_seq FROM story_ids")] == [
+            (first[0].seq,)
+        ]
+        assert [tuple(r) for r in db.execute("SELECT story_seq FROM story_ids_new")] == [
+            (later[0].seq,)
+        ]
+        for story in (*first, *later):
+            assert archive.get_story(story.id).seq == story.seq
+            assert archive._taken_ids(db, {story.id, "ffffffffffffffff"}) == {
+                story.id: True,
+                "ffffffffffffffff": False,
+            }
+        # Whoever writes a story, its id is indexed, and one taken in either table refused.
+        insert = (
+            "INSERT INTO stories (seq, id, url, headline, body, published, first_seen, updated,"
+            " text_hash) VALUES (?, ?, 'https://x.example/', 'H', 'B', 0, 0, 0, '')"
+        )
+        for taken in (first[0].id, later[0].id):
+            with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"), archive._tx() as tx:
+                tx.execute(insert, (99, taken))
+        with archive._tx() as tx:
+            tx.execute(insert, (99, "0123456789abcdef"))
+            tx.execute("DELETE FROM stories WHERE seq = ?", (first[0].seq,))
+        assert archive.get_story("0123456789abcdef").seq == 99
+        with pytest.raises(StoryNotFound):
+            archive.get_story(first[0].id)
+    finally:
+        archive.close()
+    assert check_archive(archive.path).problems == ()
 
 
 def test_items_of_one_feed_under_other_guids_are_other_stories(archive: SQLArchive) -> None:

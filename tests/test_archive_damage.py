@@ -101,7 +101,7 @@ def test_a_sound_archive_checks_ok(config: Path) -> None:
     result = cli("archive", "check", "--config", str(config))
     assert result.exit_code == 0, result.output
     assert result.output == (
-        f"{archive_path(config)}: OK (integrity_check, references between tables, "
+        f"{archive_path(config)}: OK (integrity_check, references between tables, story ids, "
         "full-text index stories_fts)\n"
     )
     quick = cli("archive", "check", "--quick", "--config", str(config))
@@ -122,7 +122,8 @@ def test_damaged_pages_are_listed_and_export_saves_every_story_still_readable(
 
     check = cli("archive", "check", "--config", str(config))
     assert check.exit_code == 1
-    assert check.output.startswith(f"{db}: 3 problems (integrity_check, ")
+    assert check.output.startswith(f"{db}: 4 problems (integrity_check, ")
+    assert "  the story ids could not be checked: database disk image is malformed" in check.output
     assert "  integrity_check could not finish: database disk image is malformed" in check.output
     assert "`monitor export DIR` saves the stories it can still read" in check.output
 
@@ -163,7 +164,7 @@ def test_the_full_text_index_is_left_alone_while_the_service_runs(config: Path) 
     with ArchiveLock(db.with_name("monitor.db.lock")):  # as `monitor run` holds it
         result = cli("archive", "check", "--config", str(config))
     assert result.exit_code == 0, result.output
-    assert "OK (integrity_check, references between tables)" in result.output
+    assert "OK (integrity_check, references between tables, story ids)" in result.output
     assert "not checked: full-text index stories_fts: `monitor run` (pid" in result.output
 
 

@@ -7,6 +7,31 @@ Times are stored as Unix seconds (REAL, UTC).
 
 from __future__ import annotations
 
+# The full-text index's triggers on stories since migration 14 (15 rebuilds the table).
+_FTS_TRIGGERS = """
+    CREATE TRIGGER stories_fts_insert AFTER INSERT ON stories BEGIN
+        INSERT INTO stories_fts_pending (seq) VALUES (new.seq);
+    END;
+    CREATE TRIGGER stories_fts_delete AFTER DELETE ON stories BEGIN
+        INSERT INTO stories_fts_stale (seq, headline, body)
+        SELECT old.seq, old.headline, old.body
+        WHERE NOT EXISTS (SELECT 1 FROM stories_fts_pending WHERE seq = old.seq);
+        DELETE FROM stories_fts_pending WHERE seq = old.seq;
+    END;
+    CREATE TRIGGER stories_fts_update AFTER UPDATE OF seq, headline, body ON stories BEGIN
+        INSERT INTO stories_fts_stale (seq, headline, body)
+        SELECT old.seq, old.headline, old.body
+        WHERE NOT EXISTS (SELECT 1 FROM stories_fts_pending WHERE seq = old.seq);
+        DELETE FROM stories_fts_pending WHERE seq = old.seq;
+        INSERT INTO stories_fts_pending (seq) VALUES (new.seq) ON CONFLICT DO NOTHING;
+    END;
+"""
+_STORY_FIELDS = (
+    "seq, id, url, headline, body, published, first_seen, updated, author, text_hash, sketch,"
+    " content_source, article_error, article_tries, article_retry, feed_sketch, text_feed,"
+    " text_words"
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: feeds with their poll state, stories with sources, dedupe keys and full-text search.
     """
@@ -270,21 +295,72 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TRIGGER stories_fts_insert;
     DROP TRIGGER stories_fts_delete;
     DROP TRIGGER stories_fts_update;
-    CREATE TRIGGER stories_fts_insert AFTER INSERT ON stories BEGIN
-        INSERT INTO stories_fts_pending (seq) VALUES (new.seq);
+    """
+    + _FTS_TRIGGERS,
+    # 15: story ids are looked up in an index of their own, in two tables as the
+    # near-duplicate index is, merged at the same time (``SQLiteArchive._merge_recent``):
+    # the ids are hashes, so the UNIQUE index of the stories table took each new one onto a
+    # page of its own once it outgrew the page cache, and at a million stories it was most
+    # of what a poll's COMMITs wrote (7,800 of 16,600 WAL pages for 10,000 new stories).
+    # SQLite drops a UNIQUE constraint only by rebuilding the table (run with foreign keys
+    # off: see REBUILDS): about a minute per million stories, and the file keeps the old
+    # table's pages as free space, which new stories fill (`monitor archive vacuum` returns
+    # it at once). Triggers keep the index, whoever writes the stories, and the ids unique.
+    f"""
+    CREATE TABLE stories_rebuilt (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        headline TEXT NOT NULL,
+        body TEXT NOT NULL,
+        published REAL NOT NULL,
+        first_seen REAL NOT NULL,
+        updated REAL NOT NULL,
+        author TEXT,
+        text_hash TEXT NOT NULL,
+        sketch BLOB,
+        content_source TEXT NOT NULL DEFAULT 'feed',
+        article_error TEXT,
+        article_tries INTEGER NOT NULL DEFAULT 0,
+        article_retry REAL,
+        feed_sketch BLOB,
+        text_feed INTEGER,
+        text_words INTEGER
+    );
+    INSERT INTO stories_rebuilt ({_STORY_FIELDS}) SELECT {_STORY_FIELDS} FROM stories;
+    DROP TABLE stories;
+    ALTER TABLE stories_rebuilt RENAME TO stories;
+    CREATE INDEX stories_published ON stories (published);
+    CREATE INDEX stories_article_retry ON stories (article_retry)
+        WHERE article_retry IS NOT NULL;
+    CREATE INDEX stories_text_hash ON stories (text_hash)
+        WHERE sketch IS NULL OR length(sketch) = 0;
+    CREATE TABLE story_ids (
+        id TEXT PRIMARY KEY,
+        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX story_ids_story ON story_ids (story_seq);
+    CREATE TABLE story_ids_new (
+        id TEXT PRIMARY KEY,
+        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX story_ids_new_story ON story_ids_new (story_seq);
+    INSERT INTO story_ids (id, story_seq) SELECT id, seq FROM stories ORDER BY id;
+    CREATE TRIGGER story_ids_insert AFTER INSERT ON stories BEGIN
+        SELECT RAISE(ABORT, 'UNIQUE constraint failed: stories.id')
+        WHERE EXISTS (SELECT 1 FROM story_ids WHERE id = new.id);
+        INSERT INTO story_ids_new (id, story_seq) VALUES (new.id, new.seq);
     END;
-    CREATE TRIGGER stories_fts_delete AFTER DELETE ON stories BEGIN
-        INSERT INTO stories_fts_stale (seq, headline, body)
-        SELECT old.seq, old.headline, old.body
-        WHERE NOT EXISTS (SELECT 1 FROM stories_fts_pending WHERE seq = old.seq);
-        DELETE FROM stories_fts_pending WHERE seq = old.seq;
+    CREATE TRIGGER story_ids_update AFTER UPDATE OF seq, id ON stories BEGIN
+        DELETE FROM story_ids WHERE id = old.id;
+        DELETE FROM story_ids_new WHERE id = old.id;
+        SELECT RAISE(ABORT, 'UNIQUE constraint failed: stories.id')
+        WHERE EXISTS (SELECT 1 FROM story_ids WHERE id = new.id);
+        INSERT INTO story_ids_new (id, story_seq) VALUES (new.id, new.seq);
     END;
-    CREATE TRIGGER stories_fts_update AFTER UPDATE OF seq, headline, body ON stories BEGIN
-        INSERT INTO stories_fts_stale (seq, headline, body)
-        SELECT old.seq, old.headline, old.body
-        WHERE NOT EXISTS (SELECT 1 FROM stories_fts_pending WHERE seq = old.seq);
-        DELETE FROM stories_fts_pending WHERE seq = old.seq;
-        INSERT INTO stories_fts_pending (seq) VALUES (new.seq) ON CONFLICT DO NOTHING;
-    END;
-    """,
+    """
+    + _FTS_TRIGGERS,
 )
+# Migrations that rebuild a table that others refer to: run with foreign keys off, or
+# dropping the old table would delete every row that refers to it.
+REBUILDS = frozenset({15})

@@ -254,6 +254,10 @@ class SQLArchive(OutboxStore, StatusStore):
     _SKIP_LOCKED = ""
     # A story's search words for a column of their own (None: the database indexes them).
     _search_words: Callable[[str, str], str | None] | None = None
+    # Where story ids are looked up: (table, its column of story seqs). The stories table's
+    # own unique index, or (SQLite, migration 15) an index of their own, kept by triggers:
+    # its big table, then the table of recent rows merged into it (``_merge_recent``).
+    _ID_TABLES: tuple[tuple[str, str], ...] = (("stories", "seq"),)
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
@@ -677,7 +681,7 @@ class SQLArchive(OutboxStore, StatusStore):
         ids = self._name(db, decision)
         self._write(db, feed_id, decision, ids, t)
         if any(add.seq % PROBE_MERGE_STORIES == 0 for add in decision.new):
-            _merge_probes(db)
+            self._merge_recent(db)
         new = {add.seq: _new_story(add, ids[add.seq], feed_name, at) for add in decision.new}
         return StoreResult(
             new=tuple(new.values()),
@@ -792,6 +796,21 @@ class SQLArchive(OutboxStore, StatusStore):
             taken.update(self._taken_ids(db, set(naming.missing)))
         return naming.ids
 
+    def _merge_recent(self, db: Db) -> None:
+        """Move the recent rows of the hash-keyed indexes into their big tables."""
+        _merge_probes(db)
+        if len(self._ID_TABLES) > 1:
+            (big, _), (recent, _) = self._ID_TABLES
+            began = time.perf_counter()
+            moved = db.execute(
+                f"INSERT INTO {big} (id, story_seq) SELECT id, story_seq FROM {recent}"
+                " WHERE TRUE ORDER BY id ON CONFLICT DO NOTHING"
+            ).rowcount
+            left = db.execute(f"DELETE FROM {recent}").rowcount
+            if moved != left:  # never: the triggers keep the ids unique across both
+                log.error("story ids: %d recent ids were in the big table already", left - moved)
+            log.info("story ids: merged %d recent ids in %.1f s", left, time.perf_counter() - began)
+
     def _write(
         self, db: Db, feed_id: int, decision: Decision, ids: Mapping[int, str], t: float
     ) -> None:
@@ -851,17 +870,17 @@ class SQLArchive(OutboxStore, StatusStore):
             )
         return found
 
-    @staticmethod
-    def _taken_ids(db: Db, ids: set[str]) -> dict[str, bool]:
+    def _taken_ids(self, db: Db, ids: set[str]) -> dict[str, bool]:
         """Which of ``ids`` stories have."""
         taken = dict.fromkeys(ids, False)
         ordered = sorted(ids)
         for start in range(0, len(ordered), _CHUNK):
             chunk = ordered[start : start + _CHUNK]
-            for (sid,) in db.execute(
-                f"SELECT id FROM stories WHERE id IN ({marks(len(chunk))})", chunk
-            ):
-                taken[sid] = True
+            for table, _ in self._ID_TABLES:
+                for (sid,) in db.execute(
+                    f"SELECT id FROM {table} WHERE id IN ({marks(len(chunk))})", chunk
+                ):
+                    taken[sid] = True
         return taken
 
     def _changed_stories(self, decision: Decision, new: Mapping[int, Story]) -> list[Story]:
@@ -905,9 +924,12 @@ class SQLArchive(OutboxStore, StatusStore):
         prefix = story_id.strip().lower()
         if not prefix or any(c not in "0123456789abcdef" for c in prefix):
             raise StoryNotFound(story_id)
+        seqs = " UNION ALL ".join(
+            f"SELECT {seq} FROM {table} WHERE id >= ? AND id < ?" for table, seq in self._ID_TABLES
+        )
         rows = self._db.execute(
-            f"SELECT {self._columns} FROM stories s WHERE s.id >= ? AND s.id < ? LIMIT 2",
-            (prefix, prefix + "g"),
+            f"SELECT {self._columns} FROM stories s WHERE s.seq IN ({seqs}) LIMIT 2",
+            (prefix, prefix + "g") * len(self._ID_TABLES),
         ).fetchall()
         if len(rows) != 1:
             raise (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -11,13 +12,14 @@ from urllib.parse import quote
 
 from monitor.archive.candidates import fts5_query, widen
 from monitor.archive.db import Db, translate_faults
-from monitor.archive.migrations import MIGRATIONS
+from monitor.archive.migrations import MIGRATIONS, REBUILDS
 from monitor.archive.sql import STORY_COLUMNS, TEXT_COLUMNS, SQLArchive
 from monitor.archive.sqlite_faults import faults, os_fault, storage_fault
 from monitor.clock import utc_now
 from monitor.errors import ArchiveDeleted, ArchiveError, ArchiveGone, ArchiveMissing
 from monitor.rules.ast import Node
 
+log = logging.getLogger(__name__)
 # The feeds carrying story ``s`` by name, first first (``SQLArchive._SOURCES``).
 _SOURCES = """(SELECT group_concat(name, char(31)) FROM (
     SELECT f.name AS name FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
@@ -51,6 +53,7 @@ class SQLiteArchive(SQLArchive):
 
     _db: sqlite3.Connection
     _SOURCES = _SOURCES
+    _ID_TABLES = (("story_ids", "story_seq"), ("story_ids_new", "story_seq"))  # migration 15
     _RETRY_SOURCES = """(SELECT group_concat(source, char(31)) FROM (
         SELECT f.url || char(30) || ss.link AS source
         FROM story_sources ss JOIN feeds f ON f.id = ss.feed_id
@@ -188,10 +191,23 @@ class SQLiteArchive(SQLArchive):
                 f"({len(MIGRATIONS)}); `monitor run` or `monitor poll` upgrades it"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._tx("EXCLUSIVE") as db:
-                for statement in _statements(script):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+            if number in REBUILDS:
+                if version > 0:  # a new archive's tables are empty
+                    log.warning(
+                        "%s: upgrading the archive (schema %d): rebuilding its stories table,"
+                        " about a minute per million stories",
+                        self.path,
+                        number,
+                    )
+                self._db.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction
+            try:
+                with self._tx("EXCLUSIVE") as db:
+                    for statement in _statements(script):
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {number}")
+            finally:
+                if number in REBUILDS:
+                    self._db.execute("PRAGMA foreign_keys = ON")
 
     def close(self) -> None:
         self._db.close()

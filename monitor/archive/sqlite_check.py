@@ -75,6 +75,10 @@ def check_archive(path: Path, *, quick: bool = False, full_text: bool = True) ->
             ]
         except sqlite3.Error as exc:
             problems.append(f"the references could not be checked: {exc}")
+        ids = _check_ids(db)
+        if ids is not None:
+            checked.append("story ids")
+            problems += ids
         try:
             indexes = [
                 r[0]
@@ -122,6 +126,33 @@ def _check_fts(path: Path, name: str) -> str | None:
             db.execute("ROLLBACK")
         db.close()
     return None
+
+
+def _check_ids(db: sqlite3.Connection) -> list[str] | None:
+    """The story-id index (its two tables, since migration 15) against the stories: a row
+    for each story, no more; what is wrong, or None without the index."""
+    try:
+        if not _has_table(db, "story_ids"):
+            return None
+        unindexed, extra = db.execute(
+            """
+            SELECT count(*) FILTER (WHERE NOT EXISTS (
+                    SELECT 1 FROM story_ids i WHERE i.id = s.id AND i.story_seq = s.seq)
+                AND NOT EXISTS (
+                    SELECT 1 FROM story_ids_new i WHERE i.id = s.id AND i.story_seq = s.seq)),
+                (SELECT count(*) FROM story_ids) + (SELECT count(*) FROM story_ids_new)
+                    - count(*)
+            FROM stories s
+            """
+        ).fetchone()
+    except sqlite3.Error as exc:
+        return [f"the story ids could not be checked: {exc}"]
+    problems = []
+    if unindexed:
+        problems.append(f"{unindexed} stories are missing from the story-id index")
+    if extra + unindexed:  # rows that are no story's
+        problems.append(f"the story-id index has {extra + unindexed} rows of no story")
+    return problems
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:
