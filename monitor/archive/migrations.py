@@ -304,8 +304,8 @@ MIGRATIONS: tuple[str, ...] = (
     # of what a poll's COMMITs wrote (7,800 of 16,600 WAL pages for 10,000 new stories).
     # SQLite drops a UNIQUE constraint only by rebuilding the table (run with foreign keys
     # off: see REBUILDS): about a minute per million stories, and the file keeps the old
-    # table's pages as free space, which new stories fill (`monitor archive vacuum` returns
-    # it at once). Triggers keep the index, whoever writes the stories, and the ids unique.
+    # table's pages as free space, which new stories fill (`monitor prune --vacuum` gives
+    # it back at once). Triggers keep the index, whoever writes the stories, and the ids unique.
     f"""
     CREATE TABLE stories_rebuilt (
         seq INTEGER PRIMARY KEY,

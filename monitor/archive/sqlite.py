@@ -195,7 +195,8 @@ class SQLiteArchive(SQLArchive):
                 if version > 0:  # a new archive's tables are empty
                     log.warning(
                         "%s: upgrading the archive (schema %d): rebuilding its stories table,"
-                        " about a minute per million stories",
+                        " about a minute per million stories; the file keeps the space of the"
+                        " old one for new stories (`monitor prune --vacuum` gives it back)",
                         self.path,
                         number,
                     )
