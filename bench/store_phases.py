@@ -16,8 +16,8 @@ and times, in wall seconds:
 - ``write``: the INSERTs and UPDATEs of the decision;
 - ``fts``: the full-text index brought up to date at each commit; ``commit``: COMMIT
   itself (WAL frames, and the checkpoints SQLite runs at commit);
-- ``merge``: the near-duplicate index's merge of its recent rows (every 50,000 stories);
-  a round that merged is marked and left out of the medians.
+- ``merge``: the hash-keyed indexes' merge of their recent rows (every 50,000 stories); a
+  round that merged is marked and left out of the medians.
 
 Prints the medians of each phase per archive and their ratio, with the process's CPU
 seconds beside the wall time. ``growth.py --keep`` leaves a grown archive
@@ -46,7 +46,7 @@ sys.path.insert(0, str(BENCH.parent))
 
 from farm import build_farm  # noqa: E402
 
-from monitor.archive import open_archive, sql  # noqa: E402
+from monitor.archive import open_archive  # noqa: E402
 from monitor.archive import sqlite as sqlite_archive  # noqa: E402
 from monitor.parse.feed import parse_feed  # noqa: E402
 from monitor.types import Entry, Feed  # noqa: E402
@@ -59,8 +59,9 @@ STEPS = {
     "stories": "_known_stories",
     "names": "_name",
     "write": "_write",
+    "merge": "_merge_recent",
 }
-PHASES = [*STEPS, "fts", "commit", "merge"]
+PHASES = [*STEPS, "fts", "commit"]
 
 
 class Phases:
@@ -78,12 +79,8 @@ class Phases:
             timed = self._timed(phase, getattr(cls, name))
             saved.append((cls, name, static))
             setattr(cls, name, staticmethod(timed) if isinstance(static, staticmethod) else timed)
-        for module, name, phase in (
-            (sqlite_archive, "flush_full_text", "fts"),
-            (sql, "_merge_probes", "merge"),
-        ):
-            saved.append((module, name, getattr(module, name)))
-            setattr(module, name, self._timed(phase, getattr(module, name)))
+        saved.append((sqlite_archive, "flush_full_text", sqlite_archive.flush_full_text))
+        sqlite_archive.flush_full_text = self._timed("fts", sqlite_archive.flush_full_text)
         try:
             yield
         finally:
