@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -217,6 +218,8 @@ def test_near_duplicates_are_found_in_both_tables_of_the_probe_index(
     # Merged: every row is in the big table now, none left among the recent ones.
     assert _probe_rows(archive, "story_minhash", first.seq) == probes
     assert archive._db.execute("SELECT count(*) FROM story_minhash_new").fetchone()[0] == 0
+    for recent, _ in archive._ID_TABLES[1:]:  # SQLite's story ids too
+        assert archive._db.execute(f"SELECT count(*) FROM {recent}").fetchone()[0] == 0
     copy = archive.store_entries(FEEDS[1].url, [_wire_copy("https://b.example/x", "b1")], NOW)
     assert copy.new == () and copy.merged == 1  # found in the big table
     # A story after the merge is found among the recent rows.
@@ -502,11 +505,26 @@ def test_migration_15_rebuilds_the_stories_and_keeps_every_row_that_refers_to_th
     for script in MIGRATIONS[5:14]:
         conn.executescript(script)
     conn.execute("PRAGMA user_version = 14")
+    conn.executemany(
+        "INSERT INTO story_minhash (hash, story_seq) VALUES (?, ?)", [(7, 1), (8, 2), (9, 2)]
+    )
+    conn.execute("INSERT INTO unmatched (story_seq, news, version) VALUES (2, 1, 1)")
     conn.commit()
-    tables = ("stories", "story_keys", "story_sources", "stories_fts")
-    before = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+    tables = ("stories", "story_keys", "story_sources", "story_minhash", "unmatched")
+    before = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
     conn.close()
-    archive = SQLiteArchive(path)  # migrates, the stories table dropped and made again
+    SQLiteArchive(path).close()  # migrates: the stories table dropped and made again
+    conn = sqlite3.connect(path)
+    assert {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables} == (
+        before
+    )
+    assert conn.execute(
+        "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_autoindex_stories_1'"
+    ).fetchone() == (0,)
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+    conn.close()
+    assert check_archive(path).problems == ()
+    archive = SQLiteArchive(path)
     try:
         assert tuple(archive._db.execute("PRAGMA foreign_keys").fetchone()) == (1,)
         assert archive.get_story("0000000000000001").headline == "Talks resume"
@@ -515,14 +533,26 @@ def test_migration_15_rebuilds_the_stories_and_keeps_every_row_that_refers_to_th
         assert archive.get_story(new[0].id[:8]).url == "https://n.example/b"
     finally:
         archive.close()
+
+
+def test_migration_15_refuses_a_stories_table_of_columns_it_does_not_know(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    _version_5_archive(path)
     conn = sqlite3.connect(path)
-    after = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
-    assert after == {t: n + 1 for t, n in before.items()}  # and the new story's
-    assert conn.execute(
-        "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_autoindex_stories_1'"
-    ).fetchone() == (0,)
+    for script in MIGRATIONS[5:14]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version = 14")
+    conn.execute("ALTER TABLE stories ADD COLUMN mine TEXT")  # the copy would lose it
+    conn.commit()
     conn.close()
-    assert check_archive(path).problems == ()
+    with pytest.raises(ArchiveError, match="columns this program does not know"):
+        SQLiteArchive(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone() == (14,)
+    assert conn.execute("SELECT count(*) FROM stories").fetchone() == (2,)
+    conn.close()
 
 
 def test_story_ids_are_found_and_kept_unique_in_both_tables_of_their_index(
@@ -564,9 +594,22 @@ def test_story_ids_are_found_and_kept_unique_in_both_tables_of_their_index(
         assert archive.get_story("0123456789abcdef").seq == 99
         with pytest.raises(StoryNotFound):
             archive.get_story(first[0].id)
+        with archive._tx() as tx:  # an id changed, by whoever
+            tx.execute("UPDATE stories SET id = 'fedcba9876543210' WHERE seq = 99")
+        assert archive.get_story("fedcba9876543210").seq == 99
+        with pytest.raises(StoryNotFound):
+            archive.get_story("0123456789abcdef")
     finally:
         archive.close()
     assert check_archive(archive.path).problems == ()
+    # A story deleted through a connection without foreign keys takes its id along too (its
+    # other rows are left behind, as `archive check` says).
+    with closing(sqlite3.connect(archive.path)) as conn, conn:
+        conn.execute("DELETE FROM stories WHERE seq = ?", (later[0].seq,))
+        assert conn.execute(
+            "SELECT count(*) FROM story_ids_new WHERE id = ?", (later[0].id,)
+        ).fetchone() == (0,)
+    assert not [p for p in check_archive(archive.path).problems if "story-id" in p]
 
 
 def test_items_of_one_feed_under_other_guids_are_other_stories(archive: SQLArchive) -> None:

@@ -351,6 +351,10 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE EXISTS (SELECT 1 FROM story_ids WHERE id = new.id);
         INSERT INTO story_ids_new (id, story_seq) VALUES (new.id, new.seq);
     END;
+    CREATE TRIGGER story_ids_delete AFTER DELETE ON stories BEGIN
+        DELETE FROM story_ids WHERE id = old.id;
+        DELETE FROM story_ids_new WHERE id = old.id;
+    END;
     CREATE TRIGGER story_ids_update AFTER UPDATE OF seq, id ON stories BEGIN
         DELETE FROM story_ids WHERE id = old.id;
         DELETE FROM story_ids_new WHERE id = old.id;
@@ -361,6 +365,6 @@ MIGRATIONS: tuple[str, ...] = (
     """
     + _FTS_TRIGGERS,
 )
-# Migrations that rebuild a table that others refer to: run with foreign keys off, or
-# dropping the old table would delete every row that refers to it.
-REBUILDS = frozenset({15})
+# Migrations that rebuild a table that others refer to, with the columns they copy: run with
+# foreign keys off, or dropping the old table would delete every row that refers to it.
+REBUILDS = {15: ("stories", _STORY_FIELDS)}

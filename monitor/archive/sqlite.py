@@ -192,15 +192,7 @@ class SQLiteArchive(SQLArchive):
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             if number in REBUILDS:
-                if version > 0:  # a new archive's tables are empty
-                    log.warning(
-                        "%s: upgrading the archive (schema %d): rebuilding its stories table,"
-                        " about a minute per million stories; the file keeps the space of the"
-                        " old one for new stories (`monitor prune --vacuum` gives it back)",
-                        self.path,
-                        number,
-                    )
-                self._db.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction
+                self._before_rebuild(number, fresh=version == 0)
             try:
                 with self._tx("EXCLUSIVE") as db:
                     for statement in _statements(script):
@@ -209,6 +201,33 @@ class SQLiteArchive(SQLArchive):
             finally:
                 if number in REBUILDS:
                     self._db.execute("PRAGMA foreign_keys = ON")
+            if number in REBUILDS and version > 0:  # the WAL holds the whole new table
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _before_rebuild(self, number: int, *, fresh: bool) -> None:
+        """Make ready for migration ``number``, which copies a table into a new one: foreign
+        keys off (or dropping the old table would delete every row that refers to it), and
+        no column of the table left out of the copy."""
+        table, fields = REBUILDS[number]
+        columns = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+        if columns != {f.strip() for f in fields.split(",")}:
+            raise ArchiveError(
+                f"{self.path}: cannot upgrade the archive to schema {number}: its {table}"
+                f" table has columns this program does not know ({', '.join(sorted(columns))})"
+            )
+        self._db.execute("PRAGMA foreign_keys = OFF")
+        if self._db.execute("PRAGMA foreign_keys").fetchone()[0]:  # in a transaction: ignored
+            raise ArchiveError(f"{self.path}: cannot turn foreign keys off to rebuild {table}")
+        if not fresh:  # a new archive's tables are empty
+            log.warning(
+                "%s: upgrading the archive (schema %d): rebuilding its %s table, about a"
+                " minute per million stories, with free disk space for a copy of it; the file"
+                " keeps the old one's space for new stories (`monitor prune --vacuum` gives"
+                " it back)",
+                self.path,
+                number,
+                table,
+            )
 
     def close(self) -> None:
         self._db.close()
