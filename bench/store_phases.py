@@ -27,24 +27,20 @@ seconds beside the wall time. ``growth.py --keep`` leaves a grown archive
 from __future__ import annotations
 
 import argparse
-import inspect
 import resource
 import shutil
 import statistics
 import sys
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 from farm import build_farm  # noqa: E402
+from run_ours import Timers, cpu_seconds  # noqa: E402
 
 from monitor.archive import open_archive  # noqa: E402
 from monitor.archive import sqlite as sqlite_archive  # noqa: E402
@@ -64,45 +60,6 @@ STEPS = {
 PHASES = [*STEPS, "fts", "commit"]
 
 
-class Phases:
-    """Wall seconds inside the archive's steps, while ``timing`` is entered."""
-
-    def __init__(self) -> None:
-        self.seconds: defaultdict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def timing(self) -> Iterator[None]:
-        cls = sqlite_archive.SQLiteArchive
-        saved: list[tuple[Any, str, Any]] = []
-        for phase, name in STEPS.items():
-            static = inspect.getattr_static(cls, name)
-            timed = self._timed(phase, getattr(cls, name))
-            saved.append((cls, name, static))
-            setattr(cls, name, staticmethod(timed) if isinstance(static, staticmethod) else timed)
-        saved.append((sqlite_archive, "flush_full_text", sqlite_archive.flush_full_text))
-        sqlite_archive.flush_full_text = self._timed("fts", sqlite_archive.flush_full_text)
-        try:
-            yield
-        finally:
-            for owner, name, value in reversed(saved):
-                setattr(owner, name, value)
-
-    def _timed(self, phase: str, inner: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                self.seconds[phase] += time.perf_counter() - began
-
-        return timed
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def parsed_farm(seed: int) -> list[tuple[str, list[Entry]]]:
     """A farm of 500 x 20 new items, parsed: (feed URL, entries) per feed."""
     farm = build_farm(WORK, 500, 20, seed, "rich")
@@ -115,27 +72,39 @@ def parsed_farm(seed: int) -> list[tuple[str, list[Entry]]]:
     return feeds
 
 
-def store(db: Path, feeds: list[tuple[str, list[Entry]]], tx_feeds: int) -> dict[str, float]:
-    """Store ``feeds`` into the archive at ``db``; the seconds of each phase."""
+def store(
+    db: Path, feeds: list[tuple[str, list[Entry]]], tx_feeds: int, flush: Timers
+) -> dict[str, float]:
+    """Store ``feeds`` into the archive at ``db``; the seconds of each phase. ``flush`` times
+    the full-text flush at each commit."""
     archive = open_archive(f"sqlite:///{db}")
     now = datetime.now(UTC)
     archive.sync_feeds(
         [Feed(url=url, name=url) for url, _ in feeds], now, replan=lambda feed, state: None
     )
-    phases = Phases()
+    steps = Timers()
+    for name in STEPS.values():  # on the instance: its methods, static ones included
+        steps.wrap(archive, name)
+    flush.take()
     stored = 0
-    wall, cpu = time.perf_counter(), _cpu()
-    with phases.timing():
-        for start in range(0, len(feeds), tx_feeds):
-            batch = archive.batch()
-            batch.__enter__()
-            for url, entries in feeds[start : start + tx_feeds]:
-                stored += len(archive.store_entries(url, entries, now).new)
-            began, flushed = time.perf_counter(), phases.seconds["fts"]
-            batch.__exit__(None, None, None)
-            spent = time.perf_counter() - began
-            phases.seconds["commit"] += spent - (phases.seconds["fts"] - flushed)
-    out = {"wall": time.perf_counter() - wall, "cpu": _cpu() - cpu, **phases.seconds}
+    commit = 0.0
+    wall, cpu = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
+    for start in range(0, len(feeds), tx_feeds):
+        batch = archive.batch()
+        batch.__enter__()
+        for url, entries in feeds[start : start + tx_feeds]:
+            stored += len(archive.store_entries(url, entries, now).new)
+        began, flushed = time.perf_counter(), flush.seconds["flush_full_text"]
+        batch.__exit__(None, None, None)
+        spent = time.perf_counter() - began
+        commit += spent - (flush.seconds["flush_full_text"] - flushed)
+    out = {
+        "wall": time.perf_counter() - wall,
+        "cpu": cpu_seconds(resource.RUSAGE_SELF) - cpu,
+        **{phase: steps.seconds[name] for phase, name in STEPS.items()},
+        "fts": flush.seconds["flush_full_text"],
+        "commit": commit,
+    }
     archive.close()
     expected = sum(len(entries) for _, entries in feeds)
     if stored != expected:
@@ -159,12 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         for stale in work.glob(f"{name}.db*"):
             stale.unlink()
         shutil.copyfile(source, copies[name])
+    flush = Timers()
+    flush.wrap(sqlite_archive, "flush_full_text")  # looked up there at each commit
     runs: dict[str, list[dict[str, float]]] = {"small": [], "big": []}
     for r in range(args.rounds):
         feeds = parsed_farm(args.seed + r)
         order = ["small", "big"] if r % 2 == 0 else ["big", "small"]
         for name in order:
-            run = store(copies[name], feeds, args.tx_feeds)
+            run = store(copies[name], feeds, args.tx_feeds, flush)
             merged = run.get("merge", 0.0) > 0
             runs[name].append(run)
             print(

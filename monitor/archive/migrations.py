@@ -305,7 +305,8 @@ MIGRATIONS: tuple[str, ...] = (
     # SQLite drops a UNIQUE constraint only by rebuilding the table (run with foreign keys
     # off: see REBUILDS): about a minute per million stories, and the file keeps the old
     # table's pages as free space, which new stories fill (`monitor prune --vacuum` gives
-    # it back at once). Triggers keep the index, whoever writes the stories, and the ids unique.
+    # it back at once). Triggers keep the index, whoever writes or deletes the stories, and
+    # the ids unique: no foreign key, whose cascade would need an index by story as well.
     f"""
     CREATE TABLE stories_rebuilt (
         seq INTEGER PRIMARY KEY,
@@ -335,16 +336,8 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE article_retry IS NOT NULL;
     CREATE INDEX stories_text_hash ON stories (text_hash)
         WHERE sketch IS NULL OR length(sketch) = 0;
-    CREATE TABLE story_ids (
-        id TEXT PRIMARY KEY,
-        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE
-    ) WITHOUT ROWID;
-    CREATE INDEX story_ids_story ON story_ids (story_seq);
-    CREATE TABLE story_ids_new (
-        id TEXT PRIMARY KEY,
-        story_seq INTEGER NOT NULL REFERENCES stories (seq) ON DELETE CASCADE
-    ) WITHOUT ROWID;
-    CREATE INDEX story_ids_new_story ON story_ids_new (story_seq);
+    CREATE TABLE story_ids (id TEXT PRIMARY KEY, story_seq INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE story_ids_new (id TEXT PRIMARY KEY, story_seq INTEGER NOT NULL) WITHOUT ROWID;
     INSERT INTO story_ids (id, story_seq) SELECT id, seq FROM stories ORDER BY id;
     CREATE TRIGGER story_ids_insert AFTER INSERT ON stories BEGIN
         SELECT RAISE(ABORT, 'UNIQUE constraint failed: stories.id')

@@ -191,7 +191,8 @@ class SQLiteArchive(SQLArchive):
                 f"({len(MIGRATIONS)}); `monitor run` or `monitor poll` upgrades it"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            if number in REBUILDS:
+            rebuild = number in REBUILDS
+            if rebuild:
                 self._before_rebuild(number, fresh=version == 0)
             try:
                 with self._tx("EXCLUSIVE") as db:
@@ -199,9 +200,9 @@ class SQLiteArchive(SQLArchive):
                         db.execute(statement)
                     db.execute(f"PRAGMA user_version = {number}")
             finally:
-                if number in REBUILDS:
+                if rebuild:
                     self._db.execute("PRAGMA foreign_keys = ON")
-            if number in REBUILDS and version > 0:  # the WAL holds the whole new table
+            if rebuild and version > 0:  # the WAL holds the whole new table
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _before_rebuild(self, number: int, *, fresh: bool) -> None:
